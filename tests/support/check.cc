@@ -1,0 +1,80 @@
+// check.cc: see check.h.
+#include "tests/support/check.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "engine/autograd.h"
+
+namespace lb::test {
+
+::testing::AssertionResult all_close(const Tensor& got, const Tensor& want, double atol, double rtol) {
+  if (!got.defined() || !want.defined()) return ::testing::AssertionFailure() << "undefined tensor";
+  if (got.shape() != want.shape())
+    return ::testing::AssertionFailure() << "shape " << shape_str(got.shape()) << " vs " << shape_str(want.shape());
+  const std::vector<double> g = got.to_vector(), w = want.to_vector();
+  double worst = -1.0;
+  int64_t worst_i = -1;
+  for (size_t i = 0; i < g.size(); ++i) {
+    const double err = std::fabs(g[i] - w[i]);
+    const double excess = err - (atol + rtol * std::fabs(w[i]));
+    if (!(excess <= 0.0) && (worst_i < 0 || excess > worst || std::isnan(err))) {
+      worst = excess;
+      worst_i = static_cast<int64_t>(i);
+      if (std::isnan(err)) break;
+    }
+  }
+  if (worst_i >= 0)
+    return ::testing::AssertionFailure() << "element " << worst_i << " of " << shape_str(got.shape()) << ": got "
+                                         << g[worst_i] << ", want " << w[worst_i] << " (atol " << atol
+                                         << ", rtol " << rtol << ")";
+  return ::testing::AssertionSuccess();
+}
+
+Tensor random_tensor(const Shape& shape, uint64_t seed, DType dtype, double lo, double hi) {
+  Generator gen(seed);
+  return Tensor::rand(shape, gen, lo, hi, dtype);
+}
+
+::testing::AssertionResult gradcheck(const Fn& f, const std::vector<Tensor>& inputs, double eps, double atol,
+                                     double rtol) {
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad() && t.dtype() != DType::Float64)
+      return ::testing::AssertionFailure() << "gradcheck needs float64 inputs, got " << t.str();
+  Tensor out = f(inputs);
+  // A random projection makes every output element matter with a distinct weight.
+  Tensor r = random_tensor(out.shape(), 1234, DType::Float64, -1.0, 1.0);
+  std::vector<Tensor> wanted;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) wanted.push_back(t);
+  std::vector<Tensor> analytic = autograd::grad({out}, wanted, {r}, false, true);
+
+  const std::vector<double> rv = r.to_vector();
+  auto project = [&]() {
+    NoGradGuard g;
+    const std::vector<double> o = f(inputs).to_vector();
+    double s = 0.0;
+    for (size_t i = 0; i < o.size(); ++i) s += o[i] * rv[i];
+    return s;
+  };
+  for (size_t k = 0; k < wanted.size(); ++k) {
+    Tensor x = wanted[k];
+    double* p = x.data<double>();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const double orig = p[i];
+      p[i] = orig + eps;
+      const double fp = project();
+      p[i] = orig - eps;
+      const double fm = project();
+      p[i] = orig;
+      const double numeric = (fp - fm) / (2 * eps);
+      const double a = analytic[k].defined() ? analytic[k].at(i) : 0.0;
+      if (!(std::fabs(a - numeric) <= atol + rtol * std::fabs(numeric)))
+        return ::testing::AssertionFailure() << "input " << k << " element " << i << ": analytic " << a
+                                             << ", numeric " << numeric;
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace lb::test

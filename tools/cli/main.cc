@@ -1,0 +1,33 @@
+// main.cc: the lightbox command line. Each subcommand lives in its own file and registers itself
+// in the table below; main only parses, dispatches and turns lb::Error into one line + exit 1.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "engine/common.h"
+#include "tools/cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"lightbox: ResNet18 on chest X-rays, explained with SHAP, in C++ and CUDA"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "lightbox 0.1.0");
+  std::vector<lb::cli::Command> commands = lb::cli::all_commands();
+  std::vector<std::function<int()>> runners;
+  for (auto& cmd : commands) runners.push_back(cmd.add(app));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (size_t i = 0; i < commands.size(); ++i)
+      if (app.got_subcommand(commands[i].name)) return runners[i]();
+  } catch (const lb::Error& e) {
+    std::cerr << "lightbox: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "lightbox: unexpected error: " << e.what() << "\n";
+    return 2;
+  }
+  return 0;
+}
