@@ -1,0 +1,142 @@
+// cpu/batch_norm2d.cc: the loops declared in cpu/batch_norm2d.h, instantiated for float and double.
+//
+// Shapes: x, y, dy, dx (N, C, HW); everything else (C). Channel c of sample n is the contiguous
+// plane x + (n * C + c) * HW. One OpenMP thread owns whole channels, so the running statistics
+// and the per-channel outputs are written without races.
+#include "engine/cpu/batch_norm2d.h"
+
+#include <cmath>
+
+namespace lb::cpu {
+
+namespace {
+
+// Below this many elements waking the OpenMP threads costs more than the loop itself.
+constexpr int64_t kParallelGrain = 1 << 14;
+
+// Two-pass mean and biased variance of channel c in double: subtracting the mean before squaring
+// avoids the cancellation of E[x^2] - E[x]^2 when the mean is large against the spread.
+template <class T> void channel_moments(const T* x, int64_t c, const BatchNorm2dArgs& a, double& mean, double& var) {
+  const double M = static_cast<double>(a.N * a.HW);
+  double sum = 0.0;
+  for (int64_t n = 0; n < a.N; ++n) {
+    const T* xp = x + (n * a.C + c) * a.HW;
+    for (int64_t i = 0; i < a.HW; ++i) sum += static_cast<double>(xp[i]);
+  }
+  mean = sum / M;
+  double sq = 0.0;
+  for (int64_t n = 0; n < a.N; ++n) {
+    const T* xp = x + (n * a.C + c) * a.HW;
+    for (int64_t i = 0; i < a.HW; ++i) {
+      const double d = static_cast<double>(xp[i]) - mean;
+      sq += d * d;
+    }
+  }
+  var = sq / M;
+}
+
+// y = (x - m) * k + s over channel c: the normalisation and the affine map in one pass.
+template <class T>
+void channel_normalise(const T* x, T* y, int64_t c, T m, T k, T s, int64_t N, int64_t C, int64_t HW) {
+  for (int64_t n = 0; n < N; ++n) {
+    const T* xp = x + (n * C + c) * HW;
+    T* yp = y + (n * C + c) * HW;
+    for (int64_t i = 0; i < HW; ++i) yp[i] = (xp[i] - m) * k + s;
+  }
+}
+
+}  // namespace
+
+template <class T>
+void batch_norm2d_forward_train(const T* x, const T* weight, const T* bias, T* y, T* mean, T* invstd,
+                                T* running_mean, T* running_var, const BatchNorm2dArgs& a) {
+  const double M = static_cast<double>(a.N * a.HW);
+#pragma omp parallel for schedule(static) if (a.N * a.C * a.HW > kParallelGrain)
+  for (int64_t c = 0; c < a.C; ++c) {
+    double m = 0.0, var = 0.0;
+    channel_moments(x, c, a, m, var);
+    const double is = 1.0 / std::sqrt(var + a.eps);
+    mean[c] = static_cast<T>(m);
+    invstd[c] = static_cast<T>(is);
+    const double w = weight ? static_cast<double>(weight[c]) : 1.0;
+    const double b = bias ? static_cast<double>(bias[c]) : 0.0;
+    channel_normalise(x, y, c, static_cast<T>(m), static_cast<T>(is * w), static_cast<T>(b), a.N, a.C, a.HW);
+    if (running_mean) {
+      const double keep = 1.0 - a.momentum;
+      running_mean[c] = static_cast<T>(keep * running_mean[c] + a.momentum * m);
+      running_var[c] = static_cast<T>(keep * running_var[c] + a.momentum * var * M / (M - 1.0));
+    }
+  }
+}
+
+template <class T>
+void batch_norm2d_forward_eval(const T* x, const T* weight, const T* bias, const T* running_mean,
+                               const T* running_var, T* y, T* invstd, const BatchNorm2dArgs& a) {
+#pragma omp parallel for schedule(static) if (a.N * a.C * a.HW > kParallelGrain)
+  for (int64_t c = 0; c < a.C; ++c) {
+    const double is = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + a.eps);
+    invstd[c] = static_cast<T>(is);
+    const double w = weight ? static_cast<double>(weight[c]) : 1.0;
+    const double b = bias ? static_cast<double>(bias[c]) : 0.0;
+    channel_normalise(x, y, c, running_mean[c], static_cast<T>(is * w), static_cast<T>(b), a.N, a.C, a.HW);
+  }
+}
+
+template <class T>
+void batch_norm2d_backward(const T* x, const T* dy, const T* mean, const T* invstd, const T* weight,
+                           T* dx, T* dweight, T* dbias, const BatchNorm2dBackwardArgs& a) {
+  const double M = static_cast<double>(a.N * a.HW);
+  // sum(dy * xhat) is needed by dweight and, in training, by dx (the variance path).
+  const bool need_dot = dweight || (dx && a.training);
+  const bool need_sum = dbias || (dx && a.training);
+#pragma omp parallel for schedule(static) if (a.N * a.C * a.HW > kParallelGrain)
+  for (int64_t c = 0; c < a.C; ++c) {
+    const T m = mean[c];
+    const double is = static_cast<double>(invstd[c]);
+    double sum_dy = 0.0, sum_dy_xmu = 0.0;  // sum(dy), sum(dy * (x - mean))
+    if (need_sum || need_dot) {
+      for (int64_t n = 0; n < a.N; ++n) {
+        const int64_t off = (n * a.C + c) * a.HW;
+        for (int64_t i = 0; i < a.HW; ++i) {
+          const double g = static_cast<double>(dy[off + i]);
+          sum_dy += g;
+          if (need_dot) sum_dy_xmu += g * static_cast<double>(x[off + i] - m);
+        }
+      }
+    }
+    const double sum_dy_xhat = sum_dy_xmu * is;
+    if (dweight) dweight[c] = static_cast<T>(sum_dy_xhat);
+    if (dbias) dbias[c] = static_cast<T>(sum_dy);
+    if (!dx) continue;
+    const double w = weight ? static_cast<double>(weight[c]) : 1.0;
+    const T k = static_cast<T>(w * is);
+    if (!a.training) {  // the statistics are constants: dx is dy scaled
+      for (int64_t n = 0; n < a.N; ++n) {
+        const int64_t off = (n * a.C + c) * a.HW;
+        for (int64_t i = 0; i < a.HW; ++i) dx[off + i] = k * dy[off + i];
+      }
+      continue;
+    }
+    // dx = k * (dy - mean(dy) - (x - mean) * invstd^2 * mean(dy * xhat)): the last two terms are
+    // the gradient flowing through the batch mean and the batch variance.
+    const T mean_dy = static_cast<T>(sum_dy / M);
+    const T coef = static_cast<T>(sum_dy_xhat / M * is);
+    for (int64_t n = 0; n < a.N; ++n) {
+      const int64_t off = (n * a.C + c) * a.HW;
+      for (int64_t i = 0; i < a.HW; ++i) dx[off + i] = k * (dy[off + i] - mean_dy - (x[off + i] - m) * coef);
+    }
+  }
+}
+
+#define LB_INSTANTIATE_BN(T)                                                                            \
+  template void batch_norm2d_forward_train<T>(const T*, const T*, const T*, T*, T*, T*, T*, T*,         \
+                                              const BatchNorm2dArgs&);                                  \
+  template void batch_norm2d_forward_eval<T>(const T*, const T*, const T*, const T*, const T*, T*, T*,  \
+                                             const BatchNorm2dArgs&);                                   \
+  template void batch_norm2d_backward<T>(const T*, const T*, const T*, const T*, const T*, T*, T*, T*, \
+                                         const BatchNorm2dBackwardArgs&);
+LB_INSTANTIATE_BN(float)
+LB_INSTANTIATE_BN(double)
+#undef LB_INSTANTIATE_BN
+
+}  // namespace lb::cpu
