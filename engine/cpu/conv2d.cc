@@ -1,0 +1,277 @@
+// cpu/conv2d.cc: im2col + GEMM convolution on the CPU, forward and backward (see cpu/conv2d.h for
+// the shapes and the method; Chellapilla et al. 2006 for im2col).
+//
+// The batch is cut into groups of `group` consecutive images. A group's column matrices sit side
+// by side in one buffer, cols (C*R*S, group*P*Q), with image i's P*Q columns starting at column
+// i*P*Q, so one GEMM serves the whole group. For the large maps of a 224x224 input a group is a
+// single image; for the 7x7 ... 1x1 maps of a 28x28 input it is 3 to 64 images, which turns the
+// per-image matrix-vector products (memory bound: the whole weight streamed once per image) into
+// matrix products that reuse the weight from cache.
+#include "engine/cpu/conv2d.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "engine/cpu/linear.h"  // gemm, use_single_threaded_blas
+
+namespace lb::cpu {
+
+namespace {
+
+// Images are grouped until a GEMM has at least this many columns. Fewer columns turn the product
+// into matrix-vector work that streams the whole weight for each image: per-image GEMMs on the 1x1
+// maps of layer4 (28x28 input) measured 4-10x slower than grouped ones. Values from 32 to 512 were
+// within measurement noise on ResNet18's 28x28 shapes.
+constexpr int64_t kMinGemmCols = 128;
+
+// How the batch is cut: `group` images per GEMM, `groups` GEMMs, shared by `threads` threads.
+struct Plan {
+  int64_t group = 1;
+  int64_t groups = 0;
+  int threads = 1;
+};
+
+// Below this many multiply-adds a convolution takes a few tens of microseconds on one core, less
+// than starting and joining a team of threads costs when the other cores are busy.
+constexpr int64_t kParallelMacs = int64_t(1) << 20;
+
+Plan make_plan(const Conv2dArgs& a) {
+  const int64_t macs = a.N * a.K * a.P * a.Q * a.C * a.R * a.S;
+  const int64_t max_threads = macs < kParallelMacs ? 1 : omp_get_max_threads();
+  const int64_t pq = a.P * a.Q;
+  const int64_t wide_enough = (kMinGemmCols + pq - 1) / pq;          // images for a wide GEMM
+  const int64_t per_thread = (a.N + max_threads - 1) / max_threads;  // images if every thread works
+  Plan plan;
+  // Keeping every thread busy matters more than GEMM width, so per_thread caps the group.
+  plan.group = std::max<int64_t>(1, std::min(wide_enough, per_thread));
+  plan.groups = (a.N + plan.group - 1) / plan.group;
+  plan.threads = static_cast<int>(std::max<int64_t>(1, std::min(max_threads, plan.groups)));
+  return plan;
+}
+
+// 1x1, stride 1, no padding: an image's (C, H*W) plane already is its (C*R*S, P*Q) column matrix.
+bool input_is_cols(const Conv2dArgs& a) { return a.R == 1 && a.S == 1 && a.pad == 0 && a.stride == 1; }
+
+// A per-thread scratch buffer, left uninitialised: every element is written before it is read.
+template <class T> std::unique_ptr<T[]> scratch(int64_t n) {
+  return std::unique_ptr<T[]>(n > 0 ? new T[n] : nullptr);
+}
+
+// Output positions o in [0, n_out) read input index o*stride + offset. Returns in [lo, hi) those
+// that land inside [0, n_in); the others read the zero padding.
+void valid_range(int64_t n_out, int64_t n_in, int64_t offset, int64_t stride, int64_t* lo, int64_t* hi) {
+  *lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  *hi = n_in - 1 - offset < 0 ? 0 : std::min(n_out, (n_in - 1 - offset) / stride + 1);
+  *lo = std::min(*lo, *hi);
+}
+
+// 1x1 kernel, no padding: column (p, q) of channel c is the pixel x[c, p*stride, q*stride], so the
+// column matrix is a subsample (a plain copy at stride 1).
+// x: (C, H, W) one image; cols: (C, ld), this image's P*Q columns at the start of each row.
+template <class T> void pointwise_cols(const Conv2dArgs& a, const T* x, T* cols, int64_t ld) {
+  for (int64_t c = 0; c < a.C; ++c)
+    for (int64_t p = 0; p < a.P; ++p) {
+      const T* in = x + (c * a.H + p * a.stride) * a.W;  // in: input row p*stride, (W)
+      T* out = cols + c * ld + p * a.Q;                    // out: (Q)
+      for (int64_t q = 0; q < a.Q; ++q) out[q] = in[q * a.stride];
+    }
+}
+
+// x: (C, H, W) one image; cols: (C*R*S, ld), this image's P*Q columns at the start of each row.
+// Row (c, r, s), column (p, q) holds x[c, p*stride + r - pad, q*stride + s - pad], or 0 in the pad.
+// On small maps (Q = 7 and below) the per-run overheads dominate, so a row that touches the pad is
+// zeroed with one fill and then only the in-image runs are copied; rows wholly inside the image
+// (the centre taps) skip the fill.
+template <class T> void im2col(const Conv2dArgs& a, const T* x, T* cols, int64_t ld) {
+  if (a.R == 1 && a.S == 1 && a.pad == 0) return pointwise_cols(a, x, cols, ld);
+  for (int64_t c = 0; c < a.C; ++c)
+    for (int64_t r = 0; r < a.R; ++r) {
+      int64_t p_lo, p_hi;
+      valid_range(a.P, a.H, r - a.pad, a.stride, &p_lo, &p_hi);
+      for (int64_t s = 0; s < a.S; ++s) {
+        int64_t q_lo, q_hi;
+        valid_range(a.Q, a.W, s - a.pad, a.stride, &q_lo, &q_hi);
+        T* row = cols + ((c * a.R + r) * a.S + s) * ld;  // row: (P*Q)
+        if (p_lo > 0 || p_hi < a.P || q_lo > 0 || q_hi < a.Q) std::fill(row, row + a.P * a.Q, T(0));
+        const int64_t n = q_hi - q_lo;  // in-image columns per output row
+        for (int64_t p = p_lo; p < p_hi && n > 0; ++p) {
+          // in: the first in-image pixel this run reads, in row p*stride + r - pad, column
+          // q_lo*stride + s - pad; out: (n) entries of output row p from column q_lo.
+          const T* in = x + (c * a.H + p * a.stride + r - a.pad) * a.W + q_lo * a.stride + s - a.pad;
+          T* out = row + p * a.Q + q_lo;
+          if (a.stride == 1) {
+            for (int64_t j = 0; j < n; ++j) out[j] = in[j];
+          } else {
+            for (int64_t j = 0; j < n; ++j) out[j] = in[j * a.stride];
+          }
+        }
+      }
+    }
+}
+
+// The adjoint of im2col: every column entry is added back onto the pixel it was read from (a
+// pixel read by several overlapping windows collects the sum). Entries from the pad are dropped.
+// dcols: (C*R*S, ld), this image's P*Q columns at the start of each row; dx: (C, H, W), zeroed
+// by the caller.
+template <class T> void col2im(const Conv2dArgs& a, const T* dcols, int64_t ld, T* dx) {
+  for (int64_t c = 0; c < a.C; ++c)
+    for (int64_t r = 0; r < a.R; ++r) {
+      int64_t p_lo, p_hi;
+      valid_range(a.P, a.H, r - a.pad, a.stride, &p_lo, &p_hi);
+      for (int64_t s = 0; s < a.S; ++s) {
+        int64_t q_lo, q_hi;
+        valid_range(a.Q, a.W, s - a.pad, a.stride, &q_lo, &q_hi);
+        const T* row = dcols + ((c * a.R + r) * a.S + s) * ld;  // row: (P*Q)
+        const int64_t n = q_hi - q_lo;  // in-image columns per output row
+        for (int64_t p = p_lo; p < p_hi && n > 0; ++p) {
+          // The same runs as im2col, read back: in (n) from column q_lo of row p, out the pixels
+          // they came from.
+          const T* in = row + p * a.Q + q_lo;
+          T* out = dx + (c * a.H + p * a.stride + r - a.pad) * a.W + q_lo * a.stride + s - a.pad;
+          if (a.stride == 1) {
+            for (int64_t j = 0; j < n; ++j) out[j] += in[j];
+          } else {
+            for (int64_t j = 0; j < n; ++j) out[j * a.stride] += in[j];
+          }
+        }
+      }
+    }
+}
+
+// The column matrix of images [n0, n0 + count) of x (N, C, H, W): cols (C*R*S, count*P*Q).
+// Returns the image itself when it already is its column matrix (one 1x1 stride-1 image).
+template <class T> const T* gather_cols(const Conv2dArgs& a, const T* x, int64_t n0, int64_t count, T* cols) {
+  const int64_t chw = a.C * a.H * a.W, pq = a.P * a.Q;
+  if (count == 1 && input_is_cols(a)) return x + n0 * chw;
+  for (int64_t i = 0; i < count; ++i) im2col(a, x + (n0 + i) * chw, cols + i * pq, count * pq);
+  return cols;
+}
+
+// Images [n0, n0 + count) of t (N, K, P*Q), side by side: buf (K, count*P*Q). Returns the image
+// itself when count is 1 (its (K, P*Q) block already has that layout).
+template <class T> const T* gather_maps(const T* t, int64_t K, int64_t pq, int64_t n0, int64_t count, T* buf) {
+  if (count == 1) return t + n0 * K * pq;
+  for (int64_t i = 0; i < count; ++i)
+    for (int64_t k = 0; k < K; ++k) std::copy_n(t + ((n0 + i) * K + k) * pq, pq, buf + (k * count + i) * pq);
+  return buf;
+}
+
+// The inverse of gather_maps: buf (K, count*P*Q) back into images [n0, n0 + count) of t (N, K, P*Q).
+template <class T> void scatter_maps(const T* buf, int64_t K, int64_t pq, int64_t n0, int64_t count, T* t) {
+  for (int64_t i = 0; i < count; ++i)
+    for (int64_t k = 0; k < K; ++k) std::copy_n(buf + (k * count + i) * pq, pq, t + ((n0 + i) * K + k) * pq);
+}
+
+}  // namespace
+
+template <class T> void conv2d_forward(const Conv2dArgs& a, const T* x, const T* w, const T* bias, T* y) {
+  use_single_threaded_blas();
+  const Plan plan = make_plan(a);
+  const int64_t crs = a.C * a.R * a.S, pq = a.P * a.Q, kpq = a.K * pq;
+#pragma omp parallel num_threads(plan.threads)
+  {
+    auto cols = scratch<T>(input_is_cols(a) && plan.group == 1 ? 0 : crs * plan.group * pq);  // (C*R*S, group*P*Q)
+    auto ybuf = scratch<T>(plan.group > 1 ? kpq * plan.group : 0);                           // (K, group*P*Q)
+#pragma omp for schedule(static)
+    for (int64_t g = 0; g < plan.groups; ++g) {
+      const int64_t n0 = g * plan.group, count = std::min(plan.group, a.N - n0), ld = count * pq;
+      const T* cg = gather_cols(a, x, n0, count, cols.get());  // cg: (C*R*S, count*P*Q)
+      T* out = count == 1 ? y + n0 * kpq : ybuf.get();         // out: (K, count*P*Q)
+      gemm(false, false, a.K, ld, crs, T(1), w, crs, cg, ld, T(0), out, ld);
+      if (count > 1) scatter_maps(out, a.K, pq, n0, count, y);
+      if (!bias) continue;
+      for (int64_t i = n0; i < n0 + count; ++i)
+        for (int64_t k = 0; k < a.K; ++k) {
+          T* yk = y + (i * a.K + k) * pq;  // yk: (P*Q)
+          for (int64_t j = 0; j < pq; ++j) yk[j] += bias[k];
+        }
+    }
+  }
+}
+
+template <class T> void conv2d_backward_input(const Conv2dArgs& a, const T* dy, const T* w, T* dx) {
+  use_single_threaded_blas();
+  const Plan plan = make_plan(a);
+  const int64_t crs = a.C * a.R * a.S, pq = a.P * a.Q, chw = a.C * a.H * a.W;
+#pragma omp parallel num_threads(plan.threads)
+  {
+    auto dybuf = scratch<T>(plan.group > 1 ? a.K * plan.group * pq : 0);                      // (K, group*P*Q)
+    auto dcols = scratch<T>(input_is_cols(a) && plan.group == 1 ? 0 : crs * plan.group * pq);  // (C*R*S, group*P*Q)
+#pragma omp for schedule(static)
+    for (int64_t g = 0; g < plan.groups; ++g) {
+      const int64_t n0 = g * plan.group, count = std::min(plan.group, a.N - n0), ld = count * pq;
+      const T* dyg = gather_maps(dy, a.K, pq, n0, count, dybuf.get());  // dyg: (K, count*P*Q)
+      T* dxg = dx + n0 * chw;                                           // dxg: (count, C, H, W)
+      if (count == 1 && input_is_cols(a)) {
+        // dx_n (C, H*W) is its own column matrix: W^T dy_n lands in place, no col2im.
+        gemm(true, false, crs, ld, a.K, T(1), w, crs, dyg, ld, T(0), dxg, ld);
+        continue;
+      }
+      // dcols (C*R*S, count*P*Q) = W^T (C*R*S, K) x dyg (K, count*P*Q)
+      gemm(true, false, crs, ld, a.K, T(1), w, crs, dyg, ld, T(0), dcols.get(), ld);
+      std::fill(dxg, dxg + count * chw, T(0));
+      for (int64_t i = 0; i < count; ++i) col2im(a, dcols.get() + i * pq, ld, dxg + i * chw);
+    }
+  }
+}
+
+template <class T> void conv2d_backward_weight(const Conv2dArgs& a, const T* x, const T* dy, T* dw) {
+  use_single_threaded_blas();
+  const Plan plan = make_plan(a);
+  const int64_t crs = a.C * a.R * a.S, pq = a.P * a.Q, kcrs = a.K * crs;
+  // partial: (threads, K, C*R*S), thread t's sum over its fixed slice of images. Zero-initialised,
+  // so a slot stays harmless if OpenMP grants fewer threads than asked for.
+  std::vector<T> partial(plan.threads > 1 ? plan.threads * kcrs : 0);
+  if (plan.threads == 1) std::fill(dw, dw + kcrs, T(0));  // one thread sums straight into dw
+#pragma omp parallel num_threads(plan.threads)
+  {
+    T* dwt = plan.threads > 1 ? partial.data() + omp_get_thread_num() * kcrs : dw;  // dwt: (K, C*R*S)
+    auto cols = scratch<T>(input_is_cols(a) && plan.group == 1 ? 0 : crs * plan.group * pq);  // (C*R*S, group*P*Q)
+    auto dybuf = scratch<T>(plan.group > 1 ? a.K * plan.group * pq : 0);                     // (K, group*P*Q)
+    // schedule(static) hands each thread one contiguous, fixed slice of the groups.
+#pragma omp for schedule(static)
+    for (int64_t g = 0; g < plan.groups; ++g) {
+      const int64_t n0 = g * plan.group, count = std::min(plan.group, a.N - n0), ld = count * pq;
+      const T* cg = gather_cols(a, x, n0, count, cols.get());               // cg: (C*R*S, count*P*Q)
+      const T* dyg = gather_maps(dy, a.K, pq, n0, count, dybuf.get());      // dyg: (K, count*P*Q)
+      // dwt (K, C*R*S) += dyg (K, count*P*Q) x cg^T (count*P*Q, C*R*S)
+      gemm(false, true, a.K, crs, ld, T(1), dyg, ld, cg, ld, T(1), dwt, crs);
+    }
+  }
+  if (plan.threads == 1) return;
+  // Sum the partials in thread order: the same inputs give the same bits on every run.
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < kcrs; ++i) {
+    T acc = T(0);
+    for (int t = 0; t < plan.threads; ++t) acc += partial[t * kcrs + i];
+    dw[i] = acc;
+  }
+}
+
+template <class T> void conv2d_backward_bias(const Conv2dArgs& a, const T* dy, T* db) {
+  const int64_t pq = a.P * a.Q;
+  // Accumulate in double: one channel sums N*P*Q terms (25k for a 128-image batch of 14x14 maps).
+#pragma omp parallel for schedule(static) if (a.N * a.K * pq > (1 << 15))
+  for (int64_t k = 0; k < a.K; ++k) {
+    double acc = 0.0;
+    for (int64_t n = 0; n < a.N; ++n) {
+      const T* dyk = dy + (n * a.K + k) * pq;  // dyk: (P*Q)
+      for (int64_t j = 0; j < pq; ++j) acc += static_cast<double>(dyk[j]);
+    }
+    db[k] = static_cast<T>(acc);
+  }
+}
+
+#define LB_INSTANTIATE_CONV2D(T)                                                                       \
+  template void conv2d_forward<T>(const Conv2dArgs&, const T*, const T*, const T*, T*);                \
+  template void conv2d_backward_input<T>(const Conv2dArgs&, const T*, const T*, T*);                   \
+  template void conv2d_backward_weight<T>(const Conv2dArgs&, const T*, const T*, T*);                  \
+  template void conv2d_backward_bias<T>(const Conv2dArgs&, const T*, T*);
+LB_INSTANTIATE_CONV2D(float)
+LB_INSTANTIATE_CONV2D(double)
+#undef LB_INSTANTIATE_CONV2D
+
+}  // namespace lb::cpu

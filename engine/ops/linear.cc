@@ -1,0 +1,105 @@
+// ops/linear.cc: the linear op, y = x W^T + b (PyTorch's nn.functional.linear layout), with its
+// autograd node right under the forward.
+//
+// Shapes: x (N, IN), weight (OUT, IN), bias (OUT) or undefined, y (N, OUT).
+// Backward: dx = dy W, dW = dy^T x, db = sum of dy over rows; only the gradients the graph needs
+// are computed (a frozen classifier head costs no dW).
+//
+// Accumulation rule: apply() returns fresh gradient tensors; the autograd engine sums them into
+// parameter .grad (+=) and across consumers.
+#include "engine/ops/linear.h"
+
+#include <string>
+#include <type_traits>
+
+#include "engine/autograd.h"
+#include "engine/cpu/linear.h"
+
+namespace lb {
+
+namespace {
+
+constexpr const char* kOp = "linear";
+
+std::string shapes_str(const Tensor& x, const Tensor& w, const Tensor& b) {
+  return "input " + shape_str(x.shape()) + ", weight " + shape_str(w.shape()) +
+         (b.defined() ? ", bias " + shape_str(b.shape()) : std::string(", no bias"));
+}
+
+void check_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  LB_CHECK(x.defined() && w.defined(), kOp << ": input and weight must be defined tensors");
+  for (const Tensor* t : {&x, &w, &b})
+    LB_CHECK(!t->defined() || t->device().is_cpu(),
+             kOp << ": CUDA kernels for linear arrive with the CUDA backend; move the tensors to the CPU (got "
+                 << t->str() << ")");
+  const std::string shapes = shapes_str(x, w, b);
+  LB_CHECK(x.dim() == 2, kOp << ": input must be 2-D (N, IN); flatten it first; " << shapes);
+  LB_CHECK(w.dim() == 2, kOp << ": weight must be 2-D (OUT, IN); " << shapes);
+  LB_CHECK(is_floating(x.dtype()), kOp << ": expected float32 or float64 tensors, got input " << x.str());
+  LB_CHECK(w.dtype() == x.dtype() && (!b.defined() || b.dtype() == x.dtype()),
+           kOp << ": input, weight and bias must share one dtype; got input " << dtype_name(x.dtype())
+               << ", weight " << dtype_name(w.dtype())
+               << (b.defined() ? std::string(", bias ") + dtype_name(b.dtype()) : std::string()));
+  LB_CHECK(w.size(1) == x.size(1), kOp << ": input has " << x.size(1) << " features but weight expects "
+                                       << w.size(1) << "; " << shapes);
+  LB_CHECK(w.size(0) > 0 && w.size(1) > 0, kOp << ": weight has an empty dimension; " << shapes);
+  LB_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)),
+           kOp << ": bias must be 1-D with one entry per output feature (" << w.size(0) << "); " << shapes);
+}
+
+// ---- autograd node ------------------------------------------------------------------------------
+
+// Saves x only when dW is wanted and W only when dx is wanted: those are the only uses.
+struct LinearNode : Node {
+  int64_t n = 0, in = 0, out = 0;
+  SavedTensor x, w;
+  const char* kind() const override { return kOp; }
+  std::string describe() const override { return "in=" + std::to_string(in) + " out=" + std::to_string(out); }
+  std::vector<Tensor> apply(const Tensor& dy) override {
+    LB_CHECK(dy.device().is_cpu() && dy.dtype() == input_dtypes[0] && dy.shape() == output_shape,
+             kOp << " backward: expected a CPU " << dtype_name(input_dtypes[0]) << " gradient shaped "
+                 << shape_str(output_shape) << ", got " << dy.str());
+    Tensor dx, dw, db;
+    const Tensor wv = needs_input_grad(0) ? w.unpack(kOp, "weight") : Tensor();
+    const Tensor xv = needs_input_grad(1) ? x.unpack(kOp, "input") : Tensor();
+    if (needs_input_grad(0)) dx = Tensor::empty(input_shapes[0], dy.dtype());
+    if (needs_input_grad(1)) dw = Tensor::empty(input_shapes[1], dy.dtype());
+    if (needs_input_grad(2)) db = Tensor::empty(input_shapes[2], dy.dtype());
+    LB_DISPATCH_FLOAT(dy.dtype(), "linear backward", [&](auto* tag) {
+      using T = std::remove_pointer_t<decltype(tag)>;
+      if (dx.defined()) cpu::linear_backward_input(n, in, out, dy.data<T>(), wv.data<T>(), dx.data<T>());
+      if (dw.defined()) cpu::linear_backward_weight(n, in, out, xv.data<T>(), dy.data<T>(), dw.data<T>());
+      if (db.defined()) cpu::linear_backward_bias(n, out, dy.data<T>(), db.data<T>());
+    });
+    return {dx, dw, db};
+  }
+  void release_saved() override {
+    x.reset();
+    w.reset();
+  }
+};
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_linear(x, weight, bias);
+  const int64_t n = x.size(0), in = x.size(1), out = weight.size(0);
+  Tensor y = Tensor::empty({n, out}, x.dtype());
+  LB_DISPATCH_FLOAT(x.dtype(), kOp, [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    cpu::linear_forward(n, in, out, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
+                        y.data<T>());
+  });
+  if (needs_grad({x, weight, bias})) {
+    auto node = std::make_shared<LinearNode>();
+    node->n = n;
+    node->in = in;
+    node->out = out;
+    set_history(y, node, {x, weight, bias});
+    if (node->needs_input_grad(1)) node->x = SavedTensor(x);
+    if (node->needs_input_grad(0)) node->w = SavedTensor(weight);
+  }
+  return y;
+}
+
+}  // namespace lb
