@@ -16,6 +16,18 @@ struct Command {
   std::function<std::function<int()>(CLI::App&)> add;
 };
 
+Command demo_command();
+Command train_command();
+Command eval_command();
+Command compare_command();
+Command info_command();
+Command probe_command();
+Command graph_command();
+
 std::vector<Command> all_commands();
+
+// --threads N on a subcommand: OpenMP threads for the run (0 = all cores).
+void add_threads_option(CLI::App* sub, int* threads);
+void apply_threads(int threads);
 
 }  // namespace lb::cli

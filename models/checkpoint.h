@@ -1,0 +1,52 @@
+// checkpoint.h: ResNet18 checkpoints as safetensors with torchvision's parameter names.
+//
+// The tensors are the model's state_dict (conv1.weight, bn1.running_mean, layer1.0.conv1.weight,
+// layer2.0.downsample.0.weight, fc.bias, ...), so a checkpoint opens in PyTorch with
+// safetensors.torch.load_file and loads into torchvision's resnet18 unchanged. The header's
+// __metadata__ carries JSON strings:
+//   arch           "resnet18"
+//   in_channels    "1"
+//   num_classes    "2"
+//   normalization  {"mean": 0.5, "std": 0.5}   (pixel / 255 - mean) / std, applied to inputs
+//   class_names    ["normal", "pneumonia"]
+//   image_size     "28"
+//   config         the training configuration (every flag of the run)
+// A file without metadata (converted from torchvision, or timm's) still loads: arch, channels and
+// classes are read off the tensor shapes, normalization defaults to 0.5 / 0.5.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/data/medmnist.h"
+#include "models/resnet.h"
+
+namespace lb::models {
+
+struct ModelMeta {
+  std::string arch = "resnet18";
+  int64_t in_channels = 1;
+  int64_t num_classes = 2;
+  data::Normalization norm;
+  std::vector<std::string> class_names;
+  int64_t image_size = 28;
+  nlohmann::json config = nlohmann::json::object();
+};
+
+struct Checkpoint {
+  std::shared_ptr<ResNet18> model;
+  ModelMeta meta;
+};
+
+void save_checkpoint(const std::string& path, const ResNet18& model, const ModelMeta& meta);
+// Builds the model the file describes and loads its weights (strict: every key must match).
+// A file that is not a ResNet18 is one clear error naming what is missing or unexpected.
+Checkpoint load_checkpoint(const std::string& path);
+
+// Class names for a dataset file name ("pneumoniamnist" -> normal, pneumonia), else "0", "1", ...
+std::vector<std::string> default_class_names(const std::string& dataset_path, int64_t num_classes);
+
+}  // namespace lb::models

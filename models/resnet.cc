@@ -1,0 +1,100 @@
+// resnet.cc: see resnet.h.
+#include "models/resnet.h"
+
+#include <algorithm>
+
+#include "engine/nn/init.h"
+#include "engine/ops/ops.h"
+
+namespace lb::models {
+
+BasicBlock::BasicBlock(int64_t in_channels, int64_t out_channels, int64_t stride, Generator& gen) {
+  conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in_channels, out_channels, 3, stride, 1, false, gen));
+  bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(out_channels));
+  relu = register_module("relu", std::make_shared<nn::ReLU>(/*inplace=*/true));
+  conv2 = register_module("conv2", std::make_shared<nn::Conv2d>(out_channels, out_channels, 3, 1, 1, false, gen));
+  bn2 = register_module("bn2", std::make_shared<nn::BatchNorm2d>(out_channels));
+  if (stride != 1 || in_channels != out_channels) {
+    downsample = register_module(
+        "downsample", std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+                          std::make_shared<nn::Conv2d>(in_channels, out_channels, 1, stride, 0, false, gen),
+                          std::make_shared<nn::BatchNorm2d>(out_channels)}));
+  }
+}
+
+Tensor BasicBlock::forward(const Tensor& x) {
+  Tensor out = (*conv1)(x);
+  out = (*bn1)(out);
+  out = (*relu)(out);
+  out = (*conv2)(out);
+  out = (*bn2)(out);
+  Tensor identity = downsample ? (*downsample)(x) : x;
+  add_(out, identity);  // out += identity
+  return (*relu)(out);
+}
+
+namespace {
+
+std::shared_ptr<nn::Sequential> make_layer(int64_t in_channels, int64_t out_channels, int64_t stride,
+                                           Generator& gen) {
+  auto layer = std::make_shared<nn::Sequential>();
+  layer->push_back(std::make_shared<BasicBlock>(in_channels, out_channels, stride, gen));
+  layer->push_back(std::make_shared<BasicBlock>(out_channels, out_channels, 1, gen));
+  return layer;
+}
+
+}  // namespace
+
+ResNet18::ResNet18(int64_t in_channels, int64_t num_classes, Generator& gen)
+    : in_channels_(in_channels), num_classes_(num_classes) {
+  LB_CHECK(in_channels > 0 && num_classes > 0,
+           "ResNet18: in_channels and num_classes must be positive, got " << in_channels << ", " << num_classes);
+  conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in_channels, 64, 7, 2, 3, false, gen));
+  bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(64));
+  relu = register_module("relu", std::make_shared<nn::ReLU>(true));
+  maxpool = register_module("maxpool", std::make_shared<nn::MaxPool2d>(3, 2, 1));
+  layer1 = register_module("layer1", make_layer(64, 64, 1, gen));
+  layer2 = register_module("layer2", make_layer(64, 128, 2, gen));
+  layer3 = register_module("layer3", make_layer(128, 256, 2, gen));
+  layer4 = register_module("layer4", make_layer(256, 512, 2, gen));
+  avgpool = register_module("avgpool", std::make_shared<nn::AdaptiveAvgPool2d>(1, 1));
+  fc = register_module("fc", std::make_shared<nn::Linear>(512, num_classes, true, gen));
+  // torchvision: every conv kaiming_normal_(fan_out, relu); BN weight 1, bias 0 (their defaults).
+  for (const auto& [name, m] : named_modules())
+    if (auto* conv = dynamic_cast<nn::Conv2d*>(m))
+      nn::init::kaiming_normal_(conv->weight(), gen, nn::init::FanMode::FanOut, nn::init::Nonlinearity::ReLU);
+  assign_names();
+}
+
+const std::vector<std::string>& ResNet18::stage_names() {
+  static const std::vector<std::string> names = {"conv1",  "bn1",    "relu",   "maxpool", "layer1",
+                                                 "layer2", "layer3", "layer4", "avgpool", "fc"};
+  return names;
+}
+
+nn::Module& ResNet18::stage(size_t i) {
+  nn::Module* m = find(stage_names()[i]);
+  LB_CHECK(m != nullptr, "ResNet18: missing stage " << stage_names()[i]);
+  return *m;
+}
+
+Tensor ResNet18::forward(const Tensor& x) {
+  LB_CHECK(x.dim() == 4 && x.size(1) == in_channels_,
+           "ResNet18: expected input (N, " << in_channels_ << ", H, W), got " << shape_str(x.shape()));
+  return forward_from("conv1", x);
+}
+
+Tensor ResNet18::forward_from(const std::string& name, const Tensor& activation) {
+  const auto& names = stage_names();
+  auto it = std::find(names.begin(), names.end(), name);
+  LB_CHECK(it != names.end(), "ResNet18: no stage named '" << name
+                                                           << "'; stages are conv1, bn1, relu, maxpool, layer1..layer4, avgpool, fc");
+  Tensor h = activation;
+  for (size_t i = static_cast<size_t>(it - names.begin()); i < names.size(); ++i) {
+    if (names[i] == "fc") h = flatten(h, 1);
+    h = stage(i)(h);
+  }
+  return h;
+}
+
+}  // namespace lb::models

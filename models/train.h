@@ -1,0 +1,81 @@
+// train.h: the training loop with freezing, gradual unfreezing, validation every epoch, best-by-
+// val-AUC checkpoints, early stopping, resume, and a NaN guard.
+//
+// Defaults are the seed report's recipe: SGD lr 0.01, momentum 0.9, batch 128, 5 epochs, no
+// augmentation, random init. Every field is a CLI flag of `lightbox train` and is written to the
+// run's config.json, so a run folder says exactly how it was made.
+//
+// A run folder (cfg.out):
+//   config.json                       this configuration
+//   history.json                      one record per finished epoch
+//   checkpoints/best.safetensors      the model with the best val AUC so far
+//   checkpoints/last.safetensors      the model after the last finished epoch
+//   checkpoints/last.state.safetensors  optimizer state + trainer state, for --resume
+// Every file is written atomically. Epoch e shuffles and augments from (seed, e) alone, so a run
+// resumed from the end of epoch e replays epochs e+1.. exactly as an uninterrupted run would.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "models/checkpoint.h"
+
+namespace lb::models {
+
+struct TrainConfig {
+  std::string data = "data/pneumoniamnist.npz";
+  std::string out = "runs/train";
+  std::string init = "random";  // random | checkpoint:PATH
+  int64_t epochs = 5;
+  int64_t batch_size = 128;
+  std::string optimizer = "sgd";  // sgd | adamw
+  double lr = 0.01;
+  double momentum = 0.9;
+  double weight_decay = 0.0;
+  bool nesterov = false;
+  std::string schedule = "none";  // none | cosine | onecycle | step:EPOCHS:GAMMA
+  int64_t warmup_epochs = 0;
+  std::string train_only;         // comma-separated module prefixes ("fc,layer4"); empty = all
+  int64_t unfreeze_every = 0;     // > 0: gradual unfreezing, one more stage backwards every k epochs
+  std::string augment = "none";   // see engine/data/augment.h
+  double norm_mean = 0.5, norm_std = 0.5;
+  uint64_t seed = 0;
+  int64_t patience = 0;           // early stopping after this many epochs without a better val AUC; 0 = off
+  bool resume = false;            // continue the run in `out` from its last finished epoch
+  bool progress = true;
+
+  nlohmann::json to_json() const;
+  static TrainConfig from_json(const nlohmann::json& j);
+};
+
+struct EpochRecord {
+  int64_t epoch = 0;  // 1-based
+  double lr = 0, train_loss = 0, train_acc = 0, val_loss = 0, val_acc = 0, val_auc = 0, seconds = 0;
+  std::vector<std::string> trainable;  // stages with requires_grad this epoch
+  nlohmann::json to_json() const;
+  static EpochRecord from_json(const nlohmann::json& j);
+};
+
+struct TrainResult {
+  std::vector<EpochRecord> history;
+  int64_t best_epoch = 0;
+  double best_val_auc = 0;
+  bool stopped_early = false;
+  std::string best_path, last_path;
+};
+
+// Trains per cfg on the dataset at cfg.data, printing class counts and a progress bar. Throws on
+// bad configuration, bad data, or a non-finite loss (the last good checkpoint stays in place).
+TrainResult train_model(const TrainConfig& cfg);
+
+// The stages in the order gradual unfreezing opens them: fc, layer4, layer3, layer2, layer1,
+// then the stem (conv1, bn1).
+const std::vector<std::string>& unfreeze_order();
+// Sets requires_grad on every parameter: true iff its name starts with one of `prefixes`
+// ("layer4" matches "layer4.0.conv1.weight"); empty prefixes = everything trainable. An unknown
+// prefix is an error listing the valid ones. Returns the top-level stages left trainable.
+std::vector<std::string> set_trainable(ResNet18& model, const std::vector<std::string>& prefixes);
+
+}  // namespace lb::models

@@ -1,0 +1,73 @@
+// eval.cc: `lightbox eval`: clinical metrics of a checkpoint on a split, with figures.
+//
+//   lightbox eval --weights runs/seed/checkpoints/best.safetensors --split test --out runs/seed/eval
+//   lightbox eval --run runs/seed          # the run's best checkpoint; also draws its training curves
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "engine/io/file.h"
+#include "models/evaluate/evaluate_model.h"
+#include "models/evaluate/plots.h"
+#include "models/train.h"
+#include "tools/cli/commands.h"
+#include "tools/cli/report_text.h"
+
+namespace lb::cli {
+
+namespace {
+
+struct EvalOptions {
+  std::string weights, data, run, out, split = "test";
+  int bootstrap = 1000;
+  uint64_t seed = 0;
+  bool quiet = false;
+  int threads = 0;
+};
+
+int run_eval(EvalOptions o) {
+  apply_threads(o.threads);
+  if (!o.run.empty()) {
+    if (o.weights.empty()) o.weights = o.run + "/checkpoints/best.safetensors";
+    if (o.out.empty()) o.out = o.run + "/eval-" + o.split;
+    write_training_curves(o.run);
+  }
+  LB_CHECK(!o.weights.empty(), "eval: give --weights W.safetensors or --run RUN_DIR");
+  models::Checkpoint ck = models::load_checkpoint(o.weights);
+  if (o.data.empty()) o.data = ck.meta.config.value("data", std::string("data/pneumoniamnist.npz"));
+  const data::Dataset ds = data::load_medmnist(o.data);
+  eval::check_compatible(ck, ds, o.weights);
+  eval::EvaluateOptions eo;
+  eo.split = o.split;
+  eo.bootstrap = o.bootstrap;
+  eo.seed = o.seed;
+  eo.progress = !o.quiet;
+  const eval::ModelEvaluation ev = eval::evaluate_checkpoint(ck, ds, eo);
+  print_evaluation(ev, ck.meta.class_names, std::cout);
+  if (!o.out.empty()) {
+    eval::write_evaluation(ev, ck.meta.class_names, o.out, std::filesystem::path(o.weights).stem().string());
+    std::cout << "wrote " << o.out << "/metrics.json, roc.svg, confusion.svg\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command eval_command() {
+  return {"eval", [](CLI::App& app) -> std::function<int()> {
+            auto o = std::make_shared<EvalOptions>();
+            CLI::App* sub = app.add_subcommand("eval", "metrics, ROC, confusion matrix and a val-chosen threshold");
+            sub->add_option("--weights", o->weights, "checkpoint (.safetensors)");
+            sub->add_option("--run", o->run, "run folder: uses its best checkpoint and draws its training curves");
+            sub->add_option("--data", o->data, "MedMNIST .npz (default: the one the checkpoint was trained on)");
+            sub->add_option("--split", o->split, "split to report")->check(CLI::IsMember({"train", "val", "test"}))->capture_default_str();
+            sub->add_option("--out", o->out, "folder for metrics.json and figures");
+            sub->add_option("--bootstrap", o->bootstrap, "bootstrap resamples for 95% CIs (0 = none)")->capture_default_str();
+            sub->add_option("--seed", o->seed, "bootstrap seed")->capture_default_str();
+            sub->add_flag("--quiet", o->quiet, "no progress bar");
+            add_threads_option(sub, &o->threads);
+            return [o] { return run_eval(*o); };
+          }};
+}
+
+}  // namespace lb::cli
