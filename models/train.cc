@@ -281,6 +281,7 @@ TrainResult train_model(const TrainConfig& cfg_in) {
     cfg.out = out;
     cfg.resume = true;
     cfg.progress = cfg_in.progress;
+    cfg.stop_after = cfg_in.stop_after;
   }
   validate(cfg);
   const data::Dataset ds = data::load_medmnist(cfg.data);
@@ -319,7 +320,12 @@ TrainResult train_model(const TrainConfig& cfg_in) {
   auto sched = make_schedule(cfg, steps);
 
   TrainResult result;
+  const int64_t first_epoch = st.next_epoch;
   for (int64_t e = st.next_epoch; e < cfg.epochs; ++e) {
+    if (cfg.stop_after > 0 && e - first_epoch >= cfg.stop_after) {
+      std::cerr << "lightbox: stopping after " << cfg.stop_after << " epoch(s) as asked; continue with --resume\n";
+      break;
+    }
     const auto t0 = std::chrono::steady_clock::now();
     EpochRecord rec;
     rec.epoch = e + 1;

@@ -44,6 +44,8 @@ struct TrainConfig {
   uint64_t seed = 0;
   int64_t patience = 0;           // early stopping after this many epochs without a better val AUC; 0 = off
   bool resume = false;            // continue the run in `out` from its last finished epoch
+  int64_t stop_after = 0;         // > 0: leave after this many epochs of this invocation (resumable),
+                                  // for time-sliced runs; not part of the run's identity, not saved
   bool progress = true;
 
   nlohmann::json to_json() const;

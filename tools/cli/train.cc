@@ -63,6 +63,7 @@ Command train_command() {
             CLI::App* sub = app.add_subcommand("train", "train or fine-tune ResNet18 (freezing, unfreezing, resume)");
             add_train_flags(sub, o->cfg);
             sub->add_flag("--resume", o->cfg.resume, "continue the run in --out from its last finished epoch");
+            sub->add_option("--stop-after", o->cfg.stop_after, "leave after N epochs of this invocation (continue with --resume)");
             sub->add_flag("--quiet", o->quiet, "no progress bar");
             add_threads_option(sub, &o->threads);
             return [o] { return run_train(*o); };
