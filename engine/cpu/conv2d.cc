@@ -15,7 +15,7 @@
 #include <memory>
 #include <vector>
 
-#include "engine/cpu/linear.h"  // gemm, use_single_threaded_blas
+#include "engine/cpu/gemm.h"
 
 namespace lb::cpu {
 

@@ -5,11 +5,17 @@
 // atomic, so a crash (or a kill) leaves either the old file or the new one, never half of one.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace lb::io {
 
 void write_file_atomic(const std::string& path, const std::string& contents);
+// The same for contents in several pieces (a header and a tensor's bytes), written back to back
+// without first joining them in memory.
+void write_file_atomic(const std::string& path, const std::vector<std::pair<const void*, size_t>>& parts);
 // Reads a whole file; a missing or unreadable file is an error naming it.
 std::string read_file(const std::string& path);
 

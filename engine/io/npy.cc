@@ -7,8 +7,6 @@
 // 300 MB dataset is never held twice.
 #include "engine/io/npy.h"
 
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -16,6 +14,8 @@
 #include <filesystem>
 #include <limits>
 #include <memory>
+
+#include "engine/io/file.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "lightbox's .npy code copies little-endian bytes as they are; port it for big-endian hosts"
@@ -318,24 +318,10 @@ Tensor load_npy(const std::string& path) {
 void save_npy(const std::string& path, const Tensor& t) {
   const Tensor c = cpu_copy_for_write(t, "save_npy");
   const std::string header = encode_header(c);
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  LB_CHECK(f != nullptr, "save_npy: cannot create " << tmp << " (" << std::strerror(errno)
-                                                     << "); check that the folder exists and is writable");
-  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
-  ok = ok && (c.nbytes() == 0 || std::fwrite(c.raw_data(), 1, c.nbytes(), f) == c.nbytes());
-  const int saved_errno = errno;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok) {
-    std::remove(tmp.c_str());
-    LB_THROW("save_npy: writing " << tmp << " failed (" << std::strerror(saved_errno)
-                                  << "); check the free disk space");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    std::remove(tmp.c_str());
-    LB_THROW("save_npy: cannot rename " << tmp << " to " << path << " (" << std::strerror(e)
-                                        << "); check that the destination is writable");
+  try {
+    write_file_atomic(path, {{header.data(), header.size()}, {c.raw_data(), c.nbytes()}});
+  } catch (const Error& e) {
+    LB_THROW("save_npy: " << e.what());
   }
 }
 
