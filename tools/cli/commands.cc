@@ -7,7 +7,7 @@ namespace lb::cli {
 
 std::vector<Command> all_commands() {
   return {demo_command(), train_command(), eval_command(), compare_command(),
-          info_command(), probe_command(), graph_command()};
+          info_command(), probe_command(), graph_command(), bench_command()};
 }
 
 void add_threads_option(CLI::App* sub, int* threads) {

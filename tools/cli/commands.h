@@ -23,6 +23,7 @@ Command compare_command();
 Command info_command();
 Command probe_command();
 Command graph_command();
+Command bench_command();
 
 std::vector<Command> all_commands();
 
