@@ -339,6 +339,10 @@ TrainResult train_model(const TrainConfig& cfg_in) {
     for (int64_t i = 0; loader.next(b); ++i) {
       rec.lr = sched->lr_at(e * steps + i);
       opt->set_lr(rec.lr);
+      // One-cycle also cycles SGD momentum inversely to the lr (0.95 -> 0.85 -> 0.95), as torch's
+      // OneCycleLR does by default.
+      if (auto* oc = dynamic_cast<optim::OneCycleLR*>(sched.get()))
+        if (auto* sgd = dynamic_cast<optim::SGD*>(opt.get())) sgd->set_momentum(oc->momentum_at(e * steps + i));
       Tensor logits = (*model)(b.x);
       Tensor loss = cross_entropy(logits, b.y);
       const double lv = loss.item();
