@@ -54,6 +54,38 @@ TEST_P(ElementwiseDtype, AddMulScaleForwardBackwardMatchReference) {
 INSTANTIATE_TEST_SUITE_P(Elementwise, ElementwiseDtype, ::testing::Values(DType::Float32, DType::Float64),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
+TEST(AddForward, HandComputedWithAlphaAndBroadcastScalar) {
+  Tensor a = from({1, 2, 3}, {3}, DType::Float32);
+  EXPECT_EQ(add(a, from({10, 20, 30}, {3}, DType::Float32), 0.5).to_vector(), (std::vector<double>{6, 12, 18}));
+  EXPECT_EQ(add(a, from({4}, {1}, DType::Float32)).to_vector(), (std::vector<double>{5, 6, 7}));
+}
+
+TEST(AddBackward, BroadcastScalarGetsTheSumTimesAlpha) {
+  Tensor a = random_tensor({2, 3}, 20).requires_grad_();
+  Tensor s = random_tensor({1}, 21).requires_grad_();
+  Tensor dy = random_tensor({2, 3}, 22);
+  auto g = autograd::grad({add(a, s, -3.0)}, {a, s}, {dy});
+  LB_EXPECT_CLOSE(g[0], dy, 0, 0);
+  double total = 0;
+  for (double v : dy.to_vector()) total += v;
+  EXPECT_NEAR(g[1].item(), -3.0 * total, 1e-12);
+}
+
+TEST(MulForward, HandComputed) {
+  Tensor y = mul(from({1, -2, 3}, {3}, DType::Float32), from({4, 5, -6}, {3}, DType::Float32));
+  EXPECT_EQ(y.to_vector(), (std::vector<double>{4, -10, -18}));
+}
+
+TEST(MulBackward, EachInputGetsTheOtherTimesTheGradient) {
+  Tensor a = random_tensor({4}, 23).requires_grad_(), b = random_tensor({4}, 24).requires_grad_();
+  Tensor dy = random_tensor({4}, 25);
+  auto g = autograd::grad({mul(a, b)}, {a, b}, {dy});
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_DOUBLE_EQ(g[0].at(i), dy.at(i) * b.at(i));
+    EXPECT_DOUBLE_EQ(g[1].at(i), dy.at(i) * a.at(i));
+  }
+}
+
 TEST(ReluForward, HandComputed) {
   Tensor y = relu(from({-1.5, 0.0, 2.0}, {3}, DType::Float32));
   EXPECT_EQ(y.to_vector(), (std::vector<double>{0.0, 0.0, 2.0}));
