@@ -3,6 +3,8 @@
 # lightbox vs PyTorch eager on the CPU, same batch, size, threads and machine, in one run.
 # Prints both JSON lines and the ratios lightbox / PyTorch.
 # Usage: tools/bench/cpu_train.sh [--threads N] [--batch 128] [--size 28] [--steps 10]
+# PYTHON picks the PyTorch to compare with (default Debian's /usr/bin/python3 with python3-torch;
+# e.g. PYTHON=venv/bin/python for a PyPI wheel).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 args=("$@")
@@ -10,7 +12,7 @@ args=("$@")
 [ -x build/bin/lightbox ] || { echo "build first: tools/test.sh or cmake --build build" >&2; exit 1; }
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $(date -u +%F)"
 lb=$(build/bin/lightbox bench train "${args[@]}")
-pt=$(/usr/bin/python3 tools/bench/torch_train.py "${args[@]}")
+pt=$("${PYTHON:-/usr/bin/python3}" tools/bench/torch_train.py "${args[@]}")
 echo "$lb"
 echo "$pt"
 /usr/bin/python3 - "$lb" "$pt" <<'PY'
