@@ -16,6 +16,7 @@
 #include "engine/progress.h"
 #include "models/evaluate/metrics.h"
 #include "models/predict.h"
+#include "models/weights.h"
 
 namespace lb::models {
 
@@ -26,7 +27,7 @@ using nlohmann::json;
 
 json TrainConfig::to_json() const {
   return {{"data", data},         {"out", out},           {"init", init},
-          {"epochs", epochs},     {"batch_size", batch_size}, {"optimizer", optimizer},
+          {"conv1", conv1},       {"epochs", epochs},     {"batch_size", batch_size}, {"optimizer", optimizer},
           {"lr", lr},             {"momentum", momentum}, {"weight_decay", weight_decay},
           {"nesterov", nesterov}, {"schedule", schedule}, {"warmup_epochs", warmup_epochs},
           {"train_only", train_only}, {"unfreeze_every", unfreeze_every}, {"augment", augment},
@@ -38,7 +39,7 @@ TrainConfig TrainConfig::from_json(const json& j) {
   auto get = [&](const char* k, auto& v) {
     if (j.contains(k)) v = j.at(k).get<std::decay_t<decltype(v)>>();
   };
-  get("data", c.data); get("out", c.out); get("init", c.init); get("epochs", c.epochs);
+  get("data", c.data); get("out", c.out); get("init", c.init); get("conv1", c.conv1); get("epochs", c.epochs);
   get("batch_size", c.batch_size); get("optimizer", c.optimizer); get("lr", c.lr); get("momentum", c.momentum);
   get("weight_decay", c.weight_decay); get("nesterov", c.nesterov); get("schedule", c.schedule);
   get("warmup_epochs", c.warmup_epochs); get("train_only", c.train_only); get("unfreeze_every", c.unfreeze_every);
@@ -81,6 +82,7 @@ void validate(const TrainConfig& c) {
   LB_CHECK(c.weight_decay >= 0, "--weight-decay must be non-negative");
   LB_CHECK(c.optimizer == "sgd" || c.optimizer == "adamw", "--optimizer must be sgd or adamw, got " << c.optimizer);
   LB_CHECK(c.norm_std > 0, "--norm-std must be positive");
+  check_conv1_mode(c.conv1);
   LB_CHECK(c.unfreeze_every >= 0 && c.patience >= 0 && c.warmup_epochs >= 0,
            "--unfreeze-every, --patience and --warmup-epochs must be non-negative");
 }
@@ -245,7 +247,18 @@ std::shared_ptr<ResNet18> init_model(const TrainConfig& c, const data::Dataset& 
     ck.model->train();
     return ck.model;
   }
-  LB_THROW("--init must be random or checkpoint:PATH, got '" << c.init << "'");
+  if (c.init.rfind("imagenet:", 0) == 0) {
+    auto model = std::make_shared<ResNet18>(ds.train.channels(), classes, gen);
+    const InitReport r = load_imagenet(*model, c.init.substr(9), c.conv1, gen);
+    for (const auto& name : r.adapted)
+      std::cerr << "lightbox: " << name << " adapted from ImageNet (--conv1 " << c.conv1 << ", 3 -> "
+                << model->in_channels() << " channel(s))\n";
+    for (const auto& name : r.reinitialised)
+      std::cerr << "lightbox: " << name << " re-initialised" << (name == "conv1.weight" ? " (--conv1 random)" : " (new classifier head)")
+                << "\n";
+    return model;
+  }
+  LB_THROW("--init must be random, checkpoint:PATH or imagenet:PATH, got '" << c.init << "'");
 }
 
 double val_auc(const Predictions& p) {
@@ -287,6 +300,10 @@ TrainResult train_model(const TrainConfig& cfg_in) {
   const data::Dataset ds = data::load_medmnist(cfg.data);
   Generator gen(cfg.seed);
   std::shared_ptr<ResNet18> model = init_model(cfg, ds, gen);
+  // Every remaining flag is checked before the first line of output, so bad input is one line.
+  data::parse_augment(cfg.augment);
+  make_schedule(cfg, 1);
+  set_trainable(*model, trainable_at(cfg, cfg.epochs - 1));  // every prefix the run will open
   ModelMeta meta;
   meta.in_channels = model->in_channels();
   meta.num_classes = model->num_classes();
@@ -364,6 +381,11 @@ TrainResult train_model(const TrainConfig& cfg_in) {
     rec.train_loss = loss_sum / seen;
     rec.train_acc = acc_sum / seen;
     const Predictions val = predict(*model, ds.val, meta.norm);
+    // A diverged model can pass every training batch with a finite loss and still predict NaN on
+    // val (its running statistics overflowed during the epoch): same guard, before any save.
+    LB_CHECK(std::isfinite(val.loss), "training diverged: the validation loss is " << val.loss << " after epoch " << e + 1
+                                                                                  << (e > 0 ? "; the last good checkpoint is " + resume_path : std::string())
+                                                                                  << "; lower --lr (now " << cfg.lr << ")");
     rec.val_loss = val.loss;
     rec.val_acc = accuracy_of(val.logits, val.labels);
     rec.val_auc = val_auc(val);

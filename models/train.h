@@ -27,7 +27,8 @@ namespace lb::models {
 struct TrainConfig {
   std::string data = "data/pneumoniamnist.npz";
   std::string out = "runs/train";
-  std::string init = "random";  // random | checkpoint:PATH
+  std::string init = "random";  // random | checkpoint:PATH | imagenet:PATH (models/weights.h)
+  std::string conv1 = "sum";     // imagenet init, grey data: sum | mean | red | random (weights.h)
   int64_t epochs = 5;
   int64_t batch_size = 128;
   std::string optimizer = "sgd";  // sgd | adamw

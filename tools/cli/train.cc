@@ -2,6 +2,7 @@
 //
 //   lightbox train --data data/pneumoniamnist.npz --out runs/seed            # the seed's recipe
 //   lightbox train --train-only fc,layer4 --lr 0.0033 --momentum 0.3 ...      # a freezing experiment
+//   lightbox train --init imagenet:resnet18_imagenet.safetensors --train-only fc   # transfer learning
 //   lightbox train --unfreeze-every 2 ...                                     # gradual unfreezing
 //   lightbox train --out runs/seed --resume                                   # continue a run
 #include <cstdio>
@@ -35,7 +36,10 @@ int run_train(TrainOptions& o) {
 void add_train_flags(CLI::App* sub, models::TrainConfig& c) {
   sub->add_option("--data", c.data, "MedMNIST .npz file")->capture_default_str();
   sub->add_option("--out", c.out, "run folder")->capture_default_str();
-  sub->add_option("--init", c.init, "random | checkpoint:PATH")->capture_default_str();
+  sub->add_option("--init", c.init, "random | checkpoint:PATH | imagenet:PATH (tools/convert_weights.py)")
+      ->capture_default_str();
+  sub->add_option("--conv1", c.conv1, "imagenet init on grey data: sum | mean | red | random (conv1's 3 -> 1 channel)")
+      ->capture_default_str();
   sub->add_option("--epochs", c.epochs, "epochs")->capture_default_str();
   sub->add_option("--batch-size", c.batch_size, "batch size")->capture_default_str();
   sub->add_option("--optimizer", c.optimizer, "sgd | adamw")->capture_default_str();
