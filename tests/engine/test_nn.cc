@@ -13,6 +13,8 @@
 namespace lb {
 namespace {
 
+using test::error_of;
+
 using namespace lb::nn;
 
 // A block with its own parameter and buffer besides children, registered children-first, to
@@ -48,15 +50,6 @@ std::vector<std::string> keys_of(const std::vector<std::pair<std::string, Tensor
   std::vector<std::string> out;
   for (const auto& kv : v) out.push_back(kv.first);
   return out;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }

@@ -16,8 +16,12 @@
 
 #include "engine/io/npy.h"
 
+#include "tests/support/check.h"
+
 namespace lb {
 namespace {
+
+using test::expect_error;
 
 namespace fs = std::filesystem;
 
@@ -38,18 +42,6 @@ class NpyDir {
  private:
   fs::path path_;
 };
-
-// Runs f, expects an lb::Error whose message contains every one of `parts`.
-void expect_error(const std::function<void()>& f, std::initializer_list<const char*> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an lb::Error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const char* p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "missing '" << p << "' in: " << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "errors are one line: " << msg;
-  }
-}
 
 // A .npy file image with a hand-written header dict (padded like numpy's) and `data_bytes` zeros.
 std::string handmade(const std::string& dict, size_t data_bytes, int major = 1) {

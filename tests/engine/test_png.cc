@@ -16,39 +16,17 @@
 #include "engine/io/file.h"
 #include "engine/io/png.h"
 
+#include "tests/support/check.h"
+
 namespace lb {
 namespace {
+
+using test::TempFolder;
+using test::expect_error;
 
 namespace fs = std::filesystem;
 
 std::string fixture(const std::string& name) { return std::string(LB_FIXTURES_DIR) + "/io/" + name; }
-
-// A fresh folder per test under googletest's temp dir, removed afterwards.
-class TempFolder {
- public:
-  TempFolder() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::path(::testing::TempDir()) / ("lb_png_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::create_directories(path_);
-  }
-  ~TempFolder() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-void expect_error(const std::function<void()>& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an lb::Error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "missing '" << p << "' in: " << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "errors are one line: " << msg;
-  }
-}
 
 // A uint8 image with every value different from its neighbours (so a transposed or shifted read
 // would show).

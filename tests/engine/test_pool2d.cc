@@ -24,16 +24,9 @@
 namespace lb {
 namespace {
 
-using test::random_tensor;
+using test::error_of;
 
-template <class F> std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::random_tensor;
 
 #define EXPECT_HAS(msg, part) EXPECT_NE((msg).find(part), std::string::npos) << (msg)
 

@@ -18,36 +18,15 @@
 #include "engine/io/file.h"
 #include "engine/io/safetensors.h"
 
+#include "tests/support/check.h"
+
 namespace lb {
 namespace {
 
+using test::TempFolder;
+using test::expect_error;
+
 namespace fs = std::filesystem;
-
-// A fresh folder per test under googletest's temp dir, removed afterwards.
-class TempFolder {
- public:
-  TempFolder() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::path(::testing::TempDir()) / ("lb_st_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::create_directories(path_);
-  }
-  ~TempFolder() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
-
-void expect_error(const std::function<void()>& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an lb::Error";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "missing '" << p << "' in: " << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "errors are one line: " << msg;
-  }
-}
 
 void expect_same(const Tensor& got, const Tensor& want) {
   ASSERT_EQ(got.shape(), want.shape());

@@ -1,6 +1,8 @@
 // check.cc: see check.h.
 #include "tests/support/check.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <sstream>
 
@@ -75,6 +77,40 @@ Tensor random_tensor(const Shape& shape, uint64_t seed, DType dtype, double lo, 
     }
   }
   return ::testing::AssertionSuccess();
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+void expect_error(const std::function<void()>& f, std::initializer_list<std::string> parts) {
+  try {
+    f();
+    ADD_FAILURE() << "expected an lb::Error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "missing '" << p << "' in: " << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "errors are one line: " << msg;
+  }
+}
+
+TempFolder::TempFolder() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = info ? std::string(info->test_suite_name()) + "_" + info->name() : "lb";
+  for (char& c : name)
+    if (c == '/') c = '_';  // parameterised test names contain slashes
+  path_ = std::filesystem::path(::testing::TempDir()) / ("lb_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(path_);
+}
+
+TempFolder::~TempFolder() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
 }
 
 }  // namespace lb::test

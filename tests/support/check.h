@@ -4,9 +4,14 @@
 //   gradcheck       analytic gradients (autograd::grad) against central finite differences, in
 //                   float64, for every input that requires grad
 //   random_tensor   seeded uniform values in [lo, hi)
+//   error_of        the message of the lb::Error a call threw ("" if none)
+//   expect_error    a call throws a one-line lb::Error containing every given fragment
+//   TempFolder      a fresh folder per test, removed afterwards
 #pragma once
 
+#include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -29,5 +34,26 @@ using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 // Inputs must be float64; those with requires_grad are checked. Tolerances are absolute + relative.
 ::testing::AssertionResult gradcheck(const Fn& f, const std::vector<Tensor>& inputs, double eps = 1e-6,
                                      double atol = 1e-6, double rtol = 1e-5);
+
+// What f threw as an lb::Error, or "" when it did not throw.
+std::string error_of(const std::function<void()>& f);
+
+// Runs f and expects an lb::Error whose one-line message contains every one of `parts`.
+void expect_error(const std::function<void()>& f, std::initializer_list<std::string> parts);
+
+// A fresh folder per test under googletest's temp dir (named after the running test), removed
+// when it goes out of scope.
+class TempFolder {
+ public:
+  TempFolder();
+  ~TempFolder();
+  TempFolder(const TempFolder&) = delete;
+  TempFolder& operator=(const TempFolder&) = delete;
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
 
 }  // namespace lb::test
