@@ -64,13 +64,26 @@ AugmentConfig parse_augment(const std::string& spec) {
     LB_CHECK(eq != std::string::npos, "--augment: expected key=value in '" << item
                                                                           << "' (keys: shift, rotate, brightness, contrast, hflip)");
     const std::string k = item.substr(0, eq), v = item.substr(eq + 1);
+    // The whole value must be a number: "shift=2.5" or "rotate=10deg" is an error, not 2 or 10.
+    auto number = [&](size_t used) {
+      LB_CHECK(used == v.size(), "--augment: cannot parse the value in '" << item << "'");
+    };
+    size_t used = 0;
     try {
-      if (k == "shift") a.shift = std::stoll(v);
-      else if (k == "rotate") a.rotate = std::stod(v);
-      else if (k == "brightness") a.brightness = std::stod(v);
-      else if (k == "contrast") a.contrast = std::stod(v);
-      else if (k == "hflip") a.hflip = v == "1" || v == "true" || v == "on";
-      else LB_THROW("--augment: unknown key '" << k << "' (keys: shift, rotate, brightness, contrast, hflip)");
+      if (k == "shift") {
+        a.shift = std::stoll(v, &used);
+        number(used);
+      } else if (k == "rotate" || k == "brightness" || k == "contrast") {
+        const double d = std::stod(v, &used);
+        number(used);
+        (k == "rotate" ? a.rotate : k == "brightness" ? a.brightness : a.contrast) = d;
+      } else if (k == "hflip") {
+        LB_CHECK(v == "0" || v == "1" || v == "true" || v == "false" || v == "on" || v == "off",
+                 "--augment: hflip takes 0 or 1 (or true/false, on/off), got '" << v << "'");
+        a.hflip = v == "1" || v == "true" || v == "on";
+      } else {
+        LB_THROW("--augment: unknown key '" << k << "' (keys: shift, rotate, brightness, contrast, hflip)");
+      }
     } catch (const std::logic_error&) {
       LB_THROW("--augment: cannot parse the value in '" << item << "'");
     }

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <system_error>
+#include <vector>
 
 #include "engine/io/npz.h"
 
@@ -36,6 +38,31 @@ std::pair<Tensor, Tensor> make_split(int64_t n, const TinySpec& s, Generator& ge
     }
   }
   return {images, labels};
+}
+
+// Removes the folders fresh_dir() made during a test once that test has passed (a training test
+// leaves hundreds of MB of checkpoints); a failed test's folders stay for inspection, named after
+// it. gtest owns the listener once appended.
+class ScratchCleaner : public ::testing::EmptyTestEventListener {
+ public:
+  void OnTestEnd(const ::testing::TestInfo& info) override {
+    if (info.result() != nullptr && !info.result()->Failed())
+      for (const std::string& d : dirs) {
+        std::error_code ignored;
+        std::filesystem::remove_all(d, ignored);
+      }
+    dirs.clear();
+  }
+  std::vector<std::string> dirs;
+};
+
+ScratchCleaner& cleaner() {
+  static ScratchCleaner* c = [] {
+    auto* l = new ScratchCleaner;
+    ::testing::UnitTest::GetInstance()->listeners().Append(l);
+    return l;
+  }();
+  return *c;
 }
 
 }  // namespace
@@ -69,6 +96,7 @@ std::string fresh_dir(const std::string& tag) {
   dir += "/" + name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  cleaner().dirs.push_back(dir);
   return dir;
 }
 

@@ -34,8 +34,9 @@ std::vector<std::pair<std::string, Tensor>> tiny_arrays(const TinySpec& spec = {
 // Writes tiny_arrays(spec) to `path` with io::save_npz and returns `path`.
 std::string write_tiny_dataset(const std::string& path, const TinySpec& spec = {});
 
-// A new empty folder under ::testing::TempDir() named after the running test and the process id
-// (ctest runs tests as separate processes, possibly in parallel). Ends without a slash.
+// A new empty folder under ::testing::TempDir() named after the running test, `tag` and the
+// process id (ctest runs tests as separate processes, possibly in parallel). Ends without a
+// slash. It is deleted when the test ends, unless the test failed (then it stays for inspection).
 std::string fresh_dir(const std::string& tag = "");
 
 }  // namespace lb::test
