@@ -104,14 +104,18 @@ Tensor Tensor::arange(int64_t n, DType dtype) {
 Tensor Tensor::rand(const Shape& shape, Generator& gen, double lo, double hi, DType dtype) {
   LB_CHECK(is_floating(dtype), "rand: dtype must be floating, got " << dtype_name(dtype));
   Tensor t = empty(shape, dtype);
-  for (int64_t i = 0; i < t.numel(); ++i) store_from_double(t.raw_data(), dtype, i, gen.uniform(lo, hi));
+  void* p = t.raw_data();
+  const int64_t n = t.numel();
+  for (int64_t i = 0; i < n; ++i) store_from_double(p, dtype, i, gen.uniform(lo, hi));
   return t;
 }
 
 Tensor Tensor::randn(const Shape& shape, Generator& gen, double mean, double std, DType dtype) {
   LB_CHECK(is_floating(dtype), "randn: dtype must be floating, got " << dtype_name(dtype));
   Tensor t = empty(shape, dtype);
-  for (int64_t i = 0; i < t.numel(); ++i) store_from_double(t.raw_data(), dtype, i, gen.normal(mean, std));
+  void* p = t.raw_data();
+  const int64_t n = t.numel();
+  for (int64_t i = 0; i < n; ++i) store_from_double(p, dtype, i, gen.normal(mean, std));
   return t;
 }
 

@@ -1,6 +1,7 @@
 // train.cc: see train.h.
 #include "models/train.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -261,9 +262,14 @@ std::shared_ptr<ResNet18> init_model(const TrainConfig& c, const data::Dataset& 
   LB_THROW("--init must be random, checkpoint:PATH or imagenet:PATH, got '" << c.init << "'");
 }
 
+// NaN when AUC is undefined: more than two classes (macro one-vs-rest AUC arrives with
+// multi-class evaluation) or a val split with one class; the trainer then ranks epochs by val ACC.
 double val_auc(const Predictions& p) {
-  if (p.probs.size(1) != 2) return NAN;  // macro one-vs-rest AUC arrives with multi-class evaluation
-  return eval::roc_auc(p.positive_scores(), p.int_labels());
+  const std::vector<int> labels = p.int_labels();
+  const bool both = std::find(labels.begin(), labels.end(), 0) != labels.end() &&
+                    std::find(labels.begin(), labels.end(), 1) != labels.end();
+  if (p.probs.size(1) != 2 || !both) return NAN;
+  return eval::roc_auc(p.positive_scores(), labels);
 }
 
 void print_counts(const data::Dataset& ds, const std::vector<std::string>& names) {

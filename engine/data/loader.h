@@ -1,6 +1,6 @@
 // loader.h: batches of a split, shuffled with a seed, prepared on a background thread.
 //
-// Epoch e visits the samples in the order of a permutation drawn from Generator(seed + e), so
+// Epoch e visits the samples in the order of a permutation drawn from Generator(seed + e * 1000003), so
 // every epoch is reproducible on its own (a resumed run replays epoch e exactly). While the
 // caller trains on batch k, a worker thread builds batch k+1 (and at most `prefetch` batches
 // ahead): decoding and augmentation stay off the critical path. An exception in the worker is

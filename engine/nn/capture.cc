@@ -24,15 +24,28 @@ Capture::~Capture() { t_captures.erase(std::find(t_captures.begin(), t_captures.
 
 bool Capture::active() { return !t_captures.empty(); }
 
-void Capture::record(const std::string& module_name, const Tensor& input, const Tensor& output) {
-  for (Capture* c : t_captures) {
-    if (std::find(c->names_.begin(), c->names_.end(), module_name) == c->names_.end()) continue;
-    Tap& tap = c->taps_[module_name];
+namespace {
+// The captures in this thread that want `name`.
+template <class F> void for_each_wanting(const std::string& name, F&& f) {
+  for (Capture* c : t_captures)
+    if (std::find(c->names().begin(), c->names().end(), name) != c->names().end()) f(*c);
+}
+}  // namespace
+
+void Capture::record_input(const std::string& module_name, const Tensor& input) {
+  for_each_wanting(module_name, [&](Capture& c) {
+    Tap& tap = c.taps_[module_name];
     tap.input = input.clone();
-    tap.output = output.clone();
     tap.input_handle = snapshot(input);
+  });
+}
+
+void Capture::record_output(const std::string& module_name, const Tensor& output) {
+  for_each_wanting(module_name, [&](Capture& c) {
+    Tap& tap = c.taps_[module_name];
+    tap.output = output.clone();
     tap.output_handle = snapshot(output);
-  }
+  });
 }
 
 const Tap& Capture::at(const std::string& name) const {

@@ -45,8 +45,11 @@ class Capture {
   std::map<std::string, TapGradients> gradients(const Tensor& output, const Tensor& grad_output = Tensor(),
                                                 bool retain_graph = false) const;
 
-  // Called by Module::operator() for every module call while a Capture is alive in this thread.
-  static void record(const std::string& module_name, const Tensor& input, const Tensor& output);
+  // Called by Module::operator() around every module call while a Capture is alive in this
+  // thread: the input before forward runs (so an in-place module cannot overwrite it first), the
+  // output after.
+  static void record_input(const std::string& module_name, const Tensor& input);
+  static void record_output(const std::string& module_name, const Tensor& output);
   static bool active();
 
  private:

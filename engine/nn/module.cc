@@ -109,8 +109,12 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> m) {
 }
 
 Tensor Module::operator()(const Tensor& x) {
+  // The input is recorded before forward runs: an in-place module (ReLU(inplace=True)) would
+  // otherwise show its output as its input.
+  const bool capture = Capture::active();
+  if (capture) Capture::record_input(path_, x);
   Tensor y = forward(x);
-  if (Capture::active()) Capture::record(path_, x, y);
+  if (capture) Capture::record_output(path_, y);
   return y;
 }
 

@@ -96,7 +96,8 @@ Command probe_command() {
             sub->add_option("--input", o->input, "float32 (N, C, H, W) .npy in model space")->required();
             sub->add_option("--out", o->out, "output folder")->required();
             sub->add_option("--capture", o->capture, "comma-separated module names (e.g. layer1,layer4)");
-            sub->add_option("--backward-output", o->backward_output, "backward from the sum over the batch of logit K");
+            sub->add_option("--backward-output", o->backward_output, "backward from the sum over the batch of logit K")
+                ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
             sub->add_flag("--train-mode", o->train_mode, "run in training mode (batch statistics)");
             add_threads_option(sub, &o->threads);
             return [o] { return run_probe(*o); };
