@@ -2,7 +2,7 @@
 # tools/results.sh: the numbers in docs/results.md. Trains each recipe with seeds 0, 1, 2, picks
 # each run's checkpoint by val AUC (the trainer keeps best.safetensors), evaluates it on test, and
 # prints mean and std of test ACC and AUC per recipe.
-# Usage: tools/results.sh [recipe ...]   (recipes: seed, tuned; default both)
+# Usage: tools/results.sh [recipe ...]   (recipes: seed, tuned (the reference recipe); default both)
 #        SEEDS="0 1 2" THREADS=2 tools/results.sh seed
 set -euo pipefail
 cd "$(dirname "$0")/.."
