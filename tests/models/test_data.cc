@@ -19,21 +19,16 @@
 
 #include "engine/data/loader.h"
 #include "engine/io/npz.h"
+#include "tests/support/check.h"
 #include "tests/support/tiny_dataset.h"
+
 
 namespace lb::data {
 namespace {
 
-using Arrays = std::vector<std::pair<std::string, Tensor>>;
+using lb::test::error_of;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using Arrays = std::vector<std::pair<std::string, Tensor>>;
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

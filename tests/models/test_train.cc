@@ -21,10 +21,14 @@
 #include "engine/io/npz.h"
 #include "engine/io/safetensors.h"
 #include "models/train.h"
+#include "tests/support/check.h"
 #include "tests/support/tiny_dataset.h"
+
 
 namespace lb::models {
 namespace {
+
+using lb::test::error_of;
 
 using nlohmann::json;
 namespace fs = std::filesystem;
@@ -88,15 +92,6 @@ Tensor initial(const std::string& key, uint64_t seed) {
 
 bool bitwise_equal(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
