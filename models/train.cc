@@ -342,6 +342,15 @@ TrainResult train_model(const TrainConfig& cfg_in) {
   const int64_t steps = loader.num_batches();
   auto sched = make_schedule(cfg, steps);
 
+  // The NaN guard: one line that says where, where the last good state is, and what to change.
+  // batch < 0: the value is the validation loss after epoch e.
+  auto check_finite = [&](double v, int64_t e, int64_t batch) {
+    LB_CHECK(std::isfinite(v), "training diverged: the " << (batch < 0 ? "validation " : "") << "loss is " << v
+                                                         << (batch < 0 ? " after epoch " : " at epoch ") << e + 1
+                                                         << (batch < 0 ? "" : ", batch " + std::to_string(batch + 1))
+                                                         << (e > 0 ? "; the last good checkpoint is " + resume_path : std::string())
+                                                         << "; lower --lr (now " << cfg.lr << ")");
+  };
   TrainResult result;
   const int64_t first_epoch = st.next_epoch;
   for (int64_t e = st.next_epoch; e < cfg.epochs; ++e) {
@@ -369,9 +378,7 @@ TrainResult train_model(const TrainConfig& cfg_in) {
       Tensor logits = (*model)(b.x);
       Tensor loss = cross_entropy(logits, b.y);
       const double lv = loss.item();
-      LB_CHECK(std::isfinite(lv), "training diverged: the loss is " << lv << " at epoch " << e + 1 << ", batch " << i + 1
-                                                                     << (e > 0 ? "; the last good checkpoint is " + resume_path : std::string())
-                                                                     << "; lower --lr (now " << cfg.lr << ")");
+      check_finite(lv, e, i);
       opt->zero_grad();
       loss.backward();
       opt->step();
@@ -389,9 +396,7 @@ TrainResult train_model(const TrainConfig& cfg_in) {
     const Predictions val = predict(*model, ds.val, meta.norm);
     // A diverged model can pass every training batch with a finite loss and still predict NaN on
     // val (its running statistics overflowed during the epoch): same guard, before any save.
-    LB_CHECK(std::isfinite(val.loss), "training diverged: the validation loss is " << val.loss << " after epoch " << e + 1
-                                                                                  << (e > 0 ? "; the last good checkpoint is " + resume_path : std::string())
-                                                                                  << "; lower --lr (now " << cfg.lr << ")");
+    check_finite(val.loss, e, -1);
     rec.val_loss = val.loss;
     rec.val_acc = accuracy_of(val.logits, val.labels);
     rec.val_auc = val_auc(val);

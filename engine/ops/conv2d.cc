@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "engine/autograd.h"
+#include "engine/ops/weighted_checks.h"
 #include "engine/cpu/conv2d.h"
 
 namespace lb {
@@ -27,27 +28,12 @@ int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad) {
   return in + 2 * pad < k ? 0 : (in + 2 * pad - k) / stride + 1;
 }
 
-std::string shapes_str(const Tensor& x, const Tensor& w, const Tensor& b) {
-  return "input " + shape_str(x.shape()) + ", weight " + shape_str(w.shape()) +
-         (b.defined() ? ", bias " + shape_str(b.shape()) : std::string(", no bias"));
-}
-
 // Validates the arguments and returns the sizes the CPU backend takes. Every message names the op
 // and the shapes, so a wrong layer in a model is found from the message alone.
 cpu::Conv2dArgs check_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride, int64_t pad) {
-  LB_CHECK(x.defined() && w.defined(), kOp << ": input and weight must be defined tensors");
-  for (const Tensor* t : {&x, &w, &b})
-    LB_CHECK(!t->defined() || t->device().is_cpu(),
-             kOp << ": CUDA kernels for conv2d arrive with the CUDA backend; move the tensors to the CPU (got "
-                 << t->str() << ")");
-  const std::string shapes = shapes_str(x, w, b);
+  const std::string shapes = ops_detail::check_weighted_op(kOp, x, w, b);
   LB_CHECK(x.dim() == 4, kOp << ": input must be 4-D (N, C, H, W); " << shapes);
   LB_CHECK(w.dim() == 4, kOp << ": weight must be 4-D (K, C, R, S); " << shapes);
-  LB_CHECK(is_floating(x.dtype()), kOp << ": expected float32 or float64 tensors, got input " << x.str());
-  LB_CHECK(w.dtype() == x.dtype() && (!b.defined() || b.dtype() == x.dtype()),
-           kOp << ": input, weight and bias must share one dtype; got input " << dtype_name(x.dtype())
-               << ", weight " << dtype_name(w.dtype())
-               << (b.defined() ? std::string(", bias ") + dtype_name(b.dtype()) : std::string()));
   LB_CHECK(w.size(1) == x.size(1), kOp << ": input has " << x.size(1) << " channels but weight expects "
                                        << w.size(1) << "; " << shapes);
   LB_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)),

@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "engine/autograd.h"
+#include "engine/ops/weighted_checks.h"
 #include "engine/cpu/linear.h"
 
 namespace lb {
@@ -21,25 +22,10 @@ namespace {
 
 constexpr const char* kOp = "linear";
 
-std::string shapes_str(const Tensor& x, const Tensor& w, const Tensor& b) {
-  return "input " + shape_str(x.shape()) + ", weight " + shape_str(w.shape()) +
-         (b.defined() ? ", bias " + shape_str(b.shape()) : std::string(", no bias"));
-}
-
 void check_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
-  LB_CHECK(x.defined() && w.defined(), kOp << ": input and weight must be defined tensors");
-  for (const Tensor* t : {&x, &w, &b})
-    LB_CHECK(!t->defined() || t->device().is_cpu(),
-             kOp << ": CUDA kernels for linear arrive with the CUDA backend; move the tensors to the CPU (got "
-                 << t->str() << ")");
-  const std::string shapes = shapes_str(x, w, b);
+  const std::string shapes = ops_detail::check_weighted_op(kOp, x, w, b);
   LB_CHECK(x.dim() == 2, kOp << ": input must be 2-D (N, IN); flatten it first; " << shapes);
   LB_CHECK(w.dim() == 2, kOp << ": weight must be 2-D (OUT, IN); " << shapes);
-  LB_CHECK(is_floating(x.dtype()), kOp << ": expected float32 or float64 tensors, got input " << x.str());
-  LB_CHECK(w.dtype() == x.dtype() && (!b.defined() || b.dtype() == x.dtype()),
-           kOp << ": input, weight and bias must share one dtype; got input " << dtype_name(x.dtype())
-               << ", weight " << dtype_name(w.dtype())
-               << (b.defined() ? std::string(", bias ") + dtype_name(b.dtype()) : std::string()));
   LB_CHECK(w.size(1) == x.size(1), kOp << ": input has " << x.size(1) << " features but weight expects "
                                        << w.size(1) << "; " << shapes);
   LB_CHECK(w.size(0) > 0 && w.size(1) > 0, kOp << ": weight has an empty dimension; " << shapes);

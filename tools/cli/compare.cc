@@ -28,8 +28,8 @@ struct Scored {
   double threshold = 0.5;
 };
 
-Scored score_model(const std::string& weights, const data::Dataset& ds, const CompareOptions& o) {
-  models::Checkpoint ck = models::load_checkpoint(weights);
+Scored score_model(models::Checkpoint& ck, const std::string& weights, const data::Dataset& ds,
+                   const CompareOptions& o) {
   eval::check_compatible(ck, ds, weights);
   Scored s;
   const auto p = models::predict(*ck.model, ds.split(o.split), ck.meta.norm, 256, !o.quiet);
@@ -50,9 +50,11 @@ Scored score_model(const std::string& weights, const data::Dataset& ds, const Co
 
 int run_compare(const CompareOptions& o) {
   apply_threads(o.threads);
-  const std::string data = o.data.empty() ? models::load_checkpoint(o.a).meta.config.value("data", std::string("data/pneumoniamnist.npz")) : o.data;
+  models::Checkpoint ck_a = models::load_checkpoint(o.a), ck_b = models::load_checkpoint(o.b);
+  const std::string data =
+      o.data.empty() ? ck_a.meta.config.value("data", std::string("data/pneumoniamnist.npz")) : o.data;
   const data::Dataset ds = data::load_medmnist(data);
-  const Scored a = score_model(o.a, ds, o), b = score_model(o.b, ds, o);
+  const Scored a = score_model(ck_a, o.a, ds, o), b = score_model(ck_b, o.b, ds, o);
   const eval::Comparison c = eval::compare_models(a.score, b.score, a.label, a.threshold, b.threshold);
   std::cout << o.split << " split of " << data << " (" << a.label.size() << " images), thresholds "
             << a.threshold << " / " << b.threshold << "\n";
