@@ -27,6 +27,7 @@ ModelMeta parse_meta(const std::map<std::string, std::string>& md, const nn::Sta
   find_or_throw(sd, "fc.weight", path, fc);
   m.in_channels = conv1.size(1);
   m.num_classes = fc.size(0);
+  m.width = conv1.size(0);
   try {
     auto get = [&](const char* k) { return md.count(k) ? md.at(k) : std::string(); };
     if (!get("arch").empty()) m.arch = get("arch");
@@ -76,7 +77,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   Checkpoint ck;
   ck.meta = parse_meta(st.metadata, st.tensors, path);
   Generator gen(0);
-  ck.model = std::make_shared<ResNet18>(ck.meta.in_channels, ck.meta.num_classes, gen);
+  ck.model = std::make_shared<ResNet18>(ck.meta.in_channels, ck.meta.num_classes, gen, ck.meta.width);
   try {
     ck.model->load_state_dict(st.tensors, /*strict=*/true);
   } catch (const Error& e) {

@@ -12,7 +12,7 @@
 //   image_size     "28"
 //   config         the training configuration (every flag of the run)
 // A file without metadata (converted from torchvision, or timm's) still loads: arch, channels and
-// classes are read off the tensor shapes, normalization defaults to 0.5 / 0.5.
+// classes (and the width, conv1's output channels) are read off the tensor shapes, normalization defaults to 0.5 / 0.5.
 #pragma once
 
 #include <memory>
@@ -30,6 +30,7 @@ struct ModelMeta {
   std::string arch = "resnet18";
   int64_t in_channels = 1;
   int64_t num_classes = 2;
+  int64_t width = 64;  // conv1's output channels (read off the tensor shapes, not stored)
   data::Normalization norm;
   std::vector<std::string> class_names;
   int64_t image_size = 28;

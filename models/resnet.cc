@@ -45,20 +45,22 @@ std::shared_ptr<nn::Sequential> make_layer(int64_t in_channels, int64_t out_chan
 
 }  // namespace
 
-ResNet18::ResNet18(int64_t in_channels, int64_t num_classes, Generator& gen)
-    : in_channels_(in_channels), num_classes_(num_classes) {
-  LB_CHECK(in_channels > 0 && num_classes > 0,
-           "ResNet18: in_channels and num_classes must be positive, got " << in_channels << ", " << num_classes);
-  conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in_channels, 64, 7, 2, 3, false, gen));
-  bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(64));
+ResNet18::ResNet18(int64_t in_channels, int64_t num_classes, Generator& gen, int64_t width)
+    : in_channels_(in_channels), num_classes_(num_classes), width_(width) {
+  LB_CHECK(in_channels > 0 && num_classes > 0 && width > 0,
+           "ResNet18: in_channels, num_classes and width must be positive, got " << in_channels << ", "
+                                                                                << num_classes << ", " << width);
+  const int64_t w = width;
+  conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in_channels, w, 7, 2, 3, false, gen));
+  bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(w));
   relu = register_module("relu", std::make_shared<nn::ReLU>(true));
   maxpool = register_module("maxpool", std::make_shared<nn::MaxPool2d>(3, 2, 1));
-  layer1 = register_module("layer1", make_layer(64, 64, 1, gen));
-  layer2 = register_module("layer2", make_layer(64, 128, 2, gen));
-  layer3 = register_module("layer3", make_layer(128, 256, 2, gen));
-  layer4 = register_module("layer4", make_layer(256, 512, 2, gen));
+  layer1 = register_module("layer1", make_layer(w, w, 1, gen));
+  layer2 = register_module("layer2", make_layer(w, 2 * w, 2, gen));
+  layer3 = register_module("layer3", make_layer(2 * w, 4 * w, 2, gen));
+  layer4 = register_module("layer4", make_layer(4 * w, 8 * w, 2, gen));
   avgpool = register_module("avgpool", std::make_shared<nn::AdaptiveAvgPool2d>(1, 1));
-  fc = register_module("fc", std::make_shared<nn::Linear>(512, num_classes, true, gen));
+  fc = register_module("fc", std::make_shared<nn::Linear>(8 * w, num_classes, true, gen));
   // torchvision: every conv kaiming_normal_(fan_out, relu); BN weight 1, bias 0 (their defaults).
   for (const auto& [name, m] : named_modules())
     if (auto* conv = dynamic_cast<nn::Conv2d*>(m))

@@ -38,7 +38,9 @@ class ResNet18 : public nn::Module {
  public:
   // torchvision's initialisation: convs kaiming_normal_(fan_out, relu), BatchNorm weight 1 and
   // bias 0, fc with Linear's default.
-  ResNet18(int64_t in_channels, int64_t num_classes, Generator& gen);
+  // `width` is the channel count of conv1 and layer1 (64 in the paper and torchvision; layer2..4
+  // use 2x, 4x, 8x). A narrower model (width 8) keeps every op and name: small test fixtures.
+  ResNet18(int64_t in_channels, int64_t num_classes, Generator& gen, int64_t width = 64);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "ResNet"; }
 
@@ -51,6 +53,7 @@ class ResNet18 : public nn::Module {
 
   int64_t in_channels() const { return in_channels_; }
   int64_t num_classes() const { return num_classes_; }
+  int64_t width() const { return width_; }
 
   std::shared_ptr<nn::Conv2d> conv1;
   std::shared_ptr<nn::BatchNorm2d> bn1;
@@ -62,7 +65,7 @@ class ResNet18 : public nn::Module {
 
  private:
   nn::Module& stage(size_t i);
-  int64_t in_channels_, num_classes_;
+  int64_t in_channels_, num_classes_, width_;
 };
 
 }  // namespace lb::models
