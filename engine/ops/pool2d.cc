@@ -125,6 +125,12 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
   return max_pool2d_with_indices(x, kernel, stride, padding).output;
 }
 
+MaxPool2dSettings max_pool2d_settings(const Node& node) {
+  const auto* pool = dynamic_cast<const MaxPool2dNode*>(&node);
+  LB_CHECK(pool != nullptr, "max_pool2d_settings: node '" << node.kind() << "' is not a max_pool2d node");
+  return {pool->args.kernel, pool->args.stride, pool->args.padding};
+}
+
 Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
   constexpr const char* op = "adaptive_avg_pool2d";
   check_pool_input(op, x);

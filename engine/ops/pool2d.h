@@ -22,4 +22,12 @@ MaxPoolResult max_pool2d_with_indices(const Tensor& x, int64_t kernel, int64_t s
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding = 0);
 Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w);
 
+// The settings of a max_pool2d tape node (kind "max_pool2d"), for backward-override rules that
+// re-pool the op's recorded input: DeepLIFT's max-pool rule (explain/deep.cc) needs the argmax of
+// each half of its batch. Throws unless `node` is a max_pool2d node.
+struct MaxPool2dSettings {
+  int64_t kernel = 0, stride = 0, padding = 0;
+};
+MaxPool2dSettings max_pool2d_settings(const Node& node);
+
 }  // namespace lb

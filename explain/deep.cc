@@ -1,0 +1,308 @@
+// deep.cc: DeepLIFT rescale / Deep SHAP with backward-rule overrides; see deep.h for the method.
+//
+// Shapes: x (N, C, H, W) explained images, bg (B, C, H, W) background; one pass stacks n images
+// and Bc background rows into Z (n + n*Bc, C, H, W) (the Pairing below). K model outputs; the
+// attributed tensor h is Z itself or a layer's input (rows, C_l, H_l, W_l), E = C_l*H_l*W_l.
+// The rules compute in the tensors' dtype (float32 for models), in the same order of operations
+// as shap, so that shap's numbers are reproduced to float32 rounding; phi accumulates in double.
+#include "explain/deep.h"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <type_traits>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/common.h"
+#include "engine/nn/capture.h"
+#include "engine/ops/ops.h"
+#include "engine/progress.h"
+
+namespace lb::explain {
+
+namespace {
+
+constexpr double kReluEps = 1e-6;  // shap's nonlinear_1d: |Δu| below this takes the plain gradient
+constexpr double kPoolEps = 1e-7;  // shap's maxpool: |Δu| below this gets multiplier 0
+// Rows per pass to aim for when the background chunk is small: several images share one forward
+// and backward (fewer, bigger passes). Measured on the fixture ResNet (2 cores): 64 beat 128-2048,
+// whose activations fall out of cache; with B >= 64 every pass holds one image anyway.
+constexpr int64_t kTargetRows = 64;
+
+// Which rows of a pass are paired: rows [0, n) are images, row n + i*bc + p is background p of
+// image i. Rules write 0 into the image rows (nothing reads their gradient).
+struct Pairing {
+  int64_t n = 0, bc = 0;
+  int64_t rows() const { return n + n * bc; }
+  int64_t image_row(int64_t ref_row) const { return (ref_row - n) / bc; }
+};
+
+void check_rows(const char* op, const Tensor& t, const Pairing& pr) {
+  LB_CHECK(t.dim() >= 1 && t.size(0) == pr.rows(),
+           "deep: " << op << " saw " << t.str() << " in a pass of " << pr.rows()
+                    << " rows; Deep needs a model that treats the rows of a batch independently");
+}
+
+// ---- relu: the rescale rule ------------------------------------------------------------------
+// dx[r] = g[r] * (y_x - y_r) / (u_x - u_r), or g[r] * [u_r > 0] where |u_x - u_r| < eps.
+template <class T>
+void relu_rescale(const T* u, const T* y, const T* g, T* dx, int64_t per_row, const Pairing& pr) {
+  std::fill(dx, dx + pr.n * per_row, T(0));
+#pragma omp parallel for schedule(static)
+  for (int64_t r = pr.n; r < pr.rows(); ++r) {
+    const int64_t i = pr.image_row(r);
+    const T *ux = u + i * per_row, *ur = u + r * per_row, *yx = y + i * per_row, *yr = y + r * per_row;
+    const T* gr = g + r * per_row;
+    T* d = dx + r * per_row;
+    for (int64_t e = 0; e < per_row; ++e) {
+      const T du = ux[e] - ur[e];
+      d[e] = std::abs(du) < T(kReluEps) ? (ur[e] > T(0) ? gr[e] : T(0)) : gr[e] * ((yx[e] - yr[e]) / du);
+    }
+  }
+}
+
+std::vector<Tensor> relu_rule(const BackwardContext& ctx, const Pairing& pr) {
+  LB_CHECK(ctx.inputs.size() == 1 && ctx.output.defined(), "deep: relu node without its recorded input");
+  const Tensor& u = ctx.inputs[0];  // the pre-activation (relu_ records a copy before writing)
+  check_rows("relu", u, pr);
+  Tensor dx = Tensor::empty(u.shape(), u.dtype());
+  LB_DISPATCH_FLOAT(u.dtype(), "deep relu rule", [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    relu_rescale(u.data<T>(), ctx.output.data<T>(), ctx.grad_output.data<T>(), dx.data<T>(), u.numel() / u.size(0),
+                 pr);
+  });
+  return {dx};
+}
+
+// ---- max_pool2d: credit routing ----------------------------------------------------------------
+// Per channel plane of a reference row r paired with image row i:
+//   c = max(y_x, y_r);  A[idx_x] (+)= g (c - y_r);  R[idx_r] (+)= g (y_x - c);  dx = (A + R) / Δu.
+// g is the reference row's gradient for both credits: shap uses its x half's for A, which equals
+// the reference half's except downstream of a ReLU fallback element (|Δu| < 1e-6), a ~1e-7 effect.
+// `overwrite` assigns instead of adding: shap's max_unpool2d, where the last window (row-major)
+// that names a position wins, as in PyTorch's sequential CPU kernel.
+struct PoolShape {
+  int64_t C, HW, PQ;
+};
+
+template <class T>
+void maxpool_rescale(const T* u, const T* y, const int64_t* idx, const T* g, T* dx, const PoolShape& s,
+                     const Pairing& pr, bool overwrite) {
+  std::fill(dx, dx + pr.n * s.C * s.HW, T(0));
+#pragma omp parallel
+  {
+    std::vector<T> A(s.HW), R(s.HW);  // credits routed to the image's / the reference's argmax
+#pragma omp for schedule(static)
+    for (int64_t plane = pr.n * s.C; plane < pr.rows() * s.C; ++plane) {
+      const int64_t r = plane / s.C, c = plane % s.C, xplane = pr.image_row(r) * s.C + c;
+      const T *ux = u + xplane * s.HW, *ur = u + plane * s.HW;
+      const T *yx = y + xplane * s.PQ, *yr = y + plane * s.PQ, *gr = g + plane * s.PQ;
+      const int64_t *ix = idx + xplane * s.PQ, *ir = idx + plane * s.PQ;
+      std::fill(A.begin(), A.end(), T(0));
+      std::fill(R.begin(), R.end(), T(0));
+      for (int64_t o = 0; o < s.PQ; ++o) {
+        const T cm = std::max(yx[o], yr[o]);
+        const T a = gr[o] * (cm - yr[o]), b = gr[o] * (yx[o] - cm);
+        if (overwrite) {
+          A[ix[o]] = a;
+          R[ir[o]] = b;
+        } else {
+          A[ix[o]] += a;
+          R[ir[o]] += b;
+        }
+      }
+      T* d = dx + plane * s.HW;
+      for (int64_t j = 0; j < s.HW; ++j) {
+        const T du = ux[j] - ur[j];
+        d[j] = std::abs(du) < T(kPoolEps) ? T(0) : (A[j] + R[j]) / du;
+      }
+    }
+  }
+}
+
+std::vector<Tensor> maxpool_rule(const BackwardContext& ctx, const Pairing& pr, bool overwrite) {
+  LB_CHECK(ctx.inputs.size() == 1 && ctx.output.defined(), "deep: max_pool2d node without its recorded input");
+  const Tensor& u = ctx.inputs[0];  // (rows, C, H, W)
+  check_rows("max_pool2d", u, pr);
+  const MaxPool2dSettings st = max_pool2d_settings(ctx.node);
+  Tensor indices;  // (rows, C, P, Q): re-pooled, as shap does; the recorded output has the values
+  {
+    NoGradGuard no_grad;
+    indices = max_pool2d_with_indices(u, st.kernel, st.stride, st.padding).indices;
+  }
+  const PoolShape s{u.size(1), u.size(2) * u.size(3), ctx.output.size(2) * ctx.output.size(3)};
+  Tensor dx = Tensor::empty(u.shape(), u.dtype());
+  LB_DISPATCH_FLOAT(u.dtype(), "deep max_pool2d rule", [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    maxpool_rescale(u.data<T>(), ctx.output.data<T>(), indices.data<int64_t>(), ctx.grad_output.data<T>(),
+                    dx.data<T>(), s, pr, overwrite);
+  });
+  return {dx};
+}
+
+// ---- the passes ------------------------------------------------------------------------------
+
+// Turns every parameter's requires_grad off for its lifetime (no weight gradients in the K
+// backward passes), then restores each one as it was.
+class FreezeParameters {
+ public:
+  explicit FreezeParameters(nn::Module& m) : params_(m.parameters()) {
+    for (Tensor& p : params_) {
+      was_.push_back(p.requires_grad());
+      p.requires_grad_(false);
+    }
+  }
+  ~FreezeParameters() {
+    for (size_t i = 0; i < params_.size(); ++i) params_[i].requires_grad_(was_[i]);
+  }
+
+ private:
+  std::vector<Tensor> params_;
+  std::vector<bool> was_;
+};
+
+struct PassInput {
+  const Tensor& x;   // (N, C, H, W) float32
+  const Tensor& bg;  // (B, C, H, W) float32
+  int64_t i0, b0;    // first image, first background row of this pass
+};
+
+// Z (n + n*bc, C, H, W): the n images, then every image's bc background rows.
+Tensor stack_pass(const PassInput& in, const Pairing& pr) {
+  const int64_t F = in.x.numel() / in.x.size(0);
+  Tensor z = Tensor::empty({pr.rows(), in.x.size(1), in.x.size(2), in.x.size(3)});
+  float* dst = z.data<float>();
+  const float *xs = in.x.data<float>(), *bs = in.bg.data<float>();
+  std::copy(xs + in.i0 * F, xs + (in.i0 + pr.n) * F, dst);
+  for (int64_t i = 0; i < pr.n; ++i)
+    std::copy(bs + in.b0 * F, bs + (in.b0 + pr.bc) * F, dst + (pr.n + i * pr.bc) * F);
+  return z;
+}
+
+// phi[i0 + i, k] += sum_p G[r] ⊙ (h[i] - h[r]) over the reference rows r = n + i*bc + p.
+void accumulate(Tensor& phi, int64_t i0, int64_t k, const Tensor& G, const Tensor& h, const Pairing& pr) {
+  const int64_t K = phi.size(1), E = h.numel() / h.size(0);
+  const float *g = G.data<float>(), *hv = h.data<float>();
+  double* out = phi.data<double>();
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < pr.n; ++i) {
+    double* o = out + ((i0 + i) * K + k) * E;
+    for (int64_t p = 0; p < pr.bc; ++p) {
+      const int64_t r = pr.n + i * pr.bc + p;
+      for (int64_t e = 0; e < E; ++e) o[e] += double(g[r * E + e]) * (double(hv[i * E + e]) - double(hv[r * E + e]));
+    }
+  }
+}
+
+// One forward of Z and K backward passes; adds this pass's sums into phi (allocated on first use).
+void run_pass(const Explained& f, const PassInput& in, Pairing& pr, const DeepOptions& opt, Tensor& phi) {
+  Tensor z = stack_pass(in, pr);
+  z.requires_grad_(true);
+  const bool layer = opt.layer != "input";
+  std::unique_ptr<nn::Capture> cap;
+  if (layer) cap = std::make_unique<nn::Capture>(std::vector<std::string>{opt.layer});
+  const Tensor out = f(z);  // (rows, K)
+  const Tensor target = layer ? cap->at(opt.layer).input_handle : z;
+  const Tensor h = layer ? cap->at(opt.layer).input : z;
+  LB_CHECK(target.defined() && target.requires_grad() && h.dtype() == DType::Float32 && h.size(0) == pr.rows(),
+           "deep: the input of '" << opt.layer << "' (" << h.str() << ") is not a float32 activation of the pass's "
+                                  << pr.rows() << " rows that the outputs depend on; pick another layer");
+  LB_CHECK(out.dtype() == DType::Float32, "deep: expected float32 model outputs, got " << out.str());
+  const int64_t K = out.size(1);
+  if (!phi.defined()) {
+    Shape s = h.shape();
+    s[0] = K;
+    s.insert(s.begin(), in.x.size(0));
+    phi = Tensor::zeros(s, DType::Float64);
+  }
+  for (int64_t k = 0; k < K; ++k) {
+    Tensor seed = Tensor::zeros(out.shape(), out.dtype());  // 1 on the reference rows of column k
+    for (int64_t r = pr.n; r < pr.rows(); ++r) seed.data<float>()[r * K + k] = 1.0f;
+    const Tensor G = autograd::grad({out}, {target}, {seed}, /*retain_graph=*/k + 1 < K)[0];
+    accumulate(phi, in.i0, k, G, h, pr);
+  }
+}
+
+void check_inputs(const Explained& f, const Tensor& x, const Tensor& bg, const DeepOptions& opt) {
+  check_images(x, "inputs");
+  check_images(bg, "background");
+  LB_CHECK(x.size(1) == bg.size(1) && x.size(2) == bg.size(2) && x.size(3) == bg.size(3),
+           "deep: inputs " << shape_str(x.shape()) << " and background " << shape_str(bg.shape())
+                           << " must share (C, H, W); give background images of the explained images' size");
+  check_eval_mode(f.model, "deep");
+  LB_CHECK(f.output == ModelOutput::Logits,
+           "deep: DeepLIFT has no complete rule for softmax (its outputs are coupled), so --model-output probs "
+           "is not supported; explain logits with --model-output logits");
+  LB_CHECK(opt.tolerance > 0, "deep: tolerance must be positive, got " << opt.tolerance);
+  LB_CHECK(opt.batch_size >= 0, "deep: batch size must be 0 (all) or positive, got " << opt.batch_size);
+  LB_CHECK(opt.layer == "input" || (!opt.layer.empty() && f.model.find(opt.layer) != nullptr),
+           "deep: the model has no module '" << opt.layer << "'; use 'input' or a dotted module name (layer1)");
+}
+
+// Throws on the first (image, output) whose gap exceeds tolerance * mean_p |f(x) - f(bg_p)|.
+void check_gaps(const Tensor& gaps, const Tensor& outputs, const Tensor& fb, const DeepOptions& opt) {
+  const int64_t N = gaps.size(0), K = gaps.size(1), B = fb.size(0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) {
+      double scale = 0;
+      for (int64_t p = 0; p < B; ++p) scale += std::abs(outputs.at(n * K + k) - fb.at(p * K + k));
+      const double allowed = opt.tolerance * std::max(scale / B, 1e-6), gap = gaps.at(n * K + k);
+      LB_CHECK(std::abs(gap) <= allowed,
+               "deep: the values of image " << n << ", output " << k << " miss f(x) - E f(bg) by " << gap
+                   << " (allowed " << allowed << " = tolerance " << opt.tolerance
+                   << " x mean |f(x) - f(bg)|): the model uses an op with no DeepLIFT rule (only relu, max_pool2d "
+                      "and linear ops have one)"
+                   << (opt.layer == "input" ? ""
+                                            : " or a path from the input to the output that bypasses '" + opt.layer + "'")
+                   << "; explain it with another method or disable the completeness check");
+    }
+}
+
+}  // namespace
+
+Attribution deep_explain(const Explained& f, const Tensor& x, const Tensor& background, const DeepOptions& opt) {
+  check_inputs(f, x, background, opt);
+  if (opt.layer != "input") f.model.assign_names();  // nn::Capture matches modules by dotted name
+  const int64_t N = x.size(0), B = background.size(0);
+  const Tensor fb = f.evaluate(background);  // (B, K)
+  Attribution a;
+  a.method = "deep";
+  a.layer = opt.layer;
+  a.outputs = f.evaluate(x);
+  a.expected = mean(fb, 0);
+
+  // Images per pass: enough to fill kTargetRows rows, at least one.
+  const int64_t bc = opt.batch_size > 0 ? std::min(opt.batch_size, B) : B;
+  const int64_t per_pass = std::clamp<int64_t>(kTargetRows / (bc + 1), 1, N);
+  Pairing pr;
+  FreezeParameters frozen(f.model);
+  BackwardOverride relu_scope("relu", [&pr](const BackwardContext& c) { return relu_rule(c, pr); });
+  BackwardOverride pool_scope("max_pool2d",
+                              [&pr, &opt](const BackwardContext& c) { return maxpool_rule(c, pr, opt.shap_maxpool); });
+  ProgressBar bar("deep", N, "img", opt.progress);
+  for (int64_t i0 = 0; i0 < N; i0 += per_pass) {
+    for (int64_t b0 = 0; b0 < B; b0 += bc) {
+      pr = Pairing{std::min(per_pass, N - i0), std::min(bc, B - b0)};
+      run_pass(f, PassInput{x, background, i0, b0}, pr, opt, a.values);
+    }
+    const int64_t done = std::min(per_pass, N - i0);
+    bar.update(done, double(done));
+  }
+  bar.finish();
+  a.values = scale(a.values, 1.0 / double(B));  // the mean over the background
+  a.gaps = completeness_gaps(a.values, a.outputs, a.expected);
+  a.settings = {{"background", B},
+                {"layer", opt.layer},
+                {"batch_size", bc},
+                {"images_per_pass", per_pass},
+                {"maxpool", opt.shap_maxpool ? "shap overwrite (max_unpool)" : "scatter-add"},
+                {"relu_eps", kReluEps},
+                {"maxpool_eps", kPoolEps},
+                {"tolerance", opt.tolerance},
+                {"check_completeness", opt.check_completeness}};
+  if (opt.check_completeness) check_gaps(a.gaps, a.outputs, fb, opt);
+  return a;
+}
+
+}  // namespace lb::explain
