@@ -44,3 +44,20 @@ Tensor spread_over_groups(const std::vector<double>& phi, int K, const Shape& im
                           const std::vector<std::vector<int64_t>>& groups);
 
 }  // namespace lb::explain
+
+// ---- Owen values: Shapley values restricted to a hierarchy ------------------------------------
+#include <utility>
+
+namespace lb::explain {
+
+// Exact Owen values of a binary hierarchy over n players, n * K row-major (player, output).
+// The hierarchy is a scipy linkage: players are nodes 0..n-1, merges[r] = the two children of
+// node n + r, the last merge is the root (PartitionTree::merges() gives shap's image tree). The
+// value of player i averages v(P + i) - v(P) over the 2^(n-1) orderings in which every subtree's
+// players stay contiguous (each internal node puts its first or its second child first, with
+// probability 1/2), P being the players before i. Evaluates each distinct prefix coalition once,
+// in batches of `batch`; n must be 2..18.
+std::vector<double> exact_owen(int n, const std::vector<std::pair<int64_t, int64_t>>& merges, int K, const GameFn& v,
+                               int64_t batch = 1024);
+
+}  // namespace lb::explain
