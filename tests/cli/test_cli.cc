@@ -12,7 +12,6 @@
 // torchvision's parameters; probe writes tensors whose shapes, chaining (layer1's output is
 // layer2's input) and input gradient (a central finite difference) are right; graph prints DOT.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cmath>
 #include <filesystem>
@@ -26,6 +25,7 @@
 #include "engine/io/npz.h"
 #include "engine/io/safetensors.h"
 #include "models/checkpoint.h"
+#include "tests/support/cli.h"
 #include "tests/support/tiny_dataset.h"
 
 namespace lb {
@@ -34,37 +34,11 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = test::CliResult;
+using test::one_error_line;
+using test::quoted;
 
-std::string quoted(const std::string& s) { return "'" + s + "'"; }
-
-// Runs `lightbox <args>` with stdout and stderr captured to files in `dir`.
-Result run(const std::string& dir, const std::string& args) {
-  static int count = 0;
-  const std::string out = dir + "/stdout" + std::to_string(count) + ".txt";
-  const std::string err = dir + "/stderr" + std::to_string(count++) + ".txt";
-  const std::string cmd = quoted(LB_CLI_PATH) + " " + args + " >" + quoted(out) + " 2>" + quoted(err) + " </dev/null";
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = io::read_file(out);
-  r.err = io::read_file(err);
-  return r;
-}
-
-// Exit code 1 and stderr exactly one line: "lightbox: error: ..." containing every part.
-::testing::AssertionResult one_error_line(const Result& r, const std::vector<std::string>& parts) {
-  auto fail = [&]() { return ::testing::AssertionFailure() << "exit " << r.code << ", stderr:\n" << r.err; };
-  if (r.code != 1) return fail() << "\n(expected exit code 1)";
-  if (r.err.rfind("lightbox: error: ", 0) != 0) return fail() << "\n(expected 'lightbox: error: ' first)";
-  if (r.err.back() != '\n' || r.err.find('\n') != r.err.size() - 1) return fail() << "\n(expected exactly one line)";
-  for (const auto& p : parts)
-    if (r.err.find(p) == std::string::npos) return fail() << "\n(expected it to mention '" << p << "')";
-  return ::testing::AssertionSuccess();
-}
+Result run(const std::string& dir, const std::string& args) { return test::run_cli(dir, args); }
 
 // A random-init ResNet18 checkpoint (what `lightbox train` writes, minus the training).
 std::string write_checkpoint(const std::string& path, int64_t in_channels = 1, const std::string& data = "") {

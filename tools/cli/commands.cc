@@ -6,7 +6,7 @@
 namespace lb::cli {
 
 std::vector<Command> all_commands() {
-  return {demo_command(), train_command(), eval_command(), compare_command(),
+  return {demo_command(), train_command(), eval_command(), compare_command(), explain_command(),
           info_command(), probe_command(), graph_command(), bench_command()};
 }
 

@@ -20,6 +20,7 @@ Command demo_command();
 Command train_command();
 Command eval_command();
 Command compare_command();
+Command explain_command();
 Command info_command();
 Command probe_command();
 Command graph_command();

@@ -1,0 +1,314 @@
+// explain.cc: `lightbox explain`: SHAP-style attributions for chosen or automatically selected
+// images, with any of lightbox's explainers, at the input or at a layer.
+//
+//   lightbox explain --method deep --weights W.safetensors --data data/pneumoniamnist.npz
+//                    --select tp,fp,fn,tn --per-cell 1 --background 100 --out runs/x/deep
+//   lightbox explain --method gradient --layer layer1 --weights W --input X.npy --background BG.npy --out DIR
+//   lightbox explain --method partition --masker blur:28 --max-evals 300 --batch-size 100 --image x.png ...
+//
+// Writes into --out (every file atomically):
+//   values.npy     (N, K, C, H, W) float64: every output k of the model, in output order
+//                  (a layer: (N, K, C_l, H_l, W_l), the layer's input space)
+//   values_image.npy  layers only: (N, K, 1, H, W), summed over channels and upsampled (nearest)
+//   expected.npy   (K,) E f(background) for gradient and deep; (N, K) f(reference) for partition, ig
+//   outputs.npy    (N, K) f(x);  gaps.npy (N, K) f(x) - expected - sum(values) where defined
+//   variances.npy  gradient only (shap's var / sqrt(nsamples))
+//   inputs.npy     (N, C, H, W) the explained images in model space
+//   grid.png       rows = images, columns = image + one map per output, one shared scale
+//   meta.json      every setting, the samples (index, cell, label, score), timings, the scale
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/io/file.h"
+#include "engine/io/npy.h"
+#include "engine/io/png.h"
+#include "engine/ops/ops.h"
+#include "explain/deep.h"
+#include "explain/gradient.h"
+#include "explain/integrated_gradients.h"
+#include "explain/masker.h"
+#include "explain/partition.h"
+#include "explain/render.h"
+#include "explain/select.h"
+#include "models/checkpoint.h"
+#include "models/evaluate/evaluate_model.h"
+#include "models/predict.h"
+#include "tools/cli/commands.h"
+
+namespace lb::cli {
+
+namespace {
+
+struct ExplainOptions {
+  std::string method, weights, data, split = "test", select, select_order = "first", input, image, background_file,
+      layer = "input", layer_mode = "shap", masker, model_output = "logits", ig_method = "gausslegendre",
+      ig_baseline = "zero", colormap = "blue-orange", out, background_spec = "100";
+  int64_t per_cell = 1, background = 0, nsamples = 200, max_evals = 500, batch_size = 0, steps = 50;
+  double threshold = 0.5, local_smoothing = 0.0;
+  uint64_t seed = 0;
+  bool quiet = false;
+  int threads = 0;
+};
+
+// The explained images and what is known about them.
+struct Inputs {
+  Tensor x;                   // (N, C, H, W) float32, model space
+  nlohmann::json samples = nlohmann::json::array();
+};
+
+Tensor png_to_model_space(const std::string& path, const models::ModelMeta& meta) {
+  Tensor img = io::load_png(path, static_cast<int>(meta.in_channels));  // (H, W) or (H, W, C) uint8
+  const int64_t H = img.size(0), W = img.size(1), C = meta.in_channels;
+  LB_CHECK(H == meta.image_size && W == meta.image_size,
+           path << ": the image is " << H << "x" << W << " but the model was trained on " << meta.image_size << "x"
+                << meta.image_size << "; resize it first");
+  Tensor x = Tensor::empty({1, C, H, W});
+  const uint8_t* p = img.data<uint8_t>();
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t i = 0; i < H * W; ++i)
+      x.data<float>()[c * H * W + i] =
+          static_cast<float>((p[i * C + c] / 255.0 - meta.norm.mean) / meta.norm.std);
+  return x;
+}
+
+Tensor load_model_space_npy(const std::string& path, const models::ModelMeta& meta, const char* flag) {
+  Tensor x = io::load_npy(path);
+  LB_CHECK(x.dtype() == DType::Float32 && x.dim() == 4 && x.size(1) == meta.in_channels,
+           flag << " " << path << ": expected float32 (N, " << meta.in_channels << ", H, W) in model space, got "
+                << x.str() << "; convert with x.astype(np.float32)");
+  return x;
+}
+
+Inputs gather_inputs(const ExplainOptions& o, models::Checkpoint& ck, const data::Dataset* ds) {
+  const int given = !o.select.empty() + !o.input.empty() + !o.image.empty();
+  LB_CHECK(given == 1, "explain: give exactly one of --select (with --data), --input X.npy or --image x.png");
+  Inputs in;
+  if (!o.input.empty()) {
+    in.x = load_model_space_npy(o.input, ck.meta, "--input");
+    for (int64_t i = 0; i < in.x.size(0); ++i) in.samples.push_back({{"source", o.input}, {"index", i}});
+  } else if (!o.image.empty()) {
+    in.x = png_to_model_space(o.image, ck.meta);
+    in.samples.push_back({{"source", o.image}, {"index", 0}});
+  } else {
+    LB_CHECK(ds != nullptr, "explain: --select needs --data");
+    const data::Split& split = ds->split(o.split);
+    LB_CHECK(ck.meta.num_classes == 2, "explain --select: TP/FP/FN/TN needs a two-class model, this one has "
+                                           << ck.meta.num_classes << " outputs; use --input instead");
+    const models::Predictions pred = models::predict(*ck.model, split, ck.meta.norm, 256, !o.quiet);
+    const explain::Selection sel =
+        explain::select_cells(pred.int_labels(), pred.positive_scores(), o.threshold, explain::parse_cells(o.select),
+                              o.per_cell, explain::parse_select_order(o.select_order));
+    for (const auto& s : sel.short_cells) std::cerr << "note: the " << o.split << " split has too few samples in " << s << "\n";
+    LB_CHECK(!sel.samples.empty(), "explain --select " << o.select << ": no " << o.split
+                                                       << " sample falls in those cells; try other cells or --threshold");
+    std::vector<int64_t> idx;
+    for (const auto& s : sel.samples) {
+      idx.push_back(s.index);
+      in.samples.push_back({{"source", o.data},
+                            {"split", o.split},
+                            {"index", s.index},
+                            {"cell", explain::cell_name(s.cell)},
+                            {"label", s.label},
+                            {"score", s.score}});
+    }
+    in.x = data::to_model_space(split, idx, ck.meta.norm);
+  }
+  return in;
+}
+
+Tensor gather_background(const ExplainOptions& o, const models::Checkpoint& ck, const data::Dataset* ds,
+                         nlohmann::json& meta) {
+  if (!o.background_file.empty()) {
+    meta["background"] = {{"file", o.background_file}};
+    return load_model_space_npy(o.background_file, ck.meta, "--background");
+  }
+  LB_CHECK(ds != nullptr, "explain --method " << o.method << ": a background set is needed: --background N (with --data) or --background BG.npy");
+  LB_CHECK(o.background > 0, "--background must be a positive count or a .npy file");
+  const data::Split& train = ds->train;
+  LB_CHECK(o.background <= train.size(),
+           "--background " << o.background << " is more than the " << train.size() << " training images");
+  // A seeded sample without replacement from the training split (partial Fisher-Yates).
+  std::vector<int64_t> all(train.size());
+  for (int64_t i = 0; i < train.size(); ++i) all[i] = i;
+  Generator gen(o.seed ^ 0x9e3779b97f4a7c15ull);
+  for (int64_t i = 0; i < o.background; ++i) std::swap(all[i], all[i + gen.next() % (train.size() - i)]);
+  std::vector<int64_t> idx(all.begin(), all.begin() + o.background);
+  meta["background"] = {{"source", ds->path}, {"split", "train"}, {"count", o.background}, {"indices", idx}};
+  return data::to_model_space(train, idx, ck.meta.norm);
+}
+
+void write_json(const std::string& path, const nlohmann::json& j) { io::write_file_atomic(path, j.dump(2) + "\n"); }
+
+int run_explain(ExplainOptions o) {
+  apply_threads(o.threads);
+  if (!o.background_spec.empty() && o.background_spec.find_first_not_of("0123456789") == std::string::npos)
+    o.background = std::stoll(o.background_spec);
+  else
+    o.background_file = o.background_spec;
+  const auto t0 = std::chrono::steady_clock::now();
+  models::Checkpoint ck = models::load_checkpoint(o.weights);
+  const bool needs_background = o.method == "gradient" || o.method == "deep";
+  std::unique_ptr<data::Dataset> ds;
+  if (o.data.empty() && (!o.select.empty() || (needs_background && o.background_file.empty())))
+    o.data = ck.meta.config.value("data", std::string("data/pneumoniamnist.npz"));
+  if (!o.data.empty()) {
+    ds = std::make_unique<data::Dataset>(data::load_medmnist(o.data));
+    eval::check_compatible(ck, *ds, o.weights);
+  }
+  const Inputs in = gather_inputs(o, ck, ds.get());
+  const Tensor& x = in.x;
+  const explain::Explained f{*ck.model, explain::parse_model_output(o.model_output)};
+  nlohmann::json meta;
+  meta["lightbox"] = "0.1.0";
+  meta["method"] = o.method;
+  meta["weights"] = o.weights;
+  meta["model_output"] = o.model_output;
+  meta["output_names"] = ck.meta.class_names;
+  meta["samples"] = in.samples;
+  meta["seed"] = o.seed;
+
+  explain::Attribution a;
+  const bool progress = !o.quiet;
+  const auto t_explain = std::chrono::steady_clock::now();
+  if (o.method == "gradient") {
+    explain::GradientOptions go;
+    go.layer = o.layer;
+    go.layer_mode = explain::parse_layer_mode(o.layer_mode);
+    go.nsamples = o.nsamples;
+    go.local_smoothing = o.local_smoothing;
+    go.seed = o.seed;
+    if (o.batch_size > 0) go.batch_size = o.batch_size;
+    go.progress = progress;
+    a = explain::gradient_explain(f, x, gather_background(o, ck, ds.get(), meta), go);
+  } else if (o.method == "deep") {
+    explain::DeepOptions dopt;
+    dopt.layer = o.layer;
+    if (o.batch_size > 0) dopt.batch_size = o.batch_size;
+    dopt.progress = progress;
+    a = explain::deep_explain(f, x, gather_background(o, ck, ds.get(), meta), dopt);
+  } else if (o.method == "partition") {
+    LB_CHECK(o.layer == "input", "explain --method partition explains the input only (a masker hides pixels); drop --layer");
+    explain::PartitionOptions po;
+    po.masker = explain::Masker::parse(o.masker.empty() ? "blur:" + std::to_string(x.size(3)) : o.masker);
+    po.max_evals = o.max_evals;
+    if (o.batch_size > 0) po.batch_size = o.batch_size;
+    po.progress = progress;
+    a = explain::partition_explain(explain::as_batch_fn(f), x, po);
+  } else if (o.method == "ig") {
+    LB_CHECK(o.layer == "input", "explain --method ig explains the input only; drop --layer");
+    explain::IGOptions io_;
+    io_.steps = o.steps;
+    io_.method = o.ig_method;
+    if (o.batch_size > 0) io_.batch_size = o.batch_size;
+    io_.progress = progress;
+    if (o.ig_baseline != "zero") {
+      // A masker spelling: the baseline of image n is its fully masked (blurred or filled) copy.
+      const explain::Masker m = explain::Masker::parse(o.ig_baseline);
+      Tensor base = Tensor::empty(x.shape());
+      const int64_t per = x.numel() / x.size(0);
+      for (int64_t n = 0; n < x.size(0); ++n) {
+        const Tensor r = m.reference(x.slice0(n, 1));
+        std::copy(r.data<float>(), r.data<float>() + per, base.data<float>() + n * per);
+      }
+      io_.baseline = base;
+    }
+    meta["ig_baseline"] = o.ig_baseline;
+    a = explain::integrated_gradients(f, x, io_);
+  } else {
+    LB_THROW("explain: --method must be gradient, deep, partition or ig, got '" << o.method << "'");
+  }
+  const auto t_end = std::chrono::steady_clock::now();
+  const double seconds = std::chrono::duration<double>(t_end - t0).count();
+  const double explain_seconds = std::chrono::duration<double>(t_end - t_explain).count();
+
+  std::filesystem::create_directories(o.out);
+  io::save_npy(o.out + "/values.npy", a.values);
+  if (a.expected.defined()) io::save_npy(o.out + "/expected.npy", a.expected);
+  io::save_npy(o.out + "/outputs.npy", a.outputs);
+  if (a.gaps.defined()) io::save_npy(o.out + "/gaps.npy", a.gaps);
+  if (a.variances.defined()) io::save_npy(o.out + "/variances.npy", a.variances);
+  io::save_npy(o.out + "/inputs.npy", x);
+
+  const int64_t H = x.size(2), W = x.size(3);
+  // The picture: summed over channels (and, for a layer, upsampled to the image).
+  const Tensor maps = explain::channel_sum_upsampled(a.values, H, W);
+  if (a.layer != "input") {
+    io::save_npy(o.out + "/values_image.npy", maps);
+    meta["upsampling"] = explain::upsampling_label(a.values.size(3), a.values.size(4), H, W);
+  }
+  explain::GridOptions gopt;
+  gopt.colormap = explain::parse_colormap(o.colormap);
+  const explain::Grid grid = explain::attribution_grid(x, maps, gopt);
+  io::save_png(o.out + "/grid.png", grid.rgb);
+
+  meta["layer"] = a.layer;
+  meta["settings"] = a.settings;
+  meta["values_shape"] = a.values.shape();
+  meta["grid"] = {{"file", "grid.png"},
+                  {"rows", "one per sample, in samples order"},
+                  {"columns", "image, then one map per output"},
+                  {"vmax", grid.vmax},
+                  {"colormap", o.colormap}};
+  meta["outputs"] = a.outputs.to_vector();
+  if (a.gaps.defined()) {
+    double worst = 0;
+    for (double g : a.gaps.to_vector()) worst = std::max(worst, std::fabs(g));
+    meta["max_abs_gap"] = worst;
+  }
+  meta["seconds"] = seconds;                  // everything, loading included
+  meta["explain_seconds"] = explain_seconds;  // the explainer alone (what tools/bench/explain.sh times)
+  meta["explain_seconds_per_image"] = explain_seconds / static_cast<double>(x.size(0));
+  write_json(o.out + "/meta.json", meta);
+  std::cout << "explained " << x.size(0) << " image(s) with " << o.method << " at " << a.layer << " in "
+            << seconds << " s; wrote " << o.out << "/values.npy, grid.png, meta.json\n";
+  return 0;
+}
+
+}  // namespace
+
+Command explain_command() {
+  return {"explain", [](CLI::App& app) -> std::function<int()> {
+            auto o = std::make_shared<ExplainOptions>();
+            CLI::App* sub = app.add_subcommand("explain", "attributions: gradient, deep, partition or integrated gradients");
+            sub->add_option("--method", o->method, "gradient | deep | partition | ig")
+                ->required()
+                ->check(CLI::IsMember({"gradient", "deep", "partition", "ig"}));
+            sub->add_option("--weights", o->weights, "checkpoint (.safetensors)")->required();
+            sub->add_option("--out", o->out, "output folder")->required();
+            sub->add_option("--layer", o->layer, "input, or a module whose input is explained (layer1..layer4)")->capture_default_str();
+            sub->add_option("--layer-mode", o->layer_mode, "gradient at a layer: shap (h(z) x grad, what shap computes) or expected (Captum's h(x)-h(b))")
+                ->capture_default_str();
+            sub->add_option("--data", o->data, "MedMNIST .npz (default: the checkpoint's)");
+            sub->add_option("--split", o->split, "split for --select")->check(CLI::IsMember({"train", "val", "test"}))->capture_default_str();
+            sub->add_option("--select", o->select, "confusion-matrix cells to explain, e.g. tp,fp,fn,tn");
+            sub->add_option("--per-cell", o->per_cell, "samples per cell")->capture_default_str();
+            sub->add_option("--select-order", o->select_order, "first (lowest indices) | confident")->capture_default_str();
+            sub->add_option("--threshold", o->threshold, "class-1 probability threshold for the cells")->capture_default_str();
+            sub->add_option("--input", o->input, "float32 (N, C, H, W) .npy in model space");
+            sub->add_option("--image", o->image, "a PNG at the model's image size");
+            sub->add_option("--background", o->background_spec,
+                            "N random training images, or BG.npy (float32 (B, C, H, W), model space)")
+                ->capture_default_str();
+            sub->add_option("--nsamples", o->nsamples, "gradient: samples per image")->capture_default_str();
+            sub->add_option("--local-smoothing", o->local_smoothing, "gradient: std of input noise")->capture_default_str();
+            sub->add_option("--max-evals", o->max_evals, "partition: model evaluations per image")->capture_default_str();
+            sub->add_option("--masker", o->masker, "partition: blur:K, blur:KXxKY, blur(KX,KY) or constant:V (default blur:image size)");
+            sub->add_option("--batch-size", o->batch_size, "images per model call (0 = the method's default)")->capture_default_str();
+            sub->add_option("--steps", o->steps, "ig: path steps")->capture_default_str();
+            sub->add_option("--ig-method", o->ig_method, "ig: gausslegendre | riemann_left | riemann_right | riemann_middle | riemann_trapezoid")
+                ->capture_default_str();
+            sub->add_option("--baseline", o->ig_baseline, "ig: zero, or a masker spelling (blur:28, constant:V)")->capture_default_str();
+            sub->add_option("--model-output", o->model_output, "logits | probs")->check(CLI::IsMember({"logits", "probs"}))->capture_default_str();
+            sub->add_option("--seed", o->seed, "seed for sampling (gradient draws, background choice)")->capture_default_str();
+            sub->add_option("--colormap", o->colormap, "blue-orange | shap")->capture_default_str();
+            sub->add_flag("--quiet", o->quiet, "no progress bars");
+            add_threads_option(sub, &o->threads);
+            return [o] { return run_explain(*o); };
+          }};
+}
+
+}  // namespace lb::cli
