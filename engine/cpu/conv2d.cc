@@ -7,6 +7,12 @@
 // single image; for the 7x7 ... 1x1 maps of a 28x28 input it is 3 to 64 images, which turns the
 // per-image matrix-vector products (memory bound: the whole weight streamed once per image) into
 // matrix products that reuse the weight from cache.
+//
+// Dead taps: a filter tap (r, s) that lands in the zero padding for EVERY output position adds
+// nothing and receives no gradient. On 1x1 output maps (layer4 of a 28x28 input) that is 8 of the
+// 9 taps of a 3x3 stride-1 filter and 5 of 9 for the stride-2 one, so the column matrices keep only
+// the live taps (rows (c, t) for the live taps t) and the GEMMs run on a weight compacted to
+// (K, C*T). Every function works on the live-tap list; with all taps live it is the plain method.
 #include "engine/cpu/conv2d.h"
 
 #include <omp.h>
@@ -68,6 +74,41 @@ void valid_range(int64_t n_out, int64_t n_in, int64_t offset, int64_t stride, in
   *lo = std::min(*lo, *hi);
 }
 
+// The filter taps (r, s), in row-major order, that read the image for at least one output position.
+struct Taps {
+  std::vector<int64_t> r, s;
+  int64_t size() const { return static_cast<int64_t>(r.size()); }
+};
+
+Taps live_taps(const Conv2dArgs& a) {
+  Taps t;
+  for (int64_t r = 0; r < a.R; ++r) {
+    int64_t p_lo, p_hi;
+    valid_range(a.P, a.H, r - a.pad, a.stride, &p_lo, &p_hi);
+    for (int64_t s = 0; s < a.S; ++s) {
+      int64_t q_lo, q_hi;
+      valid_range(a.Q, a.W, s - a.pad, a.stride, &q_lo, &q_hi);
+      if (p_lo < p_hi && q_lo < q_hi) {
+        t.r.push_back(r);
+        t.s.push_back(s);
+      }
+    }
+  }
+  return t;
+}
+
+// The weight (K, C, R, S) restricted to the live taps: (K, C*T), column c*T + t. Returns w itself
+// when every tap is live.
+template <class T> const T* compact_weight(const Conv2dArgs& a, const Taps& taps, const T* w, std::vector<T>& buf) {
+  const int64_t nt = taps.size();
+  if (nt == a.R * a.S) return w;
+  buf.resize(a.K * a.C * nt);
+  for (int64_t k = 0; k < a.K; ++k)
+    for (int64_t c = 0; c < a.C; ++c)
+      for (int64_t t = 0; t < nt; ++t) buf[(k * a.C + c) * nt + t] = w[((k * a.C + c) * a.R + taps.r[t]) * a.S + taps.s[t]];
+  return buf.data();
+}
+
 // 1x1 kernel, no padding: column (p, q) of channel c is the pixel x[c, p*stride, q*stride], so the
 // column matrix is a subsample (a plain copy at stride 1).
 // x: (C, H, W) one image; cols: (C, ld), this image's P*Q columns at the start of each row.
@@ -80,33 +121,32 @@ template <class T> void pointwise_cols(const Conv2dArgs& a, const T* x, T* cols,
     }
 }
 
-// x: (C, H, W) one image; cols: (C*R*S, ld), this image's P*Q columns at the start of each row.
-// Row (c, r, s), column (p, q) holds x[c, p*stride + r - pad, q*stride + s - pad], or 0 in the pad.
-// On small maps (Q = 7 and below) the per-run overheads dominate, so a row that touches the pad is
-// zeroed with one fill and then only the in-image runs are copied; rows wholly inside the image
-// (the centre taps) skip the fill.
-template <class T> void im2col(const Conv2dArgs& a, const T* x, T* cols, int64_t ld) {
+// x: (C, H, W) one image; cols: (C*T, ld) for T live taps, this image's P*Q columns at the start
+// of each row. Row (c, t) for tap t = (r, s), column (p, q) holds x[c, p*stride + r - pad,
+// q*stride + s - pad], or 0 in the pad. On small maps (Q = 7 and below) the per-run overheads
+// dominate, so a row that touches the pad is zeroed with one fill and then only the in-image runs
+// are copied; rows wholly inside the image (the centre taps) skip the fill.
+template <class T> void im2col(const Conv2dArgs& a, const Taps& taps, const T* x, T* cols, int64_t ld) {
   if (a.R == 1 && a.S == 1 && a.pad == 0) return pointwise_cols(a, x, cols, ld);
+  const int64_t nt = taps.size();
   for (int64_t c = 0; c < a.C; ++c)
-    for (int64_t r = 0; r < a.R; ++r) {
-      int64_t p_lo, p_hi;
+    for (int64_t t = 0; t < nt; ++t) {
+      const int64_t r = taps.r[t], s = taps.s[t];
+      int64_t p_lo, p_hi, q_lo, q_hi;
       valid_range(a.P, a.H, r - a.pad, a.stride, &p_lo, &p_hi);
-      for (int64_t s = 0; s < a.S; ++s) {
-        int64_t q_lo, q_hi;
-        valid_range(a.Q, a.W, s - a.pad, a.stride, &q_lo, &q_hi);
-        T* row = cols + ((c * a.R + r) * a.S + s) * ld;  // row: (P*Q)
-        if (p_lo > 0 || p_hi < a.P || q_lo > 0 || q_hi < a.Q) std::fill(row, row + a.P * a.Q, T(0));
-        const int64_t n = q_hi - q_lo;  // in-image columns per output row
-        for (int64_t p = p_lo; p < p_hi && n > 0; ++p) {
-          // in: the first in-image pixel this run reads, in row p*stride + r - pad, column
-          // q_lo*stride + s - pad; out: (n) entries of output row p from column q_lo.
-          const T* in = x + (c * a.H + p * a.stride + r - a.pad) * a.W + q_lo * a.stride + s - a.pad;
-          T* out = row + p * a.Q + q_lo;
-          if (a.stride == 1) {
-            for (int64_t j = 0; j < n; ++j) out[j] = in[j];
-          } else {
-            for (int64_t j = 0; j < n; ++j) out[j] = in[j * a.stride];
-          }
+      valid_range(a.Q, a.W, s - a.pad, a.stride, &q_lo, &q_hi);
+      T* row = cols + (c * nt + t) * ld;  // row: (P*Q)
+      if (p_lo > 0 || p_hi < a.P || q_lo > 0 || q_hi < a.Q) std::fill(row, row + a.P * a.Q, T(0));
+      const int64_t n = q_hi - q_lo;  // in-image columns per output row
+      for (int64_t p = p_lo; p < p_hi && n > 0; ++p) {
+        // in: the first in-image pixel this run reads, in row p*stride + r - pad, column
+        // q_lo*stride + s - pad; out: (n) entries of output row p from column q_lo.
+        const T* in = x + (c * a.H + p * a.stride + r - a.pad) * a.W + q_lo * a.stride + s - a.pad;
+        T* out = row + p * a.Q + q_lo;
+        if (a.stride == 1) {
+          for (int64_t j = 0; j < n; ++j) out[j] = in[j];
+        } else {
+          for (int64_t j = 0; j < n; ++j) out[j] = in[j * a.stride];
         }
       }
     }
@@ -114,39 +154,39 @@ template <class T> void im2col(const Conv2dArgs& a, const T* x, T* cols, int64_t
 
 // The adjoint of im2col: every column entry is added back onto the pixel it was read from (a
 // pixel read by several overlapping windows collects the sum). Entries from the pad are dropped.
-// dcols: (C*R*S, ld), this image's P*Q columns at the start of each row; dx: (C, H, W), zeroed
-// by the caller.
-template <class T> void col2im(const Conv2dArgs& a, const T* dcols, int64_t ld, T* dx) {
+// dcols: (C*T, ld), this image's P*Q columns at the start of each row; dx: (C, H, W), zeroed by
+// the caller.
+template <class T> void col2im(const Conv2dArgs& a, const Taps& taps, const T* dcols, int64_t ld, T* dx) {
+  const int64_t nt = taps.size();
   for (int64_t c = 0; c < a.C; ++c)
-    for (int64_t r = 0; r < a.R; ++r) {
-      int64_t p_lo, p_hi;
+    for (int64_t t = 0; t < nt; ++t) {
+      const int64_t r = taps.r[t], s = taps.s[t];
+      int64_t p_lo, p_hi, q_lo, q_hi;
       valid_range(a.P, a.H, r - a.pad, a.stride, &p_lo, &p_hi);
-      for (int64_t s = 0; s < a.S; ++s) {
-        int64_t q_lo, q_hi;
-        valid_range(a.Q, a.W, s - a.pad, a.stride, &q_lo, &q_hi);
-        const T* row = dcols + ((c * a.R + r) * a.S + s) * ld;  // row: (P*Q)
-        const int64_t n = q_hi - q_lo;  // in-image columns per output row
-        for (int64_t p = p_lo; p < p_hi && n > 0; ++p) {
-          // The same runs as im2col, read back: in (n) from column q_lo of row p, out the pixels
-          // they came from.
-          const T* in = row + p * a.Q + q_lo;
-          T* out = dx + (c * a.H + p * a.stride + r - a.pad) * a.W + q_lo * a.stride + s - a.pad;
-          if (a.stride == 1) {
-            for (int64_t j = 0; j < n; ++j) out[j] += in[j];
-          } else {
-            for (int64_t j = 0; j < n; ++j) out[j * a.stride] += in[j];
-          }
+      valid_range(a.Q, a.W, s - a.pad, a.stride, &q_lo, &q_hi);
+      const T* row = dcols + (c * nt + t) * ld;  // row: (P*Q)
+      const int64_t n = q_hi - q_lo;             // in-image columns per output row
+      for (int64_t p = p_lo; p < p_hi && n > 0; ++p) {
+        // The same runs as im2col, read back: in (n) from column q_lo of row p, out the pixels
+        // they came from.
+        const T* in = row + p * a.Q + q_lo;
+        T* out = dx + (c * a.H + p * a.stride + r - a.pad) * a.W + q_lo * a.stride + s - a.pad;
+        if (a.stride == 1) {
+          for (int64_t j = 0; j < n; ++j) out[j] += in[j];
+        } else {
+          for (int64_t j = 0; j < n; ++j) out[j * a.stride] += in[j];
         }
       }
     }
 }
 
-// The column matrix of images [n0, n0 + count) of x (N, C, H, W): cols (C*R*S, count*P*Q).
+// The column matrix of images [n0, n0 + count) of x (N, C, H, W): cols (C*T, count*P*Q).
 // Returns the image itself when it already is its column matrix (one 1x1 stride-1 image).
-template <class T> const T* gather_cols(const Conv2dArgs& a, const T* x, int64_t n0, int64_t count, T* cols) {
+template <class T>
+const T* gather_cols(const Conv2dArgs& a, const Taps& taps, const T* x, int64_t n0, int64_t count, T* cols) {
   const int64_t chw = a.C * a.H * a.W, pq = a.P * a.Q;
   if (count == 1 && input_is_cols(a)) return x + n0 * chw;
-  for (int64_t i = 0; i < count; ++i) im2col(a, x + (n0 + i) * chw, cols + i * pq, count * pq);
+  for (int64_t i = 0; i < count; ++i) im2col(a, taps, x + (n0 + i) * chw, cols + i * pq, count * pq);
   return cols;
 }
 
@@ -170,17 +210,24 @@ template <class T> void scatter_maps(const T* buf, int64_t K, int64_t pq, int64_
 template <class T> void conv2d_forward(const Conv2dArgs& a, const T* x, const T* w, const T* bias, T* y) {
   use_single_threaded_blas();
   const Plan plan = make_plan(a);
-  const int64_t crs = a.C * a.R * a.S, pq = a.P * a.Q, kpq = a.K * pq;
+  const Taps taps = live_taps(a);
+  std::vector<T> wbuf;
+  const T* wc = compact_weight(a, taps, w, wbuf);  // (K, C*T)
+  const int64_t crs = a.C * taps.size(), pq = a.P * a.Q, kpq = a.K * pq;
+  if (crs == 0) {  // every output position reads only padding: y is the bias
+    for (int64_t i = 0; i < a.N * a.K; ++i) std::fill(y + i * pq, y + (i + 1) * pq, bias ? bias[i % a.K] : T(0));
+    return;
+  }
 #pragma omp parallel num_threads(plan.threads)
   {
-    auto cols = scratch<T>(input_is_cols(a) && plan.group == 1 ? 0 : crs * plan.group * pq);  // (C*R*S, group*P*Q)
+    auto cols = scratch<T>(input_is_cols(a) && plan.group == 1 ? 0 : crs * plan.group * pq);  // (C*T, group*P*Q)
     auto ybuf = scratch<T>(plan.group > 1 ? kpq * plan.group : 0);                           // (K, group*P*Q)
 #pragma omp for schedule(static)
     for (int64_t g = 0; g < plan.groups; ++g) {
       const int64_t n0 = g * plan.group, count = std::min(plan.group, a.N - n0), ld = count * pq;
-      const T* cg = gather_cols(a, x, n0, count, cols.get());  // cg: (C*R*S, count*P*Q)
-      T* out = count == 1 ? y + n0 * kpq : ybuf.get();         // out: (K, count*P*Q)
-      gemm(false, false, a.K, ld, crs, T(1), w, crs, cg, ld, T(0), out, ld);
+      const T* cg = gather_cols(a, taps, x, n0, count, cols.get());  // cg: (C*T, count*P*Q)
+      T* out = count == 1 ? y + n0 * kpq : ybuf.get();               // out: (K, count*P*Q)
+      gemm(false, false, a.K, ld, crs, T(1), wc, crs, cg, ld, T(0), out, ld);
       if (count > 1) scatter_maps(out, a.K, pq, n0, count, y);
       if (!bias) continue;
       for (int64_t i = n0; i < n0 + count; ++i)
@@ -195,11 +242,18 @@ template <class T> void conv2d_forward(const Conv2dArgs& a, const T* x, const T*
 template <class T> void conv2d_backward_input(const Conv2dArgs& a, const T* dy, const T* w, T* dx) {
   use_single_threaded_blas();
   const Plan plan = make_plan(a);
-  const int64_t crs = a.C * a.R * a.S, pq = a.P * a.Q, chw = a.C * a.H * a.W;
+  const Taps taps = live_taps(a);
+  std::vector<T> wbuf;
+  const T* wc = compact_weight(a, taps, w, wbuf);  // (K, C*T)
+  const int64_t crs = a.C * taps.size(), pq = a.P * a.Q, chw = a.C * a.H * a.W;
+  if (crs == 0) {  // no tap ever reads the image
+    std::fill(dx, dx + a.N * chw, T(0));
+    return;
+  }
 #pragma omp parallel num_threads(plan.threads)
   {
     auto dybuf = scratch<T>(plan.group > 1 ? a.K * plan.group * pq : 0);                      // (K, group*P*Q)
-    auto dcols = scratch<T>(input_is_cols(a) && plan.group == 1 ? 0 : crs * plan.group * pq);  // (C*R*S, group*P*Q)
+    auto dcols = scratch<T>(input_is_cols(a) && plan.group == 1 ? 0 : crs * plan.group * pq);  // (C*T, group*P*Q)
 #pragma omp for schedule(static)
     for (int64_t g = 0; g < plan.groups; ++g) {
       const int64_t n0 = g * plan.group, count = std::min(plan.group, a.N - n0), ld = count * pq;
@@ -207,13 +261,13 @@ template <class T> void conv2d_backward_input(const Conv2dArgs& a, const T* dy, 
       T* dxg = dx + n0 * chw;                                           // dxg: (count, C, H, W)
       if (count == 1 && input_is_cols(a)) {
         // dx_n (C, H*W) is its own column matrix: W^T dy_n lands in place, no col2im.
-        gemm(true, false, crs, ld, a.K, T(1), w, crs, dyg, ld, T(0), dxg, ld);
+        gemm(true, false, crs, ld, a.K, T(1), wc, crs, dyg, ld, T(0), dxg, ld);
         continue;
       }
-      // dcols (C*R*S, count*P*Q) = W^T (C*R*S, K) x dyg (K, count*P*Q)
-      gemm(true, false, crs, ld, a.K, T(1), w, crs, dyg, ld, T(0), dcols.get(), ld);
+      // dcols (C*T, count*P*Q) = W^T (C*T, K) x dyg (K, count*P*Q)
+      gemm(true, false, crs, ld, a.K, T(1), wc, crs, dyg, ld, T(0), dcols.get(), ld);
       std::fill(dxg, dxg + count * chw, T(0));
-      for (int64_t i = 0; i < count; ++i) col2im(a, dcols.get() + i * pq, ld, dxg + i * chw);
+      for (int64_t i = 0; i < count; ++i) col2im(a, taps, dcols.get() + i * pq, ld, dxg + i * chw);
     }
   }
 }
@@ -221,33 +275,48 @@ template <class T> void conv2d_backward_input(const Conv2dArgs& a, const T* dy, 
 template <class T> void conv2d_backward_weight(const Conv2dArgs& a, const T* x, const T* dy, T* dw) {
   use_single_threaded_blas();
   const Plan plan = make_plan(a);
-  const int64_t crs = a.C * a.R * a.S, pq = a.P * a.Q, kcrs = a.K * crs;
-  // partial: (threads, K, C*R*S), thread t's sum over its fixed slice of images. Zero-initialised,
-  // so a slot stays harmless if OpenMP grants fewer threads than asked for.
-  std::vector<T> partial(plan.threads > 1 ? plan.threads * kcrs : 0);
-  if (plan.threads == 1) std::fill(dw, dw + kcrs, T(0));  // one thread sums straight into dw
+  const Taps taps = live_taps(a);
+  const int64_t nt = taps.size(), crs = a.C * nt, pq = a.P * a.Q, kcrs = a.K * crs;
+  const bool all_live = nt == a.R * a.S;
+  if (nt == 0) {  // no tap ever reads the image: no weight gets a gradient
+    std::fill(dw, dw + a.K * a.C * a.R * a.S, T(0));
+    return;
+  }
+  // partial: (threads, K, C*T), thread t's sum over its fixed slice of images. Zero-initialised,
+  // so a slot stays harmless if OpenMP grants fewer threads than asked for. With one thread and
+  // every tap live the sum goes straight into dw.
+  const bool direct = plan.threads == 1 && all_live;
+  std::vector<T> partial(direct ? 0 : plan.threads * kcrs);
+  if (direct) std::fill(dw, dw + kcrs, T(0));
 #pragma omp parallel num_threads(plan.threads)
   {
-    T* dwt = plan.threads > 1 ? partial.data() + omp_get_thread_num() * kcrs : dw;  // dwt: (K, C*R*S)
-    auto cols = scratch<T>(input_is_cols(a) && plan.group == 1 ? 0 : crs * plan.group * pq);  // (C*R*S, group*P*Q)
+    T* dwt = direct ? dw : partial.data() + omp_get_thread_num() * kcrs;                 // dwt: (K, C*T)
+    auto cols = scratch<T>(input_is_cols(a) && plan.group == 1 ? 0 : crs * plan.group * pq);  // (C*T, group*P*Q)
     auto dybuf = scratch<T>(plan.group > 1 ? a.K * plan.group * pq : 0);                     // (K, group*P*Q)
     // schedule(static) hands each thread one contiguous, fixed slice of the groups.
 #pragma omp for schedule(static)
     for (int64_t g = 0; g < plan.groups; ++g) {
       const int64_t n0 = g * plan.group, count = std::min(plan.group, a.N - n0), ld = count * pq;
-      const T* cg = gather_cols(a, x, n0, count, cols.get());               // cg: (C*R*S, count*P*Q)
+      const T* cg = gather_cols(a, taps, x, n0, count, cols.get());        // cg: (C*T, count*P*Q)
       const T* dyg = gather_maps(dy, a.K, pq, n0, count, dybuf.get());      // dyg: (K, count*P*Q)
-      // dwt (K, C*R*S) += dyg (K, count*P*Q) x cg^T (count*P*Q, C*R*S)
+      // dwt (K, C*T) += dyg (K, count*P*Q) x cg^T (count*P*Q, C*T)
       gemm(false, true, a.K, crs, ld, T(1), dyg, ld, cg, ld, T(1), dwt, crs);
     }
   }
-  if (plan.threads == 1) return;
-  // Sum the partials in thread order: the same inputs give the same bits on every run.
-#pragma omp parallel for schedule(static)
+  if (direct) return;
+  // Sum the partials in thread order (the same inputs give the same bits on every run) and put
+  // each live tap back at (r, s); dead taps get exactly 0, their true gradient.
+  if (!all_live) std::fill(dw, dw + a.K * a.C * a.R * a.S, T(0));
+#pragma omp parallel for schedule(static) if (kcrs > (1 << 15))
   for (int64_t i = 0; i < kcrs; ++i) {
     T acc = T(0);
     for (int t = 0; t < plan.threads; ++t) acc += partial[t * kcrs + i];
-    dw[i] = acc;
+    if (all_live) {
+      dw[i] = acc;
+    } else {
+      const int64_t kc = i / nt, t = i % nt;  // (k, c) and the live tap
+      dw[(kc * a.R + taps.r[t]) * a.S + taps.s[t]] = acc;
+    }
   }
 }
 

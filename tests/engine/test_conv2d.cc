@@ -50,6 +50,13 @@ const ConvCase kCases[] = {
     {"threaded_layer1_3x3_s1_p1", 8, 32, 7, 7, 32, 3, 3, 1, 1, false},  // 3.6M multiply-adds
     {"threaded_layer4_1x1_map_3x3", 24, 128, 1, 1, 64, 3, 3, 1, 1, false},
     {"threaded_pointwise_1x1_s1_16x16", 4, 32, 16, 16, 64, 1, 1, 1, 0, true},
+    // Dead taps (taps that read only padding are dropped from the GEMMs): layer4's first conv at
+    // 28x28 (2x2 -> 1x1, stride 2: 4 of 9 taps live), a 1x2 map (3 of 9), and a conv whose every
+    // output position reads only padding (no live tap: the output is the bias).
+    {"dead_taps_2x2_to_1x1_s2_p1", 5, 6, 2, 2, 4, 3, 3, 2, 1, true},
+    {"dead_taps_1x2_map_3x3_s1_p1", 3, 5, 1, 2, 4, 3, 3, 1, 1, false},
+    {"dead_taps_all_1x1_k1_s3_p2", 2, 3, 1, 1, 2, 1, 1, 3, 2, true},
+    {"threaded_dead_taps_2x2_to_1x1_s2_p1", 24, 128, 2, 2, 64, 3, 3, 2, 1, false},
 };
 
 std::string case_name(const testing::TestParamInfo<ConvCase>& info) { return info.param.name; }
