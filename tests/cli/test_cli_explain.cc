@@ -9,11 +9,13 @@
 
 #include <cmath>
 #include <fstream>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/io/file.h"
 #include "engine/io/npy.h"
+#include "engine/io/png.h"
 #include "engine/io/safetensors.h"
 #include "engine/ops/ops.h"
 #include "engine/data/medmnist.h"
@@ -152,6 +154,29 @@ TEST(CliExplain, SelectPicksConfusionCells) {
   EXPECT_EQ(max_abs_diff(io::load_npy(dir + "/out/inputs.npy"), data::to_model_space(ds.test, idx, {})), 0.0);
   EXPECT_EQ(io::load_npy(dir + "/out/values.npy").shape(), (Shape{8, 2, 1, 28, 28}));
   EXPECT_EQ(io::load_npy(dir + "/out/expected.npy").shape(), (Shape{8, 2}));
+}
+
+// --image x.png: the PNG's pixels in model space with the checkpoint's normalization; and
+// --background N: N distinct training images, recorded in meta.json.
+TEST(CliExplain, PngInputAndSampledBackground) {
+  const std::string dir = test::fresh_dir();
+  Tensor img = Tensor::empty({28, 28}, DType::UInt8);
+  for (int64_t i = 0; i < 28 * 28; ++i) img.data<uint8_t>()[i] = static_cast<uint8_t>((i * 37) % 256);
+  io::save_png(dir + "/x.png", img);
+  const std::string data = std::string(LB_SOURCE_DIR) + "/data/pneumoniamnist.npz";
+  const auto r = test::run_cli(dir, "explain --method gradient --nsamples 4 --background 5 --data " + quoted(data) +
+                                        " --image " + quoted(dir + "/x.png") + " " + common(dir + "/out"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Tensor x = io::load_npy(dir + "/out/inputs.npy");
+  ASSERT_EQ(x.shape(), (Shape{1, 1, 28, 28}));
+  for (int64_t i = 0; i < 28 * 28; ++i)
+    ASSERT_FLOAT_EQ(x.data<float>()[i], static_cast<float>((img.data<uint8_t>()[i] / 255.0 - 0.5) / 0.5)) << i;
+  const json meta = read_json(dir + "/out/meta.json");
+  const auto idx = meta["background"]["indices"].get<std::vector<int64_t>>();
+  ASSERT_EQ(idx.size(), 5u);
+  EXPECT_EQ(std::set<int64_t>(idx.begin(), idx.end()).size(), 5u);
+  for (int64_t i : idx) EXPECT_TRUE(i >= 0 && i < 4708) << i;
+  EXPECT_EQ(io::load_npy(dir + "/out/expected.npy").shape(), (Shape{2}));
 }
 
 TEST(CliExplain, BadInputIsOneLine) {
