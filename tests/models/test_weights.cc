@@ -164,11 +164,11 @@ void expect_torchvision_outputs(ResNet18& m, const std::string& prefix) {
   // sums and two 64-element slices.
   const nlohmann::json lists = nlohmann::json::parse(io::read_file(kDir + "grad_params.json"));
   ASSERT_EQ(lists["small"].size() + lists["big"].size(), m.named_parameters().size());
-  for (const std::string p : lists["small"].get<std::vector<std::string>>()) {
+  for (const std::string& p : lists["small"].get<std::vector<std::string>>()) {
     const std::string name = prefix + "_grad_" + p;
     LB_EXPECT_CLOSE(grad_of(m, p), golden(name), grad_tol(name), 0) << p;
   }
-  for (const std::string p : lists["big"].get<std::vector<std::string>>()) {
+  for (const std::string& p : lists["big"].get<std::vector<std::string>>()) {
     const Tensor g = grad_of(m, p);
     const float* d = g.data_ptr<float>();
     const int64_t n = g.numel(), mid = n / 2;
