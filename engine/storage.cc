@@ -43,9 +43,17 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
 #ifdef LB_WITH_CUDA
   cuda_check(cudaSetDevice(device.index), "storage: cudaSetDevice");
   const cudaError_t err = cudaMalloc(&ptr_, nbytes == 0 ? 1 : nbytes);
-  LB_CHECK(err == cudaSuccess, "storage: cannot allocate " << nbytes << " bytes on " << device.str()
-                                                           << " (" << cudaGetErrorString(err)
-                                                           << "); try a smaller batch size");
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // clear it, so the next CUDA call does not report it again
+    size_t free_bytes = 0, total_bytes = 0;
+    cudaMemGetInfo(&free_bytes, &total_bytes);
+    LB_THROW("out of GPU memory on " << device.str() << ": cannot allocate " << (nbytes >> 20) << " MiB ("
+                                     << (free_bytes >> 20) << " of " << (total_bytes >> 20)
+                                     << " MiB free); try a smaller --batch-size");
+  }
+  LB_CHECK(err == cudaSuccess, "storage: cannot allocate " << nbytes << " bytes on " << device.str() << " ("
+                                                           << cudaGetErrorString(err)
+                                                           << "); check the device with nvidia-smi");
 #else
   LB_THROW("storage: this lightbox was built without CUDA (configure with -DLB_CUDA=ON on a "
            "machine with the CUDA toolkit), so " << device.str() << " is unavailable");

@@ -9,6 +9,8 @@ namespace lb::data {
 
 namespace {
 
+constexpr int64_t kMaxClasses = 1024;
+
 Tensor labels_to_int64(const Tensor& raw, const std::string& what) {
   LB_CHECK(raw.dim() == 1 || (raw.dim() == 2 && raw.size(1) == 1),
            what << ": labels must be (N, 1) or (N), got " << shape_str(raw.shape())
@@ -20,6 +22,9 @@ Tensor labels_to_int64(const Tensor& raw, const std::string& what) {
   for (int64_t i = 0; i < raw.size(0); ++i) {
     const double v = raw.at(i);
     LB_CHECK(v >= 0, what << ": label " << v << " at row " << i << " is negative");
+    // Labels size per-class tables (class_counts): a corrupt one must not become a huge allocation.
+    LB_CHECK(v < kMaxClasses, what << ": label " << v << " at row " << i << " is not below " << kMaxClasses
+                                   << " (MedMNIST sets have at most 11 classes); the file is corrupt, re-download it");
     o[i] = static_cast<int64_t>(v);
   }
   return out;
@@ -36,6 +41,8 @@ Split load_split(const io::NpzReader& npz, const std::string& path, const std::s
   LB_CHECK(img.dtype() == DType::UInt8, path << ":" << ik << ": images must be uint8, got " << dtype_name(img.dtype()));
   LB_CHECK(img.dim() == 3 || (img.dim() == 4 && (img.size(3) == 1 || img.size(3) == 3)),
            path << ":" << ik << ": images must be (N, H, W) or (N, H, W, 3), got " << shape_str(img.shape()));
+  LB_CHECK(img.size(1) > 0 && img.size(2) > 0,
+           path << ":" << ik << ": images of " << shape_str(img.shape()) << " have no pixels; re-download the file");
   s.images = img.dim() == 3 ? img.view({img.size(0), img.size(1), img.size(2), 1}) : img;
   s.labels = labels_to_int64(npz.get(lk), path + ":" + lk);
   LB_CHECK(s.labels.size(0) == s.images.size(0), path << ": " << s.images.size(0) << " " << name << " images but "

@@ -4,7 +4,9 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <unistd.h>
@@ -47,6 +49,38 @@ std::string read_file(const std::string& path) {
   ss << f.rdbuf();
   LB_CHECK(!f.bad(), path << ": read error");
   return ss.str();
+}
+
+namespace {
+
+// The pid in "<name>.tmp.<pid>.<n>", or -1 when `name` is not a write_file_atomic temp file.
+long temp_file_pid(const std::string& name) {
+  const size_t last = name.rfind('.');
+  if (last == std::string::npos || last == 0) return -1;
+  const size_t mid = name.rfind('.', last - 1);
+  if (mid == std::string::npos || mid < 4 || name.compare(mid - 4, 5, ".tmp.") != 0) return -1;
+  const std::string pid = name.substr(mid + 1, last - mid - 1), n = name.substr(last + 1);
+  const auto digits = [](const std::string& s) {
+    return !s.empty() && s.size() < 10 && s.find_first_not_of("0123456789") == std::string::npos;
+  };
+  if (!digits(pid) || n.empty() || n.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stol(pid);
+}
+
+}  // namespace
+
+int remove_stale_temp_files(const std::string& folder) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  int removed = 0;
+  for (const fs::directory_entry& e : fs::directory_iterator(folder, ec)) {
+    const long pid = temp_file_pid(e.path().filename().string());
+    if (pid <= 0 || !e.is_regular_file(ec)) continue;
+    // kill(pid, 0) probes without sending anything: ESRCH means no such process any more.
+    const bool alive = pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH;
+    if (!alive && fs::remove(e.path(), ec)) ++removed;
+  }
+  return removed;
 }
 
 }  // namespace lb::io

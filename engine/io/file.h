@@ -18,5 +18,9 @@ void write_file_atomic(const std::string& path, const std::string& contents);
 void write_file_atomic(const std::string& path, const std::vector<std::pair<const void*, size_t>>& parts);
 // Reads a whole file; a missing or unreadable file is an error naming it.
 std::string read_file(const std::string& path);
+// Removes the temporary files ("<name>.tmp.<pid>.<n>") that processes killed in the middle of a
+// write_file_atomic left in `folder` (not its subfolders); files of processes still alive stay.
+// Returns how many it removed; a missing folder holds none.
+int remove_stale_temp_files(const std::string& folder);
 
 }  // namespace lb::io

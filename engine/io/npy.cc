@@ -1,10 +1,10 @@
 // io/npy.cc: the .npy reader and writer (format in npy.h; numpy/lib/format.py is the reference).
 //
-// Reading is split in two so that files and in-memory buffers share every check:
+// Reading is split in two so that files, .npz members and in-memory buffers share every check:
 //   read_preamble  magic, version and header length; returns where the data starts
 //   parse_header   the dict literal: descr, fortran_order, shape, and the size check
-// load_npy reads only the header first and then reads the data straight into the tensor, so a
-// 300 MB dataset is never held twice.
+// read_npy pulls the header first through a read callback, then the data straight into the
+// tensor, so a 300 MB dataset is never held twice and a lying header costs no allocation.
 #include "engine/io/npy.h"
 
 #include <cerrno>
@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <memory>
 
@@ -28,6 +29,10 @@ namespace {
 constexpr char kMagic[] = "\x93NUMPY";
 constexpr size_t kMagicLen = 6;
 constexpr size_t kAlign = 64;  // numpy pads headers so data starts 64-byte aligned
+// numpy's own reader refuses headers over 10000 bytes (np.load's max_header_size); a header that
+// claims more than a megabyte is a corrupt length field, refused before it is read.
+constexpr size_t kMaxHeaderBytes = size_t{1} << 20;
+constexpr size_t kMaxDims = 64;  // numpy 2's NPY_MAXDIMS
 
 struct Header {
   DType dtype = DType::Float32;
@@ -60,6 +65,8 @@ size_t read_preamble(const unsigned char* p, size_t n, size_t total, const std::
   LB_CHECK(n >= pre, what << ": truncated: the file ends inside the .npy preamble (" << total
                           << " bytes); download or save it again");
   const size_t header_len = read_le(p + 8, static_cast<int>(len_bytes));
+  LB_CHECK(header_len <= kMaxHeaderBytes, what << ": the .npy header claims " << header_len
+                                               << " bytes (numpy writes a few hundred); the file is corrupt, save it again");
   LB_CHECK(header_len <= total - pre,
            what << ": truncated: the header claims " << header_len << " bytes but the file holds "
                 << total - pre << " after the preamble; download or save it again");
@@ -120,6 +127,8 @@ class DictReader {
     Shape shape;
     expect('(');
     while (!peek(')')) {
+      LB_CHECK(shape.size() < kMaxDims, what_ << ": the .npy header's shape has over " << kMaxDims
+                                              << " dimensions; the file is corrupt, save it again");
       shape.push_back(integer());
       if (!peek(',')) break;
       ++i_;
@@ -268,14 +277,38 @@ Tensor cpu_copy_for_write(const Tensor& t, const char* op) {
 
 }  // namespace
 
-Tensor parse_npy(const void* data, size_t size, const std::string& what) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  const size_t data_offset = read_preamble(p, size, size, what);
-  const Header h = parse_header(p, data_offset, size, what);
+Tensor read_npy(const std::function<void(char*, size_t)>& read, size_t total, const std::string& what) {
+  // The preamble is at most 12 bytes; a file shorter than that is refused by read_preamble.
+  std::string head(std::min<size_t>(total, 12), '\0');
+  read(&head[0], head.size());
+  const size_t data_offset = read_preamble(reinterpret_cast<const unsigned char*>(head.data()), head.size(), total, what);
+  const size_t got = head.size();
+  if (data_offset > got) {
+    head.resize(data_offset);
+    read(&head[got], data_offset - got);
+  }
+  const Header h = parse_header(reinterpret_cast<const unsigned char*>(head.data()), data_offset, total, what);
+  // Only now, with the shape checked against `total`, is tensor memory allocated.
   Tensor t = Tensor::empty(h.shape, h.dtype);
-  if (h.data_bytes) std::memcpy(t.raw_data(), p + data_offset, h.data_bytes);
+  char* dst = static_cast<char*>(t.raw_data());
+  // Data bytes that came with the first 12 (a header shorter than any valid dict never gets here).
+  const size_t early = std::min(h.data_bytes, head.size() - data_offset);
+  if (early) std::memcpy(dst, head.data() + data_offset, early);
+  if (h.data_bytes > early) read(dst + early, h.data_bytes - early);
   finish_bool(t, h);
   return t;
+}
+
+Tensor parse_npy(const void* data, size_t size, const std::string& what) {
+  const char* p = static_cast<const char*>(data);
+  size_t at = 0;
+  return read_npy(
+      [&](char* dst, size_t n) {
+        LB_CHECK(n <= size - at, what << ": truncated .npy data; download or save it again");
+        std::memcpy(dst, p + at, n);
+        at += n;
+      },
+      size, what);
 }
 
 std::string encode_npy(const Tensor& t) {
@@ -294,25 +327,15 @@ Tensor load_npy(const std::string& path) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> guard(f, &std::fclose);
   const uintmax_t total = std::filesystem::file_size(path, ec);
   LB_CHECK(!ec, path << ": cannot read its size (" << ec.message() << "); check the path");
-
-  std::string head(12, '\0');
-  const size_t got = std::fread(&head[0], 1, head.size(), f);
-  const auto* hp = reinterpret_cast<const unsigned char*>(head.data());
-  const size_t data_offset = read_preamble(hp, got, total, path);
-  head.resize(data_offset);
-  if (data_offset > got) {
-    const size_t more = std::fread(&head[got], 1, data_offset - got, f);
-    LB_CHECK(more == data_offset - got, path << ": read error in the .npy header; check the file");
-  }
-  const Header h = parse_header(reinterpret_cast<const unsigned char*>(head.data()), data_offset, total, path);
-
-  Tensor t = Tensor::empty(h.shape, h.dtype);
-  LB_CHECK(std::fseek(f, static_cast<long>(data_offset), SEEK_SET) == 0, path << ": cannot seek to the data");
-  const size_t read = h.data_bytes ? std::fread(t.raw_data(), 1, h.data_bytes, f) : 0;
-  LB_CHECK(read == h.data_bytes, path << ": truncated: read " << read << " of " << h.data_bytes
-                                      << " data bytes; download or save it again");
-  finish_bool(t, h);
-  return t;
+  size_t at = 0;
+  return read_npy(
+      [&](char* dst, size_t n) {
+        const size_t got = std::fread(dst, 1, n, f);
+        LB_CHECK(got == n, path << ": truncated: read " << at + got << " of " << total
+                                << " bytes (the file changed while it was read?); download or save it again");
+        at += n;
+      },
+      static_cast<size_t>(total), path);
 }
 
 void save_npy(const std::string& path, const Tensor& t) {

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 
 #include "engine/tensor.h"
@@ -35,5 +36,10 @@ void save_npy(const std::string& path, const Tensor& t);
 // names the source in error messages (a path, or "archive.npz:train_images.npy").
 Tensor parse_npy(const void* data, size_t size, const std::string& what);
 std::string encode_npy(const Tensor& t);
+
+// The reader under all of them: `read(dst, n)` must deliver the next n bytes of a .npy that holds
+// `total` bytes, or throw. The header (at most 1 MiB, at most 64 dimensions) is checked against
+// `total` before the tensor is allocated, and the data is read straight into it.
+Tensor read_npy(const std::function<void(char*, size_t)>& read, size_t total, const std::string& what);
 
 }  // namespace lb::io

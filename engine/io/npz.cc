@@ -1,7 +1,8 @@
 // io/npz.cc: the .npz reader and writer (format and guarantees in npz.h).
 //
 // Reading: zip_open with ZIP_CHECKCONS (libzip compares every local header with the central
-// directory), then per member: size checks from zip_stat, one allocation, zip_fread to the end.
+// directory), then per member: size checks from zip_stat, the .npy header (io::read_npy), one
+// allocation of the checked shape, zip_fread to the end.
 // libzip checks a member's CRC only when a read reaches its end, so read_member always asks for
 // one byte past the stated size: that last read is where a corrupt member is caught.
 //
@@ -11,6 +12,7 @@
 
 #include <zip.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <list>
@@ -89,21 +91,30 @@ uint64_t checked_member_size(zip_t* za, uint64_t index, const std::string& what,
   return st.size;
 }
 
-// Reads exactly `size` bytes of member `index` into `out`, then confirms the member ends there
-// (which is when libzip verifies its CRC).
-void read_member(zip_t* za, uint64_t index, char* out, uint64_t size, const std::string& what) {
+// Reads member `index` (`size` bytes by its directory entry) as a .npy: header first, so the
+// tensor is allocated only after its shape has been checked against `size`. Then confirms the
+// member ends where its entry says (which is when libzip verifies its CRC).
+Tensor read_member(zip_t* za, uint64_t index, uint64_t size, const std::string& what) {
   zip_file_t* f = zip_fopen_index(za, index, 0);
   LB_CHECK(f != nullptr, what << ": cannot open the member (" << zip_strerror(za)
                               << "); write the archive again with np.savez or np.savez_compressed");
   std::unique_ptr<zip_file_t, int (*)(zip_file_t*)> guard(f, &zip_fclose);
   uint64_t got = 0;
-  while (got < size) {
-    const zip_int64_t n = zip_fread(f, out + got, size - got);
-    LB_CHECK(n >= 0, what << ": corrupt member (" << zip_file_strerror(f) << ") after " << got << " of " << size
-                          << " bytes; re-download the archive");
-    LB_CHECK(n > 0, what << ": truncated member: read " << got << " of " << size << " bytes; re-download the archive");
-    got += static_cast<uint64_t>(n);
-  }
+  auto read = [&](char* out, size_t want) {
+    for (size_t done = 0; done < want;) {
+      const zip_int64_t n = zip_fread(f, out + done, want - done);
+      LB_CHECK(n >= 0, what << ": corrupt member (" << zip_file_strerror(f) << ") after " << got + done << " of "
+                            << size << " bytes; re-download the archive");
+      LB_CHECK(n > 0, what << ": truncated member: read " << got + done << " of " << size
+                           << " bytes; re-download the archive");
+      done += static_cast<size_t>(n);
+    }
+    got += want;
+  };
+  Tensor t = read_npy(read, static_cast<size_t>(size), what);
+  // Bytes after the array (numpy writes none) still count: the CRC covers them.
+  char scratch[4096];
+  while (got < size) read(scratch, static_cast<size_t>(std::min<uint64_t>(sizeof scratch, size - got)));
   char extra = 0;
   const zip_int64_t n = zip_fread(f, &extra, 1);
   LB_CHECK(n >= 0, what << ": corrupt member (" << zip_file_strerror(f) << "); re-download the archive");
@@ -111,6 +122,7 @@ void read_member(zip_t* za, uint64_t index, char* out, uint64_t size, const std:
                         << " bytes its directory entry says; the archive is corrupt, re-download it");
   const int rc = zip_fclose(guard.release());
   LB_CHECK(rc == 0, what << ": corrupt member (" << zip_code_message(rc) << "); re-download the archive");
+  return t;
 }
 
 void check_keys(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& arrays) {
@@ -219,9 +231,7 @@ Tensor NpzReader::get(const std::string& key) const {
   const uintmax_t archive_bytes = std::filesystem::file_size(path_, ec);
   LB_CHECK(!ec, what << ": cannot read the archive's size (" << ec.message() << "); check the file");
   const uint64_t size = checked_member_size(archive_.get(), m->index, what, archive_bytes);
-  std::unique_ptr<char[]> bytes(new char[size ? size : 1]);
-  read_member(archive_.get(), m->index, bytes.get(), size, what);
-  return parse_npy(bytes.get(), size, what);
+  return read_member(archive_.get(), m->index, size, what);
 }
 
 void save_npz(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& arrays, bool compress) {

@@ -20,6 +20,9 @@
 #define STBI_ONLY_PNG
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_BMP
+// A header's width and height are read before any pixel; a side over 65536 is refused by stb
+// itself, and the pixel count is checked below (stbi_info) before stb allocates the image.
+#define STBI_MAX_DIMENSIONS (1 << 16)
 #include <stb/stb_image.h>
 
 #define STB_IMAGE_WRITE_STATIC
@@ -31,9 +34,56 @@ namespace lb::io {
 
 namespace {
 
+constexpr int64_t kMaxPixels = int64_t{1} << 26;  // 8192 x 8192: MedMNIST's largest is 224 x 224
+
 // stbi_write_png_to_func hands the encoded bytes over in pieces; they are collected here.
 void append_to_string(void* context, void* data, int size) {
   static_cast<std::string*>(context)->append(static_cast<const char*>(data), static_cast<size_t>(size));
+}
+
+// stb sizes its IDAT buffer from each chunk's length field before reading the chunk, so a 55-byte
+// file whose IDAT claims 900 MB costs 900 MB (found by tools/fuzz.sh). Walking the chunk list
+// first, every length is checked against the bytes that follow it (PNG spec 5.3: length, type,
+// data, CRC). Other formats pass through untouched.
+void check_png_chunks(const std::string& bytes, const std::string& path) {
+  static const char kSignature[] = "\x89PNG\r\n\x1a\n";
+  if (bytes.size() < 8 || bytes.compare(0, 8, kSignature, 8) != 0) return;
+  size_t at = 8;
+  while (at + 8 <= bytes.size()) {
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + at);
+    const uint64_t len = (uint64_t{p[0]} << 24) | (uint64_t{p[1]} << 16) | (uint64_t{p[2]} << 8) | p[3];
+    const std::string type = bytes.substr(at + 4, 4);
+    LB_CHECK(len + 12 <= bytes.size() - at,
+             path << ": cannot decode the image: its " << type << " chunk claims " << len << " bytes but only "
+                  << bytes.size() - at - 8 << " follow; the file is truncated or corrupt, re-create or re-download it");
+    if (type == "IEND") return;
+    at += 12 + len;
+  }
+}
+
+// stb's JPEG decoder writes past its 257-entry Huffman size table when a DHT table's 16 code
+// counts add up to more than 256 (found by tools/fuzz.sh; UBSan: index 257 out of bounds). Every
+// FF C4 (DHT) marker in a file stb would read as a JPEG is checked first, reading its tables the
+// way stb does (ITU T.81, B.2.4.2; bytes past the end read as 0), wherever stb might meet it.
+// A valid JPEG never declares more than 256 codes in one table.
+void check_jpeg_tables(const std::string& bytes, const std::string& path) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t n = bytes.size();
+  size_t soi = 0;
+  while (soi < n && p[soi] == 0xff) ++soi;  // stb skips fill bytes before the first marker
+  if (soi == 0 || soi >= n || p[soi] != 0xd8) return;
+  auto at = [&](size_t i) -> size_t { return i < n ? p[i] : 0; };
+  for (size_t i = 0; i + 1 < n; ++i) {
+    if (p[i] != 0xff || p[i + 1] != 0xc4) continue;
+    const size_t end = i + 2 + ((at(i + 2) << 8) | at(i + 3));
+    for (size_t t = i + 4; t < end;) {
+      size_t codes = 0;
+      for (size_t k = 1; k <= 16; ++k) codes += at(t + k);
+      LB_CHECK(codes <= 256, path << ": cannot decode the image: a JPEG Huffman table declares " << codes
+                                  << " codes (at most 256 fit); the file is corrupt, re-create or re-download it");
+      t += 17 + codes;
+    }
+  }
 }
 
 // The (H, W, C) of an image tensor, or a one-line error saying which rule it breaks.
@@ -68,9 +118,21 @@ Tensor load_png(const std::string& path, int channels) {
   const std::string bytes = read_file(path);
   LB_CHECK(!bytes.empty(), path << ": the file is empty; write or download the image again");
   LB_CHECK(bytes.size() <= INT_MAX, path << ": the file is over 2 GB, too large for the image decoder");
+  check_png_chunks(bytes, path);
+  check_jpeg_tables(bytes, path);
   int w = 0, h = 0, stored = 0;
+  const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+  if (stbi_info_from_memory(data, static_cast<int>(bytes.size()), &w, &h, &stored)) {
+    const int64_t pixels = int64_t{w} * h;
+    LB_CHECK(pixels <= kMaxPixels, path << ": the image header claims " << w << "x" << h
+                                        << " pixels (over 64 megapixels); the file is corrupt or far larger than any "
+                                        << "image lightbox works with, resize it first");
+  }
   stbi_uc* px = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()),
                                       &w, &h, &stored, channels);
+  LB_CHECK(px != nullptr || std::strcmp(stbi_failure_reason(), "too large") != 0,
+           path << ": cannot decode the image: its header claims dimensions too large (a side over 65536 or over 2 GB of "
+                << "pixels); the file is corrupt or far larger than any image lightbox works with");
   LB_CHECK(px != nullptr, path << ": cannot decode the image (" << stbi_failure_reason()
                                << "); it must be a PNG, JPEG or BMP file, re-create or re-download it");
   std::unique_ptr<stbi_uc, void (*)(void*)> guard(px, &stbi_image_free);
