@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <sstream>
+#include <type_traits>
 
 #include "engine/autograd.h"
 #include "engine/data/loader.h"
@@ -35,17 +37,53 @@ json TrainConfig::to_json() const {
           {"norm_mean", norm_mean}, {"norm_std", norm_std}, {"seed", seed}, {"patience", patience}};
 }
 
+namespace {
+
+// A config.json value shown in a message, cut short: a corrupt file may hold megabytes there.
+std::string shown(const json& v) {
+  std::string s = v.dump();
+  return s.size() > 40 ? s.substr(0, 40) + "..." : s;
+}
+
+// Reads field `k` of `j` into `v` when present; a value of the wrong JSON type is an lb::Error
+// (nlohmann would throw its own type_error, or silently wrap -1 into a huge seed).
+template <class T>
+void read_field(const json& j, const char* k, T& v) {
+  if (!j.contains(k)) return;
+  const json& x = j.at(k);
+  const char* want = "a number";
+  bool ok = x.is_number();
+  if constexpr (std::is_same_v<T, bool>) {
+    want = "true or false";
+    ok = x.is_boolean();
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    want = "a string";
+    ok = x.is_string();
+  } else if constexpr (std::is_same_v<T, uint64_t>) {
+    want = "a non-negative integer";
+    ok = x.is_number_unsigned();
+  } else if constexpr (std::is_integral_v<T>) {
+    want = "an integer";
+    ok = x.is_number_integer() &&
+         (!x.is_number_unsigned() || x.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max()));
+  }
+  LB_CHECK(ok, "config.json: \"" << k << "\" is " << shown(x) << ", not " << want
+                                  << "; fix the file or start a new run without --resume");
+  v = x.get<T>();
+}
+
+}  // namespace
+
 TrainConfig TrainConfig::from_json(const json& j) {
   TrainConfig c;
-  auto get = [&](const char* k, auto& v) {
-    if (j.contains(k)) v = j.at(k).get<std::decay_t<decltype(v)>>();
-  };
-  get("data", c.data); get("out", c.out); get("init", c.init); get("conv1", c.conv1); get("epochs", c.epochs);
-  get("batch_size", c.batch_size); get("optimizer", c.optimizer); get("lr", c.lr); get("momentum", c.momentum);
-  get("weight_decay", c.weight_decay); get("nesterov", c.nesterov); get("schedule", c.schedule);
-  get("warmup_epochs", c.warmup_epochs); get("train_only", c.train_only); get("unfreeze_every", c.unfreeze_every);
-  get("augment", c.augment); get("norm_mean", c.norm_mean); get("norm_std", c.norm_std); get("seed", c.seed);
-  get("patience", c.patience);
+  read_field(j, "data", c.data); read_field(j, "out", c.out); read_field(j, "init", c.init);
+  read_field(j, "conv1", c.conv1); read_field(j, "epochs", c.epochs); read_field(j, "batch_size", c.batch_size);
+  read_field(j, "optimizer", c.optimizer); read_field(j, "lr", c.lr); read_field(j, "momentum", c.momentum);
+  read_field(j, "weight_decay", c.weight_decay); read_field(j, "nesterov", c.nesterov);
+  read_field(j, "schedule", c.schedule); read_field(j, "warmup_epochs", c.warmup_epochs);
+  read_field(j, "train_only", c.train_only); read_field(j, "unfreeze_every", c.unfreeze_every);
+  read_field(j, "augment", c.augment); read_field(j, "norm_mean", c.norm_mean); read_field(j, "norm_std", c.norm_std);
+  read_field(j, "seed", c.seed); read_field(j, "patience", c.patience);
   return c;
 }
 
@@ -75,17 +113,25 @@ std::vector<std::string> split_list(const std::string& s, char sep = ',') {
   return out;
 }
 
+// Counts past these are typos or corrupt files, and would overflow epoch * steps products.
+constexpr int64_t kMaxEpochs = 1'000'000;
+constexpr int64_t kMaxBatch = int64_t{1} << 24;
+
 void validate(const TrainConfig& c) {
-  LB_CHECK(c.epochs > 0, "--epochs must be positive, got " << c.epochs);
-  LB_CHECK(c.batch_size > 1, "--batch-size must be at least 2 (batch norm needs two samples), got " << c.batch_size);
+  LB_CHECK(c.epochs > 0 && c.epochs <= kMaxEpochs, "--epochs must be in [1, " << kMaxEpochs << "], got " << c.epochs);
+  LB_CHECK(c.batch_size > 1 && c.batch_size <= kMaxBatch,
+           "--batch-size must be at least 2 (batch norm needs two samples) and at most " << kMaxBatch << ", got "
+                                                                                        << c.batch_size);
   LB_CHECK(c.lr > 0 && std::isfinite(c.lr), "--lr must be a positive number, got " << c.lr);
   LB_CHECK(c.momentum >= 0 && c.momentum < 1, "--momentum must be in [0, 1), got " << c.momentum);
-  LB_CHECK(c.weight_decay >= 0, "--weight-decay must be non-negative");
+  LB_CHECK(c.weight_decay >= 0 && std::isfinite(c.weight_decay), "--weight-decay must be a non-negative number");
   LB_CHECK(c.optimizer == "sgd" || c.optimizer == "adamw", "--optimizer must be sgd or adamw, got " << c.optimizer);
-  LB_CHECK(c.norm_std > 0, "--norm-std must be positive");
+  LB_CHECK(c.norm_std > 0 && std::isfinite(c.norm_std) && std::isfinite(c.norm_mean),
+           "--norm-std must be a positive number and --norm-mean a number");
   check_conv1_mode(c.conv1);
-  LB_CHECK(c.unfreeze_every >= 0 && c.patience >= 0 && c.warmup_epochs >= 0,
-           "--unfreeze-every, --patience and --warmup-epochs must be non-negative");
+  LB_CHECK(c.unfreeze_every >= 0 && c.patience >= 0 && c.warmup_epochs >= 0 && c.warmup_epochs <= kMaxEpochs,
+           "--unfreeze-every, --patience and --warmup-epochs must be non-negative (warm-up at most " << kMaxEpochs
+                                                                                                  << " epochs)");
 }
 
 std::shared_ptr<optim::LRSchedule> make_schedule(const TrainConfig& c, int64_t steps_per_epoch) {
@@ -97,11 +143,21 @@ std::shared_ptr<optim::LRSchedule> make_schedule(const TrainConfig& c, int64_t s
   else if (c.schedule.rfind("step:", 0) == 0) {
     const auto parts = split_list(c.schedule.substr(5), ':');
     LB_CHECK(parts.size() == 2, "--schedule step needs step:EPOCHS:GAMMA (e.g. step:3:0.1), got " << c.schedule);
+    int64_t every = 0;
+    double gamma = 0;
     try {
-      s = std::make_shared<optim::StepLR>(c.lr, std::stoll(parts[0]) * steps_per_epoch, std::stod(parts[1]));
+      size_t used_e = 0, used_g = 0;
+      every = std::stoll(parts[0], &used_e);
+      gamma = std::stod(parts[1], &used_g);
+      if (used_e != parts[0].size() || used_g != parts[1].size()) every = 0;
     } catch (const std::logic_error&) {
-      LB_THROW("--schedule step needs step:EPOCHS:GAMMA (e.g. step:3:0.1), got " << c.schedule);
+      every = 0;
     }
+    LB_CHECK(every >= 1 && every <= kMaxEpochs && gamma > 0 && std::isfinite(gamma),
+             "--schedule step needs step:EPOCHS:GAMMA with EPOCHS in [1, " << kMaxEpochs
+                                                                         << "] and GAMMA > 0 (e.g. step:3:0.1), got "
+                                                                         << c.schedule);
+    s = std::make_shared<optim::StepLR>(c.lr, every * steps_per_epoch, gamma);
   } else {
     LB_THROW("--schedule must be none, cosine, onecycle or step:EPOCHS:GAMMA, got " << c.schedule);
   }
@@ -183,6 +239,26 @@ std::vector<std::string> set_trainable(ResNet18& model, const std::vector<std::s
   return stages;
 }
 
+TrainConfig parse_run_config(const std::string& text, const std::string& what) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    LB_THROW(what << " is not valid JSON (" << e.what() << "); fix it or start a new run without --resume");
+  }
+  LB_CHECK(j.is_object(), what << " holds " << j.type_name()
+                               << ", not an object of settings; fix it or start a new run without --resume");
+  try {
+    TrainConfig c = TrainConfig::from_json(j);
+    validate(c);
+    data::parse_augment(c.augment);
+    make_schedule(c, 1);
+    return c;
+  } catch (const Error& e) {
+    LB_THROW(what << ": " << e.what());
+  }
+}
+
 // ---- the loop -----------------------------------------------------------------------------------------
 
 namespace {
@@ -190,6 +266,9 @@ namespace {
 // Everything --resume needs besides the config: where the run stands and what it has seen.
 struct RunState {
   int64_t next_epoch = 0;  // 0-based index of the next epoch to run
+  int64_t next_batch = 0;  // batches of epoch next_epoch already trained (a stop request mid-epoch)
+  double loss_sum = 0, acc_sum = 0, seconds = 0;  // that partial epoch's sums so far
+  int64_t seen = 0;
   std::vector<EpochRecord> history;
   double best_auc = -1.0;
   int64_t best_epoch = 0;
@@ -199,20 +278,19 @@ struct RunState {
 constexpr const char* kOptimPrefix = "optimizer.";
 
 // One file, written atomically, holds model, optimizer and trainer state, so a kill at any moment
-// leaves either the previous epoch's state or this one's, never a mix.
+// leaves either the previous state or this one, never a mix. Doubles go through JSON, which
+// nlohmann writes with enough digits to read back the same bits.
 void save_resume(const std::string& path, const ResNet18& model, const optim::Optimizer& opt, const RunState& st,
                  const ModelMeta& meta) {
   nn::StateDict all = model.state_dict();
   for (auto& [k, t] : opt.state_dict()) all.emplace_back(kOptimPrefix + k, t);
   json hist = json::array();
   for (const auto& r : st.history) hist.push_back(r.to_json());
-  std::map<std::string, std::string> md{{"arch", meta.arch},
-                                        {"config", meta.config.dump()},
-                                        {"trainer", json{{"next_epoch", st.next_epoch},
-                                                         {"best_auc", st.best_auc},
-                                                         {"best_epoch", st.best_epoch},
-                                                         {"stale", st.stale},
-                                                         {"history", hist}}.dump()}};
+  const json trainer{{"next_epoch", st.next_epoch}, {"next_batch", st.next_batch}, {"loss_sum", st.loss_sum},
+                     {"acc_sum", st.acc_sum},       {"seen", st.seen},             {"seconds", st.seconds},
+                     {"best_auc", st.best_auc},     {"best_epoch", st.best_epoch}, {"stale", st.stale},
+                     {"history", hist}};
+  std::map<std::string, std::string> md{{"arch", meta.arch}, {"config", meta.config.dump()}, {"trainer", trainer.dump()}};
   io::save_safetensors(path, all, md);
 }
 
@@ -226,15 +304,48 @@ RunState load_resume(const std::string& path, ResNet18& model, optim::Optimizer&
   model.load_state_dict(model_sd, true);
   opt.load_state_dict(opt_sd);
   LB_CHECK(f.metadata.count("trainer"), path << ": no trainer state; it is not a lightbox resume file");
-  const json j = json::parse(f.metadata.at("trainer"));
   RunState st;
-  st.next_epoch = j.at("next_epoch");
-  st.best_auc = j.at("best_auc");
-  st.best_epoch = j.at("best_epoch");
-  st.stale = j.at("stale");
-  for (const auto& r : j.at("history")) st.history.push_back(EpochRecord::from_json(r));
+  try {
+    const json j = json::parse(f.metadata.at("trainer"));
+    st.next_epoch = j.at("next_epoch");
+    st.best_auc = j.at("best_auc");
+    st.best_epoch = j.at("best_epoch");
+    st.stale = j.at("stale");
+    // Written since stop requests save mid-epoch; absent in older files (epoch boundaries).
+    st.next_batch = j.value("next_batch", int64_t{0});
+    st.loss_sum = j.value("loss_sum", 0.0);
+    st.acc_sum = j.value("acc_sum", 0.0);
+    st.seen = j.value("seen", int64_t{0});
+    st.seconds = j.value("seconds", 0.0);
+    for (const auto& r : j.at("history")) st.history.push_back(EpochRecord::from_json(r));
+  } catch (const json::exception& e) {
+    LB_THROW(path << ": the trainer state is damaged (" << e.what() << "); start a new run without --resume");
+  }
+  LB_CHECK(st.next_epoch >= 0 && st.next_batch >= 0 && st.seen >= 0,
+           path << ": the trainer state is damaged (negative counters); start a new run without --resume");
   return st;
 }
+
+// The configuration a run uses: the flags, or for --resume the run's own config.json (a resumed
+// run must be the same run). A folder a killed run left before it wrote config.json holds
+// nothing to resume: the flags given start it.
+TrainConfig resolve_config(const TrainConfig& in) {
+  if (!in.resume) return in;
+  const std::string path = in.out + "/config.json";
+  if (!fs::exists(path)) {
+    std::cerr << "lightbox: " << in.out << " holds no run yet (no config.json); starting it from the flags given\n";
+    return in;
+  }
+  TrainConfig cfg = parse_run_config(io::read_file(path), path);
+  cfg.out = in.out;
+  cfg.resume = true;
+  cfg.progress = in.progress;
+  cfg.stop_after = in.stop_after;
+  cfg.stop_requested = in.stop_requested;
+  return cfg;
+}
+
+bool stop_requested(const TrainConfig& c) { return c.stop_requested != nullptr && c.stop_requested->load(); }
 
 std::shared_ptr<ResNet18> init_model(const TrainConfig& c, const data::Dataset& ds, Generator& gen) {
   const int64_t classes = std::max<int64_t>(ds.num_classes, 2);
@@ -292,16 +403,8 @@ void write_history(const std::string& out, const std::vector<EpochRecord>& histo
 }  // namespace
 
 TrainResult train_model(const TrainConfig& cfg_in) {
-  TrainConfig cfg = cfg_in;
+  const TrainConfig cfg = resolve_config(cfg_in);
   const std::string out = cfg.out;
-  if (cfg.resume) {
-    // The stored configuration wins: a resumed run must be the same run.
-    cfg = TrainConfig::from_json(json::parse(io::read_file(out + "/config.json")));
-    cfg.out = out;
-    cfg.resume = true;
-    cfg.progress = cfg_in.progress;
-    cfg.stop_after = cfg_in.stop_after;
-  }
   validate(cfg);
   const data::Dataset ds = data::load_medmnist(cfg.data);
   Generator gen(cfg.seed);
@@ -322,13 +425,18 @@ TrainResult train_model(const TrainConfig& cfg_in) {
   print_counts(ds, meta.class_names);
 
   fs::create_directories(out + "/checkpoints");
+  // A run killed while writing leaves its temporary file behind (never a half-written final one).
+  io::remove_stale_temp_files(out);
+  io::remove_stale_temp_files(out + "/checkpoints");
   const std::string best_path = out + "/checkpoints/best.safetensors", resume_path = out + "/checkpoints/resume.safetensors";
   auto opt = make_optimizer(cfg, *model);
   RunState st;
-  if (cfg.resume) {
+  if (cfg.resume && fs::exists(resume_path)) {
     st = load_resume(resume_path, *model, *opt);
-    std::cerr << "lightbox: resuming " << out << " after epoch " << st.next_epoch << "\n";
+    std::cerr << "lightbox: resuming " << out << " after epoch " << st.next_epoch
+              << (st.next_batch ? ", batch " + std::to_string(st.next_batch) : std::string()) << "\n";
   } else {
+    if (cfg.resume) std::cerr << "lightbox: " << out << " has no finished epoch yet; starting at epoch 1\n";
     io::write_file_atomic(out + "/config.json", cfg.to_json().dump(2) + "\n");
   }
 
@@ -341,6 +449,9 @@ TrainResult train_model(const TrainConfig& cfg_in) {
   data::Loader loader(ds.train, lc);
   const int64_t steps = loader.num_batches();
   auto sched = make_schedule(cfg, steps);
+  LB_CHECK(st.next_batch == 0 || st.next_batch < steps, resume_path << ": the trainer state stands at batch " << st.next_batch
+                                              << " of an epoch of " << steps
+                                              << "; it is damaged, start a new run without --resume");
 
   // The NaN guard: one line that says where, where the last good state is, and what to change.
   // batch < 0: the value is the validation loss after epoch e.
@@ -352,10 +463,17 @@ TrainResult train_model(const TrainConfig& cfg_in) {
                                                          << "; lower --lr (now " << cfg.lr << ")");
   };
   TrainResult result;
+  result.best_path = best_path;
+  result.last_path = resume_path;
   const int64_t first_epoch = st.next_epoch;
   for (int64_t e = st.next_epoch; e < cfg.epochs; ++e) {
     if (cfg.stop_after > 0 && e - first_epoch >= cfg.stop_after) {
       std::cerr << "lightbox: stopping after " << cfg.stop_after << " epoch(s) as asked; continue with --resume\n";
+      break;
+    }
+    // A run killed between saving its state and leaving on early stopping has nothing left to do.
+    if (cfg.patience > 0 && st.stale >= cfg.patience) {
+      result.stopped_early = true;
       break;
     }
     const auto t0 = std::chrono::steady_clock::now();
@@ -363,12 +481,27 @@ TrainResult train_model(const TrainConfig& cfg_in) {
     rec.epoch = e + 1;
     rec.trainable = set_trainable(*model, trainable_at(cfg, e));
     model->train();
-    loader.start_epoch(e);
-    ProgressBar bar("epoch " + std::to_string(e + 1) + "/" + std::to_string(cfg.epochs), steps, "img", cfg.progress);
+    loader.start_epoch(e, st.next_batch);
+    ProgressBar bar("epoch " + std::to_string(e + 1) + "/" + std::to_string(cfg.epochs), steps - st.next_batch, "img",
+                    cfg.progress);
     data::Batch b;
-    double loss_sum = 0, acc_sum = 0;
-    int64_t seen = 0;
-    for (int64_t i = 0; loader.next(b); ++i) {
+    for (int64_t i = st.next_batch; i < steps; ++i) {
+      if (stop_requested(cfg)) {
+        // Everything up to batch i is trained: save exactly that, so --resume continues at batch i.
+        bar.finish();
+        st.next_epoch = e;
+        st.next_batch = i;
+        st.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        save_resume(resume_path, *model, *opt, st, meta);
+        std::cerr << "lightbox: interrupted: saved the state at epoch " << e + 1 << ", batch " << i << " of " << steps
+                  << " to " << resume_path << "; continue with: lightbox train --out " << out << " --resume\n";
+        result.interrupted = true;
+        result.history = st.history;
+        result.best_epoch = st.best_epoch;
+        result.best_val_auc = st.best_auc;
+        return result;
+      }
+      LB_CHECK(loader.next(b), "training: the loader ended after " << i << " of " << steps << " batches");
       rec.lr = sched->lr_at(e * steps + i);
       opt->set_lr(rec.lr);
       // One-cycle also cycles SGD momentum inversely to the lr (0.95 -> 0.85 -> 0.95), as torch's
@@ -383,16 +516,16 @@ TrainResult train_model(const TrainConfig& cfg_in) {
       loss.backward();
       opt->step();
       const int64_t n = b.x.size(0);
-      loss_sum += lv * n;
-      acc_sum += accuracy_of(logits, b.y) * n;
-      seen += n;
+      st.loss_sum += lv * n;
+      st.acc_sum += accuracy_of(logits, b.y) * n;
+      st.seen += n;
       char status[64];
-      std::snprintf(status, sizeof status, "loss %.4f", loss_sum / seen);
+      std::snprintf(status, sizeof status, "loss %.4f", st.loss_sum / st.seen);
       bar.update(1, static_cast<double>(n), status);
     }
     bar.finish();
-    rec.train_loss = loss_sum / seen;
-    rec.train_acc = acc_sum / seen;
+    rec.train_loss = st.loss_sum / st.seen;
+    rec.train_acc = st.acc_sum / st.seen;
     const Predictions val = predict(*model, ds.val, meta.norm);
     // A diverged model can pass every training batch with a finite loss and still predict NaN on
     // val (its running statistics overflowed during the epoch): same guard, before any save.
@@ -400,9 +533,12 @@ TrainResult train_model(const TrainConfig& cfg_in) {
     rec.val_loss = val.loss;
     rec.val_acc = accuracy_of(val.logits, val.labels);
     rec.val_auc = val_auc(val);
-    rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rec.seconds = st.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     st.history.push_back(rec);
     st.next_epoch = e + 1;
+    st.next_batch = 0;
+    st.loss_sum = st.acc_sum = st.seconds = 0;
+    st.seen = 0;
     const double score = std::isnan(rec.val_auc) ? rec.val_acc : rec.val_auc;
     const bool improved = score > st.best_auc;
     if (improved) {
@@ -424,11 +560,12 @@ TrainResult train_model(const TrainConfig& cfg_in) {
       break;
     }
   }
+  // history.json trails resume.safetensors by one write; a run killed between the two (or resumed
+  // when it had already finished) writes it again here.
+  write_history(out, st.history);
   result.history = st.history;
   result.best_epoch = st.best_epoch;
   result.best_val_auc = st.best_auc;
-  result.best_path = best_path;
-  result.last_path = resume_path;
   return result;
 }
 

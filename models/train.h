@@ -9,12 +9,15 @@
 //   config.json                       this configuration
 //   history.json                      one record per finished epoch
 //   checkpoints/best.safetensors      the model with the best val AUC so far
-//   checkpoints/last.safetensors      the model after the last finished epoch
-//   checkpoints/last.state.safetensors  optimizer state + trainer state, for --resume
-// Every file is written atomically. Epoch e shuffles and augments from (seed, e) alone, so a run
-// resumed from the end of epoch e replays epochs e+1.. exactly as an uninterrupted run would.
+//   checkpoints/resume.safetensors    model + optimizer + trainer state after the last finished
+//                                     epoch (or the last batch, after a stop request), for --resume
+// Every file is written atomically (io::write_file_atomic). Epoch e shuffles and augments from
+// (seed, e) alone, so a run resumed from the end of epoch e (or from batch k of it) replays the
+// rest exactly as an uninterrupted run would: bit for bit on the CPU with the same thread count.
+// A run killed at any moment (SIGKILL included) resumes with --resume; docs/reliability.md.
 #pragma once
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -48,6 +51,9 @@ struct TrainConfig {
   int64_t stop_after = 0;         // > 0: leave after this many epochs of this invocation (resumable),
                                   // for time-sliced runs; not part of the run's identity, not saved
   bool progress = true;
+  // When set and it becomes true (the CLI's SIGINT handler), training stops after the batch in
+  // flight, saves a resumable state and returns with TrainResult::interrupted. Not saved.
+  const std::atomic<bool>* stop_requested = nullptr;
 
   nlohmann::json to_json() const;
   static TrainConfig from_json(const nlohmann::json& j);
@@ -66,8 +72,14 @@ struct TrainResult {
   int64_t best_epoch = 0;
   double best_val_auc = 0;
   bool stopped_early = false;
+  bool interrupted = false;  // stop_requested was seen: the state is saved, --resume continues
   std::string best_path, last_path;
 };
+
+// Reads a run's config.json text (what --resume trusts) into a validated configuration: bad JSON,
+// a field of the wrong type or value is one lb::Error naming `what` and the field. Keys lightbox
+// does not know are ignored (newer versions may add some).
+TrainConfig parse_run_config(const std::string& text, const std::string& what);
 
 // Trains per cfg on the dataset at cfg.data, printing class counts and a progress bar. Throws on
 // bad configuration, bad data, or a non-finite loss (the last good checkpoint stays in place).

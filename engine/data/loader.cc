@@ -33,7 +33,8 @@ void Loader::stop() {
   error_ = nullptr;
 }
 
-void Loader::start_epoch(int64_t epoch) {
+void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
+  LB_CHECK(first_batch >= 0, "Loader: first_batch must be non-negative, got " << first_batch);
   stop();
   std::vector<int64_t> order(split_.size());
   std::iota(order.begin(), order.end(), 0);
@@ -49,6 +50,9 @@ void Loader::start_epoch(int64_t epoch) {
     if (cfg_.drop_last && end - start < cfg_.batch_size) break;
     batches.emplace_back(order.begin() + start, order.begin() + end);
   }
+  // A run resumed in the middle of an epoch skips the batches it already trained on; the order
+  // of the rest is unchanged because it comes from (seed, epoch) alone.
+  batches.erase(batches.begin(), batches.begin() + std::min<int64_t>(first_batch, batches.size()));
   remaining_ = static_cast<int64_t>(batches.size());
   worker_ = std::thread([this, b = std::move(batches), epoch]() mutable { work(std::move(b), epoch); });
 }

@@ -41,8 +41,9 @@ class Loader {
   Loader& operator=(const Loader&) = delete;
 
   int64_t num_batches() const;
-  // Starts epoch `epoch` (stopping any epoch in flight).
-  void start_epoch(int64_t epoch);
+  // Starts epoch `epoch` (stopping any epoch in flight) at its batch `first_batch` (0: the
+  // whole epoch; a resumed run skips the batches it trained on before it was stopped).
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
   // The next batch of the epoch; false at its end.
   bool next(Batch& out);
 

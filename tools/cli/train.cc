@@ -5,6 +5,8 @@
 //   lightbox train --init imagenet:resnet18_imagenet.safetensors --train-only fc   # transfer learning
 //   lightbox train --unfreeze-every 2 ...                                     # gradual unfreezing
 //   lightbox train --out runs/seed --resume                                   # continue a run
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 
@@ -21,10 +23,37 @@ struct TrainOptions {
   int threads = 0;
 };
 
+// Ctrl-C asks the trainer to stop after the batch in flight and save a resumable state. The
+// handler only sets this flag (an atomic store is async-signal-safe); SA_RESETHAND makes a second
+// Ctrl-C kill at once, the usual escape when a save takes too long.
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void on_sigint(int) { g_interrupted.store(true); }
+
+// Installs on_sigint for the life of one training run.
+class SigintScope {
+ public:
+  SigintScope() {
+    struct sigaction sa {};
+    sa.sa_handler = &on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &sa, &old_);
+  }
+  ~SigintScope() { sigaction(SIGINT, &old_, nullptr); }
+
+ private:
+  struct sigaction old_ {};
+};
+
 int run_train(TrainOptions& o) {
   apply_threads(o.threads);
   o.cfg.progress = !o.quiet;
+  g_interrupted.store(false);
+  o.cfg.stop_requested = &g_interrupted;
+  SigintScope sigint;
   const models::TrainResult r = models::train_model(o.cfg);
+  if (r.interrupted) return 130;  // 128 + SIGINT, as a shell reports a Ctrl-C'd program
   std::printf("best epoch %lld: val AUC %.4f\nbest checkpoint: %s\nrun folder: %s\n", (long long)r.best_epoch,
               r.best_val_auc, r.best_path.c_str(), o.cfg.out.c_str());
   return 0;
