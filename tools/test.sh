@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # tools/test.sh: install what is missing, build, and run every test (ctest).
 # GPU tests (label `gpu`) report themselves skipped on a machine without a CUDA device.
+# Then the robustness stages (docs/reliability.md): the CPU suite again in build-asan (clang,
+# ASan + UBSan + leak checks; a report fails the test), and a short run of every fuzzer
+# (tools/fuzz.sh, 10 s each). LB_QUICK=1 skips those two.
 # Usage: tools/test.sh [extra ctest args, e.g. -L gpu or -R Conv2d]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/lib/common.sh
-lb_ensure_packages "${LB_PACKAGES_BUILD[@]}"
+lb_ensure_packages "${LB_PACKAGES_BUILD[@]}" "${LB_PACKAGES_TEST[@]}"
 lb_build
-cd build
-ctest --output-on-failure -j"$(nproc)" "$@"
+(cd build && ctest --output-on-failure -j"$(nproc)" "$@")
+[ "${LB_QUICK:-0}" = 1 ] && exit 0
+
+echo "lightbox: the CPU suite under ASan + UBSan (build-asan)"
+lb_build_asan
+(cd build-asan && ctest --output-on-failure -j"$(nproc)" -L cpu "$@")
+echo "lightbox: fuzz smoke run (10 s per target)"
+tools/fuzz.sh 10
