@@ -43,7 +43,19 @@ Rgb colormap_at(Colormap c, double t) {
   return interpolate(c == Colormap::BlueOrange ? blue_orange : shap, t);
 }
 
-Grid attribution_grid(const Tensor& images, const Tensor& maps, const GridOptions& opt) {
+double shared_vmax(const Tensor& maps) {
+  const Tensor m = maps.to(DType::Float64);
+  if (m.numel() == 0) return 1.0;
+  std::vector<double> mags(m.numel());
+  for (int64_t i = 0; i < m.numel(); ++i) mags[i] = std::fabs(m.data<double>()[i]);
+  const size_t q = std::min(mags.size() - 1, static_cast<size_t>(std::floor(0.999 * (mags.size() - 1))));
+  std::nth_element(mags.begin(), mags.begin() + q, mags.end());
+  return mags[q] > 0 ? mags[q] : 1.0;
+}
+
+namespace {
+
+void check_grid_inputs(const Tensor& images, const Tensor& maps, const GridOptions& opt) {
   LB_CHECK(images.dim() == 4 && images.dtype() == DType::Float32, "attribution_grid: images must be float32 (N, C, H, W)");
   LB_CHECK(maps.dim() == 5 && maps.size(2) == 1 && maps.size(0) == images.size(0) && maps.size(3) == images.size(2) &&
                maps.size(4) == images.size(3),
@@ -51,16 +63,45 @@ Grid attribution_grid(const Tensor& images, const Tensor& maps, const GridOption
                                      << shape_str(images.shape()));
   LB_CHECK(opt.scale >= 1 && opt.scale <= 64, "attribution_grid: scale must be 1..64");
   LB_CHECK(opt.opacity >= 0 && opt.opacity <= 1, "attribution_grid: opacity must be in [0, 1]");
-  const Tensor m = maps.to(DType::Float64);
-  const int64_t N = images.size(0), C = images.size(1), H = images.size(2), W = images.size(3), K = maps.size(1);
-  double vmax = opt.vmax;
-  if (vmax <= 0) {
-    std::vector<double> mags(m.numel());
-    for (int64_t i = 0; i < m.numel(); ++i) mags[i] = std::fabs(m.data<double>()[i]);
-    const size_t q = std::min(mags.size() - 1, static_cast<size_t>(std::floor(0.999 * (mags.size() - 1))));
-    std::nth_element(mags.begin(), mags.begin() + q, mags.end());
-    vmax = mags[q] > 0 ? mags[q] : 1.0;
+}
+
+}  // namespace
+
+Tensor overlay_cell(const Tensor& images, const Tensor& maps, int64_t n, int64_t k, double vmax, const GridOptions& opt) {
+  check_grid_inputs(images, maps, opt);
+  const int64_t C = images.size(1), H = images.size(2), W = images.size(3), K = maps.size(1);
+  LB_CHECK(n >= 0 && n < images.size(0) && k < K, "overlay_cell: image " << n << " output " << k << " out of range");
+  // grey: channel mean, min-max scaled per image
+  std::vector<double> grey(H * W, 0.0);
+  const float* img = images.data<float>() + n * C * H * W;
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t i = 0; i < H * W; ++i) grey[i] += img[c * H * W + i] / C;
+  const auto [lo, hi] = std::minmax_element(grey.begin(), grey.end());
+  const double range = *hi - *lo > 0 ? *hi - *lo : 1.0, glo = *lo;
+  Tensor out = Tensor::empty({H, W, 3}, DType::UInt8);
+  uint8_t* o = out.data<uint8_t>();
+  const Tensor m = k >= 0 ? maps.to(DType::Float64) : Tensor();
+  for (int64_t i = 0; i < H * W; ++i) {
+    const double g = (grey[i] - glo) / range;
+    if (k < 0) {
+      o[3 * i] = o[3 * i + 1] = o[3 * i + 2] = static_cast<uint8_t>(std::lround(255 * g));
+      continue;
+    }
+    // faint X-ray underlay, attribution colour on top with opacity growing with |v|
+    const double v = m.data<double>()[(n * K + k) * H * W + i] / vmax;
+    const Rgb c = colormap_at(opt.colormap, v);
+    const double under = 255 * (0.55 + 0.45 * g);
+    const double a = opt.opacity * std::min(1.0, std::fabs(v));
+    auto blend = [&](double cc) { return static_cast<uint8_t>(std::lround(under * (1 - a) + cc * a)); };
+    o[3 * i] = blend(c.r), o[3 * i + 1] = blend(c.g), o[3 * i + 2] = blend(c.b);
   }
+  return out;
+}
+
+Grid attribution_grid(const Tensor& images, const Tensor& maps, const GridOptions& opt) {
+  check_grid_inputs(images, maps, opt);
+  const int64_t N = images.size(0), H = images.size(2), W = images.size(3), K = maps.size(1);
+  const double vmax = opt.vmax > 0 ? opt.vmax : shared_vmax(maps);
   const int s = opt.scale, pad = 2 * s, bar = 3 * s;
   const int64_t cell = W * s, cols = 1 + K;
   const int64_t width = pad + cols * (cell + pad), height = pad + N * (H * s + pad) + bar + pad;
@@ -71,35 +112,16 @@ Grid attribution_grid(const Tensor& images, const Tensor& maps, const GridOption
     p[0] = c.r, p[1] = c.g, p[2] = c.b;
   };
   for (int64_t n = 0; n < N; ++n) {
-    // grey: channel mean, min-max scaled per image
-    std::vector<double> grey(H * W, 0.0);
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t i = 0; i < H * W; ++i) grey[i] += images.data<float>()[(n * C + c) * H * W + i] / C;
-    const auto [lo, hi] = std::minmax_element(grey.begin(), grey.end());
-    const double range = *hi - *lo > 0 ? *hi - *lo : 1.0;
-    const double glo = *lo;
-    for (double& g : grey) g = (g - glo) / range;
     const int64_t y0 = pad + n * (H * s + pad);
     for (int64_t col = 0; col < cols; ++col) {
+      const Tensor px = overlay_cell(images, maps, n, col - 1, vmax, opt);
+      const uint8_t* p = px.data<uint8_t>();
       const int64_t x0 = pad + col * (cell + pad);
       for (int64_t i = 0; i < H; ++i)
         for (int64_t j = 0; j < W; ++j) {
-          const double g = grey[i * W + j];
-          Rgb px;
-          if (col == 0) {
-            const auto v = static_cast<uint8_t>(std::lround(255 * g));
-            px = {v, v, v};
-          } else {
-            // faint X-ray underlay, attribution colour on top with opacity growing with |v|
-            const double v = m.data<double>()[((n * K + (col - 1)) * H + i) * W + j] / vmax;
-            const Rgb c = colormap_at(opt.colormap, v);
-            const double under = 255 * (0.55 + 0.45 * g);
-            const double a = opt.opacity * std::min(1.0, std::fabs(v));
-            auto blend = [&](double cc) { return static_cast<uint8_t>(std::lround(under * (1 - a) + cc * a)); };
-            px = {blend(c.r), blend(c.g), blend(c.b)};
-          }
+          const uint8_t* q = p + (i * W + j) * 3;
           for (int dy = 0; dy < s; ++dy)
-            for (int dx = 0; dx < s; ++dx) put(y0 + i * s + dy, x0 + j * s + dx, px);
+            for (int dx = 0; dx < s; ++dx) put(y0 + i * s + dy, x0 + j * s + dx, {q[0], q[1], q[2]});
         }
     }
   }

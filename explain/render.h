@@ -15,8 +15,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/tensor.h"
+#include "explain/summary.h"
 
 namespace lb::explain {
 
@@ -45,5 +47,36 @@ struct Grid {
 // images (N, C, H, W) float32 (shown as the channel mean, min-max scaled per image); maps
 // (N, K, 1, H, W) float64 (input attributions summed over channels, or a layer's upsampled map).
 Grid attribution_grid(const Tensor& images, const Tensor& maps, const GridOptions& opt = {});
+
+// 0 -> the 99.9th percentile of |maps| (what attribution_grid uses when opt.vmax is 0).
+double shared_vmax(const Tensor& maps);
+
+// One picture at the image's own resolution: uint8 (H, W, 3). k < 0: the grey X-ray alone;
+// otherwise map k of image n drawn over the grey image with the grid's colours and opacity.
+Tensor overlay_cell(const Tensor& images, const Tensor& maps, int64_t n, int64_t k, double vmax, const GridOptions& opt);
+
+// A PNG (stored, uncompressed deflate: small images only) of a uint8 (H, W, 3) tensor, as a
+// "data:image/png;base64,..." URI; and base64 of any bytes (RFC 4648).
+std::string png_data_uri(const Tensor& rgb);
+std::string base64(const std::string& bytes);
+
+// ---- the labelled figure (SVG) ---------------------------------------------------------------------
+// Like shap.image_plot, with words and numbers: rows (e.g. TP, FP, FN, TN) and columns (the X-ray,
+// then one attribution per output), a labelled colourbar with the shared symmetric scale, the
+// lung-field outline on the X-ray, and under every attribution its numbers (summary.h) drawn as
+// text and as a force-plot-style bar: evidence for (positive, to the right of the middle) and
+// against (negative, to the left), one scale across the figure, a tick at the net.
+struct FigureSpec {
+  std::string title, subtitle;               // e.g. "deep at the input", "2x2 -> 28x28, nearest"
+  std::vector<std::string> row_labels;       // one per image, first line in bold ("TP"), "\n" splits
+  std::vector<std::string> output_names;     // one per output k
+  std::vector<std::vector<CellNumbers>> numbers;  // [n][k]; empty: no numbers
+  bool lung_outline = true;
+};
+struct Figure {
+  std::string svg;
+  double vmax;
+};
+Figure attribution_figure(const Tensor& images, const Tensor& maps, const FigureSpec& spec, const GridOptions& opt = {});
 
 }  // namespace lb::explain

@@ -2,9 +2,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 
+#include "engine/io/file.h"
+#include "engine/io/png.h"
 #include "explain/render.h"
 #include "tests/support/check.h"
+#include "tests/support/tiny_dataset.h"
 
 namespace lb::explain {
 namespace {
@@ -56,6 +60,103 @@ TEST(Render, GridLayoutAndSharedScale) {
   // automatic scale: the 99.9th percentile of |values| over the whole grid
   opt.vmax = 0;
   EXPECT_DOUBLE_EQ(attribution_grid(images, maps, opt).vmax, 2.0);
+}
+
+int count(const std::string& s, const std::string& what) {
+  int n = 0;
+  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+  return n;
+}
+
+std::string unbase64(const std::string& in) {
+  const std::string k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t buf = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    buf = buf << 6 | static_cast<uint32_t>(k.find(c)), bits += 6;
+    if (bits >= 8) out.push_back(static_cast<char>((buf >> (bits - 8)) & 0xFF)), bits -= 8;
+  }
+  return out;
+}
+
+TEST(Render, Base64MatchesRfc4648Vectors) {
+  EXPECT_EQ(base64(""), "");
+  EXPECT_EQ(base64("f"), "Zg==");
+  EXPECT_EQ(base64("fo"), "Zm8=");
+  EXPECT_EQ(base64("foo"), "Zm9v");
+  EXPECT_EQ(base64("foobar"), "Zm9vYmFy");
+}
+
+// lightbox's own stored-deflate PNG encoder, read back by stb's decoder (io::load_png).
+TEST(Render, PngDataUriDecodesToTheSamePixels) {
+  const std::string dir = test::fresh_dir("png");
+  for (int64_t W : {1, 7, 300}) {  // 300 columns x 80 rows: more than one 64 KiB stored block
+    const int64_t H = W == 300 ? 80 : 3;
+    Tensor img = Tensor::empty({H, W, 3}, DType::UInt8);
+    for (int64_t i = 0; i < img.numel(); ++i) img.data<uint8_t>()[i] = static_cast<uint8_t>((i * 37 + 11) % 256);
+    const std::string uri = png_data_uri(img);
+    ASSERT_EQ(uri.rfind("data:image/png;base64,", 0), 0u);
+    io::write_file_atomic(dir + "/x.png", unbase64(uri.substr(22)));
+    const Tensor back = io::load_png(dir + "/x.png", 3);
+    ASSERT_EQ(back.shape(), img.shape());
+    for (int64_t i = 0; i < img.numel(); ++i) ASSERT_EQ(back.data<uint8_t>()[i], img.data<uint8_t>()[i]) << W << " " << i;
+  }
+}
+
+// The overlay at full scale is the colormap blended at the chosen opacity; opacity 0 leaves the
+// faint X-ray underlay, and the grey column is the min-max scaled image.
+TEST(Render, OverlayCellOpacityAndGrey) {
+  Tensor images = Tensor::zeros({1, 1, 2, 2});
+  images.data<float>()[3] = 1.0f;  // one white pixel
+  Tensor maps = Tensor::zeros({1, 1, 1, 2, 2}, DType::Float64);
+  maps.data<double>()[0] = 1.0;
+  GridOptions opt;
+  opt.opacity = 1.0;
+  const Tensor full = overlay_cell(images, maps, 0, 0, 1.0, opt);
+  const Rgb top = colormap_at(opt.colormap, 1.0);
+  EXPECT_EQ(full.data<uint8_t>()[0], top.r);
+  EXPECT_EQ(full.data<uint8_t>()[2], top.b);
+  opt.opacity = 0.0;
+  const Tensor none = overlay_cell(images, maps, 0, 0, 1.0, opt);
+  EXPECT_EQ(none.data<uint8_t>()[0], 140);  // 255 * 0.55 over a black pixel
+  EXPECT_EQ(none.data<uint8_t>()[9], 255);  // the white pixel
+  const Tensor grey = overlay_cell(images, maps, 0, -1, 1.0, opt);
+  EXPECT_EQ(grey.data<uint8_t>()[0], 0);
+  EXPECT_EQ(grey.data<uint8_t>()[9], 255);
+}
+
+// The SVG figure: one embedded picture per row and column, the row and column labels, a
+// colourbar numbered -m .. +m, the lung outline, and the numbers under each map.
+TEST(Render, FigureHasLabelsColourbarAndNumbers) {
+  const int64_t N = 2, K = 2, H = 6, W = 6;
+  Tensor images = Tensor::zeros({N, 1, H, W});
+  Tensor maps = Tensor::zeros({N, K, 1, H, W}, DType::Float64);
+  maps.data<double>()[5] = 0.25;
+  maps.data<double>()[40] = -0.125;
+  FigureSpec spec;
+  spec.title = "deep at the input";
+  spec.subtitle = "2x2 -> 6x6, nearest";
+  spec.row_labels = {"TP\n#3", "FN\n#9"};
+  spec.output_names = {"normal", "pneumonia"};
+  spec.numbers.assign(N, std::vector<CellNumbers>(K));
+  spec.numbers[1][1].positive = 0.75, spec.numbers[1][1].negative = -0.5, spec.numbers[1][1].net = 0.25;
+  spec.numbers[1][1].lung_share = 0.42, spec.numbers[1][1].lung_area = 0.34;
+  GridOptions opt;
+  opt.vmax = 0.25;
+  const Figure f = attribution_figure(images, maps, spec, opt);
+  EXPECT_DOUBLE_EQ(f.vmax, 0.25);
+  EXPECT_EQ(count(f.svg, "<image "), N * (1 + K));
+  EXPECT_EQ(count(f.svg, "data:image/png;base64,"), N * (1 + K));
+  EXPECT_EQ(count(f.svg, "<ellipse "), 2 * N);  // two lung fields on each X-ray
+  for (const char* want : {">TP<", ">#9<", "attribution to 'pneumonia'", "2x2 -&gt; 6x6, nearest", ">\u22120.25<", ">+0.25<",
+                           ">0<", "for +0.75", "against \u22120.5", "net +0.25", "in lungs 42% (area 34%)"})
+    EXPECT_NE(f.svg.find(want), std::string::npos) << want;
+  spec.numbers.clear();
+  EXPECT_EQ(attribution_figure(images, maps, spec, opt).svg.find("in lungs"), std::string::npos);
+  spec.row_labels = {"only one"};
+  expect_error([&] { attribution_figure(images, maps, spec, opt); }, {"1 row labels for 2 images"});
 }
 
 TEST(Render, BadInput) {

@@ -25,6 +25,9 @@ Command info_command();
 Command probe_command();
 Command graph_command();
 Command bench_command();
+Command phantom_command();
+Command assess_command();
+Command report_command();
 
 std::vector<Command> all_commands();
 

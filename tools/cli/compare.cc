@@ -3,24 +3,37 @@
 //   McNemar's exact test on the paired predictions (the right test: both models see the same
 //   images), DeLong's test for the AUC difference, and the seed report's chi-squared test on the
 //   two confusion tables (reported for comparison, with the reason it is not a paired test).
+//
+// With --explain METHOD[@LAYER][,...] it also explains the same images (the TP/FP/FN/TN cells as
+// model A sees them) under both checkpoints, with the same background, and measures how alike
+// the two explanations are (explain/compare.h: Spearman rank correlation, top-10% pixel overlap),
+// writing OUT/explain/<method>-<layer>/{agreement.json, difference.svg}: the seed's "tuned vs
+// untuned" question answered with numbers.
+//
+//   lightbox compare runs/a/checkpoints/best.safetensors runs/b/checkpoints/best.safetensors
+//     lightbox compare A.safetensors B.safetensors --out runs/ab --explain gradient,gradient@layer4,deep,partition,ig --names base,tuned
+#include <cctype>
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "engine/io/file.h"
+#include "engine/io/npy.h"
+#include "explain/compare.h"
+#include "explain/explain.h"
+#include "explain/render.h"
 #include "models/evaluate/evaluate_model.h"
 #include "models/evaluate/stats.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/compare_run.h"
+#include "tools/cli/explain_run.h"
 #include "tools/cli/report_text.h"
 
 namespace lb::cli {
 
 namespace {
-
-struct CompareOptions {
-  std::string a, b, data, out, split = "test", threshold = "0.5";
-  bool quiet = false;
-  int threads = 0;
-};
 
 struct Scored {
   std::vector<double> score;
@@ -48,8 +61,88 @@ Scored score_model(models::Checkpoint& ck, const std::string& weights, const dat
   return s;
 }
 
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string part; std::getline(ss, part, ',');)
+    if (!part.empty()) out.push_back(part);
+  return out;
+}
+
+// One METHOD[@LAYER]: explain under A (selecting the cells), then B on A's images, then compare.
+nlohmann::json explain_both(const CompareOptions& o, const std::string& spec, const std::string& data,
+                            const std::vector<std::string>& names, const std::string& root) {
+  const size_t at = spec.find('@');
+  ExplainOptions e;
+  e.method = spec.substr(0, at);
+  e.layer = at == std::string::npos ? "input" : spec.substr(at + 1);
+  LB_CHECK(e.method == "gradient" || e.method == "deep" || e.method == "partition" || e.method == "ig",
+           "compare --explain: '" << spec << "' is not METHOD[@LAYER] with METHOD gradient, deep, partition or ig");
+  const std::string name = e.method + "-" + e.layer;
+  e.data = data, e.split = o.split, e.per_cell = o.per_cell, e.quiet = o.quiet, e.threads = o.threads;
+  e.background_spec = std::to_string(o.background), e.nsamples = o.nsamples, e.max_evals = o.max_evals, e.steps = o.steps;
+  ExplainOptions ea = e, eb = e;
+  ea.weights = o.a, ea.select = o.select, ea.out = root + "/" + names[0] + "/" + name;
+  ea.title = e.method + " at " + e.layer + " (" + names[0] + ")";
+  if (!o.quiet) std::cout << "explaining with " << spec << " under " << names[0] << " and " << names[1] << "\n";
+  run_explain(ea);
+  eb.weights = o.b, eb.input = ea.out + "/inputs.npy", eb.samples_from = ea.out + "/meta.json", eb.out = root + "/" + names[1] + "/" + name;
+  eb.title = e.method + " at " + e.layer + " (" + names[1] + ")";
+  run_explain(eb);
+
+  const Tensor x = io::load_npy(ea.out + "/inputs.npy");
+  const Tensor va = io::load_npy(ea.out + "/values.npy"), vb = io::load_npy(eb.out + "/values.npy");
+  const Tensor ma = explain::channel_sum_upsampled(va, x.size(2), x.size(3)), mb = explain::channel_sum_upsampled(vb, x.size(2), x.size(3));
+  const auto agree = explain::compare_maps(ma, mb, o.top_fraction);
+  const auto meta_a = nlohmann::json::parse(io::read_file(ea.out + "/meta.json"));
+  const auto samples = meta_a["samples"];
+  const int64_t K = ma.size(1), k_show = K == 2 ? 1 : 0;  // the positive class of a binary model
+  nlohmann::json j = {{"name", name}, {"method", e.method}, {"layer", e.layer}, {"a", o.a}, {"b", o.b},
+                      {"names", names}, {"output", k_show}, {"top_fraction", o.top_fraction}};
+  j["samples"] = nlohmann::json::array();
+  double sum_rho = 0, sum_top = 0;
+  int64_t n_rho = 0;
+  explain::FigureSpec fig;
+  fig.title = names[1] + " minus " + names[0] + ": " + e.method + " at " + e.layer;
+  fig.output_names = meta_a.value("output_names", std::vector<std::string>{});
+  if (static_cast<int64_t>(fig.output_names.size()) != K) fig.output_names.clear();
+  fig.subtitle = "difference of the two models' attributions on the same images (one symmetric scale); row numbers for " +
+                 (fig.output_names.empty() ? "output " + std::to_string(k_show) : "'" + fig.output_names[k_show] + "'");
+  for (size_t n = 0; n < agree.size(); ++n) {
+    nlohmann::json row = samples[n];
+    row["per_output"] = nlohmann::json::array();
+    for (const auto& m : agree[n]) row["per_output"].push_back(explain::to_json(m));
+    const explain::MapAgreement& m = agree[n][k_show];
+    row["spearman"] = explain::to_json(m)["spearman"];
+    row["top_k_overlap"] = m.top_k;
+    if (std::isfinite(m.spearman)) sum_rho += m.spearman, ++n_rho;
+    sum_top += m.top_k;
+    j["samples"].push_back(row);
+    char line[96];
+    std::snprintf(line, sizeof line, "\nSpearman %.2f\ntop-10%% shared %.0f%%", m.spearman, 100 * m.top_k);
+    std::string cell = row.value("cell", std::string("#"));
+    for (char& c : cell) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    fig.row_labels.push_back(cell + " #" + std::to_string(row.value("index", 0)) + line);
+  }
+  j["mean_spearman"] = n_rho ? nlohmann::json(sum_rho / n_rho) : nlohmann::json(nullptr);
+  j["mean_top_k_overlap"] = agree.empty() ? 0.0 : sum_top / static_cast<double>(agree.size());
+  const std::string dir = o.out + "/explain/" + name;
+  std::filesystem::create_directories(dir);
+  io::write_file_atomic(dir + "/agreement.json", j.dump(2) + "\n");
+  fig.lung_outline = true;
+  io::write_file_atomic(dir + "/difference.svg", explain::attribution_figure(x, explain::difference_maps(ma, mb), fig).svg);
+  return j;
+}
+
+}  // namespace
+
 int run_compare(const CompareOptions& o) {
   apply_threads(o.threads);
+  const auto names = split_commas(o.names);
+  if (!o.explain.empty()) {
+    LB_CHECK(!o.out.empty(), "compare --explain needs --out DIR for the explanations");
+    LB_CHECK(names.size() == 2 && names[0] != names[1], "--names must be two different names, e.g. base,tuned; got '" << o.names << "'");
+  }
   models::Checkpoint ck_a = models::load_checkpoint(o.a), ck_b = models::load_checkpoint(o.b);
   const std::string data =
       o.data.empty() ? ck_a.meta.config.value("data", std::string("data/pneumoniamnist.npz")) : o.data;
@@ -69,10 +162,21 @@ int run_compare(const CompareOptions& o) {
     io::write_file_atomic(o.out + "/compare.json", j.dump(2) + "\n");
     std::cout << "wrote " << o.out << "/compare.json\n";
   }
+  if (!o.explain.empty()) {
+    const std::string root = o.explain_dir.empty() ? o.out + "/explain-runs" : o.explain_dir;
+    std::cout << "\nexplanations, " << names[0] << " vs " << names[1] << " (output " << "positive class; Spearman / top-"
+              << 100 * o.top_fraction << "% overlap, mean over images):\n";
+    for (const auto& spec : split_commas(o.explain)) {
+      const nlohmann::json j = explain_both(o, spec, data, names, root);
+      std::printf("  %-20s Spearman %6.3f   top-k overlap %5.1f%%\n", j["name"].get<std::string>().c_str(),
+                  j["mean_spearman"].is_number() ? j["mean_spearman"].get<double>() : NAN,
+                  100 * j["mean_top_k_overlap"].get<double>());
+      std::fflush(stdout);
+    }
+    std::cout << "wrote " << o.out << "/explain/*/agreement.json, difference.svg\n";
+  }
   return 0;
 }
-
-}  // namespace
 
 Command compare_command() {
   return {"compare", [](CLI::App& app) -> std::function<int()> {
@@ -84,7 +188,17 @@ Command compare_command() {
             sub->add_option("--split", o->split, "split")->check(CLI::IsMember({"train", "val", "test"}))->capture_default_str();
             sub->add_option("--threshold", o->threshold, "decision threshold: a number, or 'val' (each model's Youden threshold on val)")
                 ->capture_default_str();
-            sub->add_option("--out", o->out, "folder for compare.json");
+            sub->add_option("--out", o->out, "folder for compare.json (and explain/ with --explain)");
+            sub->add_option("--explain", o->explain, "also compare explanations: METHOD[@LAYER],... e.g. gradient,gradient@layer4,deep,partition,ig");
+            sub->add_option("--names", o->names, "--explain: names of A and B")->capture_default_str();
+            sub->add_option("--explain-dir", o->explain_dir, "--explain: where the two models' explanations go (default OUT/explain-runs)");
+            sub->add_option("--select", o->select, "--explain: confusion cells (as model A sees them)")->capture_default_str();
+            sub->add_option("--per-cell", o->per_cell, "--explain: images per cell")->capture_default_str();
+            sub->add_option("--background", o->background, "--explain: background images (gradient, deep)")->capture_default_str();
+            sub->add_option("--nsamples", o->nsamples, "--explain: gradient samples per image")->capture_default_str();
+            sub->add_option("--max-evals", o->max_evals, "--explain: partition evaluations per image")->capture_default_str();
+            sub->add_option("--steps", o->steps, "--explain: ig steps")->capture_default_str();
+            sub->add_option("--top-fraction", o->top_fraction, "--explain: share of pixels in the top-k overlap")->capture_default_str();
             sub->add_flag("--quiet", o->quiet, "no progress bar");
             add_threads_option(sub, &o->threads);
             return [o] { return run_compare(*o); };

@@ -15,8 +15,17 @@
 //   variances.npy  gradient only (shap's var / sqrt(nsamples))
 //   inputs.npy     (N, C, H, W) the explained images in model space
 //   grid.png       rows = images, columns = image + one map per output, one shared scale
+//   grid-<type>.png  with --simulate protanopia,deuteranopia,tritanopia: grid.png as a dichromat
+//                  sees it (explain/colorvision.h)
+//   figure.svg     the same with labels: rows (TP/FP/FN/TN, index, score), columns, a numbered
+//                  colourbar, the lung-field outline, and under every map its numbers and force bar
+//   summary.json   per sample and output: positive, negative, net, gap, lung_share, lung_area
+//                  (explain/summary.h), with the samples
 //   meta.json      every setting, the samples (index, cell, label, score), timings, the scale
+#include <cctype>
 #include <chrono>
+#include <cstdio>
+#include <sstream>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -27,6 +36,7 @@
 #include "engine/io/npy.h"
 #include "engine/io/png.h"
 #include "engine/ops/ops.h"
+#include "explain/colorvision.h"
 #include "explain/deep.h"
 #include "explain/gradient.h"
 #include "explain/integrated_gradients.h"
@@ -34,25 +44,16 @@
 #include "explain/partition.h"
 #include "explain/render.h"
 #include "explain/select.h"
+#include "explain/summary.h"
 #include "models/checkpoint.h"
 #include "models/evaluate/evaluate_model.h"
 #include "models/predict.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/explain_run.h"
 
 namespace lb::cli {
 
 namespace {
-
-struct ExplainOptions {
-  std::string method, weights, data, split = "test", select, select_order = "first", input, image, background_file,
-      layer = "input", layer_mode = "shap", masker, model_output = "logits", ig_method = "gausslegendre",
-      ig_baseline = "zero", colormap = "blue-orange", out, background_spec = "100";
-  int64_t per_cell = 1, background = 0, nsamples = 200, max_evals = 500, batch_size = 0, steps = 50;
-  double threshold = 0.5, local_smoothing = 0.0;
-  uint64_t seed = 0;
-  bool quiet = false;
-  int threads = 0;
-};
 
 // The explained images and what is known about them.
 struct Inputs {
@@ -143,8 +144,33 @@ Tensor gather_background(const ExplainOptions& o, const models::Checkpoint& ck, 
 
 void write_json(const std::string& path, const nlohmann::json& j) { io::write_file_atomic(path, j.dump(2) + "\n"); }
 
+// "TP\n#12  p=0.93\ntrue: pneumonia": the row label of a sample in figure.svg.
+std::string row_label(const nlohmann::json& sample, const std::vector<std::string>& names) {
+  std::ostringstream s;
+  if (sample.contains("cell")) {
+    std::string cell = sample["cell"].get<std::string>();
+    for (char& c : cell) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    s << cell << "\n#" << sample["index"].get<int64_t>();
+    char p[32];
+    std::snprintf(p, sizeof p, "%.2f", sample["score"].get<double>());
+    s << "\np(" << (names.size() == 2 ? names[1] : "class 1") << ") " << p;
+    const int label = sample["label"].get<int>();
+    s << "\ntrue: " << (label >= 0 && label < static_cast<int>(names.size()) ? names[label] : std::to_string(label));
+  } else {
+    s << "#" << sample["index"].get<int64_t>();
+  }
+  return s.str();
+}
+
+}  // namespace
+
 int run_explain(ExplainOptions o) {
   apply_threads(o.threads);
+  std::vector<explain::Deficiency> simulate;  // checked before any work
+  if (!o.simulate.empty()) {
+    std::stringstream kinds(o.simulate);
+    for (std::string d; std::getline(kinds, d, ',');) simulate.push_back(explain::parse_deficiency(d));
+  }
   if (!o.background_spec.empty() && o.background_spec.find_first_not_of("0123456789") == std::string::npos)
     o.background = std::stoll(o.background_spec);
   else
@@ -159,7 +185,13 @@ int run_explain(ExplainOptions o) {
     ds = std::make_unique<data::Dataset>(data::load_medmnist(o.data));
     eval::check_compatible(ck, *ds, o.weights);
   }
-  const Inputs in = gather_inputs(o, ck, ds.get());
+  Inputs in = gather_inputs(o, ck, ds.get());
+  if (!o.samples_from.empty()) {
+    const auto given = nlohmann::json::parse(io::read_file(o.samples_from)).at("samples");
+    LB_CHECK(given.size() == in.samples.size(), o.samples_from << " describes " << given.size() << " samples, the input has "
+                                                                << in.samples.size());
+    in.samples = given;
+  }
   const Tensor& x = in.x;
   const explain::Explained f{*ck.model, explain::parse_model_output(o.model_output)};
   nlohmann::json meta;
@@ -242,8 +274,42 @@ int run_explain(ExplainOptions o) {
   }
   explain::GridOptions gopt;
   gopt.colormap = explain::parse_colormap(o.colormap);
+  gopt.opacity = o.opacity;
   const explain::Grid grid = explain::attribution_grid(x, maps, gopt);
   io::save_png(o.out + "/grid.png", grid.rgb);
+  for (explain::Deficiency d : simulate)
+    io::save_png(o.out + "/grid-" + explain::to_string(d) + ".png", explain::simulate_image(grid.rgb, d));
+
+  // The labelled figure and its numbers (explain/summary.h): the same numbers in summary.json.
+  const auto numbers = explain::summarise(a, maps);
+  explain::FigureSpec fig;
+  fig.title = !o.title.empty() ? o.title : o.method + (a.layer == "input" ? " at the input" : " at " + a.layer);
+  fig.subtitle = (a.layer == "input" ? std::string("attributions per input pixel")
+                                     : "the input of " + a.layer + ", channels summed, upsampled " +
+                                           explain::upsampling_label(a.values.size(3), a.values.size(4), H, W)) +
+                 "; model output: " + o.model_output;
+  for (const auto& smp : in.samples) fig.row_labels.push_back(row_label(smp, ck.meta.class_names));
+  fig.output_names = ck.meta.class_names;
+  if (static_cast<int64_t>(fig.output_names.size()) != a.values.size(1)) fig.output_names.clear();
+  fig.numbers = numbers;
+  gopt.vmax = grid.vmax;
+  io::write_file_atomic(o.out + "/figure.svg", explain::attribution_figure(x, maps, fig, gopt).svg);
+  nlohmann::json summary;
+  summary["method"] = o.method;
+  summary["layer"] = a.layer;
+  summary["title"] = fig.title;
+  summary["subtitle"] = fig.subtitle;
+  summary["output_names"] = ck.meta.class_names;
+  summary["vmax"] = grid.vmax;
+  summary["lung_mask"] = "two fixed ellipses, explain/summary.h";
+  summary["samples"] = nlohmann::json::array();
+  for (size_t n = 0; n < numbers.size(); ++n) {
+    nlohmann::json row = in.samples[n];
+    row["numbers"] = nlohmann::json::array();
+    for (const auto& c : numbers[n]) row["numbers"].push_back(explain::to_json(c));
+    summary["samples"].push_back(row);
+  }
+  write_json(o.out + "/summary.json", summary);
 
   meta["layer"] = a.layer;
   meta["settings"] = a.settings;
@@ -264,11 +330,9 @@ int run_explain(ExplainOptions o) {
   meta["explain_seconds_per_image"] = explain_seconds / static_cast<double>(x.size(0));
   write_json(o.out + "/meta.json", meta);
   std::cout << "explained " << x.size(0) << " image(s) with " << o.method << " at " << a.layer << " in "
-            << seconds << " s; wrote " << o.out << "/values.npy, grid.png, meta.json\n";
+            << seconds << " s; wrote " << o.out << "/values.npy, grid.png, figure.svg, summary.json, meta.json\n";
   return 0;
 }
-
-}  // namespace
 
 Command explain_command() {
   return {"explain", [](CLI::App& app) -> std::function<int()> {
@@ -304,7 +368,12 @@ Command explain_command() {
             sub->add_option("--baseline", o->ig_baseline, "ig: zero, or a masker spelling (blur:28, constant:V)")->capture_default_str();
             sub->add_option("--model-output", o->model_output, "logits | probs")->check(CLI::IsMember({"logits", "probs"}))->capture_default_str();
             sub->add_option("--seed", o->seed, "seed for sampling (gradient draws, background choice)")->capture_default_str();
-            sub->add_option("--colormap", o->colormap, "blue-orange | shap")->capture_default_str();
+            sub->add_option("--colormap", o->colormap, "blue-orange (colour-blind safe) | shap")->capture_default_str();
+            sub->add_option("--opacity", o->opacity, "opacity of the attribution colour over the X-ray at full scale")
+                ->check(CLI::Range(0.0, 1.0))
+                ->capture_default_str();
+            sub->add_option("--title", o->title, "title of figure.svg");
+            sub->add_option("--simulate", o->simulate, "also write grid-<type>.png as seen with protanopia, deuteranopia and/or tritanopia");
             sub->add_flag("--quiet", o->quiet, "no progress bars");
             add_threads_option(sub, &o->threads);
             return [o] { return run_explain(*o); };

@@ -1,0 +1,27 @@
+// explain_run.h: `lightbox explain` as a function, so that `compare --explain`, `demo` and the
+// tests run the very code a user runs from the command line (tools/cli/explain.cc).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace lb::cli {
+
+struct ExplainOptions {
+  std::string method, weights, data, split = "test", select, select_order = "first", input, image, background_file,
+      layer = "input", layer_mode = "shap", masker, model_output = "logits", ig_method = "gausslegendre",
+      ig_baseline = "zero", colormap = "blue-orange", out, background_spec = "100";
+  int64_t per_cell = 1, background = 0, nsamples = 200, max_evals = 500, batch_size = 0, steps = 50;
+  double threshold = 0.5, local_smoothing = 0.0, opacity = 0.85;
+  uint64_t seed = 0;
+  bool quiet = false;
+  int threads = 0;
+  std::string title;         // heads figure.svg (default: "<method> at <layer>")
+  std::string simulate;      // "protanopia,deuteranopia,tritanopia": also grid-<type>.png as they see it
+  std::string samples_from;  // a meta.json whose "samples" describe --input's images (compare --explain)
+};
+
+// Explains and writes every output file into o.out (see explain.cc's header); returns 0.
+int run_explain(ExplainOptions o);
+
+}  // namespace lb::cli
