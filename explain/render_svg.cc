@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/common.h"
+#include "models/evaluate/plots.h"
 #include "explain/render.h"
 
 namespace lb::explain {
@@ -40,17 +41,7 @@ void chunk(std::string& png, const char* type, const std::string& data) {
   put_be32(png, crc32(png, start));
 }
 
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else if (c == '"') o += "&quot;";
-    else o += c;
-  }
-  return o;
-}
+std::string esc(const std::string& s) { return eval::xml_escape(s); }
 
 // 3 significant digits, a real minus sign, "+" on positives when asked.
 std::string g3(double v, bool plus = false) {

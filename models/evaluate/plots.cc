@@ -33,20 +33,6 @@ std::string fixed(double v, int decimals) {
   return buf;
 }
 
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 // Rough width of sans-serif text: about 0.6 em per character, enough to size legend boxes.
 double text_width(const std::string& s, double size) { return 0.6 * size * static_cast<double>(s.size()); }
@@ -57,7 +43,7 @@ class Svg {
   Svg(double w, double h, const std::string& title) {
     os_ << "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 " << num(w) << " " << num(h) << "\" width=\""
         << num(w) << "\" height=\"" << num(h) << "\" font-family=\"sans-serif\" role=\"img\">\n"
-        << "<title>" << escape(title) << "</title>\n";
+        << "<title>" << xml_escape(title) << "</title>\n";
     rect(0, 0, w, h, "#ffffff");
   }
   void raw(const std::string& s) { os_ << s; }
@@ -87,7 +73,7 @@ class Svg {
     os_ << "<text x=\"" << num(x) << "\" y=\"" << num(y) << "\" font-size=\"" << num(size) << "\" text-anchor=\""
         << anchor << "\" fill=\"" << fill << "\"";
     if (rotate != 0) os_ << " transform=\"rotate(" << num(rotate) << " " << num(x) << " " << num(y) << ")\"";
-    os_ << extra << ">" << escape(s) << "</text>\n";
+    os_ << extra << ">" << xml_escape(s) << "</text>\n";
   }
   std::string finish() {
     os_ << "</svg>\n";
@@ -371,5 +357,20 @@ std::string curves_svg(const std::vector<CurveSeries>& series, const CurvesOptio
 }
 
 void save_svg(const std::string& path, const std::string& svg) { io::write_file_atomic(path, svg); }
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
 
 }  // namespace lb::eval

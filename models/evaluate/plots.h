@@ -75,4 +75,7 @@ std::string curves_svg(const std::vector<CurveSeries>& series, const CurvesOptio
 // Writes through io::write_file_atomic.
 void save_svg(const std::string& path, const std::string& svg);
 
+// Text made safe for SVG/HTML element content and attribute values: & < > " ' as entities.
+std::string xml_escape(const std::string& s);
+
 }  // namespace lb::eval

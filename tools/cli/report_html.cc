@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/common.h"
+#include "models/evaluate/plots.h"
 #include "engine/data/medmnist.h"
 #include "engine/io/file.h"
 #include "explain/colorvision.h"
@@ -24,17 +25,7 @@ using nlohmann::json;
 
 namespace {
 
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else if (c == '"') o += "&quot;";
-    else o += c;
-  }
-  return o;
-}
+std::string esc(const std::string& s) { return eval::xml_escape(s); }
 
 std::string fmt(const json& v, int decimals = 3) {
   if (!v.is_number()) return "n/a";
