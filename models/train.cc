@@ -243,7 +243,7 @@ TrainConfig parse_run_config(const std::string& text, const std::string& what) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     LB_THROW(what << " is not valid JSON (" << e.what() << "); fix it or start a new run without --resume");
   }
   LB_CHECK(j.is_object(), what << " holds " << j.type_name()

@@ -101,7 +101,7 @@ json parse_header_json(const std::string& text, const std::string& path) {
   };
   try {
     return json::parse(text, refuse_duplicates);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     LB_THROW(path << ": the header is not valid JSON (" << e.what() << "); the file is corrupt, export it again");
   }
 }
