@@ -2,6 +2,10 @@
 # tools/fuzz.sh: run each libFuzzer target (tests/fuzz) for a given time, two at a time.
 # Usage: tools/fuzz.sh [seconds per target, default 60] [target ...]
 #   targets: npy npz safetensors png run_config (default: all)
+# LB_FUZZ_SEED=S makes a run reproducible: libFuzzer's seed S and at most LB_FUZZ_RUNS inputs
+# (default 20000) per target, so a machine that passes has tried exactly the inputs another tries
+# (or a prefix of them, when the time runs out first). tools/test.sh uses it: CI must not fail on
+# the luck of the draw; open-ended hunting is `tools/fuzz.sh 600` without it.
 # Builds build-asan first (clang, ASan + UBSan, -DLB_FUZZ=ON; tools/lib/common.sh). Each target
 # starts from its kept inputs in tests/fuzz/corpus/<target>/ and writes what it learns to
 # build-asan/fuzz/corpus/<target>/. A crash, sanitizer report, allocation over 512 MB, leak or
@@ -20,11 +24,13 @@ targets=("$@")
 run_one() {
   local t=$1 work=build-asan/fuzz
   mkdir -p "$work/corpus/$t" "$work/crashes/$t"
+  local extra=()
+  [ -n "${LB_FUZZ_SEED:-}" ] && extra=(-seed="$LB_FUZZ_SEED" -runs="${LB_FUZZ_RUNS:-20000}")
   # Leaks count as crashes; the OpenMP runtime's thread pool is not a leak of ours.
   if ASAN_OPTIONS=detect_leaks=1 OMP_WAIT_POLICY=passive build-asan/bin/lb_fuzz_"$t" \
       "$work/corpus/$t" "tests/fuzz/corpus/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-      -malloc_limit_mb=512 -print_final_stats=1 -artifact_prefix="$work/crashes/$t/" >"$work/$t.log" 2>&1; then
-    echo "fuzz $t: $(grep -o 'stat::number_of_executed_units: *[0-9]*' "$work/$t.log" | grep -o '[0-9]*$') inputs in ${secs} s, no crash"
+      -malloc_limit_mb=512 -print_final_stats=1 -artifact_prefix="$work/crashes/$t/" "${extra[@]}" >"$work/$t.log" 2>&1; then
+    echo "fuzz $t: $(grep -o 'stat::number_of_executed_units: *[0-9]*' "$work/$t.log" | grep -o '[0-9]*$') inputs (at most ${secs} s), no crash"
   else
     echo "fuzz $t: FAILED; the input is in $work/crashes/$t/, the report in $work/$t.log:" >&2
     grep -m1 -E 'ERROR|SUMMARY|deadly|uncaught' "$work/$t.log" >&2 || tail -5 "$work/$t.log" >&2

@@ -3,7 +3,7 @@
 # GPU tests (label `gpu`) report themselves skipped on a machine without a CUDA device.
 # Then the robustness stages (docs/reliability.md): the CPU suite again in build-asan (clang,
 # ASan + UBSan + leak checks; a report fails the test), and a short run of every fuzzer
-# (tools/fuzz.sh, 10 s each). LB_QUICK=1 skips those two.
+# (tools/fuzz.sh, at most 10 s or 20000 inputs each, seeded so that CI is reproducible). LB_QUICK=1 skips those two.
 # Usage: tools/test.sh [extra ctest args, e.g. -L gpu or -R Conv2d]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,5 +16,5 @@ lb_build
 echo "lightbox: the CPU suite under ASan + UBSan (build-asan)"
 lb_build_asan
 (cd build-asan && ctest --output-on-failure -j"$(nproc)" -L cpu "$@")
-echo "lightbox: fuzz smoke run (10 s per target)"
-tools/fuzz.sh 10
+echo "lightbox: fuzz smoke run (seed 1, at most 20000 inputs or 10 s per target)"
+LB_FUZZ_SEED=1 tools/fuzz.sh 10
