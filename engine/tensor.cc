@@ -17,8 +17,12 @@ std::string shape_str(const Shape& s) {
 }
 
 int64_t shape_numel(const Shape& s) {
+  // A zero dimension makes the product 0 whatever the others hold (and must not overflow first).
+  for (int64_t d : s)
+    if (d == 0) return 0;
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s)
+    LB_CHECK(!__builtin_mul_overflow(n, d, &n), "tensor: shape " << shape_str(s) << " has more elements than int64 can count");
   return n;
 }
 
