@@ -26,10 +26,12 @@
 
 #include "engine/io/file.h"
 #include "engine/io/safetensors.h"
+#include "tests/support/check.h"
 #include "tests/support/tiny_dataset.h"
 
 namespace lb {
 namespace {
+using test::same_tensors;
 
 using nlohmann::json;
 namespace fs = std::filesystem;
@@ -83,19 +85,6 @@ json history_of(const std::string& run) {
   return h;
 }
 
-::testing::AssertionResult same_tensors(const std::string& a, const std::string& b) {
-  const io::SafeTensors x = io::load_safetensors(a), y = io::load_safetensors(b);
-  if (x.tensors.size() != y.tensors.size())
-    return ::testing::AssertionFailure() << x.tensors.size() << " vs " << y.tensors.size() << " tensors";
-  for (size_t i = 0; i < x.tensors.size(); ++i) {
-    const auto& [ka, ta] = x.tensors[i];
-    const auto& [kb, tb] = y.tensors[i];
-    if (ka != kb || ta.shape() != tb.shape() || ta.dtype() != tb.dtype() ||
-        std::memcmp(ta.raw_data(), tb.raw_data(), ta.nbytes()) != 0)
-      return ::testing::AssertionFailure() << a << " vs " << b << ": tensor " << ka << " differs";
-  }
-  return ::testing::AssertionSuccess();
-}
 
 // Temporary files of write_file_atomic ("<name>.tmp.<pid>.<n>") anywhere under `run`.
 std::vector<std::string> temp_files(const std::string& run) {

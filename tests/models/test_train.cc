@@ -27,6 +27,7 @@
 
 namespace lb::models {
 namespace {
+using test::same_tensors;
 
 using lb::test::error_of;
 
@@ -54,20 +55,6 @@ json history_of(const std::string& run) {
   return h;
 }
 
-// Every tensor of two safetensors files (same names, order, dtype, shape, bits).
-::testing::AssertionResult same_tensors(const std::string& a, const std::string& b) {
-  const io::SafeTensors x = io::load_safetensors(a), y = io::load_safetensors(b);
-  if (x.tensors.size() != y.tensors.size())
-    return ::testing::AssertionFailure() << x.tensors.size() << " vs " << y.tensors.size() << " tensors";
-  for (size_t i = 0; i < x.tensors.size(); ++i) {
-    const auto& [ka, ta] = x.tensors[i];
-    const auto& [kb, tb] = y.tensors[i];
-    if (ka != kb || ta.shape() != tb.shape() || ta.dtype() != tb.dtype() ||
-        std::memcmp(ta.raw_data(), tb.raw_data(), ta.nbytes()) != 0)
-      return ::testing::AssertionFailure() << "tensor " << i << " (" << ka << " / " << kb << ") differs";
-  }
-  return ::testing::AssertionSuccess();
-}
 
 Tensor tensor_in(const std::string& path, const std::string& key) {
   for (const auto& [k, t] : io::load_safetensors(path).tensors)

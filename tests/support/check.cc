@@ -6,7 +6,10 @@
 #include <cmath>
 #include <sstream>
 
+#include <cstring>
+
 #include "engine/autograd.h"
+#include "engine/io/safetensors.h"
 
 namespace lb::test {
 
@@ -111,6 +114,21 @@ TempFolder::TempFolder() {
 TempFolder::~TempFolder() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
+}
+
+::testing::AssertionResult same_tensors(const std::string& a, const std::string& b) {
+  const io::SafeTensors x = io::load_safetensors(a), y = io::load_safetensors(b);
+  if (x.tensors.size() != y.tensors.size())
+    return ::testing::AssertionFailure() << x.tensors.size() << " vs " << y.tensors.size() << " tensors";
+  for (size_t i = 0; i < x.tensors.size(); ++i) {
+    const auto& [ka, ta] = x.tensors[i];
+    const auto& [kb, tb] = y.tensors[i];
+    if (ka != kb || ta.shape() != tb.shape() || ta.dtype() != tb.dtype() ||
+        std::memcmp(ta.raw_data(), tb.raw_data(), ta.nbytes()) != 0)
+      return ::testing::AssertionFailure() << a << " vs " << b << ": tensor " << i << " (" << ka << " / " << kb
+                                           << ") differs";
+  }
+  return ::testing::AssertionSuccess();
 }
 
 }  // namespace lb::test

@@ -56,4 +56,7 @@ class TempFolder {
   std::filesystem::path path_;
 };
 
+// Every tensor of two safetensors files is the same: names, order, dtype, shape and bits.
+::testing::AssertionResult same_tensors(const std::string& a, const std::string& b);
+
 }  // namespace lb::test
