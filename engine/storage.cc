@@ -6,6 +6,8 @@
 
 #ifdef LB_WITH_CUDA
 #include <cuda_runtime.h>
+
+#include "kernels/runtime.cuh"
 #endif
 
 namespace lb {
@@ -42,18 +44,7 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
   }
 #ifdef LB_WITH_CUDA
   cuda_check(cudaSetDevice(device.index), "storage: cudaSetDevice");
-  const cudaError_t err = cudaMalloc(&ptr_, nbytes == 0 ? 1 : nbytes);
-  if (err == cudaErrorMemoryAllocation) {
-    cudaGetLastError();  // clear it, so the next CUDA call does not report it again
-    size_t free_bytes = 0, total_bytes = 0;
-    cudaMemGetInfo(&free_bytes, &total_bytes);
-    LB_THROW("out of GPU memory on " << device.str() << ": cannot allocate " << (nbytes >> 20) << " MiB ("
-                                     << (free_bytes >> 20) << " of " << (total_bytes >> 20)
-                                     << " MiB free); try a smaller --batch-size");
-  }
-  LB_CHECK(err == cudaSuccess, "storage: cannot allocate " << nbytes << " bytes on " << device.str() << " ("
-                                                           << cudaGetErrorString(err)
-                                                           << "); check the device with nvidia-smi");
+  ptr_ = kernels::device_alloc(nbytes, device.index);  // caching allocator (kernels/runtime.cu)
 #else
   LB_THROW("storage: this lightbox was built without CUDA (configure with -DLB_CUDA=ON on a "
            "machine with the CUDA toolkit), so " << device.str() << " is unavailable");
@@ -66,7 +57,8 @@ Storage::~Storage() {
     return;
   }
 #ifdef LB_WITH_CUDA
-  cudaFree(ptr_);  // a destructor must not throw; a failed free leaks at worst
+  // Back to the cache: stream order makes immediate reuse safe (kernels/runtime.cu).
+  kernels::device_free(ptr_, device_.index);
 #endif
 }
 
@@ -90,10 +82,13 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
     return;
   }
 #ifdef LB_WITH_CUDA
-  const cudaMemcpyKind kind = dst_dev.is_cpu()   ? cudaMemcpyDeviceToHost
-                              : src_dev.is_cpu() ? cudaMemcpyHostToDevice
-                                                 : cudaMemcpyDeviceToDevice;
-  cuda_check(cudaMemcpy(dst, src, nbytes, kind), "copy: cudaMemcpy");
+  // Ordered on the compute stream, so a copy sees every kernel queued before it.
+  if (dst_dev.is_cpu())
+    kernels::copy_to_host(dst, src, nbytes);
+  else if (src_dev.is_cpu())
+    kernels::copy_to_device(dst, src, nbytes);
+  else
+    kernels::copy_device_to_device(dst, src, nbytes);
 #else
   LB_THROW("copy: this lightbox was built without CUDA");
 #endif

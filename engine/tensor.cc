@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "kernels/elementwise.cuh"
+#include "kernels/runtime.cuh"
 
 namespace lb {
 
@@ -236,7 +238,15 @@ void Tensor::mark_modified() {
 Tensor& Tensor::fill_(double value) {
   check_defined("fill_()");
   if (!device().is_cpu()) {
-    copy_(Tensor::full(shape(), value, dtype()));
+    if (value == 0.0) {
+      kernels::memset_zero(raw_data(), nbytes());  // all-zero bytes are 0 in every dtype
+    } else if (dtype() == DType::Float32) {
+      kernels::fill(data_ptr<float>(), static_cast<float>(value), numel());
+    } else {
+      copy_(Tensor::full(shape(), value, dtype()));
+      return *this;
+    }
+    mark_modified();
     return *this;
   }
   void* p = raw_data();

@@ -1,10 +1,11 @@
-// elementwise.cu: grid-stride kernels for relu, add, mul and scale.
+// elementwise.cu: grid-stride kernels for relu, add, mul, scale, fill and accumulate.
 //
 // These ops are memory-bound: each element is read once and written once, so a grid-stride loop
 // with enough blocks to fill the card is as fast as anything cleverer. 256 threads per block;
 // the grid is capped so one launch covers the array in a few passes.
 #include "kernels/cuda_check.cuh"
 #include "kernels/elementwise.cuh"
+#include "kernels/runtime.cuh"
 
 namespace lb::kernels {
 
@@ -43,31 +44,53 @@ __global__ void scale_kernel1(const float* x, float s, float* out, int64_t n) {
     out[i] = x[i] * s;
 }
 
+__global__ void fill_kernel1(float* out, float value, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    out[i] = value;
+}
+
+__global__ void accumulate_kernel1(float* out, const float* x, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    out[i] += x[i];
+}
+
 }  // namespace
 
 void relu_forward(const float* x, float* y, int64_t n) {
-  relu_forward_kernel1<<<blocks_for(n), kThreads>>>(x, y, n);
+  relu_forward_kernel1<<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream())>>>(x, y, n);
   LB_CUDA_CHECK_LAUNCH("relu_forward_kernel1");
 }
 
 void relu_backward(const float* y, const float* dy, float* dx, int64_t n) {
-  relu_backward_kernel1<<<blocks_for(n), kThreads>>>(y, dy, dx, n);
+  relu_backward_kernel1<<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream())>>>(y, dy, dx, n);
   LB_CUDA_CHECK_LAUNCH("relu_backward_kernel1");
 }
 
 void add_forward(const float* a, const float* b, int64_t b_n, float alpha, float* out, int64_t n) {
-  add_forward_kernel1<<<blocks_for(n), kThreads>>>(a, b, b_n, alpha, out, n);
+  add_forward_kernel1<<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream())>>>(a, b, b_n, alpha, out, n);
   LB_CUDA_CHECK_LAUNCH("add_forward_kernel1");
 }
 
 void mul_forward(const float* a, const float* b, int64_t b_n, float* out, int64_t n) {
-  mul_forward_kernel1<<<blocks_for(n), kThreads>>>(a, b, b_n, out, n);
+  mul_forward_kernel1<<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream())>>>(a, b, b_n, out, n);
   LB_CUDA_CHECK_LAUNCH("mul_forward_kernel1");
 }
 
 void scale(const float* x, float s, float* out, int64_t n) {
-  scale_kernel1<<<blocks_for(n), kThreads>>>(x, s, out, n);
+  scale_kernel1<<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream())>>>(x, s, out, n);
   LB_CUDA_CHECK_LAUNCH("scale_kernel1");
+}
+
+void fill(float* out, float value, int64_t n) {
+  if (n == 0) return;
+  fill_kernel1<<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream())>>>(out, value, n);
+  LB_CUDA_CHECK_LAUNCH("fill_kernel1");
+}
+
+void accumulate(float* out, const float* x, int64_t n) {
+  if (n == 0) return;
+  accumulate_kernel1<<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream())>>>(out, x, n);
+  LB_CUDA_CHECK_LAUNCH("accumulate_kernel1");
 }
 
 }  // namespace lb::kernels

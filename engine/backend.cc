@@ -1,0 +1,29 @@
+// backend.cc: see backend.h.
+#include "engine/backend.h"
+
+#include <atomic>
+
+#include "engine/common.h"
+
+namespace lb {
+
+namespace {
+std::atomic<CudaBackend> g_backend{CudaBackend::Custom};
+std::atomic<kernels::MathMode> g_math{kernels::MathMode::Fp32};
+}  // namespace
+
+CudaBackend cuda_backend() { return g_backend.load(); }
+void set_cuda_backend(CudaBackend b) { g_backend.store(b); }
+
+CudaBackend parse_cuda_backend(const std::string& s) {
+  if (s == "custom") return CudaBackend::Custom;
+  if (s == "cudnn") return CudaBackend::Cudnn;
+  LB_THROW("backend: unknown '" << s << "'; use custom (lightbox's kernels) or cudnn (cuDNN and cuBLAS)");
+}
+
+const char* cuda_backend_name(CudaBackend b) { return b == CudaBackend::Cudnn ? "cudnn" : "custom"; }
+
+kernels::MathMode cuda_math_mode() { return g_math.load(); }
+void set_cuda_math_mode(kernels::MathMode m) { g_math.store(m); }
+
+}  // namespace lb

@@ -1,0 +1,213 @@
+// conv2d.cu: lightbox's own conv2d kernels: implicit GEMM for the forward and both backward
+// passes, a split-K weight gradient, a shuffle-reduced bias gradient.
+//
+// Shapes: x (N, C, H, W), w (K, C, R, S), y / dy (N, K, P, Q); cross-correlation with zero
+// padding and a square stride, the semantics of engine/cpu/conv2d.cc (PyTorch's conv2d).
+//
+//   direction        GEMM: M          x Ncols    over red       written
+//   forward          N*P*Q (pixels)   K          C*T            y  (+ bias)
+//   backward_input   N*H*W (pixels)   C          K*T            dx
+//   backward_weight  K                C*T        N*P*Q          dw (split-K, deterministic)
+//   backward_bias    one block per k, a fixed-order sum over N*P*Q                    db
+//
+// T is the number of live filter taps (those that read the image for at least one output): all
+// R*S of them except on small maps; on the 1x1 maps of layer4 at 28x28 (H = W = P = Q = 1) only
+// the centre tap lives and every direction runs as a plain GEMM over C (or K) on the strided
+// weight view, with dw's dead taps set to exactly 0 (the CPU backend's rule). The device code,
+// tile sizes and index math are in kernels/conv2d_impl.cuh.
+//
+// MathMode::Tf32 runs the same kernel with wmma m16n16k8 tf32 fragments (fp32 accumulation) in
+// all three GEMM directions on sm_80 and newer; elsewhere it falls back to fp32. The bias
+// gradient is a plain sum (no tensor cores). Every output is overwritten (the autograd engine
+// accumulates), and every result is the same bits from run to run: no atomics anywhere, split-K
+// partials are summed in split order.
+//
+// Known costs: backward_input gathers all K*T taps of every input pixel, so at stride 2 three of
+// four taps are zero (a stride-phase split would skip them); grids of few blocks (forward on
+// layer4's 1x1 maps: N*P*Q = 128) do not fill the card, only the weight gradient splits K.
+#include "kernels/conv2d.cuh"
+
+#include <algorithm>
+
+#include "kernels/conv2d_impl.cuh"
+#include "kernels/cuda_check.cuh"
+#include "kernels/runtime.cuh"
+
+namespace lb::kernels {
+
+namespace {
+
+using namespace conv_impl;
+
+// Output positions o in [0, n_out) read input index o*stride + offset: is any of them inside
+// [0, n_in)? (engine/cpu/conv2d.cc's valid_range, lo < hi.)
+bool tap_is_live(int64_t n_out, int64_t n_in, int64_t offset, int64_t stride) {
+  const int64_t lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  const int64_t hi = n_in - 1 - offset < 0 ? 0 : std::min(n_out, (n_in - 1 - offset) / stride + 1);
+  return lo < hi;
+}
+
+// Every GEMM extent and per-image size stays below this, so the kernels' 32-bit index math
+// (and FastDiv, exact below 2^31) cannot overflow even after adding a tile.
+constexpr int64_t kIndexLimit = int64_t(1) << 30;
+
+struct Plan {
+  ConvDims d;
+  Taps taps;
+  bool all_live;
+};
+
+Plan make_plan(const Conv2dShape& s, const char* what) {
+  LB_CHECK(s.stride >= 1 && s.pad >= 0 && s.R >= 1 && s.S >= 1,
+           what << ": bad stride " << s.stride << " / pad " << s.pad << " / filter " << s.R << "x" << s.S);
+  LB_CHECK(s.R <= kMaxTapDim && s.S <= kMaxTapDim, what << ": filter " << s.R << "x" << s.S
+                                                        << " is larger than the kernels' " << kMaxTapDim << "x"
+                                                        << kMaxTapDim);
+  LB_CHECK(s.P == (s.H + 2 * s.pad - s.R) / s.stride + 1 && s.Q == (s.W + 2 * s.pad - s.S) / s.stride + 1,
+           what << ": output " << s.P << "x" << s.Q << " does not match input " << s.H << "x" << s.W);
+  const int64_t extents[] = {s.N * s.P * s.Q, s.N * s.H * s.W, s.C * s.R * s.S,      s.K * s.R * s.S,
+                             s.C * s.H * s.W, s.K * s.P * s.Q, s.K * s.C * s.R * s.S};
+  for (int64_t e : extents)
+    LB_CHECK(e < kIndexLimit, what << ": shape too large for 32-bit tile indices (N=" << s.N << " C=" << s.C
+                                   << " H=" << s.H << " W=" << s.W << " K=" << s.K << ")");
+  Plan plan{};
+  Taps& t = plan.taps;
+  for (int64_t r = 0; r < s.R; ++r)
+    if (tap_is_live(s.P, s.H, r - s.pad, s.stride)) t.r[t.nr++] = static_cast<int>(r);
+  for (int64_t c = 0; c < s.S; ++c)
+    if (tap_is_live(s.Q, s.W, c - s.pad, s.stride)) t.s[t.ns++] = static_cast<int>(c);
+  plan.all_live = t.nr == s.R && t.ns == s.S;
+  ConvDims& d = plan.d;
+  d.N = static_cast<int>(s.N), d.C = static_cast<int>(s.C), d.H = static_cast<int>(s.H), d.W = static_cast<int>(s.W);
+  d.K = static_cast<int>(s.K), d.R = static_cast<int>(s.R), d.S = static_cast<int>(s.S);
+  d.stride = static_cast<int>(s.stride), d.pad = static_cast<int>(s.pad);
+  d.P = static_cast<int>(s.P), d.Q = static_cast<int>(s.Q);
+  d.T = t.nr * t.ns, d.ns = t.ns, d.HW = d.H * d.W, d.PQ = d.P * d.Q, d.RS = d.R * d.S;
+  d.dT = make_fastdiv(d.T), d.dns = make_fastdiv(d.ns), d.dPQ = make_fastdiv(d.PQ), d.dQ = make_fastdiv(d.Q);
+  d.dHW = make_fastdiv(d.HW), d.dW = make_fastdiv(d.W), d.dstride = make_fastdiv(d.stride);
+  return plan;
+}
+
+cudaStream_t compute_stream() { return static_cast<cudaStream_t>(stream()); }
+
+int current_device() {
+  int dev = 0;
+  LB_CUDA_CHECK(cudaGetDevice(&dev));
+  return dev;
+}
+
+int device_attribute(cudaDeviceAttr attr) {
+  int v = 0;
+  LB_CUDA_CHECK(cudaDeviceGetAttribute(&v, attr, current_device()));
+  return v;
+}
+
+// Tensor cores take tf32 from sm_80 on; below that Tf32 quietly means fp32.
+bool use_tf32(MathMode mode) {
+  return mode == MathMode::Tf32 && device_attribute(cudaDevAttrComputeCapabilityMajor) >= 8;
+}
+
+// One launch of the skeleton over the (M, Ncols) tile grid, `splits` slices of `chunk` reductions.
+template <class Prob>
+void launch_igemm(const Prob& prob, const Taps& taps, int splits, int chunk, bool tf32, const char* name) {
+  const int64_t gm = (prob.M + kBM - 1) / kBM, gn = (prob.Ncols + kBN - 1) / kBN;
+  LB_CHECK(gn <= 65535 && splits <= 65535, name << ": grid " << gm << "x" << gn << "x" << splits << " too large");
+  const dim3 grid(static_cast<unsigned>(gm), static_cast<unsigned>(gn), static_cast<unsigned>(splits));
+  if (tf32)
+    conv2d_igemm_kernel1<Prob, true><<<grid, kThreads, 0, compute_stream()>>>(prob, taps, chunk);
+  else
+    conv2d_igemm_kernel1<Prob, false><<<grid, kThreads, 0, compute_stream()>>>(prob, taps, chunk);
+  LB_CUDA_CHECK_LAUNCH(name);
+}
+
+// A device buffer from the caching allocator, returned when the scope ends. Freeing right after
+// queueing the kernels that use it is safe: the allocator hands blocks out in stream order.
+struct Workspace {
+  float* ptr = nullptr;
+  int device = 0;
+  Workspace(size_t count, int dev) : device(dev) {
+    ptr = static_cast<float*>(device_alloc(count * sizeof(float), dev));
+  }
+  ~Workspace() {
+    try {
+      device_free(ptr, device);
+    } catch (...) {  // a destructor must not throw; a failing free is reported by the next CUDA call
+    }
+  }
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+};
+
+// Split-K for the weight gradient: enough slices that the grid covers every SM about four
+// times (four 256-thread blocks fit one SM), but at least 8 tiles (128 reductions) per slice.
+int weight_grad_splits(int64_t tiles_mn, int64_t red) {
+  const int64_t ktiles = (red + kBK - 1) / kBK;
+  const int64_t want = 4 * device_attribute(cudaDevAttrMultiProcessorCount);
+  int64_t splits = std::min<int64_t>((want + tiles_mn - 1) / tiles_mn, std::max<int64_t>(1, ktiles / 8));
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(splits, 256)));
+}
+
+}  // namespace
+
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y, MathMode mode) {
+  if (s.N * s.K * s.P * s.Q == 0) return;
+  const Plan plan = make_plan(s, "conv2d_forward");
+  FwdProblem prob{x, w, bias, y, plan.d, 0, 0, 0};
+  prob.M = plan.d.N * plan.d.PQ, prob.Ncols = plan.d.K, prob.red = plan.d.C * plan.d.T;
+  // red == 0 (no live tap, or C == 0): the kernel skips the loop and writes the bias.
+  launch_igemm(prob, plan.taps, 1, prob.red, use_tf32(mode), "conv2d_forward (conv2d_igemm_kernel1)");
+}
+
+void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w, float* dx, MathMode mode) {
+  if (s.N * s.C * s.H * s.W == 0) return;
+  const Plan plan = make_plan(s, "conv2d_backward_input");
+  BwdInputProblem prob{dy, w, dx, plan.d, 0, 0, 0};
+  prob.M = plan.d.N * plan.d.HW, prob.Ncols = plan.d.C, prob.red = plan.d.K * plan.d.T;
+  // red == 0: the kernel writes zeros.
+  launch_igemm(prob, plan.taps, 1, prob.red, use_tf32(mode), "conv2d_backward_input (conv2d_igemm_kernel1)");
+}
+
+void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw, MathMode mode) {
+  const int64_t dw_count = s.K * s.C * s.R * s.S;
+  if (dw_count == 0) return;
+  const Plan plan = make_plan(s, "conv2d_backward_weight");
+  const ConvDims& d = plan.d;
+  const int64_t red = static_cast<int64_t>(d.N) * d.PQ;
+  if (d.T == 0 || red == 0) {  // no tap ever reads the image, or no images: the gradient is 0
+    memset_zero(dw, dw_count * sizeof(float));
+    return;
+  }
+  BwdWeightProblem prob{x, dy, nullptr, d, d.K, d.C * d.T, static_cast<int>(red)};
+  const int64_t tiles_mn = ((prob.M + kBM - 1) / kBM) * ((prob.Ncols + kBN - 1) / kBN);
+  int splits = weight_grad_splits(tiles_mn, red);
+  const int64_t ktiles = (red + kBK - 1) / kBK;
+  const int64_t chunk = ((ktiles + splits - 1) / splits) * kBK;  // a whole number of tiles per slice
+  splits = static_cast<int>((red + chunk - 1) / chunk);          // no empty trailing slice
+  const bool tf32 = use_tf32(mode);
+  if (splits == 1 && plan.all_live) {  // the compact layout is dw's own: write it directly
+    prob.out = dw;
+    launch_igemm(prob, plan.taps, 1, static_cast<int>(chunk), tf32, "conv2d_backward_weight (conv2d_igemm_kernel1)");
+    return;
+  }
+  const int64_t kct = static_cast<int64_t>(prob.M) * prob.Ncols;
+  Workspace ws(static_cast<size_t>(splits) * kct, current_device());  // (splits, K, C*T)
+  prob.out = ws.ptr;
+  launch_igemm(prob, plan.taps, splits, static_cast<int>(chunk), tf32, "conv2d_backward_weight (conv2d_igemm_kernel1)");
+  if (!plan.all_live) memset_zero(dw, dw_count * sizeof(float));  // dead taps: exactly 0
+  const int blocks = static_cast<int>(std::min<int64_t>((kct + kThreads - 1) / kThreads, 4096));
+  conv2d_backward_weight_reduce_kernel1<<<blocks, kThreads, 0, compute_stream()>>>(ws.ptr, splits, d, plan.taps, dw);
+  LB_CUDA_CHECK_LAUNCH("conv2d_backward_weight_reduce_kernel1");
+}
+
+void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* db) {
+  if (s.K == 0) return;
+  const int64_t pq = s.P * s.Q, total = s.N * pq;
+  LB_CHECK(total < kIndexLimit && s.K <= 0x7fffffff,
+           "conv2d_backward_bias: N*P*Q = " << total << " too large for 32-bit indices");
+  conv2d_backward_bias_kernel1<<<static_cast<unsigned>(s.K), kThreads, 0, compute_stream()>>>(
+      dy, static_cast<int>(s.K), static_cast<int>(pq), static_cast<int>(total), make_fastdiv(static_cast<uint32_t>(pq)),
+      db);
+  LB_CUDA_CHECK_LAUNCH("conv2d_backward_bias_kernel1");
+}
+
+}  // namespace lb::kernels
