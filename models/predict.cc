@@ -30,6 +30,7 @@ Predictions predict(ResNet18& model, const data::Split& split, data::Normalizati
   const bool was_training = model.is_training();
   model.eval();
   const int64_t n = split.size(), k = model.num_classes();
+  const Device dev = model.parameters().front().device();
   Predictions p;
   p.logits = Tensor::empty({n, k});
   p.probs = Tensor::empty({n, k});
@@ -40,7 +41,8 @@ Predictions predict(ResNet18& model, const data::Split& split, data::Normalizati
     const int64_t b = std::min(batch_size, n - start);
     std::vector<int64_t> idx(b);
     for (int64_t i = 0; i < b; ++i) idx[i] = start + i;
-    Tensor logits = model(data::to_model_space(split, idx, norm));
+    // The model runs where its parameters are; the small (b, k) logits come back to the CPU.
+    Tensor logits = model(data::to_model_space(split, idx, norm).to(dev)).to(Device::cpu());
     Tensor probs = softmax(logits, 1);
     std::memcpy(p.logits.data<float>() + start * k, logits.data<float>(), sizeof(float) * b * k);
     std::memcpy(p.probs.data<float>() + start * k, probs.data<float>(), sizeof(float) * b * k);

@@ -51,6 +51,9 @@ struct TrainConfig {
   int64_t stop_after = 0;         // > 0: leave after this many epochs of this invocation (resumable),
                                   // for time-sliced runs; not part of the run's identity, not saved
   bool progress = true;
+  // Where to train: "cpu", "cuda" or "cuda:N". Like --threads, not part of the run's identity (not
+  // saved): a run may be resumed on another device.
+  std::string device = "cpu";
   // When set and it becomes true (the CLI's SIGINT handler), training stops after the batch in
   // flight, saves a resumable state and returns with TrainResult::interrupted. Not saved.
   const std::atomic<bool>* stop_requested = nullptr;

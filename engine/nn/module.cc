@@ -197,7 +197,10 @@ void Module::to(Device dev) {
     t.zero_grad();
   };
   for (auto& [name, t] : named_parameters()) move(t);
-  for (auto& [name, t] : named_buffers()) move(t);
+  // Integer buffers (BatchNorm's num_batches_tracked) stay on the CPU: they are host-side counters,
+  // and reading one on the GPU every step would synchronise the host with the device.
+  for (auto& [name, t] : named_buffers())
+    if (is_floating(t.dtype()) || dev.is_cpu()) move(t);
 }
 
 // ---- state dicts ---------------------------------------------------------------------------------

@@ -19,7 +19,10 @@
 #include <type_traits>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/cpu/batch_norm2d.h"
+#include "kernels/batch_norm2d.cuh"
+#include "kernels/cudnn/cudnn_ops.cuh"
 
 namespace lb {
 
@@ -27,16 +30,18 @@ namespace {
 
 constexpr const char* kOp = "batch_norm2d";
 
-void check_device(const Tensor& t) {
-  LB_CHECK(!t.defined() || t.device().is_cpu(),
-           kOp << ": CUDA kernels for this op arrive with the CUDA backend; move the tensors to the CPU "
-               << "(got " << t.str() << ")");
+// Every tensor on x's device; CUDA takes float32.
+void check_device(const Tensor& t, const Tensor& x) {
+  LB_CHECK(!t.defined() || t.device() == x.device(),
+           kOp << ": all tensors must be on one device; got input " << x.str() << " and " << t.str());
+  LB_CHECK(!t.defined() || t.device().is_cpu() || t.dtype() == DType::Float32,
+           kOp << ": CUDA kernels take float32; got " << t.str());
 }
 
 // A per-channel tensor (weight, bias or a running statistic): shape (C), x's dtype.
 void check_channel_tensor(const Tensor& t, const char* what, const Tensor& x) {
   if (!t.defined()) return;
-  check_device(t);
+  check_device(t, x);
   const int64_t C = x.size(1);
   LB_CHECK(t.shape() == Shape{C}, kOp << ": " << what << " has shape " << shape_str(t.shape()) << " but input "
                                       << shape_str(x.shape()) << " has " << C << " channels; expected [" << C << "]");
@@ -47,7 +52,7 @@ void check_channel_tensor(const Tensor& t, const char* what, const Tensor& x) {
 void check_args(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                 const Tensor& running_var, bool training) {
   LB_CHECK(x.defined(), kOp << ": undefined input");
-  check_device(x);
+  check_device(x, x);
   LB_CHECK(x.dim() == 4, kOp << ": expected a 4-D input (N, C, H, W), got " << x.str());
   LB_CHECK(is_floating(x.dtype()), kOp << ": expected a float32 or float64 input, got " << x.str());
   check_channel_tensor(weight, "weight", x);
@@ -81,6 +86,15 @@ cpu::BatchNorm2dArgs bn_args(const Tensor& x, double momentum, double eps) {
 // Data of an optional (C) tensor, or null when it is undefined (affine=false, no tracking).
 template <class T> const T* opt(const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
 template <class T> T* opt_mut(Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
+const float* dev(const Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
+float* dev_mut(Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
+
+kernels::BatchNormShape cuda_shape(const Shape& xs) { return {xs[0], xs[1], xs[2] * xs[3]}; }
+
+// The CUDA kernels (both backends) take an affine weight and bias: affine=false is weight 1, bias 0.
+Tensor affine_or(const Tensor& t, double value, const Tensor& x) {
+  return t.defined() ? t : Tensor::full({x.size(1)}, value, x.dtype(), x.device());
+}
 
 // ---- autograd node ------------------------------------------------------------------------------
 
@@ -105,9 +119,23 @@ struct BatchNorm2dNode : Node {
              kOp << ": backward got a gradient " << dy.str() << " for an output of "
                  << dtype_name(input_dtypes[0]) << shape_str(xs));
     Tensor dx, dw, db;
-    if (needs_input_grad(0)) dx = Tensor::empty(xs, input_dtypes[0]);
-    if (needs_input_grad(1)) dw = Tensor::empty({xs[1]}, input_dtypes[0]);
-    if (needs_input_grad(2)) db = Tensor::empty({xs[1]}, input_dtypes[0]);
+    const Device d = dy.device();
+    if (needs_input_grad(0)) dx = Tensor::empty(xs, input_dtypes[0], d);
+    if (needs_input_grad(1)) dw = Tensor::empty({xs[1]}, input_dtypes[0], d);
+    if (needs_input_grad(2)) db = Tensor::empty({xs[1]}, input_dtypes[0], d);
+    LB_CHECK(d == mean.device(), kOp << ": backward got a gradient on " << d.str() << " for a forward on "
+                                     << mean.device().str());
+    if (d.is_cuda()) {
+      const Tensor w1 = wv.defined() ? wv : Tensor::ones({xs[1]}, input_dtypes[0], d);
+      const auto args = cuda_shape(xs);
+      if (cuda_backend() == CudaBackend::Cudnn)
+        kernels::cudnn::batch_norm2d_backward(args, dev(xv), dy.data_ptr<float>(), dev(mean), dev(invstd), dev(w1),
+                                              dev_mut(dx), dev_mut(dw), dev_mut(db), training);
+      else
+        kernels::batch_norm2d_backward(args, dev(xv), dy.data_ptr<float>(), dev(mean), dev(invstd), dev(w1),
+                                       dev_mut(dx), dev_mut(dw), dev_mut(db), training);
+      return {dx, dw, db};
+    }
     cpu::BatchNorm2dBackwardArgs a;
     a.N = xs[0];
     a.C = xs[1];
@@ -134,11 +162,28 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, T
                     Tensor running_var, bool training, double momentum, double eps) {
   check_args(x, weight, bias, running_mean, running_var, training);
   const int64_t C = x.size(1);
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  Tensor mean = training ? Tensor::empty({C}, x.dtype()) : Tensor();
-  Tensor invstd = Tensor::empty({C}, x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor mean = training ? Tensor::empty({C}, x.dtype(), x.device()) : Tensor();
+  Tensor invstd = Tensor::empty({C}, x.dtype(), x.device());
   const cpu::BatchNorm2dArgs a = bn_args(x, momentum, eps);
-  LB_DISPATCH_FLOAT(x.dtype(), kOp, [&](auto* tag) {
+  if (x.device().is_cuda()) {
+    const Tensor w = affine_or(weight, 1.0, x), b = affine_or(bias, 0.0, x);
+    const auto s = cuda_shape(x.shape());
+    const bool dnn = cuda_backend() == CudaBackend::Cudnn;
+    const float fe = static_cast<float>(eps), fm = static_cast<float>(momentum);
+    if (training && dnn)
+      kernels::cudnn::batch_norm2d_forward_train(s, dev(x), dev(w), dev(b), dev_mut(y), dev_mut(mean), dev_mut(invstd),
+                                                 dev_mut(running_mean), dev_mut(running_var), fe, fm);
+    else if (training)
+      kernels::batch_norm2d_forward_train(s, dev(x), dev(w), dev(b), dev_mut(y), dev_mut(mean), dev_mut(invstd),
+                                          dev_mut(running_mean), dev_mut(running_var), fe, fm);
+    else if (dnn)
+      kernels::cudnn::batch_norm2d_forward_eval(s, dev(x), dev(w), dev(b), dev(running_mean), dev(running_var),
+                                                dev_mut(y), dev_mut(invstd), fe);
+    else
+      kernels::batch_norm2d_forward_eval(s, dev(x), dev(w), dev(b), dev(running_mean), dev(running_var), dev_mut(y),
+                                         dev_mut(invstd), fe);
+  } else LB_DISPATCH_FLOAT(x.dtype(), kOp, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (training) {
       cpu::batch_norm2d_forward_train(x.data<T>(), opt<T>(weight), opt<T>(bias), y.data<T>(), mean.data<T>(),

@@ -14,8 +14,11 @@
 #include <type_traits>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/ops/weighted_checks.h"
 #include "engine/cpu/conv2d.h"
+#include "kernels/conv2d.cuh"
+#include "kernels/cudnn/cudnn_ops.cuh"
 
 namespace lb {
 
@@ -50,26 +53,64 @@ cpu::Conv2dArgs check_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, 
   return a;
 }
 
+kernels::Conv2dShape cuda_shape(const cpu::Conv2dArgs& a) {
+  return {a.N, a.C, a.H, a.W, a.K, a.R, a.S, a.stride, a.pad, a.P, a.Q};
+}
+
+// The CUDA paths: lightbox's kernels or cuDNN (engine/backend.h), float32 only.
+void cuda_forward(const cpu::Conv2dArgs& a, const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
+  const kernels::Conv2dShape s = cuda_shape(a);
+  const float* bp = b.defined() ? b.data_ptr<float>() : nullptr;
+  if (cuda_backend() == CudaBackend::Cudnn)
+    kernels::cudnn::conv2d_forward(s, x.data_ptr<float>(), w.data_ptr<float>(), bp, y.data_ptr<float>(), cuda_math_mode());
+  else
+    kernels::conv2d_forward(s, x.data_ptr<float>(), w.data_ptr<float>(), bp, y.data_ptr<float>(), cuda_math_mode());
+}
+
+void cuda_backward(const cpu::Conv2dArgs& a, const Tensor& dy, const Tensor& xv, const Tensor& wv, Tensor& dx,
+                   Tensor& dw, Tensor& db) {
+  const kernels::Conv2dShape s = cuda_shape(a);
+  const bool dnn = cuda_backend() == CudaBackend::Cudnn;
+  const kernels::MathMode m = cuda_math_mode();
+  if (dx.defined()) {
+    if (dnn) kernels::cudnn::conv2d_backward_input(s, dy.data_ptr<float>(), wv.data_ptr<float>(), dx.data_ptr<float>(), m);
+    else kernels::conv2d_backward_input(s, dy.data_ptr<float>(), wv.data_ptr<float>(), dx.data_ptr<float>(), m);
+  }
+  if (dw.defined()) {
+    if (dnn) kernels::cudnn::conv2d_backward_weight(s, xv.data_ptr<float>(), dy.data_ptr<float>(), dw.data_ptr<float>(), m);
+    else kernels::conv2d_backward_weight(s, xv.data_ptr<float>(), dy.data_ptr<float>(), dw.data_ptr<float>(), m);
+  }
+  if (db.defined()) {
+    if (dnn) kernels::cudnn::conv2d_backward_bias(s, dy.data_ptr<float>(), db.data_ptr<float>());
+    else kernels::conv2d_backward_bias(s, dy.data_ptr<float>(), db.data_ptr<float>());
+  }
+}
+
 // ---- autograd node ------------------------------------------------------------------------------
 
 // Saves x only when dW is wanted and W only when dx is wanted: those are the only uses.
 struct Conv2dNode : Node {
   cpu::Conv2dArgs args{};
+  Device device;
   SavedTensor x, w;
   const char* kind() const override { return kOp; }
   std::string describe() const override {
     return "stride=" + std::to_string(args.stride) + " pad=" + std::to_string(args.pad);
   }
   std::vector<Tensor> apply(const Tensor& dy) override {
-    LB_CHECK(dy.device().is_cpu() && dy.dtype() == input_dtypes[0] && dy.shape() == output_shape,
-             kOp << " backward: expected a CPU " << dtype_name(input_dtypes[0]) << " gradient shaped "
-                 << shape_str(output_shape) << ", got " << dy.str());
+    LB_CHECK(dy.device() == device && dy.dtype() == input_dtypes[0] && dy.shape() == output_shape,
+             kOp << " backward: expected a " << device.str() << " " << dtype_name(input_dtypes[0])
+                 << " gradient shaped " << shape_str(output_shape) << ", got " << dy.str());
     Tensor dx, dw, db;
     const Tensor wv = needs_input_grad(0) ? w.unpack(kOp, "weight") : Tensor();
     const Tensor xv = needs_input_grad(1) ? x.unpack(kOp, "input") : Tensor();
-    if (needs_input_grad(0)) dx = Tensor::empty(input_shapes[0], dy.dtype());
-    if (needs_input_grad(1)) dw = Tensor::empty(input_shapes[1], dy.dtype());
-    if (needs_input_grad(2)) db = Tensor::empty(input_shapes[2], dy.dtype());
+    if (needs_input_grad(0)) dx = Tensor::empty(input_shapes[0], dy.dtype(), device);
+    if (needs_input_grad(1)) dw = Tensor::empty(input_shapes[1], dy.dtype(), device);
+    if (needs_input_grad(2)) db = Tensor::empty(input_shapes[2], dy.dtype(), device);
+    if (device.is_cuda()) {
+      cuda_backward(args, dy, xv, wv, dx, dw, db);
+      return {dx, dw, db};
+    }
     LB_DISPATCH_FLOAT(dy.dtype(), "conv2d backward", [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
       if (dx.defined()) cpu::conv2d_backward_input(args, dy.data<T>(), wv.data<T>(), dx.data<T>());
@@ -88,14 +129,19 @@ struct Conv2dNode : Node {
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding) {
   const cpu::Conv2dArgs a = check_conv2d(x, weight, bias, stride, padding);
-  Tensor y = Tensor::empty({a.N, a.K, a.P, a.Q}, x.dtype());
-  LB_DISPATCH_FLOAT(x.dtype(), kOp, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    cpu::conv2d_forward(a, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr, y.data<T>());
-  });
+  Tensor y = Tensor::empty({a.N, a.K, a.P, a.Q}, x.dtype(), x.device());
+  if (x.device().is_cuda()) {
+    cuda_forward(a, x, weight, bias, y);
+  } else {
+    LB_DISPATCH_FLOAT(x.dtype(), kOp, [&](auto* tag) {
+      using T = std::remove_pointer_t<decltype(tag)>;
+      cpu::conv2d_forward(a, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr, y.data<T>());
+    });
+  }
   if (needs_grad({x, weight, bias})) {
     auto node = std::make_shared<Conv2dNode>();
     node->args = a;
+    node->device = x.device();
     set_history(y, node, {x, weight, bias});
     if (node->needs_input_grad(1)) node->x = SavedTensor(x);
     if (node->needs_input_grad(0)) node->w = SavedTensor(weight);

@@ -16,6 +16,10 @@
 #include "engine/ops/weighted_checks.h"
 #include "engine/cpu/linear.h"
 
+#include "engine/backend.h"
+#include "kernels/cudnn/cudnn_ops.cuh"
+#include "kernels/linear.cuh"
+
 namespace lb {
 
 namespace {
@@ -33,24 +37,56 @@ void check_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
            kOp << ": bias must be 1-D with one entry per output feature (" << w.size(0) << "); " << shapes);
 }
 
+// The CUDA paths: lightbox's SGEMM or cuBLAS (engine/backend.h). Bias gradients are column sums
+// (a custom kernel under both backends).
+void cuda_forward(int64_t n, int64_t in, int64_t out, const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
+  const float* bp = b.defined() ? b.data_ptr<float>() : nullptr;
+  if (cuda_backend() == CudaBackend::Cudnn)
+    kernels::cudnn::linear_forward(n, in, out, x.data_ptr<float>(), w.data_ptr<float>(), bp, y.data_ptr<float>(),
+                                   cuda_math_mode());
+  else
+    kernels::linear_forward(n, in, out, x.data_ptr<float>(), w.data_ptr<float>(), bp, y.data_ptr<float>(),
+                            cuda_math_mode());
+}
+
+void cuda_backward(int64_t n, int64_t in, int64_t out, const Tensor& dy, const Tensor& xv, const Tensor& wv,
+                   Tensor& dx, Tensor& dw, Tensor& db) {
+  const bool dnn = cuda_backend() == CudaBackend::Cudnn;
+  const kernels::MathMode m = cuda_math_mode();
+  if (dx.defined()) {
+    if (dnn) kernels::cudnn::linear_backward_input(n, in, out, dy.data_ptr<float>(), wv.data_ptr<float>(), dx.data_ptr<float>(), m);
+    else kernels::linear_backward_input(n, in, out, dy.data_ptr<float>(), wv.data_ptr<float>(), dx.data_ptr<float>(), m);
+  }
+  if (dw.defined()) {
+    if (dnn) kernels::cudnn::linear_backward_weight(n, in, out, xv.data_ptr<float>(), dy.data_ptr<float>(), dw.data_ptr<float>(), m);
+    else kernels::linear_backward_weight(n, in, out, xv.data_ptr<float>(), dy.data_ptr<float>(), dw.data_ptr<float>(), m);
+  }
+  if (db.defined()) kernels::linear_backward_bias(n, out, dy.data_ptr<float>(), db.data_ptr<float>());
+}
+
 // ---- autograd node ------------------------------------------------------------------------------
 
 // Saves x only when dW is wanted and W only when dx is wanted: those are the only uses.
 struct LinearNode : Node {
   int64_t n = 0, in = 0, out = 0;
+  Device device;
   SavedTensor x, w;
   const char* kind() const override { return kOp; }
   std::string describe() const override { return "in=" + std::to_string(in) + " out=" + std::to_string(out); }
   std::vector<Tensor> apply(const Tensor& dy) override {
-    LB_CHECK(dy.device().is_cpu() && dy.dtype() == input_dtypes[0] && dy.shape() == output_shape,
-             kOp << " backward: expected a CPU " << dtype_name(input_dtypes[0]) << " gradient shaped "
-                 << shape_str(output_shape) << ", got " << dy.str());
+    LB_CHECK(dy.device() == device && dy.dtype() == input_dtypes[0] && dy.shape() == output_shape,
+             kOp << " backward: expected a " << device.str() << " " << dtype_name(input_dtypes[0])
+                 << " gradient shaped " << shape_str(output_shape) << ", got " << dy.str());
     Tensor dx, dw, db;
     const Tensor wv = needs_input_grad(0) ? w.unpack(kOp, "weight") : Tensor();
     const Tensor xv = needs_input_grad(1) ? x.unpack(kOp, "input") : Tensor();
-    if (needs_input_grad(0)) dx = Tensor::empty(input_shapes[0], dy.dtype());
-    if (needs_input_grad(1)) dw = Tensor::empty(input_shapes[1], dy.dtype());
-    if (needs_input_grad(2)) db = Tensor::empty(input_shapes[2], dy.dtype());
+    if (needs_input_grad(0)) dx = Tensor::empty(input_shapes[0], dy.dtype(), device);
+    if (needs_input_grad(1)) dw = Tensor::empty(input_shapes[1], dy.dtype(), device);
+    if (needs_input_grad(2)) db = Tensor::empty(input_shapes[2], dy.dtype(), device);
+    if (device.is_cuda()) {
+      cuda_backward(n, in, out, dy, xv, wv, dx, dw, db);
+      return {dx, dw, db};
+    }
     LB_DISPATCH_FLOAT(dy.dtype(), "linear backward", [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
       if (dx.defined()) cpu::linear_backward_input(n, in, out, dy.data<T>(), wv.data<T>(), dx.data<T>());
@@ -70,8 +106,9 @@ struct LinearNode : Node {
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_linear(x, weight, bias);
   const int64_t n = x.size(0), in = x.size(1), out = weight.size(0);
-  Tensor y = Tensor::empty({n, out}, x.dtype());
-  LB_DISPATCH_FLOAT(x.dtype(), kOp, [&](auto* tag) {
+  Tensor y = Tensor::empty({n, out}, x.dtype(), x.device());
+  if (x.device().is_cuda()) cuda_forward(n, in, out, x, weight, bias, y);
+  else LB_DISPATCH_FLOAT(x.dtype(), kOp, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     cpu::linear_forward(n, in, out, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
                         y.data<T>());
@@ -81,6 +118,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     node->n = n;
     node->in = in;
     node->out = out;
+    node->device = x.device();
     set_history(y, node, {x, weight, bias});
     if (node->needs_input_grad(1)) node->x = SavedTensor(x);
     if (node->needs_input_grad(0)) node->w = SavedTensor(weight);

@@ -14,6 +14,7 @@
 
 #include "engine/autograd.h"
 #include "engine/cpu/pool2d.h"
+#include "kernels/pool2d.cuh"
 
 namespace lb {
 
@@ -22,11 +23,16 @@ namespace {
 // Rank, dtype and device of a pooling input. `op` names the caller in the message.
 void check_pool_input(const char* op, const Tensor& x) {
   LB_CHECK(x.defined(), op << ": undefined input");
-  LB_CHECK(x.device().is_cpu(), op << ": CUDA kernels for this op arrive with the CUDA backend; move the "
-                                   << "tensors to the CPU (got " << x.str() << ")");
+  LB_CHECK(x.device().is_cpu() || x.dtype() == DType::Float32,
+           op << ": CUDA kernels take float32; got " << x.str() << " (float64 is for CPU checks)");
   LB_CHECK(x.dim() == 4, op << ": expected a 4-D input (N, C, H, W), got " << x.str());
   LB_CHECK(is_floating(x.dtype()), op << ": expected a float32 or float64 input, got " << x.str());
 }
+
+kernels::MaxPoolShape cuda_shape(const cpu::MaxPool2dArgs& a) {
+  return {a.planes, a.H, a.W, a.P, a.Q, a.kernel, a.stride, a.padding};
+}
+kernels::AvgPoolShape cuda_shape(const cpu::AdaptiveAvgPool2dArgs& a) { return {a.planes, a.H, a.W, a.OH, a.OW}; }
 
 void check_grad_output(const char* op, const Tensor& dy, const Shape& out_shape, DType dtype) {
   LB_CHECK(dy.dtype() == dtype && dy.shape() == out_shape,
@@ -74,7 +80,13 @@ struct MaxPool2dNode : Node {
   std::vector<Tensor> apply(const Tensor& dy) override {
     check_grad_output(kind(), dy, output_shape, input_dtypes[0]);
     Tensor iv = indices.unpack(kind(), "indices");
-    Tensor dx = Tensor::empty(input_shapes[0], input_dtypes[0]);
+    Tensor dx = Tensor::empty(input_shapes[0], input_dtypes[0], dy.device());
+    LB_CHECK(iv.device() == dy.device(), kind() << ": backward got a gradient on " << dy.device().str()
+                                                << " for a forward on " << iv.device().str());
+    if (dy.device().is_cuda()) {
+      kernels::max_pool2d_backward(cuda_shape(args), dy.data_ptr<float>(), iv.data_ptr<int64_t>(), dx.data_ptr<float>());
+      return {dx};
+    }
     LB_DISPATCH_FLOAT(dy.dtype(), "max_pool2d backward", [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
       cpu::max_pool2d_backward(dy.data<T>(), iv.data<int64_t>(), dx.data<T>(), args);
@@ -93,7 +105,12 @@ struct AdaptiveAvgPool2dNode : Node {
   }
   std::vector<Tensor> apply(const Tensor& dy) override {
     check_grad_output(kind(), dy, output_shape, input_dtypes[0]);
-    Tensor dx = Tensor::empty(input_shapes[0], input_dtypes[0]);
+    Tensor dx = Tensor::empty(input_shapes[0], input_dtypes[0], dy.device());
+    if (dy.device().is_cuda()) {
+      LB_CHECK(dy.dtype() == DType::Float32, kind() << ": CUDA kernels take float32; got " << dy.str());
+      kernels::adaptive_avg_pool2d_backward(cuda_shape(args), dy.data_ptr<float>(), dx.data_ptr<float>());
+      return {dx};
+    }
     LB_DISPATCH_FLOAT(dy.dtype(), "adaptive_avg_pool2d backward", [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
       cpu::adaptive_avg_pool2d_backward(dy.data<T>(), dx.data<T>(), args);
@@ -107,8 +124,11 @@ struct AdaptiveAvgPool2dNode : Node {
 MaxPoolResult max_pool2d_with_indices(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
   const cpu::MaxPool2dArgs a = max_pool_args(x, kernel, stride, padding);
   const Shape out_shape{x.size(0), x.size(1), a.P, a.Q};
-  MaxPoolResult r{Tensor::empty(out_shape, x.dtype()), Tensor::empty(out_shape, DType::Int64)};
-  LB_DISPATCH_FLOAT(x.dtype(), "max_pool2d", [&](auto* tag) {
+  MaxPoolResult r{Tensor::empty(out_shape, x.dtype(), x.device()), Tensor::empty(out_shape, DType::Int64, x.device())};
+  if (x.device().is_cuda())
+    kernels::max_pool2d_forward(cuda_shape(a), x.data_ptr<float>(), r.output.data_ptr<float>(),
+                                r.indices.data_ptr<int64_t>());
+  else LB_DISPATCH_FLOAT(x.dtype(), "max_pool2d", [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     cpu::max_pool2d_forward(x.data<T>(), r.output.data<T>(), r.indices.data<int64_t>(), a);
   });
@@ -144,8 +164,10 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
   a.W = x.size(3);
   a.OH = out_h;
   a.OW = out_w;
-  Tensor y = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.dtype());
-  LB_DISPATCH_FLOAT(x.dtype(), op, [&](auto* tag) {
+  Tensor y = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.dtype(), x.device());
+  if (x.device().is_cuda())
+    kernels::adaptive_avg_pool2d_forward(cuda_shape(a), x.data_ptr<float>(), y.data_ptr<float>());
+  else LB_DISPATCH_FLOAT(x.dtype(), op, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     cpu::adaptive_avg_pool2d_forward(x.data<T>(), y.data<T>(), a);
   });

@@ -3,6 +3,7 @@
 
 #include "engine/autograd.h"
 #include "engine/cpu/reduce.h"
+#include "kernels/softmax.cuh"
 
 namespace lb {
 
@@ -25,13 +26,17 @@ cpu::AxisView axis_view(const Shape& s, int64_t d) {
 void check_input(const char* op, const Tensor& x) {
   LB_CHECK(x.defined(), op << ": undefined tensor");
   LB_CHECK(is_floating(x.dtype()), op << ": expected a float tensor, got " << x.str());
-  LB_CHECK(x.device().is_cpu(), op << ": CUDA reductions arrive with the CUDA backend; move "
-                                   << x.str() << " to the CPU");
+  LB_CHECK(x.device().is_cpu() || x.dtype() == DType::Float32,
+           op << ": CUDA reductions take float32; got " << x.str() << " (float64 is for CPU checks)");
 }
 
 // Sum over the middle axis of `v`, times `scale`; the output has shape `out_shape`.
 Tensor reduce_raw(const Tensor& x, cpu::AxisView v, double scale, const Shape& out_shape) {
-  Tensor out = Tensor::empty(out_shape, x.dtype());
+  Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
+  if (x.device().is_cuda()) {
+    kernels::sum_axis({v.outer, v.n, v.inner}, x.data_ptr<float>(), out.data_ptr<float>(), static_cast<float>(scale));
+    return out;
+  }
   LB_DISPATCH_FLOAT(x.dtype(), "sum", [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     cpu::sum_axis(x.data<T>(), out.data<T>(), v, scale);
@@ -46,7 +51,12 @@ struct ReduceNode : Node {
   bool is_mean = false;
   const char* kind() const override { return is_mean ? "mean" : "sum"; }
   std::vector<Tensor> apply(const Tensor& dy) override {
-    Tensor dx = Tensor::empty(input_shapes[0], input_dtypes[0]);
+    Tensor dx = Tensor::empty(input_shapes[0], input_dtypes[0], dy.device());
+    if (dy.device().is_cuda()) {
+      kernels::broadcast_axis({view.outer, view.n, view.inner}, dy.data_ptr<float>(), dx.data_ptr<float>(),
+                              static_cast<float>(scale));
+      return {dx};
+    }
     LB_DISPATCH_FLOAT(dx.dtype(), kind(), [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
       cpu::broadcast_axis(dy.data<T>(), dx.data<T>(), view, scale);

@@ -5,6 +5,8 @@
 
 #include "engine/autograd.h"
 #include "engine/cpu/softmax.h"
+#include "kernels/runtime.cuh"
+#include "kernels/softmax.cuh"
 
 namespace lb {
 
@@ -13,8 +15,8 @@ namespace {
 void check_input(const char* op, const Tensor& x) {
   LB_CHECK(x.defined(), op << ": undefined tensor");
   LB_CHECK(is_floating(x.dtype()), op << ": expected a float tensor, got " << x.str());
-  LB_CHECK(x.device().is_cpu(), op << ": CUDA kernels for this op arrive with the CUDA backend; move "
-                                   << x.str() << " to the CPU");
+  LB_CHECK(x.device().is_cpu() || x.dtype() == DType::Float32,
+           op << ": CUDA kernels take float32; got " << x.str() << " (float64 is for CPU checks)");
   LB_CHECK(x.dim() >= 1, op << ": needs at least one dimension, got a scalar");
 }
 
@@ -37,7 +39,12 @@ struct SoftmaxNode : Node {
   const char* kind() const override { return log ? "log_softmax" : "softmax"; }
   std::vector<Tensor> apply(const Tensor& dy) override {
     Tensor yv = y.unpack(kind(), "output");
-    Tensor dx = Tensor::empty(yv.shape(), yv.dtype());
+    Tensor dx = Tensor::empty(yv.shape(), yv.dtype(), yv.device());
+    if (yv.device().is_cuda()) {
+      kernels::softmax_backward({view.outer, view.n, view.inner}, yv.data_ptr<float>(), dy.data_ptr<float>(),
+                                dx.data_ptr<float>(), log);
+      return {dx};
+    }
     LB_DISPATCH_FLOAT(yv.dtype(), kind(), [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
       cpu::softmax_backward(yv.data<T>(), dy.data<T>(), dx.data<T>(), view, log);
@@ -51,11 +58,15 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
   const char* op = log ? "log_softmax" : "softmax";
   check_input(op, x);
   const cpu::AxisView v = axis_view(op, x.shape(), dim);
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  LB_DISPATCH_FLOAT(x.dtype(), op, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    cpu::softmax_forward(x.data<T>(), y.data<T>(), v, log);
-  });
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (x.device().is_cuda()) {
+    kernels::softmax_forward({v.outer, v.n, v.inner}, x.data_ptr<float>(), y.data_ptr<float>(), log);
+  } else {
+    LB_DISPATCH_FLOAT(x.dtype(), op, [&](auto* tag) {
+      using T = std::remove_pointer_t<decltype(tag)>;
+      cpu::softmax_forward(x.data<T>(), y.data<T>(), v, log);
+    });
+  }
   if (needs_grad({x})) {
     auto node = std::make_shared<SoftmaxNode>();
     node->view = v;
@@ -72,9 +83,19 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
 struct CrossEntropyNode : Node {
   Tensor log_probs;    // (N, C), internal
   Tensor target;       // (N) int64
-  std::vector<double> row_weight;  // w[y_i] / W
+  std::vector<double> row_weight;  // w[y_i] / W (CPU)
+  Tensor row_weight_dev;           // the same on the GPU (CUDA forward), with target on the GPU
   const char* kind() const override { return "cross_entropy"; }
   std::vector<Tensor> apply(const Tensor& dy) override {
+    if (log_probs.device().is_cuda()) {
+      // g stays on the device: no host synchronisation in the backward pass.
+      Tensor dx = Tensor::empty(log_probs.shape(), log_probs.dtype(), log_probs.device());
+      const Tensor g = dy.device() == log_probs.device() ? dy : dy.to(log_probs.device());
+      kernels::cross_entropy_backward(log_probs.data_ptr<float>(), target.data_ptr<int64_t>(),
+                                      row_weight_dev.data_ptr<float>(), g.data_ptr<float>(), log_probs.size(0),
+                                      log_probs.size(1), dx.data_ptr<float>());
+      return {dx};
+    }
     const double g = dy.item();
     const int64_t n = log_probs.size(0), c = log_probs.size(1);
     Tensor dx = Tensor::empty(log_probs.shape(), log_probs.dtype());
@@ -93,18 +114,55 @@ struct CrossEntropyNode : Node {
   void release_saved() override {
     log_probs = Tensor();
     target = Tensor();
+    row_weight_dev = Tensor();
   }
 };
 
-void check_targets(const Tensor& logits, const Tensor& target, const Tensor& weight) {
+// The CUDA path: targets are checked on the host (where the loader made them; a CUDA target is
+// copied back once to check it), then one kernel computes log-probabilities, row weights and the
+// loss on the device. Class weights, when given, are read back to check that this batch's weights
+// do not sum to zero (the only host synchronisation, and only with --class-weights).
+Tensor cross_entropy_cuda(const Tensor& logits, const Tensor& target, const Tensor& weight) {
+  const int64_t n = logits.size(0), c = logits.size(1);
+  LB_CHECK(!weight.defined() || !kernels::is_capturing(),
+           "cross_entropy: class weights are checked on the host, which a CUDA Graph capture cannot do");
+  const Tensor dev_t = target.device() == logits.device() ? target : target.to(logits.device());
+  Tensor dev_w;
+  if (weight.defined()) {
+    LB_CHECK(weight.dtype() == DType::Float32, "cross_entropy: CUDA takes float32 class weights, got " << weight.str());
+    const Tensor hw = weight.device().is_cpu() ? weight : weight.to(Device::cpu());
+    const Tensor host_t = target.device().is_cpu() ? target : target.to(Device::cpu());
+    double total = 0.0;
+    for (int64_t i = 0; i < n; ++i) total += hw.at(host_t.at(i));
+    LB_CHECK(total > 0.0, "cross_entropy: the class weights of this batch sum to " << total);
+    dev_w = weight.device() == logits.device() ? weight : weight.to(logits.device());
+  }
+  Tensor lp = Tensor::empty(logits.shape(), DType::Float32, logits.device());
+  Tensor rw = Tensor::empty({n}, DType::Float32, logits.device());
+  Tensor out = Tensor::empty({}, DType::Float32, logits.device());
+  kernels::cross_entropy_forward(logits.data_ptr<float>(), dev_t.data_ptr<int64_t>(),
+                                 dev_w.defined() ? dev_w.data_ptr<float>() : nullptr, n, c, lp.data_ptr<float>(),
+                                 rw.data_ptr<float>(), out.data_ptr<float>());
+  if (needs_grad({logits})) {
+    auto node = std::make_shared<CrossEntropyNode>();
+    node->log_probs = lp;
+    node->target = dev_t;
+    node->row_weight_dev = rw;
+    set_history(out, node, {logits});
+  }
+  return out;
+}
+
+void check_targets(const Tensor& logits, const Tensor& target, const Tensor& weight, bool check_values) {
   LB_CHECK(logits.dim() == 2, "cross_entropy: logits must be (N, C), got " << shape_str(logits.shape()));
   LB_CHECK(target.defined() && target.dtype() == DType::Int64 && target.dim() == 1,
            "cross_entropy: target must be an int64 (N) tensor of class indices, got " << target.str());
   LB_CHECK(target.size(0) == logits.size(0), "cross_entropy: " << target.size(0) << " targets for "
                                                                << logits.size(0) << " rows of logits");
   const int64_t c = logits.size(1);
-  const int64_t* t = target.data<int64_t>();
-  for (int64_t i = 0; i < target.numel(); ++i)
+  const Tensor host_t = !check_values || target.device().is_cpu() ? target : target.to(Device::cpu());
+  const int64_t* t = check_values ? host_t.data<int64_t>() : nullptr;
+  for (int64_t i = 0; check_values && i < target.numel(); ++i)
     LB_CHECK(t[i] >= 0 && t[i] < c, "cross_entropy: target " << t[i] << " at row " << i
                                                              << " is outside [0, " << c << ")");
   if (weight.defined())
@@ -119,7 +177,15 @@ Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, t
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight) {
   check_input("cross_entropy", logits);
-  check_targets(logits, target, weight);
+  // Inside a CUDA Graph capture the targets (already on the device, checked when they were copied
+  // there) cannot be read back: the capture would fail. Only the shapes are checked then.
+  const bool capturing = logits.device().is_cuda() && target.defined() && target.device().is_cuda() &&
+                         kernels::is_capturing();
+  check_targets(logits, target, weight, !capturing);
+  LB_CHECK(logits.size(0) > 0, "cross_entropy: empty batch");
+  if (logits.device().is_cuda()) return cross_entropy_cuda(logits, target, weight);
+  LB_CHECK(target.device().is_cpu() && (!weight.defined() || weight.device().is_cpu()),
+           "cross_entropy: logits are on the CPU but the target or weight is not; move them to the CPU");
   Tensor lp;
   {
     NoGradGuard no_grad;

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "kernels/optim.cuh"
 
 namespace lb::optim {
 
@@ -72,6 +73,18 @@ void AdamW::step() {
     s.bc2_sqrt = std::pow(1.0 - std::pow(opt_.beta2, t), 0.5);  // Python's bc2 ** 0.5
     s.step_size = lr_ / (1.0 - std::pow(opt_.beta1, t));
     s.eps = opt_.eps;
+    if (p.device().is_cuda()) {
+      // One fused kernel per parameter, on the device: no host round trip.
+      LB_CHECK(p.dtype() == DType::Float32 && p.grad().device() == p.device(),
+               "AdamW: CUDA parameters must be float32 with their gradient on the same device; got " << p.str());
+      kernels::AdamWParams k{static_cast<float>(s.decay), static_cast<float>(s.w1), static_cast<float>(s.beta2),
+                             static_cast<float>(s.w2), static_cast<float>(s.bc2_sqrt),
+                             static_cast<float>(-s.step_size), static_cast<float>(s.eps)};
+      kernels::adamw_update(p.data_ptr<float>(), p.grad().data_ptr<float>(), st.exp_avg.data_ptr<float>(),
+                            st.exp_avg_sq.data_ptr<float>(), p.numel(), k);
+      p.mark_modified();
+      continue;
+    }
     Tensor hp = host(p), hg = host(p.grad()), hm = host(st.exp_avg), hv = host(st.exp_avg_sq);
     LB_DISPATCH_FLOAT(p.dtype(), "AdamW step", [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;

@@ -4,6 +4,7 @@
 #include "engine/optim/sgd.h"
 
 #include "engine/autograd.h"
+#include "kernels/optim.cuh"
 
 namespace lb::optim {
 
@@ -50,6 +51,18 @@ void SGD::step() {
     const bool use_buf = opt_.momentum != 0;
     const bool first = use_buf && !buf.defined();
     if (first) buf = Tensor::empty(p.shape(), p.dtype(), p.device());
+    if (p.device().is_cuda()) {
+      // One fused kernel per parameter, on the device: no host round trip.
+      LB_CHECK(p.dtype() == DType::Float32 && p.grad().device() == p.device(),
+               "SGD: CUDA parameters must be float32 with their gradient on the same device; got " << p.str());
+      kernels::SgdParams k{static_cast<float>(-lr_), static_cast<float>(opt_.weight_decay),
+                           static_cast<float>(opt_.momentum), static_cast<float>(1.0 - opt_.dampening),
+                           opt_.nesterov, first};
+      kernels::sgd_update(p.data_ptr<float>(), p.grad().data_ptr<float>(), use_buf ? buf.data_ptr<float>() : nullptr,
+                          p.numel(), k);
+      p.mark_modified();
+      continue;
+    }
     Tensor hp = host(p), hg = host(p.grad()), hb = use_buf ? host(buf) : Tensor();
     LB_DISPATCH_FLOAT(p.dtype(), "SGD step", [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;

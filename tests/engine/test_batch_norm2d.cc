@@ -399,11 +399,15 @@ TEST(BatchNorm2dErrors, RunningStatsMisuse) {
   EXPECT_HAS(msg, "must not require grad");
 }
 
-TEST(BatchNorm2dErrors, CudaTensorsNameTheFix) {
+// Mixed devices and float64 on CUDA are refused with the fix in the message.
+TEST(BatchNorm2dErrors, MixedDevicesAndCudaFloat64NameTheFix) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device: a CUDA tensor cannot be made here";
   Tensor x = Tensor::zeros({2, 2, 2, 2}, DType::Float32, Device::cuda());
-  const std::string msg = error_of([&] { batch_norm2d(x, Tensor(), Tensor(), Tensor(), Tensor(), true); });
-  EXPECT_HAS(msg, "batch_norm2d: CUDA kernels for this op arrive with the CUDA backend; move the tensors to the CPU");
+  EXPECT_HAS(error_of([&] { batch_norm2d(x, Tensor::ones({2}), Tensor(), Tensor(), Tensor(), true); }),
+             "batch_norm2d: all tensors must be on one device");
+  Tensor x64 = Tensor::zeros({2, 2, 2, 2}, DType::Float64, Device::cuda());
+  EXPECT_HAS(error_of([&] { batch_norm2d(x64, Tensor(), Tensor(), Tensor(), Tensor(), true); }),
+             "CUDA kernels take float32");
 }
 
 }  // namespace

@@ -339,11 +339,14 @@ TEST(Conv2dErrors, UndefinedWeight) {
   expect_conv_error([] { conv2d(t64({1, 1, 4, 4}), Tensor(), Tensor()); }, "must be defined");
 }
 
-TEST(Conv2dErrors, CudaTensorsNameTheBackend) {
+TEST(Conv2dErrors, MixedDevicesAndCudaFloat64NameTheFix) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device: a CUDA tensor cannot be made";
   Tensor x = Tensor::zeros({1, 1, 4, 4}, DType::Float32, Device::cuda());
-  Tensor w = Tensor::zeros({1, 1, 3, 3}, DType::Float32, Device::cuda());
-  expect_conv_error([&] { conv2d(x, w, Tensor()); }, "move the tensors to the CPU");
+  Tensor w = Tensor::zeros({1, 1, 3, 3}, DType::Float32);
+  expect_conv_error([&] { conv2d(x, w, Tensor()); }, "must be on one device");
+  Tensor x64 = Tensor::zeros({1, 1, 4, 4}, DType::Float64, Device::cuda());
+  Tensor w64 = Tensor::zeros({1, 1, 3, 3}, DType::Float64, Device::cuda());
+  expect_conv_error([&] { conv2d(x64, w64, Tensor()); }, "CUDA kernels take float32");
 }
 
 }  // namespace

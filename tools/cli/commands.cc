@@ -1,6 +1,9 @@
 // commands.cc: the table of subcommands, in the order `lightbox --help` lists them.
 #include "tools/cli/commands.h"
 
+#include "engine/backend.h"
+#include "engine/storage.h"
+
 #include <omp.h>
 
 namespace lb::cli {
@@ -17,6 +20,24 @@ void add_threads_option(CLI::App* sub, int* threads) {
 
 void apply_threads(int threads) {
   if (threads > 0) omp_set_num_threads(threads);
+}
+
+void add_device_options(CLI::App* sub, DeviceOptions* o) {
+  sub->add_option("--device", o->device, "where to compute: cpu, cuda or cuda:N")->capture_default_str();
+  sub->add_option("--backend", o->backend, "CUDA implementation: custom (lightbox's kernels) or cudnn (cuDNN/cuBLAS)")
+      ->check(CLI::IsMember({"custom", "cudnn"}))
+      ->capture_default_str();
+  sub->add_flag("--tf32", o->tf32, "CUDA conv and linear on TF32 tensor cores (fp32 accumulation)");
+}
+
+Device apply_device_options(const DeviceOptions& o) {
+  const Device d = parse_device(o.device);
+  set_cuda_backend(parse_cuda_backend(o.backend));
+  set_cuda_math_mode(o.tf32 ? kernels::MathMode::Tf32 : kernels::MathMode::Fp32);
+  if (d.is_cuda())
+    LB_CHECK(cuda_available(), "--device " << o.device << ": no CUDA device here (or this lightbox was built without "
+                                           << "CUDA); use --device cpu");
+  return d;
 }
 
 }  // namespace lb::cli

@@ -8,6 +8,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "engine/dtype.h"
+
 namespace lb::cli {
 
 struct Command {
@@ -34,5 +36,16 @@ std::vector<Command> all_commands();
 // --threads N on a subcommand: OpenMP threads for the run (0 = all cores).
 void add_threads_option(CLI::App* sub, int* threads);
 void apply_threads(int threads);
+
+// --device cpu|cuda[:N], --backend custom|cudnn, --tf32 on a subcommand (engine/backend.h).
+struct DeviceOptions {
+  std::string device = "cpu";
+  std::string backend = "custom";
+  bool tf32 = false;
+};
+void add_device_options(CLI::App* sub, DeviceOptions* o);
+// Sets the backend and math mode and returns the device; a one-line error when CUDA is asked for
+// on a build or machine without it.
+Device apply_device_options(const DeviceOptions& o);
 
 }  // namespace lb::cli

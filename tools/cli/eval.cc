@@ -23,10 +23,12 @@ struct EvalOptions {
   uint64_t seed = 0;
   bool quiet = false;
   int threads = 0;
+  DeviceOptions device;
 };
 
 int run_eval(EvalOptions o) {
   apply_threads(o.threads);
+  const Device dev = apply_device_options(o.device);
   if (!o.run.empty()) {
     if (o.weights.empty()) o.weights = o.run + "/checkpoints/best.safetensors";
     if (o.out.empty()) o.out = o.run + "/eval-" + o.split;
@@ -34,6 +36,7 @@ int run_eval(EvalOptions o) {
   }
   LB_CHECK(!o.weights.empty(), "eval: give --weights W.safetensors or --run RUN_DIR");
   models::Checkpoint ck = models::load_checkpoint(o.weights);
+  ck.model->to(dev);
   if (o.data.empty()) o.data = ck.meta.config.value("data", std::string("data/pneumoniamnist.npz"));
   const data::Dataset ds = data::load_medmnist(o.data);
   eval::check_compatible(ck, ds, o.weights);
@@ -66,6 +69,7 @@ Command eval_command() {
             sub->add_option("--seed", o->seed, "bootstrap seed")->capture_default_str();
             sub->add_flag("--quiet", o->quiet, "no progress bar");
             add_threads_option(sub, &o->threads);
+            add_device_options(sub, &o->device);
             return [o] { return run_eval(*o); };
           }};
 }

@@ -21,6 +21,7 @@ struct TrainOptions {
   models::TrainConfig cfg;
   bool quiet = false;
   int threads = 0;
+  DeviceOptions device;
 };
 
 // Ctrl-C asks the trainer to stop after the batch in flight and save a resumable state. The
@@ -48,6 +49,7 @@ class SigintScope {
 
 int run_train(TrainOptions& o) {
   apply_threads(o.threads);
+  o.cfg.device = apply_device_options(o.device).str();
   o.cfg.progress = !o.quiet;
   g_interrupted.store(false);
   o.cfg.stop_requested = &g_interrupted;
@@ -99,6 +101,7 @@ Command train_command() {
             sub->add_option("--stop-after", o->cfg.stop_after, "leave after N epochs of this invocation (continue with --resume)");
             sub->add_flag("--quiet", o->quiet, "no progress bar");
             add_threads_option(sub, &o->threads);
+            add_device_options(sub, &o->device);
             return [o] { return run_train(*o); };
           }};
 }
