@@ -12,9 +12,12 @@
 #include <omp.h>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
+#include "kernels/runtime.cuh"
 #include "engine/ops/ops.h"
 #include "engine/optim/optim.h"
 #include "models/resnet.h"
+#include "tools/cli/bench_kernels.h"
 #include "tools/cli/commands.h"
 
 namespace lb::cli {
@@ -25,6 +28,8 @@ struct BenchOptions {
   std::string what = "train";
   int64_t batch = 128, size = 28, steps = 10, warmup = 2;
   int threads = 0;
+  bool graph = false;
+  DeviceOptions device;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -33,11 +38,21 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 int run_bench(const BenchOptions& o) {
   apply_threads(o.threads);
+  const Device dev = apply_device_options(o.device);
   Generator gen(0);
   models::ResNet18 model(1, 2, gen);
-  Tensor x = Tensor::randn({o.batch, 1, o.size, o.size}, gen);
+  model.to(dev);
+  Tensor x = Tensor::randn({o.batch, 1, o.size, o.size}, gen).to(dev);
   Tensor y = Tensor::empty({o.batch}, DType::Int64);
   for (int64_t i = 0; i < o.batch; ++i) y.data<int64_t>()[i] = i % 2;
+  LB_CHECK(!o.graph || dev.is_cuda(), "bench --graph captures a CUDA Graph; add --device cuda");
+  // Replays of the cuDNN/cuBLAS TF32 step diverged from eager steps (tests/gpu/test_ops_cuda.cc,
+  // CudaGraphStep): refuse rather than report a fast, wrong step.
+  LB_CHECK(!(o.graph && o.device.tf32 && o.device.backend == "cudnn"),
+           "bench --graph with --backend cudnn --tf32 is not supported: its replays do not match eager steps; "
+           "drop --tf32 or use --backend custom");
+  // A captured step cannot copy labels from the host: they live on the device (checked above).
+  if (o.graph) y = y.to(dev);
   optim::SGDOptions so;
   so.lr = 0.01;
   so.momentum = 0.9;
@@ -48,25 +63,66 @@ int run_bench(const BenchOptions& o) {
     loss.backward();
     opt.step();
   };
+  // GPU work is asynchronous: wait for it before reading the clock.
+  auto sync = [&] {
+    if (dev.is_cuda()) kernels::synchronize("bench");
+  };
   model.train();
-  for (int64_t i = 0; i < o.warmup; ++i) train_step();
+  for (int64_t i = 0; i < std::max<int64_t>(o.warmup, o.graph ? 2 : 0); ++i) train_step();
+  sync();
+  // --graph: the whole step (forward, loss, backward, SGD update) recorded once as a CUDA Graph and
+  // replayed: one launch per step instead of hundreds. Inputs, gradients and optimizer state stay
+  // at fixed addresses (the graph's private memory pool, kernels/runtime.cuh).
+  void* graph = nullptr;
+  if (o.graph) {
+    kernels::capture_begin();
+    try {
+      train_step();
+    } catch (...) {
+      try {
+        kernels::capture_end();  // ends the broken capture; the step's own error is the one to report
+      } catch (...) {
+      }
+      throw;
+    }
+    graph = kernels::capture_end();
+    kernels::graph_replay(graph);
+    sync();
+  }
+  const uint64_t mallocs_before = dev.is_cuda() ? kernels::allocator_stats().cuda_mallocs : 0;
   auto t0 = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < o.steps; ++i) train_step();
+  for (int64_t i = 0; i < o.steps; ++i) {
+    if (graph) kernels::graph_replay(graph);
+    else train_step();
+  }
+  sync();
   const double train_s = seconds_since(t0);
+  if (graph) kernels::graph_destroy(graph);
   model.eval();
   double infer_s = 0;
   {
     NoGradGuard g;
     for (int64_t i = 0; i < o.warmup; ++i) model(x);
+    sync();
     t0 = std::chrono::steady_clock::now();
     for (int64_t i = 0; i < o.steps; ++i) model(x);
+    sync();
     infer_s = seconds_since(t0);
   }
   const double imgs = static_cast<double>(o.batch * o.steps);
   nlohmann::json j = {{"engine", "lightbox"},           {"threads", omp_get_max_threads()},
                       {"batch", o.batch},               {"size", o.size},
                       {"steps", o.steps},               {"train_img_per_s", imgs / train_s},
-                      {"infer_img_per_s", imgs / infer_s}, {"train_step_ms", 1e3 * train_s / o.steps}};
+                      {"infer_img_per_s", imgs / infer_s}, {"train_step_ms", 1e3 * train_s / o.steps},
+                      {"device", dev.str()}};
+  if (dev.is_cuda()) {
+    const kernels::AllocatorStats a = kernels::allocator_stats();
+    j["backend"] = cuda_backend_name(cuda_backend());
+    j["tf32"] = cuda_math_mode() == kernels::MathMode::Tf32;
+    j["cuda_graph"] = o.graph;
+    j["cuda_mallocs_in_timed_steps"] = a.cuda_mallocs - mallocs_before;  // 0: the cache serves every step
+    j["peak_allocated_mib"] = static_cast<double>(a.peak_allocated_bytes) / (1 << 20);
+  }
   std::cout << j.dump() << std::endl;
   return 0;
 }
@@ -82,8 +138,12 @@ Command bench_command() {
             sub->add_option("--size", o->size, "image height and width")->check(CLI::Range(8, 512))->capture_default_str();
             sub->add_option("--steps", o->steps, "timed steps")->check(CLI::Range(1, 100000))->capture_default_str();
             sub->add_option("--warmup", o->warmup, "untimed steps first")->check(CLI::Range(0, 1000))->capture_default_str();
+            sub->add_flag("--graph", o->graph, "train: capture the training step in a CUDA Graph and replay it (--device cuda)");
             add_threads_option(sub, &o->threads);
-            return [o] { return run_bench(*o); };
+            add_device_options(sub, &o->device);
+            auto kernels_run = std::make_shared<std::function<int()>>();  // `bench kernels` (bench_kernels.cc)
+            CLI::App* kernels_sub = add_bench_kernels(sub, kernels_run.get());
+            return [o, kernels_sub, kernels_run] { return kernels_sub->parsed() ? (*kernels_run)() : run_bench(*o); };
           }};
 }
 

@@ -1,0 +1,91 @@
+// lab/lab.cuh: the kernel lab: numbered variants of each op and direction, checked against the
+// CPU backend before they are timed (llm.c's dev/cuda habit).
+//
+// Variants, per op and direction:
+//   1            a naive port of the CPU loop, one thread per output (kernels in lab_kernels.cu)
+//   custom-fp32  lightbox's production kernel, MathMode::Fp32 (kernels/conv2d.cuh, ...)
+//   custom-tf32  the same with TF32 tensor cores (conv only)
+//   cudnn-fp32, cudnn-tf32   cuDNN through kernels/cudnn/cudnn_ops.cuh, the yardstick
+//   cpu          the CPU backend itself (engine/cpu/), timed, never checked (it is the reference)
+//
+// The harness (lab.cu), for one LabCase (kernels/lab/cases.h): fills the inputs with random
+// numbers on the host, computes the CPU reference once, then for every variant poisons the outputs
+// (NaN bytes), runs it once (the naive ones at every block size of kBlockSizes), copies the
+// outputs back and compares: relative L2 error |out - ref| / |ref| within 1e-4 (fp32) or 5e-3
+// (tf32), no NaN. Only then is it timed: warm-up, then the median of up to `reps` runs timed with
+// cudaEvents on kernels::stream(), the L2 cache flushed (a memset of twice its size) before each
+// run, outside the timed region. A variant that fails its check is not timed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda_api.h"
+#include "kernels/lab/cases.h"
+#include "kernels/shapes.h"
+
+namespace lb::kernels::lab {
+
+// The block sizes every naive variant is checked at.
+inline const std::vector<int>& kBlockSizes() {
+  static const std::vector<int> sizes = {32, 64, 128, 256, 512, 1024};
+  return sizes;
+}
+constexpr int kDefaultBlock = 256;  // the block size the naive variants are timed at
+
+// ---- naive variants (lab_kernels.cu): float32 device pointers, launched on kernels::stream() ----
+// conv2d: x (N, C, H, W), w (K, C, R, S), bias (K) or null, y (N, K, P, Q).
+LB_CUDA_API(void conv2d_forward1(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
+                                 int block))
+LB_CUDA_API(void conv2d_backward_input1(const Conv2dShape& s, const float* dy, const float* w, float* dx, int block))
+LB_CUDA_API(void conv2d_backward_weight1(const Conv2dShape& s, const float* x, const float* dy, float* dw, int block))
+// batchnorm2d training forward, one thread per channel: x, y (N, C, HW); the rest (C).
+LB_CUDA_API(void batch_norm2d_forward_train1(const BatchNormShape& s, const float* x, const float* weight,
+                                             const float* bias, float* y, float* mean, float* invstd,
+                                             float* running_mean, float* running_var, float eps, float momentum,
+                                             int block))
+// max-pool forward, one thread per output: x (planes, H, W), y and indices (planes, P, Q).
+LB_CUDA_API(void max_pool2d_forward1(const MaxPoolShape& s, const float* x, float* y, int64_t* indices, int block))
+
+// ---- the harness (lab.cu) ------------------------------------------------------------------------
+
+struct DeviceInfo {
+  std::string name;
+  int sm_count = 0, cc_major = 0, cc_minor = 0;
+  double clock_ghz = 0;          // peak SM clock (cudaDevAttrClockRate)
+  int64_t l2_bytes = 0;
+  double peak_fp32_gflops = 0;   // SMs * 128 FMA/clk * 2 * clock
+  double peak_tf32_gflops = 0;   // SMs * dense TF32 FMA/clk (512 on sm_80, 1024 on sm_90) * 2 * clock
+  double peak_gbps = 0;          // memory clock * 2 (DDR) * bus width / 8
+};
+
+struct LabOptions {
+  bool time = true;               // false: check only (the test)
+  int reps = 20;                  // timed runs at most (median)
+  int warmup = 2;
+  double variant_budget_s = 1.0;  // fewer reps for a variant whose single run is slow (naive at 224)
+  bool cpu_time = true;           // time the CPU backend at the full batch
+  int cpu_reps = 3;
+  int64_t check_batch = 0;        // > 0: check on this many images (same layer shape), time the full batch
+  uint64_t seed = 1;
+};
+
+struct LabResult {
+  std::string layer, op, direction, variant, shape;
+  bool checked = false, pass = false;
+  double rel_err = -1, tol = 0;   // rel_err < 0: not checked
+  int64_t check_batch = 0;        // images the check ran on
+  double ms = -1;                 // median, < 0: not timed
+  int reps = 0;
+  double flops = 0, bytes = 0;    // per run: 2 * MACs (conv), napkin bytes moved (bn, pool)
+  double gflops = -1, gbps = -1;
+  double pct_peak = -1;           // of fp32 / tf32 FLOP peak (conv) or memory bandwidth (bn, pool)
+  std::string note;
+};
+
+LB_CUDA_API(DeviceInfo device_info())
+// Checks (and, with o.time, times) every variant of every direction of one case.
+LB_CUDA_API(std::vector<LabResult> run_case(const LabCase& c, const LabOptions& o))
+
+}  // namespace lb::kernels::lab
