@@ -62,17 +62,19 @@ void relu_rescale(const T* u, const T* y, const T* g, T* dx, int64_t per_row, co
   }
 }
 
+// The rules compute on the host: on a CUDA model their three inputs are copied to the CPU and
+// the result back to the gradient's device (small elementwise work; see docs/07-shap.md).
 std::vector<Tensor> relu_rule(const BackwardContext& ctx, const Pairing& pr) {
   LB_CHECK(ctx.inputs.size() == 1 && ctx.output.defined(), "deep: relu node without its recorded input");
-  const Tensor& u = ctx.inputs[0];  // the pre-activation (relu_ records a copy before writing)
+  const Tensor u = on_cpu(ctx.inputs[0]);  // the pre-activation (relu_ records a copy before writing)
   check_rows("relu", u, pr);
+  const Tensor y = on_cpu(ctx.output), g = on_cpu(ctx.grad_output);
   Tensor dx = Tensor::empty(u.shape(), u.dtype());
   LB_DISPATCH_FLOAT(u.dtype(), "deep relu rule", [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    relu_rescale(u.data<T>(), ctx.output.data<T>(), ctx.grad_output.data<T>(), dx.data<T>(), u.numel() / u.size(0),
-                 pr);
+    relu_rescale(u.data<T>(), y.data<T>(), g.data<T>(), dx.data<T>(), u.numel() / u.size(0), pr);
   });
-  return {dx};
+  return {dx.to(ctx.grad_output.device())};
 }
 
 // ---- max_pool2d: credit routing ----------------------------------------------------------------
@@ -123,8 +125,9 @@ void maxpool_rescale(const T* u, const T* y, const int64_t* idx, const T* g, T* 
 
 std::vector<Tensor> maxpool_rule(const BackwardContext& ctx, const Pairing& pr, bool overwrite) {
   LB_CHECK(ctx.inputs.size() == 1 && ctx.output.defined(), "deep: max_pool2d node without its recorded input");
-  const Tensor& u = ctx.inputs[0];  // (rows, C, H, W)
+  const Tensor u = on_cpu(ctx.inputs[0]);  // (rows, C, H, W)
   check_rows("max_pool2d", u, pr);
+  const Tensor y = on_cpu(ctx.output), g = on_cpu(ctx.grad_output);
   const MaxPool2dSettings st = max_pool2d_settings(ctx.node);
   Tensor indices;  // (rows, C, P, Q): re-pooled, as shap does; the recorded output has the values
   {
@@ -135,10 +138,9 @@ std::vector<Tensor> maxpool_rule(const BackwardContext& ctx, const Pairing& pr, 
   Tensor dx = Tensor::empty(u.shape(), u.dtype());
   LB_DISPATCH_FLOAT(u.dtype(), "deep max_pool2d rule", [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    maxpool_rescale(u.data<T>(), ctx.output.data<T>(), indices.data<int64_t>(), ctx.grad_output.data<T>(),
-                    dx.data<T>(), s, pr, overwrite);
+    maxpool_rescale(u.data<T>(), y.data<T>(), indices.data<int64_t>(), g.data<T>(), dx.data<T>(), s, pr, overwrite);
   });
-  return {dx};
+  return {dx.to(ctx.grad_output.device())};
 }
 
 // ---- the passes ------------------------------------------------------------------------------
@@ -195,16 +197,19 @@ void accumulate(Tensor& phi, int64_t i0, int64_t k, const Tensor& G, const Tenso
   }
 }
 
-// One forward of Z and K backward passes; adds this pass's sums into phi (allocated on first use).
+// One forward of Z and K backward passes on the model's device; adds this pass's sums into phi
+// (allocated on first use). G and h come back to the CPU for the double-precision sums.
 void run_pass(const Explained& f, const PassInput& in, Pairing& pr, const DeepOptions& opt, Tensor& phi) {
-  Tensor z = stack_pass(in, pr);
+  const Device dev = f.device();
+  const Tensor zc = stack_pass(in, pr);  // (rows, C, H, W) on the CPU
+  Tensor z = dev.is_cpu() ? zc : zc.to(dev);
   z.requires_grad_(true);
   const bool layer = opt.layer != "input";
   std::unique_ptr<nn::Capture> cap;
   if (layer) cap = std::make_unique<nn::Capture>(std::vector<std::string>{opt.layer});
   const Tensor out = f(z);  // (rows, K)
   const Tensor target = layer ? cap->at(opt.layer).input_handle : z;
-  const Tensor h = layer ? cap->at(opt.layer).input : z;
+  const Tensor h = layer ? on_cpu(cap->at(opt.layer).input) : zc;
   LB_CHECK(target.defined() && target.requires_grad() && h.dtype() == DType::Float32 && h.size(0) == pr.rows(),
            "deep: the input of '" << opt.layer << "' (" << h.str() << ") is not a float32 activation of the pass's "
                                   << pr.rows() << " rows that the outputs depend on; pick another layer");
@@ -217,9 +222,9 @@ void run_pass(const Explained& f, const PassInput& in, Pairing& pr, const DeepOp
     phi = Tensor::zeros(s, DType::Float64);
   }
   for (int64_t k = 0; k < K; ++k) {
-    Tensor seed = Tensor::zeros(out.shape(), out.dtype());  // 1 on the reference rows of column k
+    Tensor seed = Tensor::zeros(out.shape(), out.dtype());  // 1 on the reference rows of column k (CPU)
     for (int64_t r = pr.n; r < pr.rows(); ++r) seed.data<float>()[r * K + k] = 1.0f;
-    const Tensor G = autograd::grad({out}, {target}, {seed}, /*retain_graph=*/k + 1 < K)[0];
+    const Tensor G = on_cpu(autograd::grad({out}, {target}, {seed.to(dev)}, /*retain_graph=*/k + 1 < K)[0]);
     accumulate(phi, in.i0, k, G, h, pr);
   }
 }
@@ -261,8 +266,10 @@ void check_gaps(const Tensor& gaps, const Tensor& outputs, const Tensor& fb, con
 
 }  // namespace
 
-Attribution deep_explain(const Explained& f, const Tensor& x, const Tensor& background, const DeepOptions& opt) {
-  check_inputs(f, x, background, opt);
+Attribution deep_explain(const Explained& f, const Tensor& x_in, const Tensor& background_in, const DeepOptions& opt) {
+  check_inputs(f, x_in, background_in, opt);
+  // The passes are stacked on the CPU; run_pass moves each to the model's device.
+  const Tensor x = on_cpu(x_in), background = on_cpu(background_in);
   if (opt.layer != "input") f.model.assign_names();  // nn::Capture matches modules by dotted name
   const int64_t N = x.size(0), B = background.size(0);
   const Tensor fb = f.evaluate(background);  // (B, K)

@@ -17,8 +17,16 @@ ModelOutput parse_model_output(const std::string& s) {
 
 const char* to_string(ModelOutput m) { return m == ModelOutput::Logits ? "logits" : "probs"; }
 
+Device model_device(nn::Module& model) {
+  const std::vector<Tensor> params = model.parameters();
+  return params.empty() ? Device::cpu() : params.front().device();
+}
+
+Tensor on_cpu(const Tensor& t) { return t.device().is_cpu() ? t : t.to(Device::cpu()); }
+
 Tensor Explained::operator()(const Tensor& x) const {
-  Tensor y = model(x);
+  const Device dev = device();
+  Tensor y = model(x.device() == dev ? x : x.to(dev));
   LB_CHECK(y.dim() == 2, "explain: the model must return (N, K) outputs, got " << shape_str(y.shape()));
   return output == ModelOutput::Probs ? softmax(y, 1) : y;
 }
@@ -30,7 +38,7 @@ Tensor Explained::evaluate(const Tensor& x, int64_t batch) const {
   Tensor out;
   for (int64_t s = 0; s < n; s += batch) {
     const int64_t len = std::min(batch, n - s);
-    Tensor y = (*this)(x.slice0(s, len)).to(DType::Float64);
+    Tensor y = on_cpu((*this)(x.slice0(s, len))).to(DType::Float64);
     if (!out.defined()) out = Tensor::empty({n, y.size(1)}, DType::Float64);
     std::copy(y.data<double>(), y.data<double>() + y.numel(), out.data<double>() + s * y.size(1));
   }
@@ -68,7 +76,7 @@ void check_images(const Tensor& x, const char* what) {
                                                     << (x.defined() ? shape_str(x.shape()) : "nothing"));
   LB_CHECK(x.dtype() == DType::Float32, "explain: " << what << " must be float32 (model space), got " << x.str());
   LB_CHECK(x.size(0) > 0, "explain: " << what << " holds no images");
-  const Tensor c = x.device().is_cpu() ? x : x.to(Device::cpu());
+  const Tensor c = on_cpu(x);
   const float* p = c.data<float>();
   for (int64_t i = 0; i < c.numel(); ++i)
     LB_CHECK(std::isfinite(p[i]), "explain: " << what << " hold a non-finite value (NaN or inf) at flat index "

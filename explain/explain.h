@@ -30,16 +30,29 @@ enum class ModelOutput { Logits, Probs };
 ModelOutput parse_model_output(const std::string& s);  // "logits" | "probs"
 const char* to_string(ModelOutput m);
 
+// The device a model computes on: that of its first parameter (the CPU for a model without
+// parameters). Module::to moves every parameter together, so one answers for all.
+Device model_device(nn::Module& model);
+
 // The explained function. Holds a reference to the model; sets nothing on it (callers put the
 // model in eval mode: explainers check and refuse a model in training mode, whose batch norm
 // would mix the images of a batch).
+//
+// Devices: the model stays where it is (CPU or CUDA). The explainers build their images on the
+// CPU; the network passes run on the model's device, and what comes back for their float64
+// bookkeeping (outputs, gradients, captured activations) is copied to the CPU (docs/07-shap.md,
+// "On the GPU").
 struct Explained {
   nn::Module& model;
   ModelOutput output = ModelOutput::Logits;
 
-  // f(x) with autograd (when grad mode is on): (N, C, H, W) float32 -> (N, K) float32.
+  Device device() const { return model_device(model); }
+  // f(x) with autograd (when grad mode is on): (N, C, H, W) float32 -> (N, K) float32 on the
+  // model's device. x on another device is copied there first; that copy has no autograd history,
+  // so a caller that wants gradients with respect to x puts x on device() itself.
   Tensor operator()(const Tensor& x) const;
-  // f(x) without autograd in chunks of `batch` images, as float64 (N, K).
+  // f(x) without autograd in chunks of `batch` images, as float64 (N, K) on the CPU (x on any
+  // device; each chunk is copied to the model's device and its outputs back).
   Tensor evaluate(const Tensor& x, int64_t batch = 256) const;
 };
 
@@ -63,8 +76,11 @@ struct Attribution {
 Tensor completeness_gaps(const Tensor& values, const Tensor& outputs, const Tensor& expected);
 
 // ---- input checks shared by the explainers (each throws one clear line) --------------------
-// x must be (N, C, H, W) float32 on the CPU with finite values; `what` names it ("inputs").
+// x must be (N, C, H, W) float32 with finite values (on any device; the explainers take their
+// own CPU copy with on_cpu); `what` names it ("inputs").
 void check_images(const Tensor& x, const char* what);
+// t itself when it is on the CPU, else a CPU copy (for code that reads the values on the host).
+Tensor on_cpu(const Tensor& t);
 // The model must be in eval mode.
 void check_eval_mode(const nn::Module& model, const char* method);
 

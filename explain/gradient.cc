@@ -45,15 +45,15 @@ class FrozenParameters {
   std::vector<bool> was_;
 };
 
-// A (P, K) float32 seed that selects output column k of every row.
-Tensor one_hot_column(int64_t P, int64_t K, int64_t k) {
+// A (P, K) float32 seed on `dev` that selects output column k of every row.
+Tensor one_hot_column(int64_t P, int64_t K, int64_t k, Device dev) {
   Tensor g = Tensor::zeros({P, K});
   float* p = g.data<float>();
   for (int64_t r = 0; r < P; ++r) p[r * K + k] = 1.0f;
-  return g;
+  return g.to(dev);
 }
 
-// h(images): the input of `layer` for every image, (M, ...) float32, without autograd.
+// h(images): the input of `layer` for every image, (M, ...) float32 on the CPU, without autograd.
 Tensor layer_inputs(const Explained& f, const Tensor& images, const std::string& layer, int64_t batch) {
   NoGradGuard no_grad;
   const int64_t M = images.size(0);
@@ -62,7 +62,7 @@ Tensor layer_inputs(const Explained& f, const Tensor& images, const std::string&
     const int64_t len = std::min(batch, M - s);
     nn::Capture cap({layer});
     f(images.slice0(s, len));
-    const Tensor& h = cap.at(layer).input;
+    const Tensor h = on_cpu(cap.at(layer).input);
     if (!out.defined()) {
       Shape shape = h.shape();
       shape[0] = M;
@@ -150,7 +150,9 @@ struct Moments {
 
 PointGradients gradients_at(const Explained& f, const Tensor& z, const std::string& layer) {
   FrozenParameters frozen(f.model);
-  Tensor zg = z.detach().clone();
+  const Device dev = f.device();
+  // A fresh leaf on the model's device (to() copies, so it shares nothing with z either way).
+  Tensor zg = z.device() == dev ? z.detach().clone() : z.to(dev);
   zg.requires_grad_(true);
   const bool at_input = layer == "input";
   std::unique_ptr<nn::Capture> cap;
@@ -164,14 +166,14 @@ PointGradients gradients_at(const Explained& f, const Tensor& z, const std::stri
     LB_CHECK(tap.input_handle.defined(), "gradient: the input of '" << layer << "' does not depend on the image; "
                                                                     << "pick a layer inside the network");
     target = tap.input_handle;
-    out.layer_input = tap.input;
+    out.layer_input = on_cpu(tap.input);
     cap.reset();  // the handle keeps the graph alive; stop recording
   }
   const int64_t P = y.size(0), K = y.size(1);
   for (int64_t k = 0; k < K; ++k) {
-    auto g = autograd::grad({y}, {target}, {one_hot_column(P, K, k)}, /*retain_graph=*/k + 1 < K,
+    auto g = autograd::grad({y}, {target}, {one_hot_column(P, K, k, dev)}, /*retain_graph=*/k + 1 < K,
                             /*allow_unused=*/true);
-    out.grads.push_back(g[0].defined() ? g[0] : Tensor::zeros(target.shape()));
+    out.grads.push_back(g[0].defined() ? on_cpu(g[0]) : Tensor::zeros(target.shape()));
   }
   return out;
 }
@@ -254,9 +256,11 @@ Tensor background_mean(const Explained& f, const Tensor& background) {
 
 }  // namespace
 
-Attribution gradient_explain(const Explained& f, const Tensor& x, const Tensor& background,
+Attribution gradient_explain(const Explained& f, const Tensor& x_in, const Tensor& background_in,
                              const GradientOptions& opt) {
-  check_gradient_args(f, x, background, opt);
+  check_gradient_args(f, x_in, background_in, opt);
+  // The sample points are built on the CPU (the draws are host-side); gradients_at moves them.
+  const Tensor x = on_cpu(x_in), background = on_cpu(background_in);
   const int64_t N = x.size(0), B = background.size(0), n = opt.nsamples;
   const bool at_input = opt.layer == "input";
   const bool expected_mode = !at_input && opt.layer_mode == LayerMode::Expected;

@@ -96,12 +96,14 @@ Attribution gradient_explain(const Explained& f, const Tensor& x, const Tensor& 
 // ---- shared with integrated_gradients --------------------------------------------------------------
 // The gradients of every output of f at a batch of points, from one forward and K backward passes.
 struct PointGradients {
-  Tensor outputs;              // (P, K) float32 f(z)
-  Tensor layer_input;          // (P, ...) float32 h(z), the captured layer input; undefined for "input"
-  std::vector<Tensor> grads;   // K entries, each (P, ...) float32: d f_k / d z (or d f_k / d h)
+  Tensor outputs;              // (P, K) float32 f(z), on the model's device (not copied back)
+  Tensor layer_input;          // (P, ...) float32 h(z) on the CPU, the captured layer input; undefined for "input"
+  std::vector<Tensor> grads;   // K entries, each (P, ...) float32 on the CPU: d f_k / d z (or d f_k / d h)
 };
-// z (P, C, H, W) float32. layer "input" or a module name (checked by the caller). The model's
-// parameters do not require grad during the call (restored after, also on error).
+// z (P, C, H, W) float32 on any device: the passes run on the model's device (z is copied there)
+// and the layer input and gradients are copied back to the CPU. layer "input" or a module name
+// (checked by the caller). The model's parameters do not require grad during the call (restored
+// after, also on error).
 PointGradients gradients_at(const Explained& f, const Tensor& z, const std::string& layer);
 
 }  // namespace lb::explain

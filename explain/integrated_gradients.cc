@@ -97,10 +97,11 @@ Quadrature ig_quadrature(const std::string& method, int64_t steps) {
 namespace {
 
 // The baseline as (N, C, H, W): zeros when undefined, a (1, C, H, W) one repeated.
-Tensor full_baseline(const Tensor& x, const Tensor& given) {
+Tensor full_baseline(const Tensor& x, const Tensor& given_in) {
   const int64_t N = x.size(0), F = x.numel() / N;
-  if (!given.defined()) return Tensor::zeros(x.shape());
-  check_images(given, "baseline");
+  if (!given_in.defined()) return Tensor::zeros(x.shape());
+  check_images(given_in, "baseline");
+  const Tensor given = on_cpu(given_in);
   LB_CHECK((given.size(0) == 1 || given.size(0) == N) && given.size(1) == x.size(1) && given.size(2) == x.size(2) &&
                given.size(3) == x.size(3),
            "integrated gradients: baseline " << shape_str(given.shape()) << " does not fit the inputs "
@@ -113,9 +114,11 @@ Tensor full_baseline(const Tensor& x, const Tensor& given) {
 
 }  // namespace
 
-Attribution integrated_gradients(const Explained& f, const Tensor& x, const IGOptions& opt) {
+Attribution integrated_gradients(const Explained& f, const Tensor& x_in, const IGOptions& opt) {
   check_eval_mode(f.model, "integrated gradients");
-  check_images(x, "inputs");
+  check_images(x_in, "inputs");
+  // The path points are built on the CPU; gradients_at runs them on the model's device.
+  const Tensor x = on_cpu(x_in);
   LB_CHECK(opt.batch_size > 0, "integrated gradients: batch size must be positive, got " << opt.batch_size);
   const Quadrature q = ig_quadrature(opt.method, opt.steps);
   const Tensor base = full_baseline(x, opt.baseline);  // (N, C, H, W)

@@ -287,7 +287,7 @@ Attribution partition_explain(const BatchFn& f, const Tensor& x, const Partition
   LB_CHECK(f, "partition: no function to explain");
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const PartitionTree tree = image_partition(C, H, W);
-  const Tensor xc = x.device().is_cpu() ? x : x.to(Device::cpu());
+  const Tensor xc = on_cpu(x);  // the masks are built on the host; f moves each batch to the model
   Attribution a;
   a.method = "partition";
   std::vector<int64_t> evals;

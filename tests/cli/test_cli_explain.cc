@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <set>
 
@@ -18,6 +19,7 @@
 #include "engine/io/png.h"
 #include "engine/io/safetensors.h"
 #include "engine/ops/ops.h"
+#include "engine/storage.h"
 #include "engine/data/medmnist.h"
 #include "models/checkpoint.h"
 #include "tests/support/check.h"
@@ -204,6 +206,35 @@ TEST(CliExplain, BadInputIsOneLine) {
   EXPECT_TRUE(one_error_line(test::run_cli(dir, "explain --method deep --background " + quoted(dir + "/missing.npy") +
                                                     xin + " " + common(dir + "/o7")),
                              {"missing.npy"}));
+}
+
+// --device: cpu (the default) is recorded in meta.json and changes nothing; a name that is no
+// device is one line; and without a GPU (or in a build without CUDA), --device cuda is one line
+// from every subcommand that runs a network, before any work. tests/gpu/test_explain_cuda.cc runs
+// the same commands on a GPU.
+TEST(CliExplain, DeviceOption) {
+  const std::string dir = test::fresh_dir();
+  const std::string xin = " --input " + quoted(kFix + "/x.npy");
+  ASSERT_EQ(test::run_cli(dir, "explain --method ig --steps 4 --device cpu" + xin + " " + common(dir + "/cpu")).code, 0);
+  EXPECT_EQ(read_json(dir + "/cpu/meta.json")["device"], "cpu");
+  ASSERT_EQ(test::run_cli(dir, "explain --method ig --steps 4" + xin + " " + common(dir + "/default")).code, 0);
+  EXPECT_EQ(max_abs_diff(io::load_npy(dir + "/cpu/values.npy"), io::load_npy(dir + "/default/values.npy")), 0.0);
+  EXPECT_TRUE(one_error_line(test::run_cli(dir, "explain --method ig --device tpu" + xin + " " + common(dir + "/o0")),
+                             {"'tpu'", "cpu, cuda or cuda:N"}));
+  if (cuda_available()) GTEST_SKIP() << "this machine has a CUDA device: the no-GPU error cannot be seen here";
+  const std::string w = " --weights " + quoted(kModel);
+  const std::string bg = " --background " + quoted(kFix + "/bg.npy");
+  const std::vector<std::pair<std::string, std::string>> runs = {
+      {"explain", "explain --method deep" + xin + bg + " " + common(dir + "/o1")},
+      {"assess", "assess" + w + " --out " + quoted(dir + "/o2") + " --quiet"},
+      {"probe", "probe" + w + xin + " --out " + quoted(dir + "/o3")},
+      {"demo", "demo --epochs 1 --out " + quoted(dir + "/o4") + " --quiet"},
+      {"compare", "compare " + quoted(kModel) + " " + quoted(kModel) + " --explain deep --out " + quoted(dir + "/o5")}};
+  for (size_t i = 0; i < runs.size(); ++i) {
+    EXPECT_TRUE(one_error_line(test::run_cli(dir, runs[i].second + " --device cuda"), {"no CUDA device", "--device cpu"}))
+        << runs[i].first;
+    EXPECT_FALSE(std::filesystem::exists(dir + "/o" + std::to_string(i + 1))) << runs[i].first << " wrote before checking";
+  }
 }
 
 }  // namespace

@@ -51,6 +51,7 @@ struct AssessOptions {
   uint64_t seed = 0;
   bool quiet = false;
   int threads = 0;
+  DeviceOptions device;  // where every network pass runs (models, the shuffled-label training)
 };
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -89,12 +90,13 @@ Tensor sample_background(const data::Split& train, int64_t count, uint64_t seed,
   return data::to_model_space(train, std::vector<int64_t>(all.begin(), all.begin() + count), norm);
 }
 
-// The input of `layer` for every image of x, without autograd.
+// The input of `layer` for every image of x, without autograd: run on the model's device, returned
+// on the CPU.
 Tensor layer_input(models::ResNet18& model, const std::string& layer, const Tensor& x) {
   NoGradGuard ng;
   nn::Capture cap({layer});
-  model(x);
-  return cap.at(layer).input;
+  model(x.to(explain::model_device(model)));
+  return explain::on_cpu(cap.at(layer).input);
 }
 
 // Curves at the input move towards the masker's reference image; at a layer towards the
@@ -118,10 +120,11 @@ Tensor curve_references(Study& st, const AssessOptions& o) {
   return ref;
 }
 
-Study load_study(const AssessOptions& o) {
+Study load_study(const AssessOptions& o, Device dev) {
   Study st;
   st.ck = models::load_checkpoint(o.weights);
   st.ck.model->eval();
+  st.ck.model->to(dev);  // the images and maps stay on the CPU; Explained moves each batch
   const std::string path = o.data.empty() ? st.ck.meta.config.value("data", std::string("data/pneumoniamnist.npz")) : o.data;
   const data::Dataset ds = data::load_medmnist(path);
   eval::check_compatible(st.ck, ds, o.weights);
@@ -165,7 +168,7 @@ explain::BatchFn curve_fn(models::ResNet18& model, const std::string& layer) {
       logits = explain::Explained{model, explain::ModelOutput::Logits}.evaluate(in);
     } else {
       NoGradGuard ng;
-      logits = model.forward_from(layer, in).to(DType::Float64);
+      logits = explain::on_cpu(model.forward_from(layer, in.to(explain::model_device(model)))).to(DType::Float64);
     }
     const int64_t B = logits.size(0), K = logits.size(1);
     Tensor out = Tensor::empty({B, K}, DType::Float64);
@@ -331,8 +334,12 @@ json similarity(const std::vector<std::vector<double>>& a, const std::vector<std
 
 // A model trained briefly on shuffled labels: --label-weights, or trained here on a copy of the
 // data whose train and val labels are permuted (images untouched).
-std::shared_ptr<models::ResNet18> label_random_model(const AssessOptions& o, const std::string& data_path) {
-  if (!o.label_weights.empty()) return models::load_checkpoint(o.label_weights).model;
+std::shared_ptr<models::ResNet18> label_random_model(const AssessOptions& o, const std::string& data_path, Device dev) {
+  if (!o.label_weights.empty()) {
+    auto m = models::load_checkpoint(o.label_weights).model;
+    m->to(dev);
+    return m;
+  }
   LB_CHECK(!o.out.empty(), "assess --sanity labels: give --out (the shuffled-label model is trained there) or --label-weights W");
   const std::string dir = o.out + "/label-random";
   std::filesystem::create_directories(dir);
@@ -357,8 +364,11 @@ std::shared_ptr<models::ResNet18> label_random_model(const AssessOptions& o, con
   cfg.epochs = o.label_epochs;
   cfg.seed = o.seed;
   cfg.progress = !o.quiet;
+  cfg.device = dev.str();
   const models::TrainResult r = models::train_model(cfg);
-  return models::load_checkpoint(r.best_path).model;  // the only epoch with --label-epochs 1
+  auto m = models::load_checkpoint(r.best_path).model;  // the only epoch with --label-epochs 1
+  m->to(dev);
+  return m;
 }
 
 std::string data_path_of(const AssessOptions& o, const Study& st) {
@@ -366,7 +376,7 @@ std::string data_path_of(const AssessOptions& o, const Study& st) {
 }
 
 // Cascading randomisation (and label randomisation) for every method on the sanity images.
-json run_sanity(const AssessOptions& o, Study& st, const std::vector<std::string>& methods) {
+json run_sanity(const AssessOptions& o, Study& st, const std::vector<std::string>& methods, Device dev) {
   const std::vector<std::string> checks = split_list(o.sanity);
   json out = json::object();
   if (checks.empty() || o.sanity == "none") return out;
@@ -384,6 +394,7 @@ json run_sanity(const AssessOptions& o, Study& st, const std::vector<std::string
   if (std::find(checks.begin(), checks.end(), "cascade") != checks.end()) {
     models::Checkpoint fresh = models::load_checkpoint(o.weights);  // randomised stage by stage
     fresh.model->eval();
+    fresh.model->to(dev);  // randomize_stage copies its fresh CPU weights in (load_state_dict)
     ProgressBar bar("cascade", static_cast<int64_t>(explain::cascade_stages().size() * methods.size()), "map set", !o.quiet);
     json cascade = json::object();
     for (size_t i = 0; i < explain::cascade_stages().size(); ++i) {
@@ -406,7 +417,7 @@ json run_sanity(const AssessOptions& o, Study& st, const std::vector<std::string
     out["cascade"] = cascade;
   }
   if (std::find(checks.begin(), checks.end(), "labels") != checks.end()) {
-    std::shared_ptr<models::ResNet18> rm = label_random_model(o, data_path_of(o, st));
+    std::shared_ptr<models::ResNet18> rm = label_random_model(o, data_path_of(o, st), dev);
     rm->eval();
     json labels = json::object();
     for (const auto& m : methods) {
@@ -423,6 +434,7 @@ json run_sanity(const AssessOptions& o, Study& st, const std::vector<std::string
 
 int run_assess(const AssessOptions& o) {
   apply_threads(o.threads);
+  const Device dev = apply_device_options(o.device);
   const std::vector<std::string> methods = split_list(o.methods);
   LB_CHECK(!methods.empty(), "assess: --methods needs at least one of gradient, deep, partition, ig");
   for (const auto& m : methods) {
@@ -436,7 +448,7 @@ int run_assess(const AssessOptions& o) {
              "assess: --sanity takes cascade, labels, cascade,labels or none, got '" << c << "'");
   LB_CHECK(o.curve_steps >= 1, "assess: --curve-steps must be positive, got " << o.curve_steps);
   LB_CHECK(o.sanity_images >= 1, "assess: --sanity-images must be positive, got " << o.sanity_images);
-  Study st = load_study(o);
+  Study st = load_study(o, dev);
   const explain::Explained f{*st.ck.model, explain::ModelOutput::Logits};
   json result;
   result["lightbox"] = "0.1.0";
@@ -448,7 +460,7 @@ int run_assess(const AssessOptions& o) {
   result["settings"] = {{"per_class", o.per_class}, {"background", o.background}, {"nsamples", o.nsamples},
                         {"max_evals", o.max_evals}, {"ig_steps", o.steps}, {"curve_steps", o.curve_steps},
                         {"masker", o.masker.empty() ? "blur:" + std::to_string(st.x.size(3)) : o.masker},
-                        {"seed", o.seed}, {"curve_output", "log-odds of the predicted class"}};
+                        {"seed", o.seed}, {"curve_output", "log-odds of the predicted class"}, {"device", dev.str()}};
   result["has_masks"] = !st.mask.empty();
   json table = json::object();
   for (const auto& m : methods) {
@@ -460,7 +472,7 @@ int run_assess(const AssessOptions& o) {
     table[m] = s;
   }
   result["methods"] = table;
-  result["sanity"] = run_sanity(o, st, methods);
+  result["sanity"] = run_sanity(o, st, methods, dev);
   print_assessment(result, methods, std::cout);
   if (!o.out.empty()) {
     std::filesystem::create_directories(o.out);
@@ -497,6 +509,7 @@ Command assess_command() {
             sub->add_option("--seed", o->seed, "seed (background, gradient draws, random orders)")->capture_default_str();
             sub->add_flag("--quiet", o->quiet, "no progress bars");
             add_threads_option(sub, &o->threads);
+            add_device_options(sub, &o->device);
             return [o] { return run_assess(*o); };
           }};
 }

@@ -80,6 +80,7 @@ nlohmann::json explain_both(const CompareOptions& o, const std::string& spec, co
            "compare --explain: '" << spec << "' is not METHOD[@LAYER] with METHOD gradient, deep, partition or ig");
   const std::string name = e.method + "-" + e.layer;
   e.data = data, e.split = o.split, e.per_cell = o.per_cell, e.quiet = o.quiet, e.threads = o.threads;
+  e.device = o.device;  // the explainers run where the scoring ran (run_explain loads each model there)
   e.background_spec = std::to_string(o.background), e.nsamples = o.nsamples, e.max_evals = o.max_evals, e.steps = o.steps;
   ExplainOptions ea = e, eb = e;
   ea.weights = o.a, ea.select = o.select, ea.out = root + "/" + names[0] + "/" + name;
@@ -138,6 +139,7 @@ nlohmann::json explain_both(const CompareOptions& o, const std::string& spec, co
 
 int run_compare(const CompareOptions& o) {
   apply_threads(o.threads);
+  const Device dev = apply_device_options(o.device);
   const auto names = split_commas(o.names);
   if (!o.explain.empty()) {
     LB_CHECK(!o.out.empty(), "compare --explain needs --out DIR for the explanations");
@@ -147,6 +149,8 @@ int run_compare(const CompareOptions& o) {
   const std::string data =
       o.data.empty() ? ck_a.meta.config.value("data", std::string("data/pneumoniamnist.npz")) : o.data;
   const data::Dataset ds = data::load_medmnist(data);
+  ck_a.model->to(dev);
+  ck_b.model->to(dev);
   const Scored a = score_model(ck_a, o.a, ds, o), b = score_model(ck_b, o.b, ds, o);
   const eval::Comparison c = eval::compare_models(a.score, b.score, a.label, a.threshold, b.threshold);
   std::cout << o.split << " split of " << data << " (" << a.label.size() << " images), thresholds "
@@ -201,6 +205,7 @@ Command compare_command() {
             sub->add_option("--top-fraction", o->top_fraction, "--explain: share of pixels in the top-k overlap")->capture_default_str();
             sub->add_flag("--quiet", o->quiet, "no progress bar");
             add_threads_option(sub, &o->threads);
+            add_device_options(sub, &o->device);
             return [o] { return run_compare(*o); };
           }};
 }

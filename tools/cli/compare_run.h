@@ -3,12 +3,15 @@
 
 #include <string>
 
+#include "tools/cli/commands.h"
+
 namespace lb::cli {
 
 struct CompareOptions {
   std::string a, b, data, out, split = "test", threshold = "0.5";
   bool quiet = false;
   int threads = 0;
+  DeviceOptions device;
   // --explain: explanations of the same images under A and B, and how alike they are
   std::string explain;                  // "gradient,gradient@layer1,deep,partition,ig" (METHOD[@LAYER])
   std::string names = "a,b";            // folder names of A's and B's explanations

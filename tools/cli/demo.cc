@@ -38,6 +38,7 @@ struct DemoOptions {
   int64_t per_cell = 1, background = 50, nsamples = 100, max_evals = 500, steps = 32;
   bool quiet = false;
   int threads = 0;
+  DeviceOptions device;  // training, evaluation and the explanations all run there
 };
 
 std::string train_and_evaluate(const models::TrainConfig& cfg, const std::string& title, bool quiet) {
@@ -45,6 +46,7 @@ std::string train_and_evaluate(const models::TrainConfig& cfg, const std::string
   const models::TrainResult r = models::train_model(cfg);
   write_training_curves(cfg.out);
   models::Checkpoint ck = models::load_checkpoint(r.best_path);
+  ck.model->to(parse_device(cfg.device));
   const data::Dataset ds = data::load_medmnist(cfg.data);
   eval::EvaluateOptions eo;
   eo.progress = !quiet;
@@ -57,6 +59,7 @@ std::string train_and_evaluate(const models::TrainConfig& cfg, const std::string
 
 int run_demo(DemoOptions& o) {
   apply_threads(o.threads);
+  o.cfg.device = apply_device_options(o.device).str();
   const auto t0 = std::chrono::steady_clock::now();
   const std::string root = o.cfg.out;
   std::cout << "lightbox demo: the seed's study on " << o.cfg.data << " -> " << root << "\n";
@@ -77,6 +80,7 @@ int run_demo(DemoOptions& o) {
   std::cout << "\n== comparison and explanations\n";
   CompareOptions c;
   c.a = a, c.b = b, c.data = o.cfg.data, c.out = root + "/compare", c.quiet = o.quiet, c.threads = o.threads;
+  c.device = o.device;
   c.explain = o.methods, c.names = "baseline,tuned", c.explain_dir = root + "/explain";
   c.per_cell = o.per_cell, c.background = o.background, c.nsamples = o.nsamples, c.max_evals = o.max_evals, c.steps = o.steps;
   run_compare(c);
@@ -106,6 +110,7 @@ Command demo_command() {
             sub->add_option("--steps", o->steps, "ig: path steps")->capture_default_str();
             sub->add_flag("--quiet", o->quiet, "no progress bars");
             add_threads_option(sub, &o->threads);
+            add_device_options(sub, &o->device);
             return [o] { return run_demo(*o); };
           }};
 }

@@ -166,6 +166,7 @@ std::string row_label(const nlohmann::json& sample, const std::vector<std::strin
 
 int run_explain(ExplainOptions o) {
   apply_threads(o.threads);
+  const Device dev = apply_device_options(o.device);  // before any work: no CUDA is one line
   std::vector<explain::Deficiency> simulate;  // checked before any work
   if (!o.simulate.empty()) {
     std::stringstream kinds(o.simulate);
@@ -177,6 +178,8 @@ int run_explain(ExplainOptions o) {
     o.background_file = o.background_spec;
   const auto t0 = std::chrono::steady_clock::now();
   models::Checkpoint ck = models::load_checkpoint(o.weights);
+  // The network runs on dev; the images, the draws and the attributions stay on the CPU.
+  ck.model->to(dev);
   const bool needs_background = o.method == "gradient" || o.method == "deep";
   std::unique_ptr<data::Dataset> ds;
   if (o.data.empty() && (!o.select.empty() || (needs_background && o.background_file.empty())))
@@ -202,6 +205,8 @@ int run_explain(ExplainOptions o) {
   meta["output_names"] = ck.meta.class_names;
   meta["samples"] = in.samples;
   meta["seed"] = o.seed;
+  meta["device"] = dev.str();
+  if (dev.is_cuda()) meta["cuda"] = {{"backend", o.device.backend}, {"tf32", o.device.tf32}};
 
   explain::Attribution a;
   const bool progress = !o.quiet;
@@ -376,6 +381,7 @@ Command explain_command() {
             sub->add_option("--simulate", o->simulate, "also write grid-<type>.png as seen with protanopia, deuteranopia and/or tritanopia");
             sub->add_flag("--quiet", o->quiet, "no progress bars");
             add_threads_option(sub, &o->threads);
+            add_device_options(sub, &o->device);
             return [o] { return run_explain(*o); };
           }};
 }

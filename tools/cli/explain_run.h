@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "tools/cli/commands.h"
+
 namespace lb::cli {
 
 struct ExplainOptions {
@@ -16,6 +18,7 @@ struct ExplainOptions {
   uint64_t seed = 0;
   bool quiet = false;
   int threads = 0;
+  DeviceOptions device;      // where the network runs (--device, --backend, --tf32)
   std::string title;         // heads figure.svg (default: "<method> at <layer>")
   std::string simulate;      // "protanopia,deuteranopia,tritanopia": also grid-<type>.png as they see it
   std::string samples_from;  // a meta.json whose "samples" describe --input's images (compare --explain)

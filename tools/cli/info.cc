@@ -4,11 +4,13 @@
 // FLOPs count a multiply-add as 2: conv 2*K*C*R*S*P*Q per image, linear 2*IN*OUT; batch norm
 // (eval) 2 per element, ReLU 1 per element, pooling one per window element read. Containers
 // (layer1, a BasicBlock) show the sum of their children; the residual add counts 1 per element.
+// The last line says whether this build and machine can run `--device cuda`.
 #include <cstdio>
 #include <iostream>
 
 #include "engine/autograd.h"
 #include "engine/nn/capture.h"
+#include "engine/storage.h"
 #include "models/checkpoint.h"
 #include "tools/cli/commands.h"
 
@@ -71,6 +73,9 @@ int run_info(const InfoOptions& o) {
                 (long long)params, (long long)flops);
   }
   std::printf("\ntotal: %lld parameters, %.1f MFLOPs per image (forward)\n", (long long)total_params, total_flops / 1e6);
+  // Where --device cuda would run (engine/storage.h; the device's name needs the CUDA runtime,
+  // which tools/ does not link directly).
+  std::printf("CUDA: %s\n", cuda_available() ? "available (--device cuda)" : "not available (CPU only)");
   return 0;
 }
 

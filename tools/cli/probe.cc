@@ -27,6 +27,7 @@ struct ProbeOptions {
   bool train_mode = false;
   int64_t backward_output = -1;
   int threads = 0;
+  DeviceOptions device;
 };
 
 std::vector<std::string> split_names(const std::string& s) {
@@ -40,6 +41,7 @@ std::vector<std::string> split_names(const std::string& s) {
 
 int run_probe(const ProbeOptions& o) {
   apply_threads(o.threads);
+  const Device dev = apply_device_options(o.device);
   models::Checkpoint ck = models::load_checkpoint(o.weights);
   Tensor x = io::load_npy(o.input);
   LB_CHECK(x.dtype() == DType::Float32 && x.dim() == 4 && x.size(1) == ck.meta.in_channels,
@@ -53,6 +55,8 @@ int run_probe(const ProbeOptions& o) {
   LB_CHECK(o.backward_output < ck.meta.num_classes,
            "--backward-output " << o.backward_output << " is not an output (the model has " << ck.meta.num_classes << ")");
   ck.model->train(o.train_mode);
+  ck.model->to(dev);
+  x = x.to(dev);  // the input gradient is taken with respect to this copy; every file is written from the CPU
   std::filesystem::create_directories(o.out);
   nn::Capture cap(names);
   if (backward) x.requires_grad_();
@@ -61,24 +65,26 @@ int run_probe(const ProbeOptions& o) {
     std::unique_ptr<NoGradGuard> no_grad(backward ? nullptr : new NoGradGuard);
     logits = (*ck.model)(x);
   }
-  io::save_npy(o.out + "/logits.npy", logits.detach());
+  const auto save = [&](const std::string& file, const Tensor& t) { io::save_npy(o.out + "/" + file, t.to(Device::cpu())); };
+  save("logits.npy", logits.detach());
   {
     NoGradGuard g;
-    io::save_npy(o.out + "/probs.npy", softmax(logits.detach(), 1));
+    save("probs.npy", softmax(logits.detach(), 1));
   }
   for (const auto& n : names) {
-    io::save_npy(o.out + "/" + n + ".input.npy", cap.at(n).input);
-    io::save_npy(o.out + "/" + n + ".output.npy", cap.at(n).output);
+    save(n + ".input.npy", cap.at(n).input);
+    save(n + ".output.npy", cap.at(n).output);
   }
   if (backward) {
     // d(sum over the batch of logit K)/d(everything): seed 1 at column K of every row.
     Tensor seed = Tensor::zeros(logits.shape());
     for (int64_t i = 0; i < logits.size(0); ++i) seed.data<float>()[i * logits.size(1) + o.backward_output] = 1.0f;
+    seed = seed.to(dev);
     const auto taps = cap.gradients(logits, seed, /*retain_graph=*/true);
-    io::save_npy(o.out + "/input_grad.npy", autograd::grad({logits}, {x}, {seed})[0]);
+    save("input_grad.npy", autograd::grad({logits}, {x}, {seed})[0]);
     for (const auto& [n, g] : taps) {
-      if (g.input_grad.defined()) io::save_npy(o.out + "/" + n + ".input_grad.npy", g.input_grad);
-      if (g.output_grad.defined()) io::save_npy(o.out + "/" + n + ".output_grad.npy", g.output_grad);
+      if (g.input_grad.defined()) save(n + ".input_grad.npy", g.input_grad);
+      if (g.output_grad.defined()) save(n + ".output_grad.npy", g.output_grad);
     }
   }
   std::cout << "wrote " << o.out << "/logits.npy, probs.npy" << (backward ? ", input_grad.npy" : "")
@@ -100,6 +106,7 @@ Command probe_command() {
                 ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
             sub->add_flag("--train-mode", o->train_mode, "run in training mode (batch statistics)");
             add_threads_option(sub, &o->threads);
+            add_device_options(sub, &o->device);
             return [o] { return run_probe(*o); };
           }};
 }
