@@ -13,6 +13,12 @@
 // cancellation that E[x^2] - E[x]^2 suffers when the mean is large against the spread.
 // Element-wise maps use __fmul_rn / __fadd_rn so that nvcc does not contract them into FMAs: the
 // CPU build does not contract either, which makes y bit-identical to the CPU for the same stats.
+//
+// The fused BN + residual add + ReLU (batch_norm2d_relu) reuses every pass: its training forward
+// is the two statistics kernels then bn_relu_kernel1 (normalise, add, ReLU in one pass) instead of
+// bn_normalise_kernel1; its backward is the backward's kernels instantiated with kMask, which read
+// g = dy * (y > 0) in place of dy (so no masked copy of dy is ever written) and let the dx pass
+// also write d_residual = g.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -157,9 +163,10 @@ __device__ __forceinline__ float bn_relu1(float x, float r, float m, float k, fl
 }
 
 // y = relu((x - m) * k + b + residual), walking float4 units (HW4 = HW / 4 per plane) when
-// kVec4, floats otherwise. residual may be null.
+// kVec4, floats otherwise. residual may be null. (m, k, b) are the running statistics' map in
+// eval and the batch statistics' map in training.
 template <bool kVec4>
-__global__ void bn_relu_eval_kernel1(const float* x, const float* residual, int64_t N, int64_t C, int64_t HWu,
+__global__ void bn_relu_kernel1(const float* x, const float* residual, int64_t N, int64_t C, int64_t HWu,
                                      const float* m, const float* k, const float* b, float* y) {
   const bool has_res = residual != nullptr;
   for (int64_t c = blockIdx.y; c < C; c += gridDim.y) {
@@ -182,16 +189,26 @@ __global__ void bn_relu_eval_kernel1(const float* x, const float* residual, int6
   }
 }
 
-// part (C, S, 2): sum(dy) and, when need_dot, sum(dy * (x - mean)) of block (b, c)'s share.
-__global__ void bn_backward_partial_kernel1(const float* x, const float* dy, const float* mean, bool need_dot,
-                                            int64_t N, int64_t C, int64_t HW, double* part) {
+// The gradient at the BatchNorm's output: dy, or with kMask the ReLU's backward dy * (y > 0),
+// written as relu_backward writes it (y > 0 ? dy : 0).
+template <bool kMask>
+__device__ __forceinline__ float bn_grad(const float* dy, const float* y, int64_t off) {
+  if constexpr (kMask) return y[off] > 0.f ? dy[off] : 0.f;
+  return dy[off];
+}
+
+// part (C, S, 2): sum(g) and, when need_dot, sum(g * (x - mean)) of block (b, c)'s share, with
+// g = bn_grad<kMask>: dy, or dy * (y > 0) for the fused op (y null unless kMask).
+template <bool kMask>
+__global__ void bn_backward_partial_kernel1(const float* x, const float* dy, const float* y, const float* mean,
+                                            bool need_dot, int64_t N, int64_t C, int64_t HW, double* part) {
   __shared__ double scratch[2][32];
   const int S = gridDim.x;
   for (int64_t c = blockIdx.y; c < C; c += gridDim.y) {
     const float mc = mean[c];
     double s = 0.0, q = 0.0;
     walk_channel(N, C, HW, c, walk_start(), walk_stride(), [&](int64_t off) {
-      const double g = static_cast<double>(dy[off]);
+      const double g = static_cast<double>(bn_grad<kMask>(dy, y, off));
       s += g;
       if (need_dot) q += g * static_cast<double>(__fsub_rn(x[off], mc));
     });
@@ -231,21 +248,100 @@ __global__ void bn_backward_finalize_kernel1(const double* part, int S, int64_t 
   }
 }
 
-// training: dx = k * (dy - mean_dy - (x - mean) * coef); frozen: dx = k * dy (x not read).
-template <bool kTraining>
-__global__ void bn_backward_dx_kernel1(const float* x, const float* dy, const float* mean, const float* k,
-                                       const float* mean_dy, const float* coef, int64_t N, int64_t C, int64_t HW,
-                                       float* dx) {
+// training: dx = k * (g - mean_g - (x - mean) * coef); frozen: dx = k * g (x not read), with
+// g = bn_grad<kMask>. Without kMask g is dy and dx is always written; with kMask dx and dres may
+// each be null, and dres = g.
+template <bool kTraining, bool kMask>
+__global__ void bn_backward_dx_kernel1(const float* x, const float* dy, const float* y, const float* mean,
+                                       const float* k, const float* mean_dy, const float* coef, int64_t N, int64_t C,
+                                       int64_t HW, float* dx, float* dres) {
   for (int64_t c = blockIdx.y; c < C; c += gridDim.y) {
     const float kc = k[c];
     if constexpr (kTraining) {
       const float mc = mean[c], mdy = mean_dy[c], cc = coef[c];
       walk_channel(N, C, HW, c, walk_start(), walk_stride(), [&](int64_t off) {
-        dx[off] = __fmul_rn(kc, __fsub_rn(__fsub_rn(dy[off], mdy), __fmul_rn(__fsub_rn(x[off], mc), cc)));
+        const float g = bn_grad<kMask>(dy, y, off);
+        if (kMask && dres) dres[off] = g;
+        if (!kMask || dx) dx[off] = __fmul_rn(kc, __fsub_rn(__fsub_rn(g, mdy), __fmul_rn(__fsub_rn(x[off], mc), cc)));
       });
     } else {
-      walk_channel(N, C, HW, c, walk_start(), walk_stride(), [&](int64_t off) { dx[off] = __fmul_rn(kc, dy[off]); });
+      walk_channel(N, C, HW, c, walk_start(), walk_stride(), [&](int64_t off) {
+        const float g = bn_grad<kMask>(dy, y, off);
+        if (kMask && dres) dres[off] = g;
+        if (!kMask || dx) dx[off] = __fmul_rn(kc, g);
+      });
     }
+  }
+}
+
+// y = relu((x - m) * k + b + residual) over the (S, C) walking grid, float4 units when every
+// pointer is 16-byte aligned and HW % 4 == 0.
+void launch_bn_relu(const BatchNormShape& s, const float* x, const float* residual, const float* m, const float* k,
+                    const float* b, float* y, cudaStream_t st) {
+  auto aligned = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; };
+  const bool vec4 = s.HW % 4 == 0 && aligned(x) && aligned(y) && (!residual || aligned(residual));
+  if (vec4) {
+    const int64_t HW4 = s.HW / 4;
+    bn_relu_kernel1<true><<<walk_grid(splits_for(s.N * HW4, s.C), s.C), kThreads, 0, st>>>(x, residual, s.N, s.C,
+                                                                                           HW4, m, k, b, y);
+    LB_CUDA_CHECK_LAUNCH("bn_relu_kernel1<float4>");
+  } else {
+    bn_relu_kernel1<false><<<walk_grid(splits_for(s.N * s.HW, s.C), s.C), kThreads, 0, st>>>(x, residual, s.N, s.C,
+                                                                                             s.HW, m, k, b, y);
+    LB_CUDA_CHECK_LAUNCH("bn_relu_kernel1<float>");
+  }
+}
+
+// The statistics passes of the training forward: part sums, then mean, invstd, the affine map
+// (k, b) and the running statistics. k and b (C) live in the caller's workspace.
+void bn_train_stats(const BatchNormShape& s, const float* x, const float* weight, const float* bias, float* mean,
+                    float* invstd, float* running_mean, float* running_var, float eps, float momentum, double* part,
+                    int S, float* k, float* b, cudaStream_t st) {
+  bn_stats_partial_kernel1<<<walk_grid(S, s.C), kThreads, 0, st>>>(x, s.N, s.C, s.HW, part);
+  LB_CUDA_CHECK_LAUNCH("bn_stats_partial_kernel1");
+  bn_stats_finalize_kernel1<<<grid_for(s.C, 1), 32, 0, st>>>(x, part, S, s.N, s.C, s.HW, weight, bias, eps, momentum,
+                                                             mean, invstd, k, b, running_mean, running_var);
+  LB_CUDA_CHECK_LAUNCH("bn_stats_finalize_kernel1");
+}
+
+// Both backwards. kMask: the fused op's (y given, g = dy * (y > 0), dres = g when not null);
+// otherwise batch_norm2d's (y and dres null).
+template <bool kMask>
+void bn_backward_impl(const BatchNormShape& s, const float* x, const float* y, const float* dy, const float* mean,
+                      const float* invstd, const float* weight, float* dx, float* dweight, float* dbias, float* dres,
+                      bool training) {
+  const int64_t M = s.N * s.HW;
+  if (s.C == 0) return;
+  const bool need_dot = dweight || (dx && training);
+  const bool need_sum = dbias || (dx && training);
+  const bool reduce = (need_dot || need_sum) && M > 0;
+  const int S = reduce ? splits_for(M, s.C) : 0;
+  const size_t part_bytes = static_cast<size_t>(s.C) * S * 2 * sizeof(double);
+  Workspace ws(part_bytes + 3 * static_cast<size_t>(s.C) * sizeof(float));
+  double* part = ws.as<double>();
+  float* k = ws.as<float>(part_bytes);
+  float* mean_dy = k + s.C;
+  float* coef = mean_dy + s.C;
+  const cudaStream_t st = lb_stream();
+  if (reduce) {
+    bn_backward_partial_kernel1<kMask><<<walk_grid(S, s.C), kThreads, 0, st>>>(x, dy, y, mean, need_dot, s.N, s.C,
+                                                                              s.HW, part);
+    LB_CUDA_CHECK_LAUNCH("bn_backward_partial_kernel1");
+  }
+  // With M == 0 the sums are empty: dweight = dbias = 0, as the CPU writes.
+  bn_backward_finalize_kernel1<<<grid_for(s.C, 1), 32, 0, st>>>(part, S, M, s.C, invstd, weight, dweight, dbias, k,
+                                                                mean_dy, coef);
+  LB_CUDA_CHECK_LAUNCH("bn_backward_finalize_kernel1");
+  if ((!dx && !dres) || M == 0) return;
+  const dim3 grid = walk_grid(splits_for(M, s.C), s.C);
+  if (training) {
+    bn_backward_dx_kernel1<true, kMask><<<grid, kThreads, 0, st>>>(x, dy, y, mean, k, mean_dy, coef, s.N, s.C, s.HW,
+                                                                   dx, dres);
+    LB_CUDA_CHECK_LAUNCH("bn_backward_dx_kernel1<training>");
+  } else {
+    bn_backward_dx_kernel1<false, kMask><<<grid, kThreads, 0, st>>>(x, dy, y, mean, k, mean_dy, coef, s.N, s.C, s.HW,
+                                                                    dx, dres);
+    LB_CUDA_CHECK_LAUNCH("bn_backward_dx_kernel1<frozen>");
   }
 }
 
@@ -264,11 +360,7 @@ void batch_norm2d_forward_train(const BatchNormShape& s, const float* x, const f
   float* k = ws.as<float>(part_bytes);
   float* b = k + s.C;
   const cudaStream_t st = lb_stream();
-  bn_stats_partial_kernel1<<<walk_grid(S, s.C), kThreads, 0, st>>>(x, s.N, s.C, s.HW, part);
-  LB_CUDA_CHECK_LAUNCH("bn_stats_partial_kernel1");
-  bn_stats_finalize_kernel1<<<grid_for(s.C, 1), 32, 0, st>>>(x, part, S, s.N, s.C, s.HW, weight, bias, eps, momentum,
-                                                             mean, invstd, k, b, running_mean, running_var);
-  LB_CUDA_CHECK_LAUNCH("bn_stats_finalize_kernel1");
+  bn_train_stats(s, x, weight, bias, mean, invstd, running_mean, running_var, eps, momentum, part, S, k, b, st);
   bn_normalise_kernel1<<<walk_grid(S, s.C), kThreads, 0, st>>>(x, s.N, s.C, s.HW, mean, k, b, y);
   LB_CUDA_CHECK_LAUNCH("bn_normalise_kernel1");
 }
@@ -293,61 +385,46 @@ void batch_norm2d_forward_eval(const BatchNormShape& s, const float* x, const fl
 void batch_norm2d_backward(const BatchNormShape& s, const float* x, const float* dy, const float* mean,
                            const float* invstd, const float* weight, float* dx, float* dweight, float* dbias,
                            bool training) {
+  bn_backward_impl<false>(s, x, nullptr, dy, mean, invstd, weight, dx, dweight, dbias, nullptr, training);
+}
+
+// ---- fused BN + residual add + ReLU ----------------------------------------------------------------
+
+void batch_norm2d_relu_forward_train(const BatchNormShape& s, const float* x, const float* weight, const float* bias,
+                                     const float* residual, float* y, float* mean, float* invstd, float* running_mean,
+                                     float* running_var, float eps, float momentum) {
   const int64_t M = s.N * s.HW;
-  if (s.C == 0) return;
-  const bool need_dot = dweight || (dx && training);
-  const bool need_sum = dbias || (dx && training);
-  const bool reduce = (need_dot || need_sum) && M > 0;
-  const int S = reduce ? splits_for(M, s.C) : 0;
+  if (s.C == 0 || M == 0) return;
+  const int S = splits_for(M, s.C);
+  // part (C, S, 2) doubles, then k and b (C) floats.
   const size_t part_bytes = static_cast<size_t>(s.C) * S * 2 * sizeof(double);
-  Workspace ws(part_bytes + 3 * static_cast<size_t>(s.C) * sizeof(float));
+  Workspace ws(part_bytes + 2 * static_cast<size_t>(s.C) * sizeof(float));
   double* part = ws.as<double>();
   float* k = ws.as<float>(part_bytes);
-  float* mean_dy = k + s.C;
-  float* coef = mean_dy + s.C;
+  float* b = k + s.C;
   const cudaStream_t st = lb_stream();
-  if (reduce) {
-    bn_backward_partial_kernel1<<<walk_grid(S, s.C), kThreads, 0, st>>>(x, dy, mean, need_dot, s.N, s.C, s.HW, part);
-    LB_CUDA_CHECK_LAUNCH("bn_backward_partial_kernel1");
-  }
-  // With M == 0 the sums are empty: dweight = dbias = 0, as the CPU writes.
-  bn_backward_finalize_kernel1<<<grid_for(s.C, 1), 32, 0, st>>>(part, S, M, s.C, invstd, weight, dweight, dbias, k,
-                                                                mean_dy, coef);
-  LB_CUDA_CHECK_LAUNCH("bn_backward_finalize_kernel1");
-  if (!dx || M == 0) return;
-  const dim3 grid = walk_grid(splits_for(M, s.C), s.C);
-  if (training) {
-    bn_backward_dx_kernel1<true><<<grid, kThreads, 0, st>>>(x, dy, mean, k, mean_dy, coef, s.N, s.C, s.HW, dx);
-    LB_CUDA_CHECK_LAUNCH("bn_backward_dx_kernel1<training>");
-  } else {
-    bn_backward_dx_kernel1<false><<<grid, kThreads, 0, st>>>(x, dy, mean, k, mean_dy, coef, s.N, s.C, s.HW, dx);
-    LB_CUDA_CHECK_LAUNCH("bn_backward_dx_kernel1<frozen>");
-  }
+  bn_train_stats(s, x, weight, bias, mean, invstd, running_mean, running_var, eps, momentum, part, S, k, b, st);
+  launch_bn_relu(s, x, residual, mean, k, b, y, st);
 }
 
 void batch_norm2d_relu_forward_eval(const BatchNormShape& s, const float* x, const float* weight, const float* bias,
                                     const float* running_mean, const float* running_var, const float* residual,
-                                    float* y, float eps) {
-  const int64_t M = s.N * s.HW;
-  if (s.C == 0 || M == 0) return;
+                                    float* y, float* invstd, float eps) {
+  if (s.C == 0) return;
   Workspace ws(2 * static_cast<size_t>(s.C) * sizeof(float));
   float* k = ws.as<float>();
   float* b = k + s.C;
   const cudaStream_t st = lb_stream();
-  bn_eval_params_kernel1<<<grid_for(s.C, 128), 128, 0, st>>>(s.C, weight, bias, running_var, eps, nullptr, k, b);
+  bn_eval_params_kernel1<<<grid_for(s.C, 128), 128, 0, st>>>(s.C, weight, bias, running_var, eps, invstd, k, b);
   LB_CUDA_CHECK_LAUNCH("bn_eval_params_kernel1");
-  auto aligned = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; };
-  const bool vec4 = s.HW % 4 == 0 && aligned(x) && aligned(y) && (!residual || aligned(residual));
-  if (vec4) {
-    const int64_t HW4 = s.HW / 4;
-    bn_relu_eval_kernel1<true><<<walk_grid(splits_for(s.N * HW4, s.C), s.C), kThreads, 0, st>>>(
-        x, residual, s.N, s.C, HW4, running_mean, k, b, y);
-    LB_CUDA_CHECK_LAUNCH("bn_relu_eval_kernel1<float4>");
-  } else {
-    bn_relu_eval_kernel1<false><<<walk_grid(splits_for(M, s.C), s.C), kThreads, 0, st>>>(
-        x, residual, s.N, s.C, s.HW, running_mean, k, b, y);
-    LB_CUDA_CHECK_LAUNCH("bn_relu_eval_kernel1<float>");
-  }
+  if (s.N * s.HW == 0) return;  // invstd is still written: the backward reads it
+  launch_bn_relu(s, x, residual, running_mean, k, b, y, st);
+}
+
+void batch_norm2d_relu_backward(const BatchNormShape& s, const float* x, const float* y, const float* dy,
+                                const float* mean, const float* invstd, const float* weight, float* dx, float* dweight,
+                                float* dbias, float* dresidual, bool training) {
+  bn_backward_impl<true>(s, x, y, dy, mean, invstd, weight, dx, dweight, dbias, dresidual, training);
 }
 
 }  // namespace lb::kernels

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "engine/nn/fusion.h"
 #include "engine/nn/init.h"
 #include "engine/ops/ops.h"
 
@@ -23,6 +24,17 @@ BasicBlock::BasicBlock(int64_t in_channels, int64_t out_channels, int64_t stride
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
+  // Fused: bn1 + relu, and bn2 + identity + relu, each one op and one autograd node
+  // (batch_norm2d_relu). The same values and gradients as the unfused path below (bit for bit on the
+  // CPU and on CUDA's custom kernels), but the fused op calls bn1, bn2 and relu without
+  // Module::operator() and its node is not a "relu" node, so nn::can_fuse keeps the unfused path
+  // whenever a Capture wants one of them or a BackwardOverride scope (DeepLIFT) is alive.
+  if (nn::can_fuse({bn1.get(), bn2.get(), relu.get()})) {
+    Tensor out = bn1->forward_relu((*conv1)(x));
+    out = (*conv2)(out);
+    const Tensor identity = downsample ? (*downsample)(x) : x;
+    return bn2->forward_relu(out, identity);
+  }
   Tensor out = (*conv1)(x);
   out = (*bn1)(out);
   out = (*relu)(out);

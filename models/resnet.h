@@ -12,6 +12,9 @@
 //   layer4 512x1x1, avgpool 512, fc 2.
 // Like torchvision, each BasicBlock owns ONE ReLU module used twice and both ReLUs are in place;
 // lightbox's autograd records each call as its own node, so this is safe (docs/02-autograd.md).
+// When nn::can_fuse allows (engine/nn/fusion.h: fusion on, no tap on bn1/bn2/relu, no backward
+// override), a BasicBlock runs bn1 + relu and bn2 + identity + relu as the fused batch_norm2d_relu;
+// modules, names and state dicts are the same either way.
 #pragma once
 
 #include <memory>

@@ -1,4 +1,7 @@
 // cpu/batch_norm2d.cc: the loops declared in cpu/batch_norm2d.h, instantiated for float and double.
+// batch_norm2d_relu on the CPU is batch_norm2d_forward_* then add_relu_inplace, and relu_mask then
+// batch_norm2d_backward: fusing the loops further would let the compiler round differently from
+// the unfused ops, and the explainers' golden tests compare the CPU model bit-closely.
 //
 // Shapes: x, y, dy, dx (N, C, HW); everything else (C). Channel c of sample n is the contiguous
 // plane x + (n * C + c) * HW. One OpenMP thread owns whole channels, so the running statistics
@@ -128,13 +131,36 @@ void batch_norm2d_backward(const T* x, const T* dy, const T* mean, const T* invs
   }
 }
 
+template <class T> void add_relu_inplace(T* y, const T* residual, int64_t n) {
+  // What add_forward then relu_forward compute (a + 1 * b is exactly a + b; v > 0 ? v : 0 maps NaN
+  // to 0), in one pass instead of two.
+  if (residual) {
+#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+    for (int64_t i = 0; i < n; ++i) {
+      const T v = y[i] + residual[i];
+      y[i] = v > T(0) ? v : T(0);
+    }
+    return;
+  }
+#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) y[i] = y[i] > T(0) ? y[i] : T(0);
+}
+
+template <class T> void relu_mask(const T* y, const T* dy, T* g, int64_t n) {
+  // y > 0 exactly where relu's input was > 0 (relu_backward's argument), so y is all we need.
+#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) g[i] = y[i] > T(0) ? dy[i] : T(0);
+}
+
 #define LB_INSTANTIATE_BN(T)                                                                            \
   template void batch_norm2d_forward_train<T>(const T*, const T*, const T*, T*, T*, T*, T*, T*,         \
                                               const BatchNorm2dArgs&);                                  \
   template void batch_norm2d_forward_eval<T>(const T*, const T*, const T*, const T*, const T*, T*, T*,  \
                                              const BatchNorm2dArgs&);                                   \
   template void batch_norm2d_backward<T>(const T*, const T*, const T*, const T*, const T*, T*, T*, T*, \
-                                         const BatchNorm2dBackwardArgs&);
+                                         const BatchNorm2dBackwardArgs&);                              \
+  template void add_relu_inplace<T>(T*, const T*, int64_t);                                            \
+  template void relu_mask<T>(const T*, const T*, T*, int64_t);
 LB_INSTANTIATE_BN(float)
 LB_INSTANTIATE_BN(double)
 #undef LB_INSTANTIATE_BN

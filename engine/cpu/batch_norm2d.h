@@ -1,4 +1,5 @@
-// cpu/batch_norm2d.h: the CPU loops behind batch_norm2d (training forward, eval forward, backward).
+// cpu/batch_norm2d.h: the CPU loops behind batch_norm2d (training forward, eval forward, backward)
+// and the two extra loops of the fused batch_norm2d_relu (add + ReLU epilogue, ReLU mask).
 //
 // Shapes (the letters of this file): x, y, dy, dx (N, C, HW) with HW = H * W, seen as N * C
 // contiguous planes; weight, bias, running stats, mean, invstd and their gradients (C).
@@ -52,5 +53,14 @@ struct BatchNorm2dBackwardArgs {
 template <class T>
 void batch_norm2d_backward(const T* x, const T* dy, const T* mean, const T* invstd, const T* weight,
                            T* dx, T* dweight, T* dbias, const BatchNorm2dBackwardArgs& a);
+
+// The epilogue of the fused batch_norm2d_relu, run over batch_norm2d's output y (n values):
+// y = max(y + residual, 0) in place; residual may be null (y = max(y, 0)). The same arithmetic as
+// add_ then relu_ (engine/cpu/elementwise.h), so the fused op matches the composition bit for bit.
+template <class T> void add_relu_inplace(T* y, const T* residual, int64_t n);
+
+// The first step of batch_norm2d_relu's backward: g = dy where y > 0, else 0 (n values); g then
+// goes through batch_norm2d_backward and is also the residual's gradient.
+template <class T> void relu_mask(const T* y, const T* dy, T* g, int64_t n);
 
 }  // namespace lb::cpu

@@ -24,6 +24,12 @@ Capture::~Capture() { t_captures.erase(std::find(t_captures.begin(), t_captures.
 
 bool Capture::active() { return !t_captures.empty(); }
 
+bool Capture::wants(const std::string& module_name) {
+  for (const Capture* c : t_captures)
+    if (std::find(c->names().begin(), c->names().end(), module_name) != c->names().end()) return true;
+  return false;
+}
+
 namespace {
 // The captures in this thread that want `name`.
 template <class F> void for_each_wanting(const std::string& name, F&& f) {

@@ -51,6 +51,9 @@ class Capture {
   static void record_input(const std::string& module_name, const Tensor& input);
   static void record_output(const std::string& module_name, const Tensor& output);
   static bool active();
+  // True when a Capture alive in this thread lists `module_name`: a fused op that would skip that
+  // module's call (models/resnet.cc) must not run.
+  static bool wants(const std::string& module_name);
 
  private:
   std::vector<std::string> names_;

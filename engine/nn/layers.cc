@@ -65,7 +65,7 @@ BatchNorm2d::BatchNorm2d(int64_t channels, double eps, double momentum)
   num_batches_tracked_ = register_buffer("num_batches_tracked", Tensor::scalar(0, DType::Int64));
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+void BatchNorm2d::check_and_count(const Tensor& x) {
   LB_CHECK(x.defined() && x.dim() == 4 && x.size(1) == channels_,
            "BatchNorm2d(" << channels_ << "): expected input (N, " << channels_ << ", H, W), got "
                           << (x.defined() ? shape_str(x.shape()) : std::string("undefined")));
@@ -74,7 +74,16 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     NoGradGuard no_grad;
     num_batches_tracked_.fill_(num_batches_tracked_.item() + 1);
   }
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  check_and_count(x);
   return batch_norm2d(x, weight_, bias_, running_mean_, running_var_, is_training(), momentum_, eps_);
+}
+
+Tensor BatchNorm2d::forward_relu(const Tensor& x, const Tensor& residual) {
+  check_and_count(x);
+  return batch_norm2d_relu(x, weight_, bias_, running_mean_, running_var_, is_training(), momentum_, eps_, residual);
 }
 
 std::string BatchNorm2d::extra_repr() const {

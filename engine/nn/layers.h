@@ -49,6 +49,10 @@ class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t channels, double eps = 1e-5, double momentum = 0.1);
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x) + residual) as one fused op (batch_norm2d_relu), with forward's checks and
+  // bookkeeping; residual may be undefined. Called directly, not through operator(): no Capture
+  // records it, so callers ask nn::can_fuse first (models/resnet.cc's BasicBlock).
+  Tensor forward_relu(const Tensor& x, const Tensor& residual = Tensor());
   std::string type_name() const override { return "BatchNorm2d"; }
   std::string extra_repr() const override;
 
@@ -67,6 +71,7 @@ class BatchNorm2d : public Module {
   }
 
  private:
+  void check_and_count(const Tensor& x);  // forward's input check and num_batches_tracked update
   int64_t channels_;
   double eps_, momentum_;
   Tensor weight_, bias_, running_mean_, running_var_, num_batches_tracked_;
