@@ -6,7 +6,8 @@
 //
 //   direction        GEMM: M          x Ncols    over red       written
 //   forward          N*P*Q (pixels)   K          C*T            y  (+ bias)
-//   backward_input   N*H*W (pixels)   C          K*T            dx
+//   backward_input   N*Hc*Wc (pixels  C          K*Tc           dx, one GEMM per stride class
+//                    of one class)                                 (blockIdx.z = class)
 //   backward_weight  K                C*T        N*P*Q          dw (split-K, deterministic)
 //   backward_bias    one block per k, a fixed-order sum over N*P*Q                    db
 //
@@ -22,9 +23,16 @@
 // accumulates), and every result is the same bits from run to run: no atomics anywhere, split-K
 // partials are summed in split order.
 //
-// Known costs: backward_input gathers all K*T taps of every input pixel, so at stride 2 three of
-// four taps are zero (a stride-phase split would skip them); grids of few blocks (forward on
-// layer4's 1x1 maps: N*P*Q = 128) do not fill the card, only the weight gradient splits K.
+// backward_input splits dx by stride phase (h mod stride, w mod stride): each class is its own
+// GEMM over only the taps that reach it (Tc of T; at stride 2 a quarter of the work of gathering
+// every tap and multiplying the stride holes), all classes in one launch. A class without taps
+// writes zeros, e.g. 3 of the 4 classes of a 1x1 stride-2 downsample. Strides above kMaxPhase (4)
+// keep the plain gather. For few input channels (C <= 8: the stem) a direct kernel replaces the
+// GEMM (which would fill C of its 64 tile columns): one thread per 8 dx pixels of one class,
+// looping over k and the class's taps with w[:, c] in shared memory; it is fp32 in both modes.
+//
+// Known costs: grids of few blocks (forward on layer4's 1x1 maps: N*P*Q = 128) do not fill the
+// card, only the weight gradient splits K.
 #include "kernels/conv2d.cuh"
 
 #include <algorithm>
@@ -88,6 +96,38 @@ Plan make_plan(const Conv2dShape& s, const char* what) {
   return plan;
 }
 
+// The stride classes of backward_input (BwdInputPhaseProblem): for each phase a of each axis, the
+// live taps t with (a + pad - t) divisible by the stride. They are consecutive in the class (the
+// outputs a class tap reaches shift by one position per stride), which the kernel relies on.
+Phases make_phases(const Plan& plan) {
+  const ConvDims& d = plan.d;
+  Phases ph{};
+  auto axis = [&](const int* live, int nlive, PhaseAxis& ax) {
+    for (int a = 0; a < d.stride; ++a) {
+      int n = 0, first = 0;
+      for (int i = 0; i < nlive; ++i) {
+        const int t = live[i];
+        if ((a + d.pad - t) % d.stride != 0) continue;  // also right for negative a + pad - t
+        if (n == 0) first = t;
+        LB_CHECK(t == first + n * d.stride, "conv2d_backward_input: live taps of a stride class are not consecutive");
+        ++n;
+      }
+      ax.first[a] = first, ax.n[a] = n;
+      ax.off[a] = n > 0 ? (a + d.pad - first) / d.stride : 0;  // exact (possibly negative)
+    }
+  };
+  axis(plan.taps.r, plan.taps.nr, ph.rows);
+  axis(plan.taps.s, plan.taps.ns, ph.cols);
+  for (int a = 0; a < d.stride; ++a) {
+    ph.dns[a] = make_fastdiv(ph.cols.n[a]);
+    for (int b = 0; b < d.stride; ++b) {
+      ph.T[a * d.stride + b] = ph.rows.n[a] * ph.cols.n[b];
+      ph.dT[a * d.stride + b] = make_fastdiv(ph.T[a * d.stride + b]);
+    }
+  }
+  return ph;
+}
+
 cudaStream_t compute_stream() { return static_cast<cudaStream_t>(stream()); }
 
 int current_device() {
@@ -108,15 +148,16 @@ bool use_tf32(MathMode mode) {
 }
 
 // One launch of the skeleton over the (M, Ncols) tile grid, `splits` slices of `chunk` reductions.
+// (For BwdInputPhaseProblem `splits` is the number of stride classes and `chunk` is unused.)
 template <class Prob>
-void launch_igemm(const Prob& prob, const Taps& taps, int splits, int chunk, bool tf32, const char* name) {
+void launch_igemm(const Prob& prob, int splits, int chunk, bool tf32, const char* name) {
   const int64_t gm = (prob.M + kBM - 1) / kBM, gn = (prob.Ncols + kBN - 1) / kBN;
   LB_CHECK(gn <= 65535 && splits <= 65535, name << ": grid " << gm << "x" << gn << "x" << splits << " too large");
   const dim3 grid(static_cast<unsigned>(gm), static_cast<unsigned>(gn), static_cast<unsigned>(splits));
   if (tf32)
-    conv2d_igemm_kernel1<Prob, true><<<grid, kThreads, 0, compute_stream()>>>(prob, taps, chunk);
+    conv2d_igemm_kernel1<Prob, true><<<grid, kThreads, 0, compute_stream()>>>(prob, chunk);
   else
-    conv2d_igemm_kernel1<Prob, false><<<grid, kThreads, 0, compute_stream()>>>(prob, taps, chunk);
+    conv2d_igemm_kernel1<Prob, false><<<grid, kThreads, 0, compute_stream()>>>(prob, chunk);
   LB_CUDA_CHECK_LAUNCH(name);
 }
 
@@ -152,19 +193,42 @@ int weight_grad_splits(int64_t tiles_mn, int64_t red) {
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y, MathMode mode) {
   if (s.N * s.K * s.P * s.Q == 0) return;
   const Plan plan = make_plan(s, "conv2d_forward");
-  FwdProblem prob{x, w, bias, y, plan.d, 0, 0, 0};
+  FwdProblem prob{x, w, bias, y, plan.d, plan.taps, 0, 0, 0};
   prob.M = plan.d.N * plan.d.PQ, prob.Ncols = plan.d.K, prob.red = plan.d.C * plan.d.T;
   // red == 0 (no live tap, or C == 0): the kernel skips the loop and writes the bias.
-  launch_igemm(prob, plan.taps, 1, prob.red, use_tf32(mode), "conv2d_forward (conv2d_igemm_kernel1)");
+  launch_igemm(prob, 1, prob.red, use_tf32(mode), "conv2d_forward (conv2d_igemm_kernel1)");
 }
 
 void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w, float* dx, MathMode mode) {
   if (s.N * s.C * s.H * s.W == 0) return;
   const Plan plan = make_plan(s, "conv2d_backward_input");
-  BwdInputProblem prob{dy, w, dx, plan.d, 0, 0, 0};
-  prob.M = plan.d.N * plan.d.HW, prob.Ncols = plan.d.C, prob.red = plan.d.K * plan.d.T;
+  const ConvDims& d = plan.d;
+  const int st = d.stride;
+  const int Hc = (d.H + st - 1) / st, Wc = (d.W + st - 1) / st;
+  // Few input channels: the direct kernel (fp32 in both modes).
+  const int64_t rowblocks = (Hc + kDirRows - 1) / kDirRows;
+  if (d.C <= kDirectMaxC && static_cast<int64_t>(d.K) * d.RS <= kDirectMaxWeights &&
+      static_cast<int64_t>(d.N) * d.C <= 65535 && static_cast<int64_t>(st) * st * rowblocks <= 65535) {
+    const dim3 grid(static_cast<unsigned>((Wc + 31) / 32), static_cast<unsigned>(st * st * rowblocks),
+                    static_cast<unsigned>(d.N * d.C));
+    const size_t smem = static_cast<size_t>(d.K) * d.RS * sizeof(float);
+    conv2d_backward_input_direct_kernel1<<<grid, kThreads, smem, compute_stream()>>>(dy, w, dx, d, Hc,
+                                                                                      static_cast<int>(rowblocks));
+    LB_CUDA_CHECK_LAUNCH("conv2d_backward_input_direct_kernel1");
+    return;
+  }
+  if (st <= kMaxPhase) {  // one GEMM per stride class, blockIdx.z = class
+    BwdInputPhaseProblem prob{dy, w, dx, d, make_phases(plan), Hc, Wc, Hc * Wc, {}, {}, 0, d.C};
+    prob.dHWc = make_fastdiv(prob.HWc), prob.dWc = make_fastdiv(Wc);
+    prob.M = d.N * prob.HWc;
+    // A class with no taps (K*Tc == 0) writes zeros.
+    launch_igemm(prob, st * st, 0, use_tf32(mode), "conv2d_backward_input (conv2d_igemm_kernel1, phases)");
+    return;
+  }
+  BwdInputProblem prob{dy, w, dx, d, plan.taps, 0, 0, 0};
+  prob.M = d.N * d.HW, prob.Ncols = d.C, prob.red = d.K * d.T;
   // red == 0: the kernel writes zeros.
-  launch_igemm(prob, plan.taps, 1, prob.red, use_tf32(mode), "conv2d_backward_input (conv2d_igemm_kernel1)");
+  launch_igemm(prob, 1, prob.red, use_tf32(mode), "conv2d_backward_input (conv2d_igemm_kernel1)");
 }
 
 void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw, MathMode mode) {
@@ -177,7 +241,7 @@ void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* d
     memset_zero(dw, dw_count * sizeof(float));
     return;
   }
-  BwdWeightProblem prob{x, dy, nullptr, d, d.K, d.C * d.T, static_cast<int>(red)};
+  BwdWeightProblem prob{x, dy, nullptr, d, plan.taps, d.K, d.C * d.T, static_cast<int>(red)};
   const int64_t tiles_mn = ((prob.M + kBM - 1) / kBM) * ((prob.Ncols + kBN - 1) / kBN);
   int splits = weight_grad_splits(tiles_mn, red);
   const int64_t ktiles = (red + kBK - 1) / kBK;
@@ -186,13 +250,13 @@ void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* d
   const bool tf32 = use_tf32(mode);
   if (splits == 1 && plan.all_live) {  // the compact layout is dw's own: write it directly
     prob.out = dw;
-    launch_igemm(prob, plan.taps, 1, static_cast<int>(chunk), tf32, "conv2d_backward_weight (conv2d_igemm_kernel1)");
+    launch_igemm(prob, 1, static_cast<int>(chunk), tf32, "conv2d_backward_weight (conv2d_igemm_kernel1)");
     return;
   }
   const int64_t kct = static_cast<int64_t>(prob.M) * prob.Ncols;
   Workspace ws(static_cast<size_t>(splits) * kct, current_device());  // (splits, K, C*T)
   prob.out = ws.ptr;
-  launch_igemm(prob, plan.taps, splits, static_cast<int>(chunk), tf32, "conv2d_backward_weight (conv2d_igemm_kernel1)");
+  launch_igemm(prob, splits, static_cast<int>(chunk), tf32, "conv2d_backward_weight (conv2d_igemm_kernel1)");
   if (!plan.all_live) memset_zero(dw, dw_count * sizeof(float));  // dead taps: exactly 0
   const int blocks = static_cast<int>(std::min<int64_t>((kct + kThreads - 1) / kThreads, 4096));
   conv2d_backward_weight_reduce_kernel1<<<blocks, kThreads, 0, compute_stream()>>>(ws.ptr, splits, d, plan.taps, dw);

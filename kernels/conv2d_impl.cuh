@@ -66,6 +66,24 @@ struct Taps {
   int r[kMaxTapDim], s[kMaxTapDim];
 };
 
+// The skeleton stages a problem's small index tables (`Prob::Table`) in shared memory once per
+// block; for the tap lists that is Taps' r and s.
+struct TapTable {
+  int r[kMaxTapDim], s[kMaxTapDim];
+};
+
+__device__ __forceinline__ void stage_taps(const Taps& taps, TapTable& t) {
+#pragma unroll  // constant indices: the parameter arrays stay in the constant bank
+  for (int i = 0; i < kMaxTapDim; ++i) t.r[i] = taps.r[i], t.s[i] = taps.s[i];
+}
+
+// Split-K: block z reduces [z*chunk, (z+1)*chunk) clipped to [0, red).
+__device__ __forceinline__ void splitk_slice(int red, int z, int chunk, int& kbeg, int& kend) {
+  const int64_t b = static_cast<int64_t>(z) * chunk;
+  kbeg = static_cast<int>(b < red ? b : red);
+  kend = static_cast<int>(b + chunk < red ? b + chunk : red);
+}
+
 // Shape letters as in kernels/shapes.h, plus the derived extents and their divisors.
 struct ConvDims {
   int N, C, H, W, K, R, S, stride, pad, P, Q;
@@ -105,7 +123,14 @@ struct FwdProblem {
   const float* bias;  // (K) or null
   float* y;           // (N, K, P, Q)
   ConvDims d;
+  Taps taps;
   int M, Ncols, red;
+
+  using Table = TapTable;
+  __device__ __forceinline__ void stage(Table& t) const { stage_taps(taps, t); }
+  __device__ __forceinline__ void slice(const Table&, int z, int chunk, int& kbeg, int& kend) const {
+    splitk_slice(red, z, chunk, kbeg, kend);
+  }
 
   struct State {
     const int *sr, *ss;
@@ -114,8 +139,8 @@ struct FwdProblem {
     int64_t xbase;
   };
 
-  __device__ __forceinline__ void init(State& st, int m0, int n0, int tid, const int* sr, const int* ss) const {
-    st.sr = sr, st.ss = ss, st.tid = tid, st.n0 = n0;
+  __device__ __forceinline__ void init(State& st, const Table& tab, int m0, int n0, int tid, int) const {
+    st.sr = tab.r, st.ss = tab.s, st.tid = tid, st.n0 = n0;
     const int m = m0 + rowfast_row(tid);
     st.mvalid = m < M;
     const int mm = st.mvalid ? m : 0;
@@ -171,7 +196,14 @@ struct BwdInputProblem {
   const float* w;   // (K, C, R, S)
   float* dx;        // (N, C, H, W)
   ConvDims d;
+  Taps taps;
   int M, Ncols, red;
+
+  using Table = TapTable;
+  __device__ __forceinline__ void stage(Table& t) const { stage_taps(taps, t); }
+  __device__ __forceinline__ void slice(const Table&, int z, int chunk, int& kbeg, int& kend) const {
+    splitk_slice(red, z, chunk, kbeg, kend);
+  }
 
   struct State {
     const int *sr, *ss;
@@ -180,8 +212,8 @@ struct BwdInputProblem {
     int64_t dybase;
   };
 
-  __device__ __forceinline__ void init(State& st, int m0, int n0, int tid, const int* sr, const int* ss) const {
-    st.sr = sr, st.ss = ss, st.tid = tid, st.n0 = n0;
+  __device__ __forceinline__ void init(State& st, const Table& tab, int m0, int n0, int tid, int) const {
+    st.sr = tab.r, st.ss = tab.s, st.tid = tid, st.n0 = n0;
     const int m = m0 + rowfast_row(tid);
     st.mvalid = m < M;
     const int mm = st.mvalid ? m : 0;
@@ -229,6 +261,112 @@ struct BwdInputProblem {
 };
 
 // ---------------------------------------------------------------------------------------------
+// backward_input by stride phase (strides 1..kMaxPhase). dx splits into stride^2 classes by
+// (h mod stride, w mod stride) = (ph, pw); in class (ph, pw) only the taps r = ph + pad (mod stride),
+// s = pw + pad (mod stride) reach dy, and they reach it without holes:
+//   dx[n, c, ph + stride*i, pw + stride*j] = sum over k and the class's taps of
+//       dy[n, k, i + (ph + pad - r) / stride, j + (pw + pad - s) / stride] * w[k, c, r, s]
+// (exact divisions). Each class is a GEMM over its own rows, M = N*Hc*Wc (Hc = ceil(H/stride),
+// Wc = ceil(W/stride); rows past H or W are skipped), Ncols = C, red = K*Tc, and blockIdx.z is the
+// class, so a stride-2 conv does 1/4 of the multiply-adds of the plain gather. Within a class the
+// live taps (see Taps) are consecutive: row tap ir (0 <= ir < nr) is r = first + stride*ir and reads
+// dy row i + off - ir; likewise for columns. A class without taps writes zeros (every dx element
+// is written exactly once). At stride 1 there is one class and this is the plain gather without
+// the per-element stride divisions.
+constexpr int kMaxPhase = 4;
+
+// Per axis and phase a: the first live tap of the class, its dy offset (a + pad - first) / stride,
+// and the number of live taps.
+struct PhaseAxis {
+  int first[kMaxPhase], off[kMaxPhase], n[kMaxPhase];
+};
+
+struct Phases {
+  PhaseAxis rows, cols;
+  int T[kMaxPhase * kMaxPhase];          // taps of class z = ph*stride + pw: rows.n[ph] * cols.n[pw]
+  FastDiv dT[kMaxPhase * kMaxPhase];
+  FastDiv dns[kMaxPhase];                // cols.n[pw]
+};
+
+struct BwdInputPhaseProblem {
+  static constexpr bool kARowFast = true, kBRowFast = false, kStoreRowFast = true;
+  const float* dy;  // (N, K, P, Q)
+  const float* w;   // (K, C, R, S)
+  float* dx;        // (N, C, H, W)
+  ConvDims d;
+  Phases ph;
+  int Hc, Wc, HWc;  // class rows and columns, Hc*Wc
+  FastDiv dHWc, dWc;
+  int M, Ncols;     // N*Hc*Wc, C
+
+  using Table = Phases;
+  __device__ __forceinline__ void stage(Table& t) const { t = ph; }
+  __device__ __forceinline__ void slice(const Table& t, int z, int, int& kbeg, int& kend) const {
+    kbeg = 0;
+    kend = d.K * t.T[z];
+  }
+
+  struct State {
+    int tid, n0, T, ns, pi, qj, wbase;  // pi = i + rows.off, qj = j + cols.off; wbase = first_r*S + first_s
+    FastDiv dT, dns;
+    bool mvalid;
+    int64_t dybase;
+  };
+
+  __device__ __forceinline__ void init(State& st, const Table& tab, int m0, int n0, int tid, int z) const {
+    st.tid = tid, st.n0 = n0;
+    const int a = fdiv(d.dstride, z), b = z - a * d.stride;  // class (a, b) = (ph, pw)
+    st.T = tab.T[z], st.dT = tab.dT[z], st.ns = tab.cols.n[b], st.dns = tab.dns[b];
+    st.wbase = tab.rows.first[a] * d.S + tab.cols.first[b];
+    const int m = m0 + rowfast_row(tid);
+    const int mm = m < M ? m : 0;
+    const int img = fdiv(dHWc, mm), ij = mm - img * HWc;
+    const int i = fdiv(dWc, ij), j = ij - i * Wc;
+    st.mvalid = m < M && a + d.stride * i < d.H && b + d.stride * j < d.W;
+    st.dybase = static_cast<int64_t>(img) * d.K * d.PQ;
+    st.pi = i + tab.rows.off[a];
+    st.qj = j + tab.cols.off[b];
+  }
+
+  __device__ __forceinline__ void load(const State& st, int k0, int kend, float (&ra)[kPer], float (&rb)[kPer]) const {
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+      const int kr = k0 + rowfast_red(st.tid, i);
+      float v = 0.f;
+      if (st.mvalid && kr < kend) {
+        const int k = fdiv(st.dT, kr), t = kr - k * st.T;
+        const int ir = fdiv(st.dns, t), is = t - ir * st.ns;
+        const int p = st.pi - ir, q = st.qj - is;
+        if (static_cast<unsigned>(p) < static_cast<unsigned>(d.P) && static_cast<unsigned>(q) < static_cast<unsigned>(d.Q))
+          v = dy[st.dybase + (static_cast<int64_t>(k) * d.P + p) * d.Q + q];
+      }
+      ra[i] = v;
+    }
+    const int kr = k0 + redfast_red(st.tid);
+    const bool kvalid = kr < kend;
+    int64_t woff = 0;  // offset of w[k, 0, r, s]
+    if (kvalid) {
+      const int k = fdiv(st.dT, kr), t = kr - k * st.T;
+      const int ir = fdiv(st.dns, t), is = t - ir * st.ns;
+      woff = static_cast<int64_t>(k) * d.C * d.RS + st.wbase + d.stride * (ir * d.S + is);
+    }
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+      const int c = st.n0 + redfast_row(st.tid, i);
+      rb[i] = kvalid && c < Ncols ? w[woff + static_cast<int64_t>(c) * d.RS] : 0.f;
+    }
+  }
+
+  __device__ __forceinline__ void store(int m, int c, float v, int z) const {
+    const int a = fdiv(d.dstride, z), b = z - a * d.stride;
+    const int img = fdiv(dHWc, m), ij = m - img * HWc;
+    const int i = fdiv(dWc, ij), j = ij - i * Wc;
+    const int h = a + d.stride * i, wc = b + d.stride * j;
+    if (h < d.H && wc < d.W) dx[(static_cast<int64_t>(img) * d.C + c) * d.HW + h * d.W + wc] = v;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
 // backward_weight: M = K, Ncols = C*T (live taps only), red = N*P*Q.
 // A[k, j] = dy[n, k, p, q]                                     (red-fast: consecutive q)
 // B[j, ct] = x[n, c, p*stride - pad + r, q*stride - pad + s]   (red-fast: consecutive q)
@@ -239,7 +377,14 @@ struct BwdWeightProblem {
   const float* dy;  // (N, K, P, Q)
   float* out;       // (splits, K, C*T)
   ConvDims d;
+  Taps taps;
   int M, Ncols, red;
+
+  using Table = TapTable;
+  __device__ __forceinline__ void stage(Table& t) const { stage_taps(taps, t); }
+  __device__ __forceinline__ void slice(const Table&, int z, int chunk, int& kbeg, int& kend) const {
+    splitk_slice(red, z, chunk, kbeg, kend);
+  }
 
   struct State {
     int tid, m0;
@@ -247,7 +392,8 @@ struct BwdWeightProblem {
     bool nvalid[kPer];
   };
 
-  __device__ __forceinline__ void init(State& st, int m0, int n0, int tid, const int* sr, const int* ss) const {
+  __device__ __forceinline__ void init(State& st, const Table& tab, int m0, int n0, int tid, int) const {
+    const int *sr = tab.r, *ss = tab.s;
     st.tid = tid, st.m0 = m0;
 #pragma unroll
     for (int i = 0; i < kPer; ++i) {
@@ -370,24 +516,20 @@ __device__ __forceinline__ void mma_tf32(const float* smem, int buf, int tid, Fr
 #endif
 
 template <class Prob, bool kTf32> __global__ void __launch_bounds__(kThreads)
-    conv2d_igemm_kernel1(Prob prob, Taps taps, int chunk) {
+    conv2d_igemm_kernel1(Prob prob, int chunk) {
   __shared__ __align__(128) float smem[kSmemFloats];
-  __shared__ int sr[kMaxTapDim], ss[kMaxTapDim];
+  __shared__ typename Prob::Table tab;
   const int tid = threadIdx.x;
-  if (tid == 0) {  // constant indices: the parameter arrays stay in the constant bank
-#pragma unroll
-    for (int i = 0; i < kMaxTapDim; ++i) sr[i] = taps.r[i], ss[i] = taps.s[i];
-  }
+  if (tid == 0) prob.stage(tab);  // constant indices: the parameter arrays stay in the constant bank
   __syncthreads();
   const int m0 = blockIdx.x * kBM, n0 = blockIdx.y * kBN;
-  // This block's slice [kbeg, kend) of the reduction (split-K along gridDim.z).
-  const int64_t kbeg64 = static_cast<int64_t>(blockIdx.z) * chunk;
-  const int kbeg = static_cast<int>(kbeg64 < prob.red ? kbeg64 : prob.red);
-  const int kend = static_cast<int>(kbeg64 + chunk < prob.red ? kbeg64 + chunk : prob.red);
+  // This block's slice [kbeg, kend) of the reduction (split-K along gridDim.z, or the phase class).
+  int kbeg, kend;
+  prob.slice(tab, blockIdx.z, chunk, kbeg, kend);
   const int ntiles = (kend - kbeg + kBK - 1) / kBK;
 
   typename Prob::State st;
-  prob.init(st, m0, n0, tid, sr, ss);
+  prob.init(st, tab, m0, n0, tid, blockIdx.z);
   float ra[kPer], rb[kPer];
 #if defined(LB_CONV2D_HAS_TF32)
   FragC cfrag[2];
@@ -439,6 +581,92 @@ template <class Prob, bool kTf32> __global__ void __launch_bounds__(kThreads)
   }
   __syncthreads();
   store_tile(prob, smem, ld, m0, n0, tid);
+}
+
+// ---------------------------------------------------------------------------------------------
+// backward_input for few input channels (C <= kDirectMaxC: the stem, C = 1 or 3), fp32 in both math
+// modes (no tensor cores). The GEMMs above would use C of their 64 tile columns. Here dx is split
+// into the same stride classes (ph, pw) as BwdInputPhaseProblem; a thread owns kDirU consecutive
+// class rows i0 .. i0 + kDirU - 1 at one class column j of one class of one (n, c) plane and loops
+// over k and the class's taps only (r = r0 + stride*ir reads dy row i + offr - ir, likewise for
+// columns; taps that read outside dy, dead ones included, are bounds-checked to zero). A warp is 32
+// consecutive j of one class row group, so every dy read is one coalesced 128-byte line, and the
+// kDirU + kDirE - 1 dy values of a column tap serve kDirE row taps x kDirU rows from registers.
+// Block: 256 threads = 32 columns x 8 row groups (64 class rows); grid (ceil(Wc/32),
+// stride^2 * rowblocks, N*C). w[:, c, :, :] (K*R*S floats, <= kDirectMaxWeights) sits in dynamic
+// shared memory. Every dx element is written once, by the thread that owns it.
+constexpr int kDirectMaxC = 8;
+constexpr int kDirU = 8;                     // class rows per thread
+constexpr int kDirE = 4;                     // row taps per register window
+constexpr int kDirRows = kThreads / 32 * kDirU;  // class rows per block
+constexpr int kDirectMaxWeights = 12288;     // 48 KB: the default dynamic shared memory limit
+
+__global__ void __launch_bounds__(kThreads)
+    conv2d_backward_input_direct_kernel1(const float* dy, const float* w, float* dx, ConvDims d, int Hc, int rowblocks) {
+#ifdef LB_CONV2D_EMULATE
+  static float sw[kDirectMaxWeights];
+#else
+  extern __shared__ float sw[];
+#endif
+  const int tid = threadIdx.x;
+  const int n = static_cast<int>(blockIdx.z) / d.C, c = static_cast<int>(blockIdx.z) - n * d.C;
+  const int cls = static_cast<int>(blockIdx.y) / rowblocks, rb = static_cast<int>(blockIdx.y) - cls * rowblocks;
+  const int krs = d.K * d.RS;
+  for (int e = tid; e < krs; e += kThreads) {
+    const int k = e / d.RS;
+    sw[e] = w[(static_cast<int64_t>(k) * d.C + c) * d.RS + (e - k * d.RS)];
+  }
+  __syncthreads();
+
+  const int st = d.stride;
+  const int a = cls / st, b = cls - a * st;  // class (ph, pw)
+  const int r0 = (a + d.pad) % st, s0 = (b + d.pad) % st;
+  const int nr = r0 < d.R ? (d.R - 1 - r0) / st + 1 : 0, ns = s0 < d.S ? (d.S - 1 - s0) / st + 1 : 0;
+  const int offr = (a + d.pad - r0) / st, offc = (b + d.pad - s0) / st;  // exact: both are >= 0 multiples
+  const int j = static_cast<int>(blockIdx.x) * 32 + tid % 32;
+  const int i0 = rb * kDirRows + (tid / 32) * kDirU;
+  const int wc = b + st * j;
+  const bool jvalid = wc < d.W;
+  float acc[kDirU];
+#pragma unroll
+  for (int u = 0; u < kDirU; ++u) acc[u] = 0.f;
+  if (jvalid && i0 < Hc) {
+    const float* dyn = dy + static_cast<int64_t>(n) * d.K * d.PQ;
+    for (int k = 0; k < d.K; ++k) {
+      const float* dyk = dyn + static_cast<int64_t>(k) * d.PQ;
+      const float* wk = sw + k * d.RS;
+      for (int is = 0; is < ns; ++is) {
+        const int q = j + offc - is;
+        if (static_cast<unsigned>(q) >= static_cast<unsigned>(d.Q)) continue;
+        const float* wks = wk + s0 + st * is + r0 * d.S;  // + st*ir*S for row tap ir
+        for (int ir0 = 0; ir0 < nr; ir0 += kDirE) {
+          const int ne = nr - ir0 < kDirE ? nr - ir0 : kDirE;
+          const int pbase = i0 + offr - ir0 - (kDirE - 1);  // row tap ir0 + e, class row i0 + u: window x = u + kDirE-1-e
+          float win[kDirU + kDirE - 1];
+#pragma unroll
+          for (int x = 0; x < kDirU + kDirE - 1; ++x) {
+            const int p = pbase + x;
+            win[x] = x >= kDirE - ne && static_cast<unsigned>(p) < static_cast<unsigned>(d.P) ? dyk[p * d.Q + q] : 0.f;
+          }
+#pragma unroll
+          for (int e = 0; e < kDirE; ++e) {
+            if (e < ne) {
+              const float wv = wks[st * (ir0 + e) * d.S];
+#pragma unroll
+              for (int u = 0; u < kDirU; ++u) acc[u] = fmaf(wv, win[u + kDirE - 1 - e], acc[u]);
+            }
+          }
+        }
+      }
+    }
+  }
+  if (!jvalid) return;
+  float* dxp = dx + (static_cast<int64_t>(n) * d.C + c) * d.HW + wc;
+#pragma unroll
+  for (int u = 0; u < kDirU; ++u) {
+    const int h = a + st * (i0 + u);
+    if (h < d.H) dxp[static_cast<int64_t>(h) * d.W] = acc[u];
+  }
 }
 
 // dw (K, C, R, S) at the live taps = sum over splits, in split order, of ws (splits, K, C*T).
