@@ -463,10 +463,11 @@ namespace {
 // step replayed on fresh batches does what the same step does eagerly, under both backends and
 // both math modes. A capture that missed work (a kernel on another stream, a host-side step) would
 // leave the replayed model behind the eager one.
-// The cuDNN backend is left out: on an H200 (2026-11-26) its replays diverged from eager steps,
-// first in TF32 mode (parameters 70% apart after 5 replays, NaN under memcheck), then in fp32 too
-// once batchnorm+relu was fused (cuDNN batchnorm + our add/relu). The cause is not found, so
-// `bench train --graph` refuses --backend cudnn (tools/cli/bench.cc).
+// The cuDNN backend is left out: on an H200 (2026-11-26) its TF32 replays left non-finite
+// parameters under memcheck and ran an implausible 3.6x faster than its eager step. (Its fp32
+// case and once our TF32 case also failed an earlier version of this test, which compared free
+// trajectories: chaos, not the graph; see the comment in the test.) Until the TF32 case is
+// understood, `bench train --graph` refuses --backend cudnn (tools/cli/bench.cc).
 class CudaGraphStep : public CudaOps {};
 INSTANTIATE_TEST_SUITE_P(Backends, CudaGraphStep,
                          ::testing::Values(Mode{CudaBackend::Custom, MathMode::Fp32},
@@ -512,22 +513,40 @@ TEST_P(CudaGraphStep, ReplayedTrainStepMatchesEagerSteps) {
     throw;
   }
   void* graph = kernels::capture_end();
-  // Capturing ran nothing: the graphed model is still where the warm-up left it.
+  // Each replay starts from the eager model's state, copied in place (the graph reads and writes
+  // fixed addresses), and both then take the same step: the test compares what the step did (the
+  // loss, each parameter's update, the running statistics' update, the momentum). Letting the two
+  // models run free and comparing at the end tests nothing: training a random ResNet on random
+  // data is chaotic (see ResNet18LogitsGradientsAndTenStepsMatchCpu), and max-pool's atomics make
+  // two runs differ in the last bit, so free trajectories part whatever the graph does.
+  auto copy_into = [](const nn::StateDict& dst, const nn::StateDict& src) {
+    NoGradGuard ng;
+    ASSERT_EQ(dst.size(), src.size());
+    for (size_t i = 0; i < dst.size(); ++i) {
+      Tensor d = dst[i].second;
+      if (d.device().is_cuda()) d.copy_(src[i].second);  // parameters, buffers, momentum (not "lr")
+    }
+  };
   for (int i = 0; i < 5; ++i) {
     SCOPED_TRACE("replay " + std::to_string(i));
+    copy_into(graphed.state_dict(), eager.state_dict());
+    copy_into(og.state_dict(), oe.state_dict());
+    const nn::StateDict before_sd = eager.state_dict();
+    std::vector<Tensor> before;
+    for (const auto& [name, t] : before_sd) before.push_back(host(t));
     Tensor xs = cuda(rnd({8, 1, 28, 28}, 920 + i));
     Tensor le = step(eager, oe, xs);
     x.copy_(xs);
     kernels::graph_replay(graph);
-    EXPECT_NEAR(graph_loss.item(), le.item(), 1e-3 * std::abs(le.item()));
+    EXPECT_NEAR(graph_loss.item(), le.item(), tol(1e-5) * std::abs(le.item()));
+    const auto se = eager.state_dict(), sg = graphed.state_dict();
+    for (size_t k = 0; k < se.size(); ++k) {
+      if (!is_floating(se[k].second.dtype())) continue;
+      SCOPED_TRACE(se[k].first);
+      LB_EXPECT_REL(sub(host(sg[k].second), before[k]), sub(host(se[k].second), before[k]), tol(1e-3));
+    }
   }
   kernels::graph_destroy(graph);
-  const auto se = eager.state_dict(), sg = graphed.state_dict();
-  for (size_t i = 0; i < se.size(); ++i) {
-    if (!is_floating(se[i].second.dtype())) continue;
-    SCOPED_TRACE(se[i].first);
-    LB_EXPECT_REL(host(sg[i].second), host(se[i].second), tol(1e-4));
-  }
 }
 
 }  // namespace
