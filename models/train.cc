@@ -508,9 +508,9 @@ TrainResult train_model(const TrainConfig& cfg_in) {
       pending.clear();
     };
     for (int64_t i = st.next_batch; i < steps; ++i) {
-      if (stop_requested(cfg)) drain();
       if (stop_requested(cfg)) {
         // Everything up to batch i is trained: save exactly that, so --resume continues at batch i.
+        drain();  // the losses of the batches not yet read back belong to this state
         bar.finish();
         st.next_epoch = e;
         st.next_batch = i;
