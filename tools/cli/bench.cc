@@ -46,11 +46,11 @@ int run_bench(const BenchOptions& o) {
   Tensor y = Tensor::empty({o.batch}, DType::Int64);
   for (int64_t i = 0; i < o.batch; ++i) y.data<int64_t>()[i] = i % 2;
   LB_CHECK(!o.graph || dev.is_cuda(), "bench --graph captures a CUDA Graph; add --device cuda");
-  // Replays of the cuDNN-backend step diverged from eager steps on an H200 (tests/gpu/
-  // test_ops_cuda.cc, CudaGraphStep): refuse rather than report a fast, wrong step.
+  // The cuDNN backend's captured TF32 step left non-finite parameters on an H200 and timed an
+  // impossible speed (docs/benchmarks.md): refuse rather than report a fast, wrong step.
   LB_CHECK(!(o.graph && o.device.backend == "cudnn"),
-           "bench --graph captures lightbox's own kernels only: replays of the cuDNN backend's step do not match "
-           "eager steps; use --backend custom or drop --graph");
+           "bench --graph captures lightbox's own kernels only (a captured cuDNN step went wrong on an H200); "
+           "use --backend custom or drop --graph");
   // A captured step cannot copy labels from the host: they live on the device (checked above).
   if (o.graph) y = y.to(dev);
   optim::SGDOptions so;
