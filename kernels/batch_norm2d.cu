@@ -345,11 +345,14 @@ void bn_backward_impl(const BatchNormShape& s, const float* x, const float* y, c
   }
 }
 
-}  // namespace
-
-void batch_norm2d_forward_train(const BatchNormShape& s, const float* x, const float* weight, const float* bias,
-                                float* y, float* mean, float* invstd, float* running_mean, float* running_var,
-                                float eps, float momentum) {
+// The forward passes share everything but their last launch: the training statistics (or the
+// eval-mode per-channel parameters) give y = k x + b per channel, and `normalise(k, b, mean, st)`
+// writes y (plain, or + residual and ReLU). The workspace is freed after the launch is queued,
+// which the single-stream allocator allows (kernels/runtime.cuh).
+template <class Normalise>
+void bn_forward_train_then(const BatchNormShape& s, const float* x, const float* weight, const float* bias,
+                           float* mean, float* invstd, float* running_mean, float* running_var, float eps,
+                           float momentum, Normalise normalise) {
   const int64_t M = s.N * s.HW;
   if (s.C == 0 || M == 0) return;
   const int S = splits_for(M, s.C);
@@ -361,13 +364,13 @@ void batch_norm2d_forward_train(const BatchNormShape& s, const float* x, const f
   float* b = k + s.C;
   const cudaStream_t st = lb_stream();
   bn_train_stats(s, x, weight, bias, mean, invstd, running_mean, running_var, eps, momentum, part, S, k, b, st);
-  bn_normalise_kernel1<<<walk_grid(S, s.C), kThreads, 0, st>>>(x, s.N, s.C, s.HW, mean, k, b, y);
-  LB_CUDA_CHECK_LAUNCH("bn_normalise_kernel1");
+  normalise(k, b, mean, st);
 }
 
-void batch_norm2d_forward_eval(const BatchNormShape& s, const float* x, const float* weight, const float* bias,
-                               const float* running_mean, const float* running_var, float* y, float* invstd,
-                               float eps) {
+// Eval: invstd is written even when there is nothing to normalise (the backward reads it).
+template <class Normalise>
+void bn_forward_eval_then(const BatchNormShape& s, const float* weight, const float* bias, const float* running_mean,
+                          const float* running_var, float* invstd, float eps, Normalise normalise) {
   if (s.C == 0) return;
   Workspace ws(2 * static_cast<size_t>(s.C) * sizeof(float));
   float* k = ws.as<float>();
@@ -375,11 +378,36 @@ void batch_norm2d_forward_eval(const BatchNormShape& s, const float* x, const fl
   const cudaStream_t st = lb_stream();
   bn_eval_params_kernel1<<<grid_for(s.C, 128), 128, 0, st>>>(s.C, weight, bias, running_var, eps, invstd, k, b);
   LB_CUDA_CHECK_LAUNCH("bn_eval_params_kernel1");
-  const int64_t M = s.N * s.HW;
-  if (M == 0) return;
-  bn_normalise_kernel1<<<walk_grid(splits_for(M, s.C), s.C), kThreads, 0, st>>>(x, s.N, s.C, s.HW, running_mean, k,
-                                                                                b, y);
+  if (s.N * s.HW == 0) return;
+  normalise(k, b, running_mean, st);
+}
+
+// y = k x + b, per channel.
+void launch_bn_normalise(const BatchNormShape& s, const float* x, const float* mean, const float* k, const float* b,
+                         float* y, cudaStream_t st) {
+  bn_normalise_kernel1<<<walk_grid(splits_for(s.N * s.HW, s.C), s.C), kThreads, 0, st>>>(x, s.N, s.C, s.HW, mean, k,
+                                                                                        b, y);
   LB_CUDA_CHECK_LAUNCH("bn_normalise_kernel1");
+}
+
+}  // namespace
+
+void batch_norm2d_forward_train(const BatchNormShape& s, const float* x, const float* weight, const float* bias,
+                                float* y, float* mean, float* invstd, float* running_mean, float* running_var,
+                                float eps, float momentum) {
+  bn_forward_train_then(s, x, weight, bias, mean, invstd, running_mean, running_var, eps, momentum,
+                        [&](const float* k, const float* b, const float* m, cudaStream_t st) {
+                          launch_bn_normalise(s, x, m, k, b, y, st);
+                        });
+}
+
+void batch_norm2d_forward_eval(const BatchNormShape& s, const float* x, const float* weight, const float* bias,
+                               const float* running_mean, const float* running_var, float* y, float* invstd,
+                               float eps) {
+  bn_forward_eval_then(s, weight, bias, running_mean, running_var, invstd, eps,
+                       [&](const float* k, const float* b, const float* m, cudaStream_t st) {
+                         launch_bn_normalise(s, x, m, k, b, y, st);
+                       });
 }
 
 void batch_norm2d_backward(const BatchNormShape& s, const float* x, const float* dy, const float* mean,
@@ -393,32 +421,19 @@ void batch_norm2d_backward(const BatchNormShape& s, const float* x, const float*
 void batch_norm2d_relu_forward_train(const BatchNormShape& s, const float* x, const float* weight, const float* bias,
                                      const float* residual, float* y, float* mean, float* invstd, float* running_mean,
                                      float* running_var, float eps, float momentum) {
-  const int64_t M = s.N * s.HW;
-  if (s.C == 0 || M == 0) return;
-  const int S = splits_for(M, s.C);
-  // part (C, S, 2) doubles, then k and b (C) floats.
-  const size_t part_bytes = static_cast<size_t>(s.C) * S * 2 * sizeof(double);
-  Workspace ws(part_bytes + 2 * static_cast<size_t>(s.C) * sizeof(float));
-  double* part = ws.as<double>();
-  float* k = ws.as<float>(part_bytes);
-  float* b = k + s.C;
-  const cudaStream_t st = lb_stream();
-  bn_train_stats(s, x, weight, bias, mean, invstd, running_mean, running_var, eps, momentum, part, S, k, b, st);
-  launch_bn_relu(s, x, residual, mean, k, b, y, st);
+  bn_forward_train_then(s, x, weight, bias, mean, invstd, running_mean, running_var, eps, momentum,
+                        [&](const float* k, const float* b, const float* m, cudaStream_t st) {
+                          launch_bn_relu(s, x, residual, m, k, b, y, st);
+                        });
 }
 
 void batch_norm2d_relu_forward_eval(const BatchNormShape& s, const float* x, const float* weight, const float* bias,
                                     const float* running_mean, const float* running_var, const float* residual,
                                     float* y, float* invstd, float eps) {
-  if (s.C == 0) return;
-  Workspace ws(2 * static_cast<size_t>(s.C) * sizeof(float));
-  float* k = ws.as<float>();
-  float* b = k + s.C;
-  const cudaStream_t st = lb_stream();
-  bn_eval_params_kernel1<<<grid_for(s.C, 128), 128, 0, st>>>(s.C, weight, bias, running_var, eps, invstd, k, b);
-  LB_CUDA_CHECK_LAUNCH("bn_eval_params_kernel1");
-  if (s.N * s.HW == 0) return;  // invstd is still written: the backward reads it
-  launch_bn_relu(s, x, residual, running_mean, k, b, y, st);
+  bn_forward_eval_then(s, weight, bias, running_mean, running_var, invstd, eps,
+                       [&](const float* k, const float* b, const float* m, cudaStream_t st) {
+                         launch_bn_relu(s, x, residual, m, k, b, y, st);
+                       });
 }
 
 void batch_norm2d_relu_backward(const BatchNormShape& s, const float* x, const float* y, const float* dy,
