@@ -21,7 +21,11 @@ using detail::lb_stream;
 constexpr int kThreads = 256;
 constexpr int64_t kGridCap = 1 << 16;
 
-__global__ void sgd_update_kernel1(float* p, const float* g, float* buf, int64_t n, SgdParams o) {
+// `dyn`, when set, replaces the by-value scalars: a kernel recorded in a CUDA Graph reads this
+// step's scalars from device memory (optim.cuh).
+__global__ void sgd_update_kernel1(float* p, const float* g, float* buf, int64_t n, SgdParams by_value,
+                                   const SgdParams* dyn) {
+  const SgdParams o = dyn ? *dyn : by_value;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const float pi = p[i];
     float d = g[i];
@@ -41,7 +45,9 @@ __device__ __forceinline__ float lerp1(float self, float end, float w) {
                          : __fsub_rn(end, __fmul_rn(__fsub_rn(end, self), __fsub_rn(1.f, w)));
 }
 
-__global__ void adamw_update_kernel1(float* p, const float* g, float* m, float* v, int64_t n, AdamWParams o) {
+__global__ void adamw_update_kernel1(float* p, const float* g, float* m, float* v, int64_t n, AdamWParams by_value,
+                                     const AdamWParams* dyn) {
+  const AdamWParams o = dyn ? *dyn : by_value;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const float gi = g[i];
     float pi = __fmul_rn(p[i], o.decay);
@@ -58,16 +64,17 @@ __global__ void adamw_update_kernel1(float* p, const float* g, float* m, float* 
 
 }  // namespace
 
-void sgd_update(float* p, const float* g, float* buf, int64_t n, const SgdParams& o) {
+void sgd_update(float* p, const float* g, float* buf, int64_t n, const SgdParams& o, const SgdParams* dyn) {
   if (n == 0) return;
-  sgd_update_kernel1<<<grid_for(n, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(p, g, buf, n, o);
+  sgd_update_kernel1<<<grid_for(n, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(p, g, buf, n, o, dyn);
   LB_CUDA_CHECK_LAUNCH("sgd_update_kernel1");
 }
 
-void adamw_update(float* p, const float* g, float* exp_avg, float* exp_avg_sq, int64_t n, const AdamWParams& o) {
+void adamw_update(float* p, const float* g, float* exp_avg, float* exp_avg_sq, int64_t n, const AdamWParams& o,
+                  const AdamWParams* dyn) {
   if (n == 0) return;
   adamw_update_kernel1<<<grid_for(n, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(p, g, exp_avg, exp_avg_sq, n,
-                                                                                     o);
+                                                                                     o, dyn);
   LB_CUDA_CHECK_LAUNCH("adamw_update_kernel1");
 }
 

@@ -9,6 +9,8 @@
 // data-loader threads free CPU tensors concurrently and the lock costs nothing next to a launch.
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -198,6 +200,28 @@ void copy_device_to_device(void* dst, const void* src, size_t nbytes) {
 
 void memset_zero(void* dst, size_t nbytes) {
   LB_CUDA_CHECK(cudaMemsetAsync(dst, 0, nbytes, static_cast<cudaStream_t>(stream())));
+}
+
+namespace {
+constexpr size_t kUploadChunk = 1024;  // kernel arguments may hold 4 KB; 1 KB chunks keep launches small
+struct UploadChunk {
+  unsigned char bytes[kUploadChunk];
+};
+__global__ void upload_small_kernel(unsigned char* dst, UploadChunk c, unsigned n) {
+  for (unsigned i = threadIdx.x; i < n; i += blockDim.x) dst[i] = c.bytes[i];
+}
+}  // namespace
+
+void upload_small(void* dst, const void* src, size_t nbytes) {
+  auto* d = static_cast<unsigned char*>(dst);
+  const auto* s = static_cast<const unsigned char*>(src);
+  for (size_t off = 0; off < nbytes; off += kUploadChunk) {
+    UploadChunk c;
+    const size_t n = std::min(kUploadChunk, nbytes - off);
+    std::memcpy(c.bytes, s + off, n);
+    upload_small_kernel<<<1, 256, 0, static_cast<cudaStream_t>(stream())>>>(d + off, c, static_cast<unsigned>(n));
+    LB_CUDA_CHECK(cudaGetLastError());
+  }
 }
 
 // ---- CUDA Graphs ----------------------------------------------------------------------------------

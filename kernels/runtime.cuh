@@ -42,6 +42,10 @@ LB_CUDA_API(void copy_to_device(void* dst, const void* src, size_t nbytes))
 LB_CUDA_API(void copy_to_host(void* dst, const void* src, size_t nbytes))
 LB_CUDA_API(void copy_device_to_device(void* dst, const void* src, size_t nbytes))
 LB_CUDA_API(void memset_zero(void* dst, size_t nbytes))
+// A stream-ordered host-to-device write of a few bytes (a table of optimizer scalars) carried in
+// kernel arguments: no pinned buffer, no host wait, `src` is free again on return, and it can be
+// queued between graph replays without stalling the pipeline (a pageable cudaMemcpyAsync may).
+LB_CUDA_API(void upload_small(void* dst, const void* src, size_t nbytes))
 
 // ---- CUDA Graphs ------------------------------------------------------------------------------
 // capture_begin() starts capturing the compute stream (relaxed mode) and routes every allocation

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <memory>
 #include <sstream>
 #include <type_traits>
 
@@ -18,6 +19,7 @@
 #include "engine/optim/optim.h"
 #include "engine/progress.h"
 #include "models/evaluate/metrics.h"
+#include "models/graph_step.h"
 #include "models/predict.h"
 #include "models/weights.h"
 
@@ -410,6 +412,7 @@ TrainResult train_model(const TrainConfig& cfg_in) {
   Generator gen(cfg.seed);
   std::shared_ptr<ResNet18> model = init_model(cfg, ds, gen);
   const Device dev = parse_device(cfg.device);
+  LB_CHECK(!cfg.graph || dev.is_cuda(), "--graph captures the training step in a CUDA Graph; add --device cuda");
   model->to(dev);  // before the optimizer's state exists: that state is made on the parameters' device
   // Every remaining flag is checked before the first line of output, so bad input is one line.
   data::parse_augment(cfg.augment);
@@ -441,6 +444,9 @@ TrainResult train_model(const TrainConfig& cfg_in) {
     if (cfg.resume) std::cerr << "lightbox: " << out << " has no finished epoch yet; starting at epoch 1\n";
     io::write_file_atomic(out + "/config.json", cfg.to_json().dump(2) + "\n");
   }
+
+  // After the optimizer's state is loaded: the graph's scalar table lives beside it.
+  std::unique_ptr<GraphStep> graph = cfg.graph ? std::make_unique<GraphStep>(*model, *opt) : nullptr;
 
   data::LoaderConfig lc;
   lc.batch_size = cfg.batch_size;
@@ -531,12 +537,19 @@ TrainResult train_model(const TrainConfig& cfg_in) {
       // OneCycleLR does by default.
       if (auto* oc = dynamic_cast<optim::OneCycleLR*>(sched.get()))
         if (auto* sgd = dynamic_cast<optim::SGD*>(opt.get())) sgd->set_momentum(oc->momentum_at(e * steps + i));
-      Tensor logits = (*model)(b.x.to(dev));
-      Tensor loss = cross_entropy(logits, b.y);
-      if (dev.is_cpu()) check_finite(loss.item(), e, i);  // before the step: the state stays good
-      opt->zero_grad();
-      loss.backward();
-      opt->step();
+      Tensor logits, loss;
+      if (graph) {
+        const GraphStep::Result r = graph->step(b.x, b.y);
+        logits = r.logits;
+        loss = r.loss;
+      } else {
+        logits = (*model)(b.x.to(dev));
+        loss = cross_entropy(logits, b.y);
+        if (dev.is_cpu()) check_finite(loss.item(), e, i);  // before the step: the state stays good
+        opt->zero_grad();
+        loss.backward();
+        opt->step();
+      }
       pending.push_back({loss.detach(), logits.detach(), b.y, i});
       if (pending.size() >= read_every) drain();
       char status[64];

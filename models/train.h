@@ -54,6 +54,9 @@ struct TrainConfig {
   // Where to train: "cpu", "cuda" or "cuda:N". Like --threads, not part of the run's identity (not
   // saved): a run may be resumed on another device.
   std::string device = "cpu";
+  // Record the training step once as a CUDA Graph and replay it per batch (models/graph_step.h);
+  // needs a CUDA device. Not saved: it changes how a step is launched, not what it computes.
+  bool graph = false;
   // When set and it becomes true (the CLI's SIGINT handler), training stops after the batch in
   // flight, saves a resumable state and returns with TrainResult::interrupted. Not saved.
   const std::atomic<bool>* stop_requested = nullptr;

@@ -3,6 +3,7 @@
 // scalars computed in double and rounded to T, so float32 runs track PyTorch to a rounding step.
 #include "engine/optim/adamw.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/autograd.h"
@@ -53,38 +54,55 @@ AdamW::AdamW(std::vector<Tensor> params, AdamWOptions opt)
                                                         << opt_.eps << " weight_decay=" << opt_.weight_decay);
 }
 
+namespace {
+AdamScalars adam_scalars(const AdamWOptions& o, double lr, int64_t step) {
+  const double t = static_cast<double>(step);
+  AdamScalars s;
+  s.decay = 1.0 - lr * o.weight_decay;
+  s.w1 = 1.0 - o.beta1;
+  s.beta2 = o.beta2;
+  s.w2 = 1.0 - o.beta2;
+  s.bc2_sqrt = std::pow(1.0 - std::pow(o.beta2, t), 0.5);  // Python's bc2 ** 0.5
+  s.step_size = lr / (1.0 - std::pow(o.beta1, t));
+  s.eps = o.eps;
+  return s;
+}
+}  // namespace
+
+kernels::AdamWParams AdamW::cuda_scalars(int64_t t) const {
+  const AdamScalars s = adam_scalars(opt_, lr_, t);
+  return {static_cast<float>(s.decay),    static_cast<float>(s.w1),         static_cast<float>(s.beta2),
+          static_cast<float>(s.w2),       static_cast<float>(s.bc2_sqrt),   static_cast<float>(-s.step_size),
+          static_cast<float>(s.eps)};
+}
+
 void AdamW::step() {
   NoGradGuard no_grad;
+  const bool recording = recording_for_replay();
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!has_update(i)) continue;
     Tensor& p = params_[i];
     State& st = state_[i];
     if (!st.exp_avg.defined()) {
+      // Zeroing inside a capture would re-zero the moments at every replay.
+      LB_CHECK(!recording, "AdamW: parameter " << i << " has no moments yet; run one eager step before capturing "
+                                               << "the step in a CUDA Graph");
       st.exp_avg = Tensor::zeros(p.shape(), p.dtype(), p.device());
       st.exp_avg_sq = Tensor::zeros(p.shape(), p.dtype(), p.device());
     }
-    ++st.step;
-    const double t = static_cast<double>(st.step);
-    AdamScalars s;
-    s.decay = 1.0 - lr_ * opt_.weight_decay;
-    s.w1 = 1.0 - opt_.beta1;
-    s.beta2 = opt_.beta2;
-    s.w2 = 1.0 - opt_.beta2;
-    s.bc2_sqrt = std::pow(1.0 - std::pow(opt_.beta2, t), 0.5);  // Python's bc2 ** 0.5
-    s.step_size = lr_ / (1.0 - std::pow(opt_.beta1, t));
-    s.eps = opt_.eps;
     if (p.device().is_cuda()) {
-      // One fused kernel per parameter, on the device: no host round trip.
+      // One fused kernel per parameter, on the device: no host round trip. A recorded step reads
+      // its scalars from the table and leaves the step count to prepare_replay().
       LB_CHECK(p.dtype() == DType::Float32 && p.grad().device() == p.device(),
                "AdamW: CUDA parameters must be float32 with their gradient on the same device; got " << p.str());
-      kernels::AdamWParams k{static_cast<float>(s.decay), static_cast<float>(s.w1), static_cast<float>(s.beta2),
-                             static_cast<float>(s.w2), static_cast<float>(s.bc2_sqrt),
-                             static_cast<float>(-s.step_size), static_cast<float>(s.eps)};
+      if (!recording) ++st.step;
       kernels::adamw_update(p.data_ptr<float>(), p.grad().data_ptr<float>(), st.exp_avg.data_ptr<float>(),
-                            st.exp_avg_sq.data_ptr<float>(), p.numel(), k);
+                            st.exp_avg_sq.data_ptr<float>(), p.numel(), cuda_scalars(std::max<int64_t>(st.step, 1)),
+                            recording ? table_entry<kernels::AdamWParams>(i) : nullptr);
       p.mark_modified();
       continue;
     }
+    const AdamScalars s = adam_scalars(opt_, lr_, ++st.step);
     Tensor hp = host(p), hg = host(p.grad()), hm = host(st.exp_avg), hv = host(st.exp_avg_sq);
     LB_DISPATCH_FLOAT(p.dtype(), "AdamW step", [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
@@ -95,6 +113,20 @@ void AdamW::step() {
     write_back(st.exp_avg_sq, hv);
     p.mark_modified();
   }
+}
+
+void AdamW::prepare_replay() {
+  // The host half of step(): each updated parameter's step count, and its scalars, into the table.
+  // The counts move only once the table is written, so a refused replay changes nothing.
+  std::vector<kernels::AdamWParams> entries(params_.size());
+  std::vector<size_t> updated;
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (has_update(i)) {
+      entries[i] = cuda_scalars(state_[i].step + 1);
+      updated.push_back(i);
+    }
+  upload_table(entries);
+  for (size_t i : updated) ++state_[i].step;
 }
 
 nn::StateDict AdamW::state_dict() const {

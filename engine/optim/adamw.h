@@ -11,6 +11,7 @@
 #pragma once
 
 #include "engine/optim/optimizer.h"
+#include "kernels/shapes.h"
 
 namespace lb::optim {
 
@@ -22,6 +23,7 @@ class AdamW : public Optimizer {
  public:
   AdamW(std::vector<Tensor> params, AdamWOptions opt);
   void step() override;
+  void prepare_replay() override;
   nn::StateDict state_dict() const override;
   void load_state_dict(const nn::StateDict& sd) override;
   const AdamWOptions& options() const { return opt_; }
@@ -31,6 +33,9 @@ class AdamW : public Optimizer {
     int64_t step = 0;
     Tensor exp_avg, exp_avg_sq;  // shaped like the parameter; undefined until its first update
   };
+  // This step's scalars for a parameter at step count t, rounded to float for the CUDA kernel.
+  kernels::AdamWParams cuda_scalars(int64_t t) const;
+
   AdamWOptions opt_;
   std::vector<State> state_;
 };

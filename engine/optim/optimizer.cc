@@ -4,6 +4,8 @@
 #include <cctype>
 #include <set>
 
+#include "kernels/runtime.cuh"
+
 namespace lb::optim {
 
 Optimizer::Optimizer(std::vector<Tensor> params, double lr) : params_(std::move(params)), lr_(lr) {
@@ -26,6 +28,31 @@ void Optimizer::zero_grad() {
 void Optimizer::set_lr(double lr) {
   LB_CHECK(lr >= 0, "optimizer: learning rate must be >= 0, got " << lr);
   lr_ = lr;
+}
+
+void Optimizer::use_device_scalars() {
+  LB_CHECK(!params_.empty(), "optimizer: use_device_scalars() with no parameters");
+  const Device dev = params_[0].device();
+  for (size_t i = 0; i < params_.size(); ++i)
+    LB_CHECK(params_[i].device().is_cuda() && params_[i].device() == dev,
+             "optimizer: CUDA Graph replay needs every parameter on one CUDA device; parameter "
+                 << i << " is " << params_[i].str());
+  if (!scalar_table_.defined())
+    scalar_table_ = Tensor::zeros({static_cast<int64_t>(params_.size() * kTableStride)}, DType::Float32, dev);
+}
+
+bool Optimizer::recording_for_replay() const {
+  bool cuda = false;
+  for (const Tensor& p : params_) cuda |= p.device().is_cuda();
+  if (!cuda || !kernels::is_capturing()) return false;
+  LB_CHECK(scalar_table_.defined(), "optimizer: step() is being captured in a CUDA Graph without use_device_scalars(); "
+                                    "the learning rate would be frozen into the graph");
+  return true;
+}
+
+void Optimizer::upload_table_bytes(const std::vector<float>& raw) {
+  LB_CHECK(scalar_table_.defined(), "optimizer: prepare_replay() before use_device_scalars()");
+  kernels::upload_small(scalar_table_.data_ptr<float>(), raw.data(), raw.size() * sizeof(float));
 }
 
 bool Optimizer::has_update(size_t i) const {

@@ -42,24 +42,29 @@ void SGD::set_momentum(double m) {
   opt_.momentum = m;
 }
 
+kernels::SgdParams SGD::cuda_scalars(bool first) const {
+  return {static_cast<float>(-lr_), static_cast<float>(opt_.weight_decay), static_cast<float>(opt_.momentum),
+          static_cast<float>(1.0 - opt_.dampening), opt_.nesterov, first};
+}
+
 void SGD::step() {
   NoGradGuard no_grad;
+  const bool recording = recording_for_replay();
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!has_update(i)) continue;
     Tensor& p = params_[i];
     Tensor& buf = momentum_buffer_[i];
     const bool use_buf = opt_.momentum != 0;
     const bool first = use_buf && !buf.defined();
+    LB_CHECK(!(recording && first), "SGD: parameter " << i << " has no momentum buffer yet; run one eager step "
+                                                      << "before capturing the step in a CUDA Graph");
     if (first) buf = Tensor::empty(p.shape(), p.dtype(), p.device());
     if (p.device().is_cuda()) {
       // One fused kernel per parameter, on the device: no host round trip.
       LB_CHECK(p.dtype() == DType::Float32 && p.grad().device() == p.device(),
                "SGD: CUDA parameters must be float32 with their gradient on the same device; got " << p.str());
-      kernels::SgdParams k{static_cast<float>(-lr_), static_cast<float>(opt_.weight_decay),
-                           static_cast<float>(opt_.momentum), static_cast<float>(1.0 - opt_.dampening),
-                           opt_.nesterov, first};
       kernels::sgd_update(p.data_ptr<float>(), p.grad().data_ptr<float>(), use_buf ? buf.data_ptr<float>() : nullptr,
-                          p.numel(), k);
+                          p.numel(), cuda_scalars(first), recording ? table_entry<kernels::SgdParams>(i) : nullptr);
       p.mark_modified();
       continue;
     }
@@ -72,6 +77,11 @@ void SGD::step() {
     if (use_buf) write_back(buf, hb);
     p.mark_modified();
   }
+}
+
+void SGD::prepare_replay() {
+  // SGD keeps no counters: this step's scalars are the current lr and momentum, the same for all.
+  upload_table(std::vector<kernels::SgdParams>(params_.size(), cuda_scalars(false)));
 }
 
 nn::StateDict SGD::state_dict() const {

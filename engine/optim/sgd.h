@@ -12,6 +12,7 @@
 #pragma once
 
 #include "engine/optim/optimizer.h"
+#include "kernels/shapes.h"
 
 namespace lb::optim {
 
@@ -24,6 +25,7 @@ class SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, SGDOptions opt);
   void step() override;
+  void prepare_replay() override;
   nn::StateDict state_dict() const override;
   void load_state_dict(const nn::StateDict& sd) override;
 
@@ -33,6 +35,8 @@ class SGD : public Optimizer {
   void set_momentum(double m);
 
  private:
+  kernels::SgdParams cuda_scalars(bool first) const;  // rounded to float as sgd_update<float> rounds
+
   SGDOptions opt_;
   std::vector<Tensor> momentum_buffer_;  // per parameter; undefined until its first update
 };

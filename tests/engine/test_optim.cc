@@ -350,6 +350,24 @@ TEST(AdamW, LoadStateDictNeedsCompleteEntries) {
 // Closed forms of a few transcendental calls: double rounding only.
 constexpr double kLrTol = 1e-15;
 
+// ---- CUDA Graph replay (engine/optim/optimizer.h) -----------------------------------------------
+// The device scalar table is CUDA-only: on the CPU it is refused in one line naming the fix, a
+// replay before the table exists is refused, and step() (never recording on the CPU) is unchanged.
+// tests/gpu/test_graph_step.cc runs the table through real captures.
+TEST(OptimizerReplay, DeviceScalarsNeedCudaParameters) {
+  Tensor p = param(1.0);
+  SGD sgd({p}, SGDOptions{});
+  AdamW adam({p}, AdamWOptions{});
+  test::expect_error([&] { sgd.use_device_scalars(); }, {"CUDA Graph", "one CUDA device", "parameter 0"});
+  test::expect_error([&] { adam.use_device_scalars(); }, {"CUDA Graph", "one CUDA device"});
+  EXPECT_FALSE(sgd.has_device_scalars());
+  set_grad(p, 0.5);
+  test::expect_error([&] { sgd.prepare_replay(); }, {"prepare_replay", "use_device_scalars"});
+  test::expect_error([&] { adam.prepare_replay(); }, {"prepare_replay", "use_device_scalars"});
+  sgd.step();
+  EXPECT_NEAR(p.item(), 1.0 - 0.01 * 0.5, kTol);
+}
+
 TEST(LRSchedule, StepLR) {
   optim::StepLR s(0.1, 3, 0.5);
   EXPECT_NEAR(s.lr_at(0), 0.1, kLrTol);

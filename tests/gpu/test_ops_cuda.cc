@@ -28,24 +28,6 @@ namespace {
 using kernels::MathMode;
 
 // ||got - want|| / max(||want||, tiny), in double; NaN or a shape mismatch gives +inf.
-double rel_error(const Tensor& got, const Tensor& want) {
-  if (got.shape() != want.shape()) return INFINITY;
-  const std::vector<double> g = got.to_vector(), w = want.to_vector();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    if (!std::isfinite(g[i])) return INFINITY;
-    num += (g[i] - w[i]) * (g[i] - w[i]);
-    den += w[i] * w[i];
-  }
-  return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
-}
-
-#define LB_EXPECT_REL(got, want, tol)                                                    \
-  do {                                                                                   \
-    const double lb_e_ = rel_error((got), (want));                                       \
-    EXPECT_LE(lb_e_, (tol)) << #got << " vs " << #want << ": relative L2 error " << lb_e_; \
-  } while (0)
-
 struct Mode {
   CudaBackend backend;
   MathMode math;
@@ -451,102 +433,6 @@ TEST_P(CudaModel, ResNet18LogitsGradientsAndTenStepsMatchCpu) {
   gpu_model.eval();
   NoGradGuard ng;
   LB_EXPECT_REL(host(gpu_model(cuda(x))), cpu_model(x), 1e-4);
-}
-
-}  // namespace
-}  // namespace lb
-
-namespace lb {
-namespace {
-
-// The CUDA Graph training step (kernels/runtime.cuh, `lightbox bench train --graph`): a captured
-// step replayed on fresh batches does what the same step does eagerly, under both backends and
-// both math modes. A capture that missed work (a kernel on another stream, a host-side step) would
-// leave the replayed model behind the eager one.
-// The cuDNN backend is left out: on an H200 (2026-11-26) its TF32 replays left non-finite
-// parameters under memcheck and ran an implausible 3.6x faster than its eager step. (Its fp32
-// case and once our TF32 case also failed an earlier version of this test, which compared free
-// trajectories: chaos, not the graph; see the comment in the test.) Until the TF32 case is
-// understood, `bench train --graph` refuses --backend cudnn (tools/cli/bench.cc).
-class CudaGraphStep : public CudaOps {};
-INSTANTIATE_TEST_SUITE_P(Backends, CudaGraphStep,
-                         ::testing::Values(Mode{CudaBackend::Custom, MathMode::Fp32},
-                                           Mode{CudaBackend::Custom, MathMode::Tf32}),
-                         mode_name);
-
-TEST_P(CudaGraphStep, ReplayedTrainStepMatchesEagerSteps) {
-  Generator gen(5);
-  models::ResNet18 eager(1, 2, gen), graphed(1, 2, gen);
-  graphed.load_state_dict(eager.state_dict());
-  eager.to(Device::cuda());
-  graphed.to(Device::cuda());
-  eager.train();
-  graphed.train();
-  Tensor y = Tensor::from_vector({0, 1, 1, 0, 1, 0, 0, 1}, {8}, DType::Int64).to(Device::cuda());
-  Tensor x = cuda(rnd({8, 1, 28, 28}, 900));  // the graph's input: refilled in place before each replay
-  optim::SGDOptions so;
-  so.lr = 0.01;
-  so.momentum = 0.9;
-  optim::SGD oe(eager.parameters(), so), og(graphed.parameters(), so);
-  Tensor graph_loss;
-  auto step = [&](models::ResNet18& m, optim::SGD& o, const Tensor& input) {
-    Tensor loss = cross_entropy(m(input), y);
-    o.zero_grad();
-    loss.backward();
-    o.step();
-    return loss;
-  };
-  for (int i = 0; i < 2; ++i) {  // warm-up: momentum buffers, algorithm choices, cached blocks
-    Tensor xs = cuda(rnd({8, 1, 28, 28}, 910 + i));
-    step(eager, oe, xs);
-    x.copy_(xs);
-    step(graphed, og, x);
-  }
-  kernels::capture_begin();
-  try {
-    graph_loss = step(graphed, og, x);
-  } catch (...) {
-    try {
-      kernels::capture_end();
-    } catch (...) {
-    }
-    throw;
-  }
-  void* graph = kernels::capture_end();
-  // Each replay starts from the eager model's state, copied in place (the graph reads and writes
-  // fixed addresses), and both then take the same step: the test compares what the step did (the
-  // loss, each parameter's update, the running statistics' update, the momentum). Letting the two
-  // models run free and comparing at the end tests nothing: training a random ResNet on random
-  // data is chaotic (see ResNet18LogitsGradientsAndTenStepsMatchCpu), and max-pool's atomics make
-  // two runs differ in the last bit, so free trajectories part whatever the graph does.
-  auto copy_into = [](const nn::StateDict& dst, const nn::StateDict& src) {
-    NoGradGuard ng;
-    ASSERT_EQ(dst.size(), src.size());
-    for (size_t i = 0; i < dst.size(); ++i) {
-      Tensor d = dst[i].second;
-      if (d.device().is_cuda()) d.copy_(src[i].second);  // parameters, buffers, momentum (not "lr")
-    }
-  };
-  for (int i = 0; i < 5; ++i) {
-    SCOPED_TRACE("replay " + std::to_string(i));
-    copy_into(graphed.state_dict(), eager.state_dict());
-    copy_into(og.state_dict(), oe.state_dict());
-    const nn::StateDict before_sd = eager.state_dict();
-    std::vector<Tensor> before;
-    for (const auto& [name, t] : before_sd) before.push_back(host(t));
-    Tensor xs = cuda(rnd({8, 1, 28, 28}, 920 + i));
-    Tensor le = step(eager, oe, xs);
-    x.copy_(xs);
-    kernels::graph_replay(graph);
-    EXPECT_NEAR(graph_loss.item(), le.item(), tol(1e-5) * std::abs(le.item()));
-    const auto se = eager.state_dict(), sg = graphed.state_dict();
-    for (size_t k = 0; k < se.size(); ++k) {
-      if (!is_floating(se[k].second.dtype())) continue;
-      SCOPED_TRACE(se[k].first);
-      LB_EXPECT_REL(sub(host(sg[k].second), before[k]), sub(host(se[k].second), before[k]), tol(1e-3));
-    }
-  }
-  kernels::graph_destroy(graph);
 }
 
 }  // namespace

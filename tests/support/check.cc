@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -34,6 +35,18 @@ namespace lb::test {
                                          << g[worst_i] << ", want " << w[worst_i] << " (atol " << atol
                                          << ", rtol " << rtol << ")";
   return ::testing::AssertionSuccess();
+}
+
+double rel_l2_error(const Tensor& got, const Tensor& want) {
+  if (got.shape() != want.shape()) return INFINITY;
+  const std::vector<double> g = got.to_vector(), w = want.to_vector();
+  double num = 0, den = 0;
+  for (size_t i = 0; i < g.size(); ++i) {
+    if (!std::isfinite(g[i])) return INFINITY;
+    num += (g[i] - w[i]) * (g[i] - w[i]);
+    den += w[i] * w[i];
+  }
+  return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
 }
 
 Tensor random_tensor(const Shape& shape, uint64_t seed, DType dtype, double lo, double hi) {

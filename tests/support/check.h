@@ -3,6 +3,7 @@
 //   expect_close    element-wise |got - want| <= atol + rtol * |want|, reporting the worst element
 //   gradcheck       analytic gradients (autograd::grad) against central finite differences, in
 //                   float64, for every input that requires grad
+//   rel_l2_error    |got - want| / |want| in the L2 norm (LB_EXPECT_REL)
 //   random_tensor   seeded uniform values in [lo, hi)
 //   error_of        the message of the lb::Error a call threw ("" if none)
 //   expect_error    a call throws a one-line lb::Error containing every given fragment
@@ -24,6 +25,16 @@ namespace lb::test {
 ::testing::AssertionResult all_close(const Tensor& got, const Tensor& want, double atol, double rtol);
 
 #define LB_EXPECT_CLOSE(got, want, atol, rtol) EXPECT_TRUE(::lb::test::all_close((got), (want), (atol), (rtol)))
+
+// |got - want|_2 / |want|_2 over all elements (any dtypes and devices); infinity when the shapes
+// differ or got holds a non-finite value. The GPU tests' measure: one number per tensor.
+double rel_l2_error(const Tensor& got, const Tensor& want);
+
+#define LB_EXPECT_REL(got, want, tol)                                                        \
+  do {                                                                                       \
+    const double lb_e_ = ::lb::test::rel_l2_error((got), (want));                            \
+    EXPECT_LE(lb_e_, (tol)) << #got << " vs " << #want << ": relative L2 error " << lb_e_; \
+  } while (0)
 
 Tensor random_tensor(const Shape& shape, uint64_t seed, DType dtype = DType::Float64, double lo = -1.0,
                      double hi = 1.0);

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 #include <omp.h>
@@ -16,6 +17,7 @@
 #include "kernels/runtime.cuh"
 #include "engine/ops/ops.h"
 #include "engine/optim/optim.h"
+#include "models/graph_step.h"
 #include "models/resnet.h"
 #include "tools/cli/bench_kernels.h"
 #include "tools/cli/commands.h"
@@ -45,19 +47,19 @@ int run_bench(const BenchOptions& o) {
   Tensor x = Tensor::randn({o.batch, 1, o.size, o.size}, gen).to(dev);
   Tensor y = Tensor::empty({o.batch}, DType::Int64);
   for (int64_t i = 0; i < o.batch; ++i) y.data<int64_t>()[i] = i % 2;
-  LB_CHECK(!o.graph || dev.is_cuda(), "bench --graph captures a CUDA Graph; add --device cuda");
-  // The cuDNN backend's captured TF32 step left non-finite parameters on an H200 and timed an
-  // impossible speed (docs/benchmarks.md): refuse rather than report a fast, wrong step.
-  LB_CHECK(!(o.graph && o.device.backend == "cudnn"),
-           "bench --graph captures lightbox's own kernels only (a captured cuDNN step went wrong on an H200); "
-           "use --backend custom or drop --graph");
-  // A captured step cannot copy labels from the host: they live on the device (checked above).
-  if (o.graph) y = y.to(dev);
   optim::SGDOptions so;
   so.lr = 0.01;
   so.momentum = 0.9;
   optim::SGD opt(model.parameters(), so);
+  // --graph: the step `lightbox train --graph` runs (models/graph_step.h): recorded once as a CUDA
+  // Graph, then one replay per step, after copying the batch into the graph's input buffers.
+  // GraphStep refuses a CPU device and the cuDNN backend with one line each.
+  std::unique_ptr<models::GraphStep> graph = o.graph ? std::make_unique<models::GraphStep>(model, opt) : nullptr;
   auto train_step = [&] {
+    if (graph) {
+      graph->step(x, y);
+      return;
+    }
     Tensor loss = cross_entropy(model(x), y);
     opt.zero_grad();
     loss.backward();
@@ -68,36 +70,16 @@ int run_bench(const BenchOptions& o) {
     if (dev.is_cuda()) kernels::synchronize("bench");
   };
   model.train();
+  // A graph step runs its first batch eagerly and captures on the second.
   for (int64_t i = 0; i < std::max<int64_t>(o.warmup, o.graph ? 2 : 0); ++i) train_step();
   sync();
-  // --graph: the whole step (forward, loss, backward, SGD update) recorded once as a CUDA Graph and
-  // replayed: one launch per step instead of hundreds. Inputs, gradients and optimizer state stay
-  // at fixed addresses (the graph's private memory pool, kernels/runtime.cuh).
-  void* graph = nullptr;
-  if (o.graph) {
-    kernels::capture_begin();
-    try {
-      train_step();
-    } catch (...) {
-      try {
-        kernels::capture_end();  // ends the broken capture; the step's own error is the one to report
-      } catch (...) {
-      }
-      throw;
-    }
-    graph = kernels::capture_end();
-    kernels::graph_replay(graph);
-    sync();
-  }
+  LB_CHECK(!graph || graph->captures() == 1, "bench --graph: the step was not captured");
   const uint64_t mallocs_before = dev.is_cuda() ? kernels::allocator_stats().cuda_mallocs : 0;
   auto t0 = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < o.steps; ++i) {
-    if (graph) kernels::graph_replay(graph);
-    else train_step();
-  }
+  for (int64_t i = 0; i < o.steps; ++i) train_step();
   sync();
   const double train_s = seconds_since(t0);
-  if (graph) kernels::graph_destroy(graph);
+  graph.reset();
   model.eval();
   double infer_s = 0;
   {

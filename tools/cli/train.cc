@@ -100,6 +100,8 @@ Command train_command() {
             sub->add_flag("--resume", o->cfg.resume, "continue the run in --out from its last finished epoch");
             sub->add_option("--stop-after", o->cfg.stop_after, "leave after N epochs of this invocation (continue with --resume)");
             sub->add_flag("--quiet", o->quiet, "no progress bar");
+            sub->add_flag("--graph", o->cfg.graph,
+                          "record the training step once as a CUDA Graph and replay it per batch (--device cuda)");
             add_threads_option(sub, &o->threads);
             add_device_options(sub, &o->device);
             return [o] { return run_train(*o); };
