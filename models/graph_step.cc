@@ -9,6 +9,22 @@
 
 namespace lb::models {
 
+ReplayPolicy::Action ReplayPolicy::next(const GraphKey& k) {
+  if (have_graph_ && k == graph_key_) {
+    have_eager_key_ = false;  // "just before" means the previous batch, not an older one
+    return Action::Replay;
+  }
+  if (have_eager_key_ && k == last_eager_key_) {
+    graph_key_ = k;
+    have_graph_ = true;
+    have_eager_key_ = false;
+    return Action::Capture;
+  }
+  last_eager_key_ = k;
+  have_eager_key_ = true;
+  return Action::Eager;
+}
+
 GraphStep::GraphStep(nn::Module& model, optim::Optimizer& opt) : model_(model), opt_(opt) {
   LB_CHECK(!opt.params().empty(), "cuda graph: the optimizer has no parameters");
   dev_ = opt.params()[0].device();
@@ -33,8 +49,8 @@ void GraphStep::release() {
   x_ = y_ = loss_ = logits_ = Tensor();
 }
 
-GraphStep::Key GraphStep::key_of(const Tensor& x) const {
-  Key k;
+GraphKey GraphStep::key_of(const Tensor& x) const {
+  GraphKey k;
   k.x_shape = x.shape();
   for (const Tensor& p : opt_.params()) k.trainable.push_back(p.requires_grad());
   return k;
@@ -63,7 +79,7 @@ GraphStep::Result GraphStep::eager(const Tensor& x, const Tensor& y) {
   return {loss.detach(), logits.detach(), false};
 }
 
-void GraphStep::capture(const Key& k) {
+void GraphStep::capture(const GraphKey& k) {
   release();
   x_ = Tensor::empty(k.x_shape, DType::Float32, dev_);
   y_ = Tensor::empty({k.x_shape[0]}, DType::Int64, dev_);
@@ -83,7 +99,6 @@ void GraphStep::capture(const Key& k) {
     throw;
   }
   graph_ = kernels::capture_end();
-  graph_key_ = k;
   const std::vector<int64_t> after = batch_counts();
   count_delta_.resize(after.size());
   for (size_t i = 0; i < after.size(); ++i) count_delta_[i] = after[i] - before[i];
@@ -96,14 +111,20 @@ GraphStep::Result GraphStep::step(const Tensor& x, const Tensor& y) {
                y.dtype() == DType::Int64,
            "cuda graph: expected images (N, C, H, W) float32 and labels (N) int64, got " << x.str() << " and "
                                                                                          << y.str());
-  const Key k = key_of(x);
-  if (!(graph_ && k == graph_key_)) {
-    if (!(have_eager_key_ && k == last_eager_key_)) {
-      last_eager_key_ = k;
-      have_eager_key_ = true;
+  const GraphKey k = key_of(x);
+  switch (policy_.next(k)) {
+    case ReplayPolicy::Action::Eager:
       return eager(x.to(dev_), y.to(dev_));
-    }
-    capture(k);
+    case ReplayPolicy::Action::Capture:
+      try {
+        capture(k);
+      } catch (...) {
+        policy_.capture_failed();
+        throw;
+      }
+      break;
+    case ReplayPolicy::Action::Replay:
+      break;
   }
   x_.copy_(x);
   y_.copy_(y);

@@ -29,6 +29,28 @@
 
 namespace lb::models {
 
+// What a GraphStep does with a batch, decided from its key alone (no CUDA here, so the rule is
+// tested on every machine: tests/models/test_graph_policy.cc).
+struct GraphKey {
+  Shape x_shape;
+  std::vector<bool> trainable;  // requires_grad of each optimizer parameter, in order
+  bool operator==(const GraphKey& o) const { return x_shape == o.x_shape && trainable == o.trainable; }
+};
+
+class ReplayPolicy {
+ public:
+  enum class Action { Eager, Capture, Replay };
+  // Replay under the captured key; capture a key seen on the batch just before (its eager step
+  // made the optimizer state); anything else runs eagerly and becomes the key to watch for.
+  Action next(const GraphKey& k);
+  // The graph was not made after all (the capture threw): the next batch decides afresh.
+  void capture_failed() { have_graph_ = false; }
+
+ private:
+  GraphKey graph_key_, last_eager_key_;
+  bool have_graph_ = false, have_eager_key_ = false;
+};
+
 class GraphStep {
  public:
   // `model` and `opt` must outlive this object; every trainable parameter must be on one CUDA
@@ -53,14 +75,9 @@ class GraphStep {
   int64_t replays() const { return replays_; }
 
  private:
-  struct Key {
-    Shape x_shape;
-    std::vector<bool> trainable;
-    bool operator==(const Key& o) const { return x_shape == o.x_shape && trainable == o.trainable; }
-  };
-  Key key_of(const Tensor& x) const;
+  GraphKey key_of(const Tensor& x) const;
   Result eager(const Tensor& x, const Tensor& y);  // x, y on the device
-  void capture(const Key& k);
+  void capture(const GraphKey& k);
   void release();
   std::vector<int64_t> batch_counts() const;  // every BatchNorm's num_batches_tracked
   void set_batch_counts(const std::vector<int64_t>& v);
@@ -69,8 +86,7 @@ class GraphStep {
   optim::Optimizer& opt_;
   Device dev_;
   void* graph_ = nullptr;
-  Key graph_key_, last_eager_key_;
-  bool have_eager_key_ = false;
+  ReplayPolicy policy_;
   Tensor x_, y_, loss_, logits_;       // the graph's fixed inputs and outputs
   std::vector<int64_t> count_delta_;   // num_batches_tracked added by one captured step, per BN
   int64_t captures_ = 0, replays_ = 0;
