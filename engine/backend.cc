@@ -22,6 +22,9 @@ CudaBackend parse_cuda_backend(const std::string& s) {
 }
 
 const char* cuda_backend_name(CudaBackend b) { return b == CudaBackend::Cudnn ? "cudnn" : "custom"; }
+const char* math_mode_name(kernels::MathMode m) {
+  return m == kernels::MathMode::Tf32 ? "tf32" : m == kernels::MathMode::Bf16 ? "bf16" : "fp32";
+}
 
 kernels::MathMode cuda_math_mode() { return g_math.load(); }
 void set_cuda_math_mode(kernels::MathMode m) { g_math.store(m); }

@@ -4,9 +4,14 @@
 //   Cudnn   the same ops through cuDNN and cuBLAS (kernels/cudnn/), for comparison
 //
 // Ops without a cuDNN counterpart (pooling with indices, softmax, cross-entropy, the optimizer
-// updates, elementwise) run the custom kernels under both. The math mode chooses plain fp32 or
-// TF32 tensor cores for conv and linear (both backends). Process-wide settings, read at each op;
-// the CLI sets them from --backend and --tf32 (tools/cli/device_options.h).
+// updates, elementwise) run the custom kernels under both. The math mode chooses plain fp32,
+// TF32 or bf16 tensor cores for conv and linear (kernels/shapes.h says exactly what each rounds).
+// Process-wide settings, read at each op; the CLI sets them from --backend, --tf32 and --bf16
+// (tools/cli/commands.h).
+//
+// The name cuda_math_mode() is older than Bf16: Fp32 and Tf32 only concern CUDA (the CPU ignores
+// Tf32), but Bf16 also governs the CPU's float32 conv2d and linear, which then emulate the bf16
+// GEMMs exactly (engine/cpu/conv2d.h), so a CPU run and the CPU tests see the CUDA numerics.
 #pragma once
 
 #include <string>
@@ -23,6 +28,7 @@ CudaBackend parse_cuda_backend(const std::string& s);  // "custom" or "cudnn"; t
 const char* cuda_backend_name(CudaBackend b);
 
 kernels::MathMode cuda_math_mode();
+const char* math_mode_name(kernels::MathMode m);  // "fp32", "tf32" or "bf16" (JSON, meta files)
 void set_cuda_math_mode(kernels::MathMode m);
 
 }  // namespace lb

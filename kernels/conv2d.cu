@@ -18,8 +18,10 @@
 // tile sizes and index math are in kernels/conv2d_impl.cuh.
 //
 // MathMode::Tf32 runs the same kernel with wmma m16n16k8 tf32 fragments (fp32 accumulation) in
-// all three GEMM directions on sm_80 and newer; elsewhere it falls back to fp32. The bias
-// gradient is a plain sum (no tensor cores). Every output is overwritten (the autograd engine
+// all three GEMM directions on sm_80 and newer; elsewhere it falls back to fp32. MathMode::Bf16
+// (kernels/shapes.h) likewise, with the tiles rounded to bf16 on their way into shared memory and
+// wmma m16n16k16 bf16 fragments (fp32 accumulation), sm_80+ or fp32. The bias gradient is a plain
+// fp32 sum (no tensor cores) in every mode. Every output is overwritten (the autograd engine
 // accumulates), and every result is the same bits from run to run: no atomics anywhere, split-K
 // partials are summed in split order.
 //
@@ -29,7 +31,8 @@
 // writes zeros, e.g. 3 of the 4 classes of a 1x1 stride-2 downsample. Strides above kMaxPhase (4)
 // keep the plain gather. For few input channels (C <= 8: the stem) a direct kernel replaces the
 // GEMM (which would fill C of its 64 tile columns): one thread per 8 dx pixels of one class,
-// looping over k and the class's taps with w[:, c] in shared memory; it is fp32 in both modes.
+// looping over k and the class's taps with w[:, c] in shared memory; it is fp32 FMA in every mode
+// (in Bf16 mode on bf16-rounded w and dy, so its result is still the bf16 GEMM's).
 //
 // Known costs: grids of few blocks (forward on layer4's 1x1 maps: N*P*Q = 128) do not fill the
 // card, only the weight gradient splits K.
@@ -142,22 +145,26 @@ int device_attribute(cudaDeviceAttr attr) {
   return v;
 }
 
-// Tensor cores take tf32 from sm_80 on; below that Tf32 quietly means fp32.
-bool use_tf32(MathMode mode) {
-  return mode == MathMode::Tf32 && device_attribute(cudaDevAttrComputeCapabilityMajor) >= 8;
+// The mode the kernels run: tensor cores take tf32 and bf16 from sm_80 on; below that Tf32 and
+// Bf16 quietly mean fp32.
+MathMode device_mode(MathMode mode) {
+  if (mode == MathMode::Fp32) return mode;
+  return device_attribute(cudaDevAttrComputeCapabilityMajor) >= 8 ? mode : MathMode::Fp32;
 }
 
 // One launch of the skeleton over the (M, Ncols) tile grid, `splits` slices of `chunk` reductions.
 // (For BwdInputPhaseProblem `splits` is the number of stride classes and `chunk` is unused.)
 template <class Prob>
-void launch_igemm(const Prob& prob, int splits, int chunk, bool tf32, const char* name) {
+void launch_igemm(const Prob& prob, int splits, int chunk, MathMode mode, const char* name) {
   const int64_t gm = (prob.M + kBM - 1) / kBM, gn = (prob.Ncols + kBN - 1) / kBN;
   LB_CHECK(gn <= 65535 && splits <= 65535, name << ": grid " << gm << "x" << gn << "x" << splits << " too large");
   const dim3 grid(static_cast<unsigned>(gm), static_cast<unsigned>(gn), static_cast<unsigned>(splits));
-  if (tf32)
-    conv2d_igemm_kernel1<Prob, true><<<grid, kThreads, 0, compute_stream()>>>(prob, chunk);
+  if (mode == MathMode::Bf16)
+    conv2d_igemm_kernel1<Prob, MathMode::Bf16><<<grid, kThreads, 0, compute_stream()>>>(prob, chunk);
+  else if (mode == MathMode::Tf32)
+    conv2d_igemm_kernel1<Prob, MathMode::Tf32><<<grid, kThreads, 0, compute_stream()>>>(prob, chunk);
   else
-    conv2d_igemm_kernel1<Prob, false><<<grid, kThreads, 0, compute_stream()>>>(prob, chunk);
+    conv2d_igemm_kernel1<Prob, MathMode::Fp32><<<grid, kThreads, 0, compute_stream()>>>(prob, chunk);
   LB_CUDA_CHECK_LAUNCH(name);
 }
 
@@ -196,7 +203,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   FwdProblem prob{x, w, bias, y, plan.d, plan.taps, 0, 0, 0};
   prob.M = plan.d.N * plan.d.PQ, prob.Ncols = plan.d.K, prob.red = plan.d.C * plan.d.T;
   // red == 0 (no live tap, or C == 0): the kernel skips the loop and writes the bias.
-  launch_igemm(prob, 1, prob.red, use_tf32(mode), "conv2d_forward (conv2d_igemm_kernel1)");
+  launch_igemm(prob, 1, prob.red, device_mode(mode), "conv2d_forward (conv2d_igemm_kernel1)");
 }
 
 void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w, float* dx, MathMode mode) {
@@ -205,15 +212,21 @@ void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w
   const ConvDims& d = plan.d;
   const int st = d.stride;
   const int Hc = (d.H + st - 1) / st, Wc = (d.W + st - 1) / st;
-  // Few input channels: the direct kernel (fp32 in both modes).
+  // Few input channels: the direct kernel (fp32 FMA; bf16-rounded operands in Bf16 mode).
   const int64_t rowblocks = (Hc + kDirRows - 1) / kDirRows;
   if (d.C <= kDirectMaxC && static_cast<int64_t>(d.K) * d.RS <= kDirectMaxWeights &&
       static_cast<int64_t>(d.N) * d.C <= 65535 && static_cast<int64_t>(st) * st * rowblocks <= 65535) {
     const dim3 grid(static_cast<unsigned>((Wc + 31) / 32), static_cast<unsigned>(st * st * rowblocks),
                     static_cast<unsigned>(d.N * d.C));
     const size_t smem = static_cast<size_t>(d.K) * d.RS * sizeof(float);
-    conv2d_backward_input_direct_kernel1<<<grid, kThreads, smem, compute_stream()>>>(dy, w, dx, d, Hc,
-                                                                                      static_cast<int>(rowblocks));
+    // Bf16 rounds the operands here too (where the GEMMs would: sm_80+), so that the stem's dx
+    // follows the same numerics as the GEMM directions.
+    if (device_mode(mode) == MathMode::Bf16)
+      conv2d_backward_input_direct_kernel1<true><<<grid, kThreads, smem, compute_stream()>>>(dy, w, dx, d, Hc,
+                                                                                         static_cast<int>(rowblocks));
+    else
+      conv2d_backward_input_direct_kernel1<false><<<grid, kThreads, smem, compute_stream()>>>(dy, w, dx, d, Hc,
+                                                                                          static_cast<int>(rowblocks));
     LB_CUDA_CHECK_LAUNCH("conv2d_backward_input_direct_kernel1");
     return;
   }
@@ -222,13 +235,13 @@ void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w
     prob.dHWc = make_fastdiv(prob.HWc), prob.dWc = make_fastdiv(Wc);
     prob.M = d.N * prob.HWc;
     // A class with no taps (K*Tc == 0) writes zeros.
-    launch_igemm(prob, st * st, 0, use_tf32(mode), "conv2d_backward_input (conv2d_igemm_kernel1, phases)");
+    launch_igemm(prob, st * st, 0, device_mode(mode), "conv2d_backward_input (conv2d_igemm_kernel1, phases)");
     return;
   }
   BwdInputProblem prob{dy, w, dx, d, plan.taps, 0, 0, 0};
   prob.M = d.N * d.HW, prob.Ncols = d.C, prob.red = d.K * d.T;
   // red == 0: the kernel writes zeros.
-  launch_igemm(prob, 1, prob.red, use_tf32(mode), "conv2d_backward_input (conv2d_igemm_kernel1)");
+  launch_igemm(prob, 1, prob.red, device_mode(mode), "conv2d_backward_input (conv2d_igemm_kernel1)");
 }
 
 void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw, MathMode mode) {
@@ -247,16 +260,16 @@ void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* d
   const int64_t ktiles = (red + kBK - 1) / kBK;
   const int64_t chunk = ((ktiles + splits - 1) / splits) * kBK;  // a whole number of tiles per slice
   splits = static_cast<int>((red + chunk - 1) / chunk);          // no empty trailing slice
-  const bool tf32 = use_tf32(mode);
+  const MathMode dm = device_mode(mode);
   if (splits == 1 && plan.all_live) {  // the compact layout is dw's own: write it directly
     prob.out = dw;
-    launch_igemm(prob, 1, static_cast<int>(chunk), tf32, "conv2d_backward_weight (conv2d_igemm_kernel1)");
+    launch_igemm(prob, 1, static_cast<int>(chunk), dm, "conv2d_backward_weight (conv2d_igemm_kernel1)");
     return;
   }
   const int64_t kct = static_cast<int64_t>(prob.M) * prob.Ncols;
   Workspace ws(static_cast<size_t>(splits) * kct, current_device());  // (splits, K, C*T)
   prob.out = ws.ptr;
-  launch_igemm(prob, splits, static_cast<int>(chunk), tf32, "conv2d_backward_weight (conv2d_igemm_kernel1)");
+  launch_igemm(prob, splits, static_cast<int>(chunk), dm, "conv2d_backward_weight (conv2d_igemm_kernel1)");
   if (!plan.all_live) memset_zero(dw, dw_count * sizeof(float));  // dead taps: exactly 0
   const int blocks = static_cast<int>(std::min<int64_t>((kct + kThreads - 1) / kThreads, 4096));
   conv2d_backward_weight_reduce_kernel1<<<blocks, kThreads, 0, compute_stream()>>>(ws.ptr, splits, d, plan.taps, dw);

@@ -9,7 +9,10 @@
 //   block tile 64 (M) x 64 (Ncols) x 16 (red), 256 threads, shared memory double-buffered
 //   (next tile's global loads are in registers while the current tile is multiplied);
 //   fp32: each thread a 4x4 register micro-tile fed by float4 shared-memory reads;
-//   tf32: 8 warps, each a 16x32 strip of wmma m16n16k8 tf32 fragments (fp32 accumulate).
+//   tf32: 8 warps, each a 16x32 strip of wmma m16n16k8 tf32 fragments (fp32 accumulate);
+//   bf16: the same warp layout with wmma m16n16k16 bf16 fragments (fp32 accumulate); the tiles are
+//         rounded to bf16 (__float2bfloat16_rn) as they are written to shared memory, which holds
+//         them as bf16 (kLdH); the epilogue is TF32's.
 //
 // Only live filter taps enter the reduction (see engine/cpu/conv2d.cc: a tap that reads the
 // padding for every output position adds nothing and gets no gradient). Live rows r and columns
@@ -23,10 +26,14 @@
 // The tile constants and index helpers are in conv2d_tiles.cuh, the problems in
 // conv2d_problems.cuh; this file holds the skeleton and the kernels built on it. All three also
 // compile as host C++ (LB_CONV2D_EMULATE) so a CPU harness can run the kernels thread by thread
-// against a naive loop.
+// against a naive loop (such a harness supplies nvcuda::wmma, and for the bf16 path __nv_bfloat16,
+// __float2bfloat16_rn and __bfloat162float).
 #pragma once
 
+#include <type_traits>
+
 #include "kernels/conv2d_problems.cuh"
+#include "kernels/shapes.h"
 
 namespace lb::kernels::conv_impl {
 
@@ -48,6 +55,25 @@ template <class Prob> __device__ __forceinline__ void stash_tiles(float* smem, i
       Bs[rowfast_red(tid, i) * kLd + rowfast_row(tid)] = rb[i];
     else
       Bs[redfast_red(tid) * kLd + redfast_row(tid, i)] = rb[i];
+  }
+}
+
+// stash_tiles for Bf16 mode: the same layout as bf16 tiles (A at tile buf, B at tile 2 + buf, row
+// length kLdH), each value rounded to nearest even as it is stored.
+template <class Prob> __device__ __forceinline__ void stash_tiles_bf16(float* smem, int buf, int tid,
+                                                                       const float (&ra)[kPer], const float (&rb)[kPer]) {
+  __nv_bfloat16* As = reinterpret_cast<__nv_bfloat16*>(smem) + buf * kTileHalfs;
+  __nv_bfloat16* Bs = reinterpret_cast<__nv_bfloat16*>(smem) + (2 + buf) * kTileHalfs;
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) {
+    if (Prob::kARowFast)
+      As[rowfast_red(tid, i) * kLdH + rowfast_row(tid)] = __float2bfloat16_rn(ra[i]);
+    else
+      As[redfast_red(tid) * kLdH + redfast_row(tid, i)] = __float2bfloat16_rn(ra[i]);
+    if (Prob::kBRowFast)
+      Bs[rowfast_red(tid, i) * kLdH + rowfast_row(tid)] = __float2bfloat16_rn(rb[i]);
+    else
+      Bs[redfast_red(tid) * kLdH + redfast_row(tid, i)] = __float2bfloat16_rn(rb[i]);
   }
 }
 
@@ -111,10 +137,33 @@ __device__ __forceinline__ void mma_tf32(const float* smem, int buf, int tid, Fr
     }
   }
 }
+
+using FragAh = wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::col_major>;
+using FragBh = wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major>;
+using FragCh = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
+static_assert(kBK == 16, "mma_bf16 takes the whole 16-deep tile in one k-step");
+
+// bf16 micro-kernel: tf32's warp layout, one m16n16k16 step per tile. As (16, kLdH) is A
+// column-major, Bs (16, kLdH) B row-major, both already bf16.
+__device__ __forceinline__ void mma_bf16(const float* smem, int buf, int tid, FragCh (&acc)[2]) {
+  const int wp = tid / 32, wm = (wp % 4) * 16, wn = (wp / 4) * 32;
+  const __nv_bfloat16* As = reinterpret_cast<const __nv_bfloat16*>(smem) + buf * kTileHalfs + wm;
+  const __nv_bfloat16* Bs = reinterpret_cast<const __nv_bfloat16*>(smem) + (2 + buf) * kTileHalfs + wn;
+  FragAh a;
+  wmma::load_matrix_sync(a, As, kLdH);
+#pragma unroll
+  for (int j = 0; j < 2; ++j) {
+    FragBh b;
+    wmma::load_matrix_sync(b, Bs + 16 * j, kLdH);
+    wmma::mma_sync(acc[j], a, b, acc[j]);
+  }
+}
 #endif
 
-template <class Prob, bool kTf32> __global__ void __launch_bounds__(kThreads)
+// kMode is the MathMode after the host's fallback (Tf32 and Bf16 only on sm_80+).
+template <class Prob, MathMode kMode> __global__ void __launch_bounds__(kThreads)
     conv2d_igemm_kernel1(Prob prob, int chunk) {
+  constexpr bool kTf32 = kMode == MathMode::Tf32, kBf16 = kMode == MathMode::Bf16;
   __shared__ __align__(128) float smem[kSmemFloats];
   __shared__ typename Prob::Table tab;
   const int tid = threadIdx.x;
@@ -130,40 +179,52 @@ template <class Prob, bool kTf32> __global__ void __launch_bounds__(kThreads)
   prob.init(st, tab, m0, n0, tid, blockIdx.z);
   float ra[kPer], rb[kPer];
 #if defined(LB_CONV2D_HAS_TF32)
-  FragC cfrag[2];
+  std::conditional_t<kBf16, FragCh, FragC> cfrag[2];
 #endif
   float acc[4][4] = {};
-  if constexpr (kTf32) {
+  if constexpr (kTf32 || kBf16) {
 #if defined(LB_CONV2D_HAS_TF32)
     wmma::fill_fragment(cfrag[0], 0.f);
     wmma::fill_fragment(cfrag[1], 0.f);
 #else
-    __trap();  // tf32 tensor cores need sm_80; the host dispatches only there
+    __trap();  // tf32 and bf16 tensor cores need sm_80; the host dispatches only there
 #endif
   }
   if (ntiles > 0) {
     prob.load(st, kbeg, kend, ra, rb);
-    stash_tiles<Prob>(smem, 0, tid, ra, rb);
+    if constexpr (kBf16)
+      stash_tiles_bf16<Prob>(smem, 0, tid, ra, rb);
+    else
+      stash_tiles<Prob>(smem, 0, tid, ra, rb);
   }
   __syncthreads();
   for (int t = 0; t < ntiles; ++t) {
     const int buf = t & 1;
     const bool more = t + 1 < ntiles;
     if (more) prob.load(st, kbeg + (t + 1) * kBK, kend, ra, rb);  // in flight during the math
-    if constexpr (kTf32) {
+    if constexpr (kBf16) {
+#if defined(LB_CONV2D_HAS_TF32)
+      mma_bf16(smem, buf, tid, cfrag);
+#endif
+    } else if constexpr (kTf32) {
 #if defined(LB_CONV2D_HAS_TF32)
       mma_tf32(smem, buf, tid, cfrag);
 #endif
     } else {
       mma_fp32(smem, buf, tid, acc);
     }
-    if (more) stash_tiles<Prob>(smem, buf ^ 1, tid, ra, rb);  // buf ^ 1 was last read before the previous barrier
+    // buf ^ 1 was last read before the previous barrier
+    if constexpr (kBf16) {
+      if (more) stash_tiles_bf16<Prob>(smem, buf ^ 1, tid, ra, rb);
+    } else {
+      if (more) stash_tiles<Prob>(smem, buf ^ 1, tid, ra, rb);
+    }
     __syncthreads();
   }
 
   // The loop ended on a barrier: the tiles are free for the C tile Cs[n][m].
   int ld = kBM + 1;  // odd row length: both store orders read Cs without bank conflicts
-  if constexpr (kTf32) {
+  if constexpr (kTf32 || kBf16) {
 #if defined(LB_CONV2D_HAS_TF32)
     ld = kLd;  // wmma needs a multiple of 4
     const int wp = tid / 32, wm = (wp % 4) * 16, wn = (wp / 4) * 32;
@@ -182,8 +243,11 @@ template <class Prob, bool kTf32> __global__ void __launch_bounds__(kThreads)
 }
 
 // ---------------------------------------------------------------------------------------------
-// backward_input for few input channels (C <= kDirectMaxC: the stem, C = 1 or 3), fp32 in both math
-// modes (no tensor cores). The GEMMs above would use C of their 64 tile columns. Here dx is split
+// backward_input for few input channels (C <= kDirectMaxC: the stem, C = 1 or 3), fp32 FMA in every
+// math mode (no tensor cores). With kBf16 (MathMode::Bf16) its two operands, w and dy, are rounded
+// to bf16 as they are read, so it computes what the bf16 GEMMs compute: the products of bf16 values
+// are exact in fp32, only the order of the fp32 additions differs. The GEMMs above would use C of
+// their 64 tile columns. Here dx is split
 // into the same stride classes (ph, pw) as BwdInputPhaseProblem; a thread owns kDirU consecutive
 // class rows i0 .. i0 + kDirU - 1 at one class column j of one class of one (n, c) plane and loops
 // over k and the class's taps only (r = r0 + stride*ir reads dy row i + offr - ir, likewise for
@@ -199,7 +263,10 @@ constexpr int kDirE = 4;                     // row taps per register window
 constexpr int kDirRows = kThreads / 32 * kDirU;  // class rows per block
 constexpr int kDirectMaxWeights = 12288;     // 48 KB: the default dynamic shared memory limit
 
-__global__ void __launch_bounds__(kThreads)
+// v rounded to the nearest bf16 (Bf16 mode's operand rounding), kept as a float.
+__device__ __forceinline__ float bf16_round(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
+
+template <bool kBf16> __global__ void __launch_bounds__(kThreads)
     conv2d_backward_input_direct_kernel1(const float* dy, const float* w, float* dx, ConvDims d, int Hc, int rowblocks) {
 #ifdef LB_CONV2D_EMULATE
   static float sw[kDirectMaxWeights];
@@ -212,7 +279,8 @@ __global__ void __launch_bounds__(kThreads)
   const int krs = d.K * d.RS;
   for (int e = tid; e < krs; e += kThreads) {
     const int k = e / d.RS;
-    sw[e] = w[(static_cast<int64_t>(k) * d.C + c) * d.RS + (e - k * d.RS)];
+    const float wv = w[(static_cast<int64_t>(k) * d.C + c) * d.RS + (e - k * d.RS)];
+    sw[e] = kBf16 ? bf16_round(wv) : wv;
   }
   __syncthreads();
 
@@ -245,6 +313,7 @@ __global__ void __launch_bounds__(kThreads)
           for (int x = 0; x < kDirU + kDirE - 1; ++x) {
             const int p = pbase + x;
             win[x] = x >= kDirE - ne && static_cast<unsigned>(p) < static_cast<unsigned>(d.P) ? dyk[p * d.Q + q] : 0.f;
+            if (kBf16) win[x] = bf16_round(win[x]);
           }
 #pragma unroll
           for (int e = 0; e < kDirE; ++e) {

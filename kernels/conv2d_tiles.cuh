@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #ifndef LB_CONV2D_EMULATE
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <mma.h>
 #endif
@@ -21,6 +22,12 @@ constexpr int kTileFloats = kBK * kLd;        // one (16, 68) tile
 constexpr int kSmemFloats = 4 * kTileFloats;  // A[2], B[2]; reused for the C tile (64 x 65 or 64 x 68)
 constexpr int kMaxTapDim = 32;                // R and S at most this (checked on the host)
 static_assert(kBM == kBN && kPer == 4 && kThreads % kBM == 0 && kThreads % kBK == 0, "tile shape");
+// MathMode::Bf16 stages the same tiles as bfloat16: row length 72 elements (144 bytes, a multiple of
+// wmma's 16-byte ldm rule), so every fragment pointer (multiples of 16 elements from a tile start,
+// tiles 2304 bytes apart) is 32-byte aligned. Four bf16 tiles fit in the fp32 tiles' shared memory.
+constexpr int kLdH = kBM + 8;
+constexpr int kTileHalfs = kBK * kLdH;
+static_assert(kLdH % 8 == 0 && (kTileHalfs * 2) % 32 == 0 && 4 * kTileHalfs * 2 <= kSmemFloats * 4, "bf16 tiles");
 
 // n / d for 0 <= n < 2^31 as a multiply-high and a shift (Hacker's Delight 10-9, PyTorch's
 // IntDivider): mul = floor(2^32 (2^shift - d) / d) + 1 with 2^shift >= d.

@@ -8,10 +8,13 @@
 // gemm_kernel1 (fp32): a 64 x 64 tile of C per 256-thread block, K walked in steps of 8 through
 // shared memory, each thread holding a 4 x 4 register micro-tile (16 FMAs per 8 shared loads).
 // gemm_kernel2 (TF32): a 64 x 64 tile per 4 warps, each warp 2 x 2 wmma m16n16k8 fragments with
-// fp32 accumulation, K in steps of 32. Both load tiles with bounds checks (zeros outside), so any
+// fp32 accumulation, K in steps of 32. gemm_kernel3 (Bf16, kernels/shapes.h) is kernel2 with the
+// tiles rounded to bf16 (__float2bfloat16_rn) as they are written to shared memory, held there as
+// bf16, and multiplied by wmma m16n16k16 bf16 fragments (fp32 accumulation). All three load tiles with bounds checks (zeros outside), so any
 // M, N, K and any leading dimension work; the global-load mapping follows the transposition so
 // that neighbouring threads read neighbouring addresses. beta == 0 never reads C (it may be
 // uninitialised memory holding NaN).
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <mma.h>
 
@@ -36,6 +39,8 @@ constexpr int kLdA2 = kK2 + 4;    // kernel2: shared strides, multiples of 4 flo
 constexpr int kLdB2 = kTile + 4;
 constexpr int kLdC2 = kTile + 4;
 constexpr int kThreads2 = 128;
+constexpr int kLdA3 = kK2 + 8;    // kernel3: bf16 shared strides, multiples of 8 elements (16 bytes)
+constexpr int kLdB3 = kTile + 8;
 
 // op(A)(m, k) and op(B)(k, n) of the stored row-major matrices.
 __device__ __forceinline__ float load_a(const float* A, int64_t lda, bool ta, int64_t M, int64_t K, int64_t m,
@@ -161,6 +166,79 @@ __global__ void __launch_bounds__(kThreads2) gemm_kernel2(bool ta, bool tb, int6
   }
 }
 
+// kernel2's tiling with bf16 operands: As (64, kLdA3) [m][k] and Bs (kK2, kLdB3) [k][n] bf16 during
+// the K loop (every fragment pointer a multiple of 16 elements, 32 bytes, from a 32-byte aligned
+// array start), Cs (64, kLdC2) fp32 after it. sm_80+: the host dispatches only there.
+__global__ void __launch_bounds__(kThreads2) gemm_kernel3(bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                                                          float alpha, const float* A, int64_t lda, const float* B,
+                                                          int64_t ldb, float beta, float* C, int64_t ldc) {
+#if __CUDA_ARCH__ >= 800
+  namespace wmma = nvcuda::wmma;
+  constexpr int kAsBytes = kTile * kLdA3 * 2, kBsBytes = kK2 * kLdB3 * 2, kCsBytes = kTile * kLdC2 * 4;
+  constexpr int kSmemBytes = kAsBytes + kBsBytes > kCsBytes ? kAsBytes + kBsBytes : kCsBytes;
+  static_assert(kAsBytes % 32 == 0 && kLdA3 % 8 == 0 && kLdB3 % 8 == 0, "wmma alignment");
+  __shared__ __align__(128) unsigned char smem[kSmemBytes];
+  __nv_bfloat16* As = reinterpret_cast<__nv_bfloat16*>(smem);
+  __nv_bfloat16* Bs = reinterpret_cast<__nv_bfloat16*>(smem + kAsBytes);
+  float* Cs = reinterpret_cast<float*>(smem);
+  const int tid = threadIdx.x, warp = tid / 32;
+  const int wm = (warp / 2) * 32, wn = (warp % 2) * 32;  // this warp's 32 x 32 corner of the tile
+  const int64_t m0 = (int64_t)blockIdx.y * kTile, n0 = (int64_t)blockIdx.x * kTile;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) wmma::fill_fragment(acc[i][j], 0.f);
+  for (int64_t k0 = 0; k0 < K; k0 += kK2) {
+#pragma unroll 4
+    for (int r = 0; r < kTile * kK2 / kThreads2; ++r) {
+      const int e = tid + r * kThreads2;  // 0 .. 2047 over the 64 x 32 tiles
+      const int am = ta ? e % kTile : e / kK2, ak = ta ? e / kTile : e % kK2;
+      As[am * kLdA3 + ak] = __float2bfloat16_rn(load_a(A, lda, ta, M, K, m0 + am, k0 + ak));
+      const int bn = tb ? e / kK2 : e % kTile, bk = tb ? e % kK2 : e / kTile;
+      Bs[bk * kLdB3 + bn] = __float2bfloat16_rn(load_b(B, ldb, tb, K, N, k0 + bk, n0 + bn));
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kK2; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a[2];
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> b[2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        wmma::load_matrix_sync(a[i], As + (wm + 16 * i) * kLdA3 + kk, kLdA3);
+        wmma::load_matrix_sync(b[i], Bs + kk * kLdB3 + wn + 16 * i, kLdB3);
+      }
+#pragma unroll
+      for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+      wmma::store_matrix_sync(Cs + (wm + 16 * i) * kLdC2 + wn + 16 * j, acc[i][j], kLdC2, wmma::mem_row_major);
+  __syncthreads();
+  for (int e = tid; e < kTile * kTile; e += kThreads2) {
+    const int r = e / kTile, c = e % kTile;
+    const int64_t m = m0 + r, n = n0 + c;
+    if (m < M && n < N) store_c(C, ldc, m, n, Cs[r * kLdC2 + c], alpha, beta);
+  }
+#else
+  __trap();  // bf16 tensor cores need sm_80; the host dispatches only there
+#endif
+}
+
+// Tensor cores take bf16 from sm_80 on; below that Bf16 quietly means fp32 (as conv2d.cu).
+bool bf16_supported() {
+  int dev = 0, major = 0;
+  LB_CUDA_CHECK(cudaGetDevice(&dev));
+  LB_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+  return major >= 8;
+}
+
 // y (N, OUT): every row starts as the bias (the GEMM then adds x W^T with beta = 1).
 __global__ void bias_rows_kernel1(const float* bias, float* y, int64_t N, int64_t OUT) {
   const int64_t total = N * OUT;
@@ -177,7 +255,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   LB_CHECK(gy <= 65535 && gx <= 2147483647LL, "gemm: M = " << M << " needs more than 65535 row tiles");
   const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy));
   const cudaStream_t st = lb_stream();
-  if (mode == MathMode::Tf32) {
+  if (mode == MathMode::Bf16 && bf16_supported()) {
+    gemm_kernel3<<<grid, kThreads2, 0, st>>>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    LB_CUDA_CHECK_LAUNCH("gemm_kernel3");
+  } else if (mode == MathMode::Tf32) {
     gemm_kernel2<<<grid, kThreads2, 0, st>>>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     LB_CUDA_CHECK_LAUNCH("gemm_kernel2");
   } else {

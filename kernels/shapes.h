@@ -16,9 +16,21 @@ struct Conv2dShape {
   int64_t P, Q;
 };
 
-// Math mode for conv and linear: plain fp32 FMA, or TF32 tensor cores (10-bit mantissa inputs,
-// fp32 accumulation), PyTorch's allow_tf32 trade.
-enum class MathMode : int { Fp32 = 0, Tf32 = 1 };
+// Math mode for conv and linear (engine/backend.h holds the process-wide setting):
+//   Fp32  plain fp32 FMA.
+//   Tf32  TF32 tensor cores (10-bit mantissa inputs, fp32 accumulation), PyTorch's allow_tf32
+//         trade. CUDA only: the CPU computes fp32.
+//   Bf16  "bf16 compute, fp32 master weights": the two operands of every conv2d and linear GEMM
+//         (forward x and w; backward-input dy and w; backward-weight x and dy) are rounded to
+//         bfloat16 (round to nearest even, engine/bf16.h), multiplied with fp32 accumulation
+//         (tensor cores on sm_80+, wmma m16n16k16) and stored fp32. Everything else stays fp32:
+//         parameters (they ARE the master weights; the bf16 copy of a weight lives only inside
+//         the GEMM), optimizer state, activations, bias gradients, batchnorm, pooling, the loss.
+//         It buys bf16 tensor-core math, not the memory of bf16-stored activations. The CPU
+//         emulates it exactly (float32 tensors): same rounded operands, fp32 GEMM, so CPU and CUDA
+//         differ only in the order of the fp32 additions. Below sm_80 CUDA falls back to fp32;
+//         the cuDNN backend refuses it for conv (cuDNN has no fp32-data, bf16-math conv).
+enum class MathMode : int { Fp32 = 0, Tf32 = 1, Bf16 = 2 };
 
 // batchnorm2d over (N, C, HW): statistics per channel c over N * HW values.
 struct BatchNormShape {

@@ -13,6 +13,12 @@
 // 9 taps of a 3x3 stride-1 filter and 5 of 9 for the stride-2 one, so the column matrices keep only
 // the live taps (rows (c, t) for the live taps t) and the GEMMs run on a weight compacted to
 // (K, C*T). Every function works on the live-tap list; with all taps live it is the plain method.
+//
+// MathMode::Bf16 (Conv2dArgs::bf16, float only): both operands of each GEMM are rounded to
+// bfloat16 where they are staged (the column or gathered-dy buffer right after it is filled, the
+// weight with its compaction), then the fp32 GEMM runs as usual. bf16 x bf16 products are exact
+// in fp32, so this equals the CUDA bf16 tensor-core result up to the order of the additions. The
+// bias gradient is a plain sum of the fp32 dy, as on CUDA.
 #include "engine/cpu/conv2d.h"
 
 #include <omp.h>
@@ -21,6 +27,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/bf16.h"
 #include "engine/cpu/gemm.h"
 
 namespace lb::cpu {
@@ -107,6 +114,27 @@ template <class T> const T* compact_weight(const Conv2dArgs& a, const Taps& taps
     for (int64_t c = 0; c < a.C; ++c)
       for (int64_t t = 0; t < nt; ++t) buf[(k * a.C + c) * nt + t] = w[((k * a.C + c) * a.R + taps.r[t]) * a.S + taps.s[t]];
   return buf.data();
+}
+
+// Bf16 mode rounds the GEMM operands; only float32 does (float64 is the exact oracle).
+bool rounds(const Conv2dArgs& a, const float*) { return a.bf16; }
+bool rounds(const Conv2dArgs&, const double*) { return false; }
+
+// A GEMM operand of n values, rounded to bf16 into buf when `on` (in place when src is buf, a
+// buffer this thread has just filled); src itself otherwise.
+const float* bf16_operand(bool on, const float* src, int64_t n, float* buf) {
+  if (!on) return src;
+  for (int64_t i = 0; i < n; ++i) buf[i] = round_to_bf16(src[i]);
+  return buf;
+}
+const double* bf16_operand(bool, const double* src, int64_t, double*) { return src; }
+
+// The GEMM's weight operand (K, C*T): compact_weight, then rounded to bf16 in Bf16 mode.
+template <class T> const T* gemm_weight(const Conv2dArgs& a, const Taps& taps, const T* w, std::vector<T>& buf) {
+  const T* wc = compact_weight(a, taps, w, buf);
+  if (!rounds(a, w)) return wc;
+  buf.resize(a.K * a.C * taps.size());
+  return bf16_operand(true, wc, static_cast<int64_t>(buf.size()), buf.data());
 }
 
 // 1x1 kernel, no padding: column (p, q) of channel c is the pixel x[c, p*stride, q*stride], so the
@@ -211,8 +239,9 @@ template <class T> void conv2d_forward(const Conv2dArgs& a, const T* x, const T*
   use_single_threaded_blas();
   const Plan plan = make_plan(a);
   const Taps taps = live_taps(a);
+  const bool bf16 = rounds(a, x);
   std::vector<T> wbuf;
-  const T* wc = compact_weight(a, taps, w, wbuf);  // (K, C*T)
+  const T* wc = gemm_weight(a, taps, w, wbuf);  // (K, C*T)
   const int64_t crs = a.C * taps.size(), pq = a.P * a.Q, kpq = a.K * pq;
   if (crs == 0) {  // every output position reads only padding: y is the bias
     for (int64_t i = 0; i < a.N * a.K; ++i) std::fill(y + i * pq, y + (i + 1) * pq, bias ? bias[i % a.K] : T(0));
@@ -220,12 +249,13 @@ template <class T> void conv2d_forward(const Conv2dArgs& a, const T* x, const T*
   }
 #pragma omp parallel num_threads(plan.threads)
   {
-    auto cols = scratch<T>(input_is_cols(a) && plan.group == 1 ? 0 : crs * plan.group * pq);  // (C*T, group*P*Q)
+    auto cols = scratch<T>(input_is_cols(a) && plan.group == 1 && !bf16 ? 0 : crs * plan.group * pq);  // (C*T, group*P*Q)
     auto ybuf = scratch<T>(plan.group > 1 ? kpq * plan.group : 0);                           // (K, group*P*Q)
 #pragma omp for schedule(static)
     for (int64_t g = 0; g < plan.groups; ++g) {
       const int64_t n0 = g * plan.group, count = std::min(plan.group, a.N - n0), ld = count * pq;
       const T* cg = gather_cols(a, taps, x, n0, count, cols.get());  // cg: (C*T, count*P*Q)
+      cg = bf16_operand(bf16, cg, crs * ld, cols.get());
       T* out = count == 1 ? y + n0 * kpq : ybuf.get();               // out: (K, count*P*Q)
       gemm(false, false, a.K, ld, crs, T(1), wc, crs, cg, ld, T(0), out, ld);
       if (count > 1) scatter_maps(out, a.K, pq, n0, count, y);
@@ -243,8 +273,9 @@ template <class T> void conv2d_backward_input(const Conv2dArgs& a, const T* dy, 
   use_single_threaded_blas();
   const Plan plan = make_plan(a);
   const Taps taps = live_taps(a);
+  const bool bf16 = rounds(a, dy);
   std::vector<T> wbuf;
-  const T* wc = compact_weight(a, taps, w, wbuf);  // (K, C*T)
+  const T* wc = gemm_weight(a, taps, w, wbuf);  // (K, C*T)
   const int64_t crs = a.C * taps.size(), pq = a.P * a.Q, chw = a.C * a.H * a.W;
   if (crs == 0) {  // no tap ever reads the image
     std::fill(dx, dx + a.N * chw, T(0));
@@ -252,12 +283,13 @@ template <class T> void conv2d_backward_input(const Conv2dArgs& a, const T* dy, 
   }
 #pragma omp parallel num_threads(plan.threads)
   {
-    auto dybuf = scratch<T>(plan.group > 1 ? a.K * plan.group * pq : 0);                      // (K, group*P*Q)
+    auto dybuf = scratch<T>(plan.group > 1 || bf16 ? a.K * plan.group * pq : 0);              // (K, group*P*Q)
     auto dcols = scratch<T>(input_is_cols(a) && plan.group == 1 ? 0 : crs * plan.group * pq);  // (C*T, group*P*Q)
 #pragma omp for schedule(static)
     for (int64_t g = 0; g < plan.groups; ++g) {
       const int64_t n0 = g * plan.group, count = std::min(plan.group, a.N - n0), ld = count * pq;
       const T* dyg = gather_maps(dy, a.K, pq, n0, count, dybuf.get());  // dyg: (K, count*P*Q)
+      dyg = bf16_operand(bf16, dyg, a.K * ld, dybuf.get());
       T* dxg = dx + n0 * chw;                                           // dxg: (count, C, H, W)
       if (count == 1 && input_is_cols(a)) {
         // dx_n (C, H*W) is its own column matrix: W^T dy_n lands in place, no col2im.
@@ -277,6 +309,7 @@ template <class T> void conv2d_backward_weight(const Conv2dArgs& a, const T* x, 
   const Plan plan = make_plan(a);
   const Taps taps = live_taps(a);
   const int64_t nt = taps.size(), crs = a.C * nt, pq = a.P * a.Q, kcrs = a.K * crs;
+  const bool bf16 = rounds(a, x);
   const bool all_live = nt == a.R * a.S;
   if (nt == 0) {  // no tap ever reads the image: no weight gets a gradient
     std::fill(dw, dw + a.K * a.C * a.R * a.S, T(0));
@@ -291,14 +324,16 @@ template <class T> void conv2d_backward_weight(const Conv2dArgs& a, const T* x, 
 #pragma omp parallel num_threads(plan.threads)
   {
     T* dwt = direct ? dw : partial.data() + omp_get_thread_num() * kcrs;                 // dwt: (K, C*T)
-    auto cols = scratch<T>(input_is_cols(a) && plan.group == 1 ? 0 : crs * plan.group * pq);  // (C*T, group*P*Q)
-    auto dybuf = scratch<T>(plan.group > 1 ? a.K * plan.group * pq : 0);                     // (K, group*P*Q)
+    auto cols = scratch<T>(input_is_cols(a) && plan.group == 1 && !bf16 ? 0 : crs * plan.group * pq);  // (C*T, group*P*Q)
+    auto dybuf = scratch<T>(plan.group > 1 || bf16 ? a.K * plan.group * pq : 0);                      // (K, group*P*Q)
     // schedule(static) hands each thread one contiguous, fixed slice of the groups.
 #pragma omp for schedule(static)
     for (int64_t g = 0; g < plan.groups; ++g) {
       const int64_t n0 = g * plan.group, count = std::min(plan.group, a.N - n0), ld = count * pq;
       const T* cg = gather_cols(a, taps, x, n0, count, cols.get());        // cg: (C*T, count*P*Q)
       const T* dyg = gather_maps(dy, a.K, pq, n0, count, dybuf.get());      // dyg: (K, count*P*Q)
+      cg = bf16_operand(bf16, cg, crs * ld, cols.get());
+      dyg = bf16_operand(bf16, dyg, a.K * ld, dybuf.get());
       // dwt (K, C*T) += dyg (K, count*P*Q) x cg^T (count*P*Q, C*T)
       gemm(false, true, a.K, crs, ld, T(1), dyg, ld, cg, ld, T(1), dwt, crs);
     }

@@ -34,6 +34,10 @@ struct Conv2dArgs {
   int64_t K, R, S;     // output channels and filter height, width
   int64_t stride, pad;
   int64_t P, Q;        // output height, width
+  // MathMode::Bf16 (kernels/shapes.h): round both GEMM operands (the column / gathered dy buffers
+  // and the weight) to bfloat16 before the fp32 GEMM, as the CUDA kernels do. float only: the
+  // float64 functions ignore it (they are the exact oracles of the finite-difference tests).
+  bool bf16 = false;
 };
 
 // y = conv(x, W) + b. bias may be null.

@@ -10,6 +10,10 @@
 //   dx = dy W          (N, OUT) x (OUT, IN)
 //   dW = dy^T x        (OUT, N) x (N, IN)
 //   db = column sums of dy
+//
+// bf16 (MathMode::Bf16, kernels/shapes.h; float only, float64 ignores it): both GEMM operands are
+// rounded to bfloat16 copies before the fp32 GEMM, as the CUDA kernels round them; the bias and
+// its gradient stay fp32.
 #pragma once
 
 #include <cstdint>
@@ -20,13 +24,16 @@ namespace lb::cpu {
 
 // y = x W^T + b. bias may be null.
 template <class T>
-void linear_forward(int64_t N, int64_t IN, int64_t OUT, const T* x, const T* w, const T* bias, T* y);
+void linear_forward(int64_t N, int64_t IN, int64_t OUT, const T* x, const T* w, const T* bias, T* y,
+                    bool bf16 = false);
 
 // dx = dy W.
-template <class T> void linear_backward_input(int64_t N, int64_t IN, int64_t OUT, const T* dy, const T* w, T* dx);
+template <class T>
+void linear_backward_input(int64_t N, int64_t IN, int64_t OUT, const T* dy, const T* w, T* dx, bool bf16 = false);
 
 // dW = dy^T x (a fresh gradient, not accumulated into).
-template <class T> void linear_backward_weight(int64_t N, int64_t IN, int64_t OUT, const T* x, const T* dy, T* dw);
+template <class T>
+void linear_backward_weight(int64_t N, int64_t IN, int64_t OUT, const T* x, const T* dy, T* dw, bool bf16 = false);
 
 // db = sum of dy over the N rows.
 template <class T> void linear_backward_bias(int64_t N, int64_t OUT, const T* dy, T* db);

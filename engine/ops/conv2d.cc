@@ -53,6 +53,13 @@ cpu::Conv2dArgs check_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, 
   return a;
 }
 
+// MathMode::Bf16 also governs the CPU: float32 convs emulate the bf16 GEMMs (engine/cpu/conv2d.h).
+// Read at each call, forward and backward, like the CUDA paths read the mode.
+cpu::Conv2dArgs cpu_args(cpu::Conv2dArgs a, DType t) {
+  a.bf16 = t == DType::Float32 && cuda_math_mode() == kernels::MathMode::Bf16;
+  return a;
+}
+
 kernels::Conv2dShape cuda_shape(const cpu::Conv2dArgs& a) {
   return {a.N, a.C, a.H, a.W, a.K, a.R, a.S, a.stride, a.pad, a.P, a.Q};
 }
@@ -111,10 +118,11 @@ struct Conv2dNode : Node {
       cuda_backward(args, dy, xv, wv, dx, dw, db);
       return {dx, dw, db};
     }
+    const cpu::Conv2dArgs a = cpu_args(args, dy.dtype());
     LB_DISPATCH_FLOAT(dy.dtype(), "conv2d backward", [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
-      if (dx.defined()) cpu::conv2d_backward_input(args, dy.data<T>(), wv.data<T>(), dx.data<T>());
-      if (dw.defined()) cpu::conv2d_backward_weight(args, xv.data<T>(), dy.data<T>(), dw.data<T>());
+      if (dx.defined()) cpu::conv2d_backward_input(a, dy.data<T>(), wv.data<T>(), dx.data<T>());
+      if (dw.defined()) cpu::conv2d_backward_weight(a, xv.data<T>(), dy.data<T>(), dw.data<T>());
       if (db.defined()) cpu::conv2d_backward_bias(args, dy.data<T>(), db.data<T>());
     });
     return {dx, dw, db};
@@ -135,7 +143,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   } else {
     LB_DISPATCH_FLOAT(x.dtype(), kOp, [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
-      cpu::conv2d_forward(a, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr, y.data<T>());
+      cpu::conv2d_forward(cpu_args(a, x.dtype()), x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
+                          y.data<T>());
     });
   }
   if (needs_grad({x, weight, bias})) {

@@ -64,6 +64,9 @@ void cuda_backward(int64_t n, int64_t in, int64_t out, const Tensor& dy, const T
   if (db.defined()) kernels::linear_backward_bias(n, out, dy.data_ptr<float>(), db.data_ptr<float>());
 }
 
+// MathMode::Bf16 also governs the CPU: float32 linears emulate the bf16 GEMMs (engine/cpu/linear.h).
+bool cpu_bf16(DType t) { return t == DType::Float32 && cuda_math_mode() == kernels::MathMode::Bf16; }
+
 // ---- autograd node ------------------------------------------------------------------------------
 
 // Saves x only when dW is wanted and W only when dx is wanted: those are the only uses.
@@ -87,10 +90,11 @@ struct LinearNode : Node {
       cuda_backward(n, in, out, dy, xv, wv, dx, dw, db);
       return {dx, dw, db};
     }
+    const bool bf16 = cpu_bf16(dy.dtype());
     LB_DISPATCH_FLOAT(dy.dtype(), "linear backward", [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
-      if (dx.defined()) cpu::linear_backward_input(n, in, out, dy.data<T>(), wv.data<T>(), dx.data<T>());
-      if (dw.defined()) cpu::linear_backward_weight(n, in, out, xv.data<T>(), dy.data<T>(), dw.data<T>());
+      if (dx.defined()) cpu::linear_backward_input(n, in, out, dy.data<T>(), wv.data<T>(), dx.data<T>(), bf16);
+      if (dw.defined()) cpu::linear_backward_weight(n, in, out, xv.data<T>(), dy.data<T>(), dw.data<T>(), bf16);
       if (db.defined()) cpu::linear_backward_bias(n, out, dy.data<T>(), db.data<T>());
     });
     return {dx, dw, db};
@@ -111,7 +115,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   else LB_DISPATCH_FLOAT(x.dtype(), kOp, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     cpu::linear_forward(n, in, out, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
-                        y.data<T>());
+                        y.data<T>(), cpu_bf16(x.dtype()));
   });
   if (needs_grad({x, weight, bias})) {
     auto node = std::make_shared<LinearNode>();

@@ -17,7 +17,11 @@
 // CUDNN_DEFAULT_MATH) and CUBLAS_DEFAULT_MATH (cuBLAS uses TF32 only when asked, or under
 // NVIDIA_TF32_OVERRIDE=1). Tf32: CUDNN_TENSOR_OP_MATH (TF32 tensor cores for float data; we do not
 // use ..._ALLOW_CONVERSION, which also lets cuDNN down-convert to fp16) and
-// CUBLAS_TF32_TENSOR_OP_MATH.
+// CUBLAS_TF32_TENSOR_OP_MATH. Bf16 (kernels/shapes.h): the linear layer runs cublasGemmEx on the
+// float data with CUBLAS_COMPUTE_32F_FAST_16BF, which lets cuBLAS down-convert the inputs to bf16
+// (its header says "to bfloat16 or TF32": a permission, not a promise, so this backend's bf16
+// linear is at most as rounded as ours). cuDNN has no fp32-data, bf16-math convolution (its bf16
+// convs take bf16 tensors), so a conv in Bf16 mode is refused with a one-line error.
 //
 // What cuDNN lacks is done by three small kernels below: eval-mode invstd = 1/sqrt(rv + eps),
 // batchnorm backward with frozen statistics (training = false), and the linear bias add.
@@ -179,6 +183,12 @@ Handles& handles(int device) {
 // ---- convolution plans --------------------------------------------------------------------------
 
 enum class Dir : int { Forward = 0, BackwardData = 1, BackwardFilter = 2 };
+
+// Bf16 has no cuDNN convolution on float tensors: say so at the first conv.
+void refuse_bf16(MathMode mode) {
+  LB_CHECK(mode != MathMode::Bf16,
+           "--bf16 runs on lightbox's kernels; cuDNN's conv needs bfloat16 tensors: use --backend custom");
+}
 
 cudnnMathType_t conv_math(MathMode mode) { return mode == MathMode::Tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH; }
 
@@ -344,6 +354,7 @@ const float kOne = 1.0f, kZero = 0.0f;
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y, MathMode mode) {
   const char* where = "cudnn::conv2d_forward";
+  refuse_bf16(mode);
   const int device = current_device();
   Handles& h = handles(device);
   ConvPlan& p = conv_plan(h.dnn, device, s, Dir::Forward, mode, where);
@@ -359,6 +370,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
 
 void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w, float* dx, MathMode mode) {
   const char* where = "cudnn::conv2d_backward_input";
+  refuse_bf16(mode);
   const int device = current_device();
   Handles& h = handles(device);
   ConvPlan& p = conv_plan(h.dnn, device, s, Dir::BackwardData, mode, where);
@@ -370,6 +382,7 @@ void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w
 
 void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw, MathMode mode) {
   const char* where = "cudnn::conv2d_backward_weight";
+  refuse_bf16(mode);
   const int device = current_device();
   Handles& h = handles(device);
   ConvPlan& p = conv_plan(h.dnn, device, s, Dir::BackwardFilter, mode, where);
@@ -513,6 +526,18 @@ void set_blas_math(cublasHandle_t h, MathMode mode, const char* where) {
   LB_CUBLAS(where, cublasSetMathMode(h, mode == MathMode::Tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
 }
 
+// cublasSgemm's arguments (column-major, float, alpha = 1, beta = 0); Bf16 runs it as cublasGemmEx
+// with CUBLAS_COMPUTE_32F_FAST_16BF on the same float data.
+void blas_gemm(cublasHandle_t h, MathMode mode, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+               const float* A, int lda, const float* B, int ldb, float* C, int ldc, const char* where) {
+  set_blas_math(h, mode, where);
+  if (mode == MathMode::Bf16)
+    LB_CUBLAS(where, cublasGemmEx(h, ta, tb, m, n, k, &kOne, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb, &kZero, C,
+                                  CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT));
+  else
+    LB_CUBLAS(where, cublasSgemm(h, ta, tb, m, n, k, &kOne, A, lda, B, ldb, &kZero, C, ldc));
+}
+
 int blas_int(int64_t v, const char* where) { return to_int(v, where); }
 
 }  // namespace
@@ -522,11 +547,9 @@ void linear_forward(int64_t N, int64_t IN, int64_t OUT, const float* x, const fl
   const char* where = "cudnn::linear_forward";
   if (N == 0 || OUT == 0) return;
   Handles& h = handles(current_device());
-  set_blas_math(h.blas, mode, where);
   // y^T (OUT, N) = W (OUT, IN) x^T (IN, N); w seen column-major is (IN, OUT), hence op T.
-  LB_CUBLAS(where, cublasSgemm(h.blas, CUBLAS_OP_T, CUBLAS_OP_N, blas_int(OUT, where), blas_int(N, where),
-                               blas_int(IN, where), &kOne, w, blas_int(IN, where), x, blas_int(IN, where), &kZero, y,
-                               blas_int(OUT, where)));
+  blas_gemm(h.blas, mode, CUBLAS_OP_T, CUBLAS_OP_N, blas_int(OUT, where), blas_int(N, where), blas_int(IN, where), w,
+            blas_int(IN, where), x, blas_int(IN, where), y, blas_int(OUT, where), where);
   if (bias) {
     const int64_t total = N * OUT;
     const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((total + 255) / 256, 4096));
@@ -540,11 +563,9 @@ void linear_backward_input(int64_t N, int64_t IN, int64_t OUT, const float* dy, 
   const char* where = "cudnn::linear_backward_input";
   if (N == 0 || IN == 0) return;
   Handles& h = handles(current_device());
-  set_blas_math(h.blas, mode, where);
   // dx^T (IN, N) = W^T (IN, OUT) dy^T (OUT, N): both already in that form column-major.
-  LB_CUBLAS(where, cublasSgemm(h.blas, CUBLAS_OP_N, CUBLAS_OP_N, blas_int(IN, where), blas_int(N, where),
-                               blas_int(OUT, where), &kOne, w, blas_int(IN, where), dy, blas_int(OUT, where), &kZero, dx,
-                               blas_int(IN, where)));
+  blas_gemm(h.blas, mode, CUBLAS_OP_N, CUBLAS_OP_N, blas_int(IN, where), blas_int(N, where), blas_int(OUT, where), w,
+            blas_int(IN, where), dy, blas_int(OUT, where), dx, blas_int(IN, where), where);
 }
 
 void linear_backward_weight(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* dy, float* dw,
@@ -556,11 +577,9 @@ void linear_backward_weight(int64_t N, int64_t IN, int64_t OUT, const float* x, 
     LB_CUDA_CHECK(cudaMemsetAsync(dw, 0, size_t(IN * OUT) * sizeof(float), compute_stream()));
     return;
   }
-  set_blas_math(h.blas, mode, where);
   // dW^T (IN, OUT) = x^T (IN, N) dy (N, OUT); dy seen column-major is dy^T (OUT, N), hence op T.
-  LB_CUBLAS(where, cublasSgemm(h.blas, CUBLAS_OP_N, CUBLAS_OP_T, blas_int(IN, where), blas_int(OUT, where),
-                               blas_int(N, where), &kOne, x, blas_int(IN, where), dy, blas_int(OUT, where), &kZero, dw,
-                               blas_int(IN, where)));
+  blas_gemm(h.blas, mode, CUBLAS_OP_N, CUBLAS_OP_T, blas_int(IN, where), blas_int(OUT, where), blas_int(N, where), x,
+            blas_int(IN, where), dy, blas_int(OUT, where), dw, blas_int(IN, where), where);
 }
 
 }  // namespace lb::kernels::cudnn

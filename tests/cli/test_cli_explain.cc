@@ -217,6 +217,7 @@ TEST(CliExplain, DeviceOption) {
   const std::string xin = " --input " + quoted(kFix + "/x.npy");
   ASSERT_EQ(test::run_cli(dir, "explain --method ig --steps 4 --device cpu" + xin + " " + common(dir + "/cpu")).code, 0);
   EXPECT_EQ(read_json(dir + "/cpu/meta.json")["device"], "cpu");
+  EXPECT_EQ(read_json(dir + "/cpu/meta.json")["math"], "fp32");
   ASSERT_EQ(test::run_cli(dir, "explain --method ig --steps 4" + xin + " " + common(dir + "/default")).code, 0);
   EXPECT_EQ(max_abs_diff(io::load_npy(dir + "/cpu/values.npy"), io::load_npy(dir + "/default/values.npy")), 0.0);
   EXPECT_TRUE(one_error_line(test::run_cli(dir, "explain --method ig --device tpu" + xin + " " + common(dir + "/o0")),

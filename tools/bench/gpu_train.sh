@@ -36,6 +36,10 @@ for cfg in "28 128 5 50" "224 256 2 10"; do
     [ $backend = cudnn ] && continue  # graphs capture our own kernels only (bench train --graph)
     run "lightbox_${backend}_graph_fp32_$size" "$lb" bench train --device cuda --backend $backend --graph "${common[@]}"
     run "lightbox_${backend}_graph_tf32_$size" "$lb" bench train --device cuda --backend $backend --graph --tf32 "${common[@]}"
+    # bf16 GEMM operands, fp32 everything else (kernels/shapes.h): no PyTorch twin (autocast also
+    # stores activations in bf16), so it is read against PyTorch fp32 like every other row.
+    run "lightbox_${backend}_bf16_$size" "$lb" bench train --device cuda --backend $backend --bf16 "${common[@]}"
+    run "lightbox_${backend}_graph_bf16_$size" "$lb" bench train --device cuda --backend $backend --graph --bf16 "${common[@]}"
   done
 done
 python3 - "$out" <<'PY'

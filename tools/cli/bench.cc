@@ -101,6 +101,7 @@ int run_bench(const BenchOptions& o) {
     const kernels::AllocatorStats a = kernels::allocator_stats();
     j["backend"] = cuda_backend_name(cuda_backend());
     j["tf32"] = cuda_math_mode() == kernels::MathMode::Tf32;
+    j["math"] = math_mode_name(cuda_math_mode());
     j["cuda_graph"] = o.graph;
     j["cuda_mallocs_in_timed_steps"] = a.cuda_mallocs - mallocs_before;  // 0: the cache serves every step
     j["peak_allocated_mib"] = static_cast<double>(a.peak_allocated_bytes) / (1 << 20);

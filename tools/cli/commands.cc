@@ -28,12 +28,19 @@ void add_device_options(CLI::App* sub, DeviceOptions* o) {
       ->check(CLI::IsMember({"custom", "cudnn"}))
       ->capture_default_str();
   sub->add_flag("--tf32", o->tf32, "CUDA conv and linear on TF32 tensor cores (fp32 accumulation)");
+  sub->add_flag("--bf16", o->bf16,
+                "conv and linear operands rounded to bfloat16, fp32 accumulation and fp32 master weights "
+                "(bf16 tensor cores on CUDA, an exact emulation on the CPU)");
 }
 
 Device apply_device_options(const DeviceOptions& o) {
   const Device d = parse_device(o.device);
   set_cuda_backend(parse_cuda_backend(o.backend));
-  set_cuda_math_mode(o.tf32 ? kernels::MathMode::Tf32 : kernels::MathMode::Fp32);
+  LB_CHECK(!(o.tf32 && o.bf16), "--tf32 and --bf16 are two math modes; pick one");
+  // Refused here, before any work, rather than at the first convolution of a run.
+  LB_CHECK(!(o.bf16 && o.backend == "cudnn"),
+           "--bf16 runs on lightbox's kernels; cuDNN's conv needs bfloat16 tensors: use --backend custom");
+  set_cuda_math_mode(o.tf32 ? kernels::MathMode::Tf32 : o.bf16 ? kernels::MathMode::Bf16 : kernels::MathMode::Fp32);
   if (d.is_cuda())
     LB_CHECK(cuda_available(), "--device " << o.device << ": no CUDA device here (or this lightbox was built without "
                                            << "CUDA); use --device cpu");

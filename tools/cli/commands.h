@@ -37,11 +37,14 @@ std::vector<Command> all_commands();
 void add_threads_option(CLI::App* sub, int* threads);
 void apply_threads(int threads);
 
-// --device cpu|cuda[:N], --backend custom|cudnn, --tf32 on a subcommand (engine/backend.h).
+// --device cpu|cuda[:N], --backend custom|cudnn, --tf32 or --bf16 on a subcommand (engine/backend.h;
+// kernels/shapes.h says what each math mode rounds). --bf16 also applies on the CPU (an exact
+// emulation of the bf16 GEMMs); --tf32 is CUDA-only.
 struct DeviceOptions {
   std::string device = "cpu";
   std::string backend = "custom";
   bool tf32 = false;
+  bool bf16 = false;
 };
 void add_device_options(CLI::App* sub, DeviceOptions* o);
 // Sets the backend and math mode and returns the device; a one-line error when CUDA is asked for

@@ -32,6 +32,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/backend.h"
 #include "engine/io/file.h"
 #include "engine/io/npy.h"
 #include "engine/io/png.h"
@@ -206,6 +207,7 @@ int run_explain(ExplainOptions o) {
   meta["samples"] = in.samples;
   meta["seed"] = o.seed;
   meta["device"] = dev.str();
+  meta["math"] = math_mode_name(cuda_math_mode());  // bf16 changes the numbers on the CPU too
   if (dev.is_cuda()) meta["cuda"] = {{"backend", o.device.backend}, {"tf32", o.device.tf32}};
 
   explain::Attribution a;
