@@ -1,7 +1,7 @@
 // lab/harness.cuh: what the kernel lab's harness (lab.cu) and its problem list (problems.cu)
 // share, private to kernels/lab/: device buffers, the seeded random source, one (op, direction)
 // as host data (HostCase) and uploaded (DevCase), its variants, and problems_of(), the list of
-// (op, direction) problems of one LabCase.
+// (op, direction) problems of one LabCase, with the helpers the problem files share.
 #pragma once
 
 #include <functional>
@@ -107,5 +107,39 @@ struct Problem {
 
 // Every (op, direction) of c with its variants (problems.cu).
 std::vector<Problem> problems_of(const LabCase& c);
+
+// ---- helpers of the problem lists --------------------------------------------------------------------
+
+// Variant 1, the naive port: checked at every block size of kBlockSizes.
+inline Variant naive_variant(std::function<void(const DevCase&, int)> run, double tol = 1e-4) {
+  return {"1", tol, false, true, true, std::move(run)};
+}
+// A variant with its own launch configuration (ours, cuDNN's, cuBLAS's).
+inline Variant fixed_variant(std::string name, std::function<void(const DevCase&)> run, double tol = 1e-4,
+                             bool tf32 = false) {
+  return {std::move(name), tol, tf32, false, true, [run](const DevCase& d, int) { run(d); }};
+}
+
+// The case a problem's variants run on: make() records it before each phase (check on a small
+// batch, timing on the full one), and the variants' closures read it.
+using CurrentCase = std::shared_ptr<LabCase>;
+
+// A problem from its direction, its host data (make gets a seeded Rng), variants, and per-run
+// cost: napkin bytes moved, and FLOPs (0 for the memory-bound ops).
+Problem make_problem(const std::string& direction, const CurrentCase& cur,
+                     std::function<HostCase(const LabCase&, Rng&)> make, std::vector<Variant> variants,
+                     std::function<double(const LabCase&)> bytes,
+                     std::function<double(const LabCase&)> flops = nullptr);
+
+// The problems of the ops beyond conv2d, batchnorm2d's training passes and max-pool (problems_ops.cu,
+// problems_optim.cu), and batchnorm2d's eval forward and fused BN + add + ReLU passes
+// (problems_ops.cu), appended to bn's own list by problems_of.
+std::vector<Problem> bn_extra_problems(const LabCase& c);
+std::vector<Problem> relu_problems(const LabCase& c);
+std::vector<Problem> avg_pool_problems(const LabCase& c);
+std::vector<Problem> linear_problems(const LabCase& c);
+std::vector<Problem> cross_entropy_problems(const LabCase& c);
+std::vector<Problem> sgd_problems(const LabCase& c);
+std::vector<Problem> adamw_problems(const LabCase& c);
 
 }  // namespace lb::kernels::lab::detail

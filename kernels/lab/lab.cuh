@@ -2,10 +2,12 @@
 // CPU backend before they are timed (llm.c's dev/cuda habit).
 //
 // Variants, per op and direction:
-//   1            a naive port of the CPU loop, one thread per output (kernels in lab_kernels.cu)
+//   1            a naive port of the CPU loop, one thread per output (per channel where the CPU
+//                loop reduces a channel: batchnorm), kernels in lab_kernels*.cu
 //   custom-fp32  lightbox's production kernel, MathMode::Fp32 (kernels/conv2d.cuh, ...)
-//   custom-tf32  the same with TF32 tensor cores (conv only)
+//   custom-tf32  the same with TF32 tensor cores (conv and linear)
 //   cudnn-fp32, cudnn-tf32   cuDNN through kernels/cudnn/cudnn_ops.cuh, the yardstick
+//   cublas-fp32, cublas-tf32 cuBLAS SGEMM for linear (the same file)
 //   cpu          the CPU backend itself (engine/cpu/), timed, never checked (it is the reference)
 //
 // The harness (lab.cu), for one LabCase (kernels/lab/cases.h): fills the inputs with random
@@ -34,7 +36,7 @@ inline const std::vector<int>& kBlockSizes() {
 }
 constexpr int kDefaultBlock = 256;  // the block size the naive variants are timed at
 
-// ---- naive variants (lab_kernels.cu): float32 device pointers, launched on kernels::stream() ----
+// ---- naive variants (lab_kernels*.cu): float32 device pointers, launched on kernels::stream() ---
 // conv2d: x (N, C, H, W), w (K, C, R, S), bias (K) or null, y (N, K, P, Q).
 LB_CUDA_API(void conv2d_forward1(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
                                  int block))
@@ -47,6 +49,53 @@ LB_CUDA_API(void batch_norm2d_forward_train1(const BatchNormShape& s, const floa
                                              int block))
 // max-pool forward, one thread per output: x (planes, H, W), y and indices (planes, P, Q).
 LB_CUDA_API(void max_pool2d_forward1(const MaxPoolShape& s, const float* x, float* y, int64_t* indices, int block))
+
+// ---- lab_kernels_norm_pool.cu ----
+// batchnorm2d backward (training, or eval with frozen statistics), one thread per channel:
+// x, dy, dx (N, C, HW); mean, invstd, weight, dweight, dbias (C).
+LB_CUDA_API(void batch_norm2d_backward1(const BatchNormShape& s, const float* x, const float* dy, const float* mean,
+                                        const float* invstd, const float* weight, float* dx, float* dweight,
+                                        float* dbias, bool training, int block))
+// batchnorm2d eval forward, one thread per element: x, y (N, C, HW); the rest (C); invstd is written.
+LB_CUDA_API(void batch_norm2d_forward_eval1(const BatchNormShape& s, const float* x, const float* weight,
+                                            const float* bias, const float* running_mean, const float* running_var,
+                                            float* y, float* invstd, float eps, int block))
+// y = max(y + residual, 0) in place (the fused BN + add + ReLU epilogue), one thread per element:
+// y, residual (n) or residual null.
+LB_CUDA_API(void add_relu_inplace1(float* y, const float* residual, int64_t n, int block))
+// max-pool backward, one thread per input element gathering the outputs whose saved index is it:
+// dy, indices (planes, P, Q), dx (planes, H, W).
+LB_CUDA_API(void max_pool2d_backward1(const MaxPoolShape& s, const float* dy, const int64_t* indices, float* dx,
+                                      int block))
+// adaptive average pool, one thread per output (forward) or per input element (backward, a gather
+// over the bins that hold it): x, dx (planes, H, W); y, dy (planes, OH, OW).
+LB_CUDA_API(void adaptive_avg_pool2d_forward1(const AvgPoolShape& s, const float* x, float* y, int block))
+LB_CUDA_API(void adaptive_avg_pool2d_backward1(const AvgPoolShape& s, const float* dy, float* dx, int block))
+
+// ---- lab_kernels_ops.cu ----
+// relu, one thread per element: x, y, dy, dx (n).
+LB_CUDA_API(void relu_forward1(const float* x, float* y, int64_t n, int block))
+LB_CUDA_API(void relu_backward1(const float* y, const float* dy, float* dx, int64_t n, int block))
+// linear, one thread per output: x, dx (N, IN), w, dw (OUT, IN), bias, db (OUT) or null, y, dy (N, OUT).
+LB_CUDA_API(void linear_forward1(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w,
+                                 const float* bias, float* y, int block))
+LB_CUDA_API(void linear_backward_input1(int64_t N, int64_t IN, int64_t OUT, const float* dy, const float* w,
+                                        float* dx, int block))
+LB_CUDA_API(void linear_backward_weight1(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* dy,
+                                         float* dw, int block))
+LB_CUDA_API(void linear_backward_bias1(int64_t N, int64_t OUT, const float* dy, float* db, int block))
+// cross-entropy, one thread per row (kernels/softmax.cuh's contract): logits, log_probs, dlogits
+// (N, C); target int64 (N); class_weight (C) or null; row_weight (N); loss and g (1).
+LB_CUDA_API(void cross_entropy_forward1(const float* logits, const int64_t* target, const float* class_weight,
+                                        int64_t N, int64_t C, float* log_probs, float* row_weight, float* loss,
+                                        int block))
+LB_CUDA_API(void cross_entropy_backward1(const float* log_probs, const int64_t* target, const float* row_weight,
+                                         const float* g, int64_t N, int64_t C, float* dlogits, int block))
+// optimizer updates in place, one thread per element: p, g, buf, exp_avg, exp_avg_sq (n); buf null
+// when momentum is 0. The CPU loops' rounding (engine/optim/sgd.cc, adamw.cc), op for op.
+LB_CUDA_API(void sgd_update1(float* p, const float* g, float* buf, int64_t n, const SgdParams& o, int block))
+LB_CUDA_API(void adamw_update1(float* p, const float* g, float* exp_avg, float* exp_avg_sq, int64_t n,
+                               const AdamWParams& o, int block))
 
 // ---- the harness (lab.cu) ------------------------------------------------------------------------
 

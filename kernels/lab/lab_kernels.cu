@@ -1,4 +1,6 @@
-// lab/lab_kernels.cu: variant 1 of each lab op: the CPU loop ported as is, one thread per output.
+// lab/lab_kernels.cu: variant 1 of conv2d, batchnorm2d's training forward and max-pool forward:
+// the CPU loop ported as is, one thread per output (the other ops': lab_kernels_norm_pool.cu,
+// lab_kernels_ops.cu).
 //
 // These are the "before" pictures of the kernel lab (lab.cuh): no tiling, no shared memory, every
 // operand read straight from global memory, float accumulation. They define what a correct
@@ -9,29 +11,21 @@
 // indices (planes, P, Q).
 #include <cfloat>
 
-#include "kernels/cuda_check.cuh"
 #include "kernels/lab/lab.cuh"
-#include "kernels/runtime.cuh"
+#include "kernels/lab/launch.cuh"
 
 namespace lb::kernels::lab {
 
+using detail::blocks_for;
+using detail::check_block;
+using detail::lab_stream;
+using detail::thread_index;
+
 namespace {
-
-cudaStream_t compute_stream() { return static_cast<cudaStream_t>(lb::kernels::stream()); }
-
-unsigned blocks_for(int64_t n, int block) {
-  const int64_t b = (n + block - 1) / block;
-  LB_CHECK(b <= INT32_MAX, "lab: grid of " << b << " blocks is too large");
-  return static_cast<unsigned>(b);
-}
-
-void check_block(int block) {
-  LB_CHECK(block >= 32 && block <= 1024 && block % 32 == 0, "lab: block size " << block << " is not 32..1024, a multiple of 32");
-}
 
 // One thread per y[n, k, p, q]: the seven nested loops of the definition, less the outer four.
 __global__ void conv2d_forward_kernel1(Conv2dShape s, const float* x, const float* w, const float* bias, float* y) {
-  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  const int64_t i = thread_index();
   if (i >= s.N * s.K * s.P * s.Q) return;
   const int64_t q = i % s.Q, p = (i / s.Q) % s.P, k = (i / (s.Q * s.P)) % s.K, n = i / (s.Q * s.P * s.K);
   float acc = bias ? bias[k] : 0.0f;
@@ -51,7 +45,7 @@ __global__ void conv2d_forward_kernel1(Conv2dShape s, const float* x, const floa
 // One thread per dx[n, c, h, w]: sums dy[n, k, p, q] * w[k, c, r, s] over every (k, r, s) whose
 // output position p = (h + pad - r) / stride (q likewise) exists and divides exactly.
 __global__ void conv2d_backward_input_kernel1(Conv2dShape s, const float* dy, const float* w, float* dx) {
-  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  const int64_t i = thread_index();
   if (i >= s.N * s.C * s.H * s.W) return;
   const int64_t wc = i % s.W, h = (i / s.W) % s.H, c = (i / (s.W * s.H)) % s.C, n = i / (s.W * s.H * s.C);
   float acc = 0.0f;
@@ -72,7 +66,7 @@ __global__ void conv2d_backward_input_kernel1(Conv2dShape s, const float* dy, co
 
 // One thread per dw[k, c, r, s]: sums dy[n, k, p, q] * x[n, c, h, w] over the batch and outputs.
 __global__ void conv2d_backward_weight_kernel1(Conv2dShape s, const float* x, const float* dy, float* dw) {
-  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  const int64_t i = thread_index();
   if (i >= s.K * s.C * s.R * s.S) return;
   const int64_t t = i % s.S, r = (i / s.S) % s.R, c = (i / (s.S * s.R)) % s.C, k = i / (s.S * s.R * s.C);
   float acc = 0.0f;
@@ -94,7 +88,7 @@ __global__ void batch_norm2d_forward_train_kernel1(BatchNormShape s, const float
                                                    const float* bias, float* y, float* mean, float* invstd,
                                                    float* running_mean, float* running_var, float eps,
                                                    float momentum) {
-  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  const int64_t c = thread_index();
   if (c >= s.C) return;
   const int64_t M = s.N * s.HW;
   double sum = 0.0;
@@ -126,7 +120,7 @@ __global__ void batch_norm2d_forward_train_kernel1(BatchNormShape s, const float
 
 // One thread per output: the window's first maximum in row-major order; NaN wins.
 __global__ void max_pool2d_forward_kernel1(MaxPoolShape s, const float* x, float* y, int64_t* indices) {
-  const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  const int64_t i = thread_index();
   if (i >= s.planes * s.P * s.Q) return;
   const int64_t q = i % s.Q, p = (i / s.Q) % s.P, plane = i / (s.Q * s.P);
   const float* in = x + plane * s.H * s.W;  // in: this plane, (H, W)
@@ -155,7 +149,7 @@ void conv2d_forward1(const Conv2dShape& s, const float* x, const float* w, const
   check_block(block);
   const int64_t n = s.N * s.K * s.P * s.Q;
   if (n == 0) return;
-  conv2d_forward_kernel1<<<blocks_for(n, block), block, 0, compute_stream()>>>(s, x, w, bias, y);
+  conv2d_forward_kernel1<<<blocks_for(n, block), block, 0, lab_stream()>>>(s, x, w, bias, y);
   LB_CUDA_CHECK_LAUNCH("conv2d_forward_kernel1");
 }
 
@@ -163,7 +157,7 @@ void conv2d_backward_input1(const Conv2dShape& s, const float* dy, const float* 
   check_block(block);
   const int64_t n = s.N * s.C * s.H * s.W;
   if (n == 0) return;
-  conv2d_backward_input_kernel1<<<blocks_for(n, block), block, 0, compute_stream()>>>(s, dy, w, dx);
+  conv2d_backward_input_kernel1<<<blocks_for(n, block), block, 0, lab_stream()>>>(s, dy, w, dx);
   LB_CUDA_CHECK_LAUNCH("conv2d_backward_input_kernel1");
 }
 
@@ -171,7 +165,7 @@ void conv2d_backward_weight1(const Conv2dShape& s, const float* x, const float* 
   check_block(block);
   const int64_t n = s.K * s.C * s.R * s.S;
   if (n == 0) return;
-  conv2d_backward_weight_kernel1<<<blocks_for(n, block), block, 0, compute_stream()>>>(s, x, dy, dw);
+  conv2d_backward_weight_kernel1<<<blocks_for(n, block), block, 0, lab_stream()>>>(s, x, dy, dw);
   LB_CUDA_CHECK_LAUNCH("conv2d_backward_weight_kernel1");
 }
 
@@ -181,7 +175,7 @@ void batch_norm2d_forward_train1(const BatchNormShape& s, const float* x, const 
   check_block(block);
   LB_CHECK(s.N * s.HW > 1, "lab batch_norm2d_forward_train1: needs more than one value per channel");
   if (s.C == 0) return;
-  batch_norm2d_forward_train_kernel1<<<blocks_for(s.C, block), block, 0, compute_stream()>>>(
+  batch_norm2d_forward_train_kernel1<<<blocks_for(s.C, block), block, 0, lab_stream()>>>(
       s, x, weight, bias, y, mean, invstd, running_mean, running_var, eps, momentum);
   LB_CUDA_CHECK_LAUNCH("batch_norm2d_forward_train_kernel1");
 }
@@ -190,7 +184,7 @@ void max_pool2d_forward1(const MaxPoolShape& s, const float* x, float* y, int64_
   check_block(block);
   const int64_t n = s.planes * s.P * s.Q;
   if (n == 0) return;
-  max_pool2d_forward_kernel1<<<blocks_for(n, block), block, 0, compute_stream()>>>(s, x, y, indices);
+  max_pool2d_forward_kernel1<<<blocks_for(n, block), block, 0, lab_stream()>>>(s, x, y, indices);
   LB_CUDA_CHECK_LAUNCH("max_pool2d_forward_kernel1");
 }
 

@@ -1,7 +1,8 @@
 // lab/problems.cu: the kernel lab's problems: for conv2d (forward, backward-input,
 // backward-weight), batchnorm2d (forward-train, backward) and max-pool (forward, backward), how
 // to make the host data and run the CPU reference, and which variants to check and time
-// (1 = the naive port of the CPU loop in lab_kernels.cu, then ours, then cuDNN).
+// (1 = the naive port of the CPU loop in lab_kernels*.cu, then ours, then cuDNN). The other ops'
+// problems are in problems_ops.cu and problems_optim.cu; problems_of() lists them all.
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -30,13 +31,15 @@ double conv_flops(const LabCase& c) {
   return 2.0 * double(s.N) * s.K * s.P * s.Q * s.C * s.R * s.S;
 }
 
-// Variants 2..5 of one conv direction: fn(shape, dev, mode) for ours, cudnn_fn for cuDNN's.
+// Variants 2..6 of one conv direction: fn(shape, dev, mode) for ours, cudnn_fn for cuDNN's.
 template <class Ours, class Theirs>
 std::vector<Variant> conv_variants(Variant naive, Ours ours, Theirs theirs) {
   std::vector<Variant> v{naive};
   // TF32 rounds inputs to 10 mantissa bits: relative errors of ~1e-3 over a C*R*S-term sum.
   v.push_back({"custom-fp32", 1e-4, false, false, true, [ours](const DevCase& d, int) { ours(d, MathMode::Fp32); }});
   v.push_back({"custom-tf32", 5e-3, true, false, true, [ours](const DevCase& d, int) { ours(d, MathMode::Tf32); }});
+  // bf16 (8 mantissa bits) against the fp32 reference: ~3e-3 relative L2; % of peak is of TF32's (bf16's is 2x).
+  v.push_back({"custom-bf16", 2e-2, true, false, true, [ours](const DevCase& d, int) { ours(d, MathMode::Bf16); }});
   v.push_back({"cudnn-fp32", 1e-4, false, false, true, [theirs](const DevCase& d, int) { theirs(d, MathMode::Fp32); }});
   v.push_back({"cudnn-tf32", 5e-3, true, false, true, [theirs](const DevCase& d, int) { theirs(d, MathMode::Tf32); }});
   return v;
@@ -195,7 +198,10 @@ std::vector<Problem> bn_problems(const LabCase& c) {
       fn(*cur, d.I(0), d.I(1), d.I(2), d.I(3), d.I(4), d.O(0), d.O(1), d.O(2), true);
     };
   };
-  bwd.variants = {{"custom-fp32", 1e-4, false, false, true, bwd_run(lb::kernels::batch_norm2d_backward)},
+  bwd.variants = {naive_variant([cur](const DevCase& d, int b) {
+                    batch_norm2d_backward1(*cur, d.I(0), d.I(1), d.I(2), d.I(3), d.I(4), d.O(0), d.O(1), d.O(2), true, b);
+                  }),
+                  {"custom-fp32", 1e-4, false, false, true, bwd_run(lb::kernels::batch_norm2d_backward)},
                   {"cudnn-fp32", 1e-4, false, false, true, bwd_run(cudnn::batch_norm2d_backward)}};
   bwd.bytes = [](const LabCase& lc) { return 3.0 * 4 * lc.bn.N * lc.bn.C * lc.bn.HW; };  // read x, dy; write dx
   ps.push_back(bwd);
@@ -261,6 +267,7 @@ std::vector<Problem> pool_problems(const LabCase& c) {
     return h;
   };
   bwd.variants = {
+      naive_variant([cur](const DevCase& d, int b) { max_pool2d_backward1(*cur, d.I(0), d.II(0), d.O(0), b); }),
       {"custom-fp32", 1e-4, false, false, true,
        [cur](const DevCase& d, int) { lb::kernels::max_pool2d_backward(*cur, d.I(0), d.II(0), d.O(0)); }},
       {"cudnn-fp32", 1e-4, false, false, true,
@@ -276,8 +283,18 @@ std::vector<Problem> pool_problems(const LabCase& c) {
 std::vector<Problem> problems_of(const LabCase& c) {
   switch (c.op) {
     case OpKind::Conv2d: return conv_problems(c);
-    case OpKind::BatchNorm2d: return bn_problems(c);
+    case OpKind::BatchNorm2d: {
+      std::vector<Problem> ps = bn_problems(c), extra = bn_extra_problems(c);
+      ps.insert(ps.end(), extra.begin(), extra.end());
+      return ps;
+    }
     case OpKind::MaxPool2d: return pool_problems(c);
+    case OpKind::Relu: return relu_problems(c);
+    case OpKind::AvgPool2d: return avg_pool_problems(c);
+    case OpKind::Linear: return linear_problems(c);
+    case OpKind::CrossEntropy: return cross_entropy_problems(c);
+    case OpKind::Sgd: return sgd_problems(c);
+    case OpKind::AdamW: return adamw_problems(c);
   }
   return {};
 }

@@ -1,11 +1,12 @@
 // bench_kernels.cc: `lightbox bench kernels`: every ResNet18 layer shape through every kernel
 // variant of the lab (kernels/lab/lab.cuh), checked against the CPU backend, then timed.
 //
-// For each conv2d, batchnorm2d and max-pool shape of ResNet18 (1-channel stem) at 28x28 (batch
+// For each layer shape of ResNet18 (1-channel stem; conv2d, batchnorm2d, relu, max-pool, average
+// pool, fc, cross-entropy, and the SGD / AdamW updates of three parameter tensors) at 28x28 (batch
 // 128) and/or 224x224 (batch 256), and each direction, one table: variant, check (relative L2
-// error against the CPU backend and its tolerance), median ms, GFLOP/s (conv: 2 * MACs) or GB/s
-// (batchnorm, pool: napkin bytes), the share of the card's peak (fp32 or TF32 FLOP/s, or memory
-// bandwidth), and our time over cuDNN's for the same math. 224x224 layers are checked on 2 images
+// error against the CPU backend and its tolerance), median ms, GFLOP/s (conv, linear: 2 * MACs)
+// or GB/s (the rest: napkin bytes), the share of the card's peak (fp32 or TF32 FLOP/s, or memory
+// bandwidth), and our time over cuDNN's (cuBLAS's for linear) for the same math. 224x224 layers are checked on 2 images
 // of the same layer shape (the CPU reference of a full batch takes minutes) and timed on the full
 // batch. --out writes every row as JSON (atomically). Exits 1 if any variant fails its check.
 #include "tools/cli/bench_kernels.h"
@@ -39,13 +40,15 @@ struct KernelBenchOptions {
 
 using kernels::lab::LabResult;
 
-// Our time over cuDNN's with the same math (custom-tf32 vs cudnn-tf32; fp32 and the naive
-// variant vs cudnn-fp32); < 0 when either was not timed.
+// Our time over the vendor library's with the same math (custom-tf32 vs cudnn-tf32 or
+// cublas-tf32; fp32 and the naive variant vs the fp32 one); < 0 when either was not timed.
 double vs_cudnn(const LabResult& r, const std::vector<LabResult>& rows) {
-  if (r.ms <= 0 || r.variant.rfind("cudnn", 0) == 0) return -1;
-  const std::string want = r.variant.find("tf32") != std::string::npos ? "cudnn-tf32" : "cudnn-fp32";
+  auto vendor = [](const std::string& v) { return v.rfind("cudnn", 0) == 0 || v.rfind("cublas", 0) == 0; };
+  if (r.ms <= 0 || vendor(r.variant)) return -1;
+  const std::string math = r.variant.find("tf32") != std::string::npos ? "-tf32" : "-fp32";
   for (const LabResult& o : rows)
-    if (o.direction == r.direction && o.variant == want && o.ms > 0) return r.ms / o.ms;
+    if (o.direction == r.direction && vendor(o.variant) && o.variant.find(math) != std::string::npos && o.ms > 0)
+      return r.ms / o.ms;
   return -1;
 }
 
@@ -58,7 +61,7 @@ std::string fmt(const char* f, double v) {
 
 void print_case(const kernels::lab::LabCase& c, const std::vector<LabResult>& rows) {
   std::printf("\n== %s %s  %s\n", kernels::lab::op_name(c.op), c.layer.c_str(), kernels::lab::describe(c).c_str());
-  const bool conv = c.op == kernels::lab::OpKind::Conv2d;
+  const bool conv = c.op == kernels::lab::OpKind::Conv2d || c.op == kernels::lab::OpKind::Linear;  // FLOP-bound
   if (conv && !rows.empty()) std::printf("   %.3f GFLOP per direction\n", rows[0].flops * 1e-9);
   std::printf("   %-16s %-12s %-22s %10s %10s %8s %9s  %s\n", "direction", "variant", "check (rel err / tol)", "ms",
               conv ? "GFLOP/s" : "GB/s", "% peak", "/cuDNN", "note");
