@@ -25,13 +25,17 @@ ReplayPolicy::Action ReplayPolicy::next(const GraphKey& k) {
   return Action::Eager;
 }
 
-GraphStep::GraphStep(nn::Module& model, optim::Optimizer& opt) : model_(model), opt_(opt) {
-  LB_CHECK(!opt.params().empty(), "cuda graph: the optimizer has no parameters");
-  dev_ = opt.params()[0].device();
-  LB_CHECK(dev_.is_cuda(), "--graph captures the training step in a CUDA Graph; it needs --device cuda");
+void check_graph_supported(Device dev) {
+  LB_CHECK(dev.is_cuda(), "--graph captures the training step in a CUDA Graph; it needs --device cuda");
   LB_CHECK(cuda_backend() == CudaBackend::Custom,
            "--graph captures lightbox's own kernels only (a captured cuDNN step went wrong on an H200); "
            "use --backend custom or drop --graph");
+}
+
+GraphStep::GraphStep(nn::Module& model, optim::Optimizer& opt) : model_(model), opt_(opt) {
+  LB_CHECK(!opt.params().empty(), "cuda graph: the optimizer has no parameters");
+  dev_ = opt.params()[0].device();
+  check_graph_supported(dev_);
   opt_.use_device_scalars();
 }
 

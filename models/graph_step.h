@@ -51,6 +51,11 @@ class ReplayPolicy {
   bool have_graph_ = false, have_eager_key_ = false;
 };
 
+// One line and a throw unless a step on `dev` can be captured now: a CUDA device and the custom
+// kernels (the cuDNN backend's captured step is not trusted; see docs/10-cuda.md). The trainer
+// calls it before any output, GraphStep's constructor again.
+void check_graph_supported(Device dev);
+
 class GraphStep {
  public:
   // `model` and `opt` must outlive this object; every trainable parameter must be on one CUDA

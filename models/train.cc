@@ -412,7 +412,7 @@ TrainResult train_model(const TrainConfig& cfg_in) {
   Generator gen(cfg.seed);
   std::shared_ptr<ResNet18> model = init_model(cfg, ds, gen);
   const Device dev = parse_device(cfg.device);
-  LB_CHECK(!cfg.graph || dev.is_cuda(), "--graph captures the training step in a CUDA Graph; add --device cuda");
+  if (cfg.graph) check_graph_supported(dev);
   model->to(dev);  // before the optimizer's state exists: that state is made on the parameters' device
   // Every remaining flag is checked before the first line of output, so bad input is one line.
   data::parse_augment(cfg.augment);

@@ -106,6 +106,7 @@ struct DeviceInfo {
   int64_t l2_bytes = 0;
   double peak_fp32_gflops = 0;   // SMs * 128 FMA/clk * 2 * clock
   double peak_tf32_gflops = 0;   // SMs * dense TF32 FMA/clk (512 on sm_80, 1024 on sm_90) * 2 * clock
+  double peak_bf16_gflops = 0;   // twice TF32's: dense bf16 runs at 2x the TF32 rate on sm_80 and sm_90
   double peak_gbps = 0;          // memory clock * 2 (DDR) * bus width / 8
 };
 

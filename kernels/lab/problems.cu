@@ -14,6 +14,7 @@
 #include "engine/cpu/pool2d.h"
 #include "kernels/batch_norm2d.cuh"
 #include "kernels/conv2d.cuh"
+#include "kernels/conv2d_v2.cuh"
 #include "kernels/cudnn/cudnn_ops.cuh"
 #include "kernels/lab/harness.cuh"
 #include "kernels/pool2d.cuh"
@@ -38,11 +39,20 @@ std::vector<Variant> conv_variants(Variant naive, Ours ours, Theirs theirs) {
   // TF32 rounds inputs to 10 mantissa bits: relative errors of ~1e-3 over a C*R*S-term sum.
   v.push_back({"custom-fp32", 1e-4, false, false, true, [ours](const DevCase& d, int) { ours(d, MathMode::Fp32); }});
   v.push_back({"custom-tf32", 5e-3, true, false, true, [ours](const DevCase& d, int) { ours(d, MathMode::Tf32); }});
-  // bf16 (8 mantissa bits) against the fp32 reference: ~3e-3 relative L2; % of peak is of TF32's (bf16's is 2x).
+  // bf16 (8 mantissa bits) against the fp32 reference: ~3e-3 relative L2; % of peak is of bf16's (lab.cu).
   v.push_back({"custom-bf16", 2e-2, true, false, true, [ours](const DevCase& d, int) { ours(d, MathMode::Bf16); }});
   v.push_back({"cudnn-fp32", 1e-4, false, false, true, [theirs](const DevCase& d, int) { theirs(d, MathMode::Fp32); }});
   v.push_back({"cudnn-tf32", 5e-3, true, false, true, [theirs](const DevCase& d, int) { theirs(d, MathMode::Tf32); }});
   return v;
+}
+
+// The v2 skeleton (kernels/conv2d_v2.cuh, lab-only until measured): v2-fp32 and v2-tf32, inserted
+// before the cuDNN variants with custom-*'s tolerances.
+template <class V2> void add_v2_variants(std::vector<Variant>& v, V2 v2) {
+  auto at = v.begin();
+  while (at != v.end() && at->name != "cudnn-fp32") ++at;
+  at = v.insert(at, {"v2-fp32", 1e-4, false, false, true, [v2](const DevCase& d, int) { v2(d, MathMode::Fp32); }});
+  v.insert(at + 1, {"v2-tf32", 5e-3, true, false, true, [v2](const DevCase& d, int) { v2(d, MathMode::Tf32); }});
 }
 
 std::vector<Problem> conv_problems(const LabCase& c) {
@@ -67,6 +77,9 @@ std::vector<Problem> conv_problems(const LabCase& c) {
       {"1", 1e-4, false, true, true, [cur](const DevCase& d, int b) { conv2d_forward1(*cur, d.I(0), d.I(1), nullptr, d.O(0), b); }},
       [cur](const DevCase& d, MathMode m) { lb::kernels::conv2d_forward(*cur, d.I(0), d.I(1), nullptr, d.O(0), m); },
       [cur](const DevCase& d, MathMode m) { cudnn::conv2d_forward(*cur, d.I(0), d.I(1), nullptr, d.O(0), m); });
+  add_v2_variants(fwd.variants, [cur](const DevCase& d, MathMode m) {
+    lb::kernels::conv2d_v2_forward(*cur, d.I(0), d.I(1), nullptr, d.O(0), m);
+  });
   ps.push_back(fwd);
 
   Problem bi;
@@ -86,6 +99,9 @@ std::vector<Problem> conv_problems(const LabCase& c) {
       {"1", 1e-4, false, true, true, [cur](const DevCase& d, int b) { conv2d_backward_input1(*cur, d.I(0), d.I(1), d.O(0), b); }},
       [cur](const DevCase& d, MathMode m) { lb::kernels::conv2d_backward_input(*cur, d.I(0), d.I(1), d.O(0), m); },
       [cur](const DevCase& d, MathMode m) { cudnn::conv2d_backward_input(*cur, d.I(0), d.I(1), d.O(0), m); });
+  add_v2_variants(bi.variants, [cur](const DevCase& d, MathMode m) {
+    lb::kernels::conv2d_v2_backward_input(*cur, d.I(0), d.I(1), d.O(0), m);
+  });
   ps.push_back(bi);
 
   Problem bw;
@@ -105,6 +121,9 @@ std::vector<Problem> conv_problems(const LabCase& c) {
       {"1", 1e-4, false, true, true, [cur](const DevCase& d, int b) { conv2d_backward_weight1(*cur, d.I(0), d.I(1), d.O(0), b); }},
       [cur](const DevCase& d, MathMode m) { lb::kernels::conv2d_backward_weight(*cur, d.I(0), d.I(1), d.O(0), m); },
       [cur](const DevCase& d, MathMode m) { cudnn::conv2d_backward_weight(*cur, d.I(0), d.I(1), d.O(0), m); });
+  add_v2_variants(bw.variants, [cur](const DevCase& d, MathMode m) {
+    lb::kernels::conv2d_v2_backward_weight(*cur, d.I(0), d.I(1), d.O(0), m);
+  });
   ps.push_back(bw);
   for (auto& p : ps) {
     p.flops = conv_flops;

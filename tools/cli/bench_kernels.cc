@@ -94,8 +94,9 @@ int run_bench_kernels(const KernelBenchOptions& o) {
   const kernels::lab::DeviceInfo dev = kernels::lab::device_info();
   std::printf("device: %s (sm_%d%d), %d SMs at %.2f GHz, L2 %.0f MiB\n", dev.name.c_str(), dev.cc_major, dev.cc_minor,
               dev.sm_count, dev.clock_ghz, dev.l2_bytes / 1048576.0);
-  std::printf("peaks: fp32 %.1f TFLOP/s (SMs x 128 FMA x 2 x clock), TF32 dense %.1f TFLOP/s, memory %.0f GB/s\n",
-              dev.peak_fp32_gflops * 1e-3, dev.peak_tf32_gflops * 1e-3, dev.peak_gbps);
+  std::printf("peaks: fp32 %.1f TFLOP/s (SMs x 128 FMA x 2 x clock), TF32 dense %.1f TFLOP/s, bf16 dense %.1f "
+              "TFLOP/s, memory %.0f GB/s\n",
+              dev.peak_fp32_gflops * 1e-3, dev.peak_tf32_gflops * 1e-3, dev.peak_bf16_gflops * 1e-3, dev.peak_gbps);
   std::vector<int64_t> sizes;
   if (o.shapes == "28" || o.shapes == "all") sizes.push_back(28);
   if (o.shapes == "224" || o.shapes == "all") sizes.push_back(224);
@@ -121,7 +122,8 @@ int run_bench_kernels(const KernelBenchOptions& o) {
   if (!o.out.empty()) {
     nlohmann::json j = {{"device", {{"name", dev.name}, {"sm_count", dev.sm_count}, {"clock_ghz", dev.clock_ghz},
                                     {"l2_bytes", dev.l2_bytes}, {"peak_fp32_gflops", dev.peak_fp32_gflops},
-                                    {"peak_tf32_gflops", dev.peak_tf32_gflops}, {"peak_gbps", dev.peak_gbps}}},
+                                    {"peak_tf32_gflops", dev.peak_tf32_gflops}, {"peak_bf16_gflops", dev.peak_bf16_gflops},
+                                    {"peak_gbps", dev.peak_gbps}}},
                         {"reps", o.reps},
                         {"rows", rows_json}};
     io::write_file_atomic(o.out, j.dump(2) + "\n");
