@@ -44,6 +44,30 @@ def table(path):
         print(f"| {layer} | {direction} | {ms(c)} | {ms(n)} | {bold} | {ms(t)} | {ms(nt)} | {fmt(tratio)} | "
               f"{ms(v.get('1'))} | {ms(v.get('cpu'))} | {rate} | {checks} |")
     print(f"\ncustom/cuDNN >= 0.7 (fp32): {met} of {total} layer-directions.")
+    v2_table(groups)
+
+
+def v2_table(groups):
+    """The v2 conv skeleton (kernels/conv2d_v2.cuh, lab-only) beside v1 ("custom") and cuDNN."""
+    rows = [(k, v) for k, v in groups.items() if "v2-fp32" in v]
+    if not rows:
+        return
+    fmt = lambda x: f"{x:.2f}" if x is not None else "-"
+    ratio = lambda a, b: b["ms"] / a["ms"] if a and b and a.get("ms") and b.get("ms") else None
+    print("\n| layer | direction | v1 ms | v2 ms | v1/v2 (speed-up) | **v2/cuDNN** | v2 TF32 ms | v2 TF32/cuDNN TF32 | checks |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    met = total = 0
+    for (size, layer, direction), v in rows:
+        c, v2, n = v.get("custom-fp32"), v.get("v2-fp32"), v.get("cudnn-fp32")
+        t2, nt = v.get("v2-tf32"), v.get("cudnn-tf32")
+        r = ratio(v2, n)
+        if r is not None:
+            total += 1
+            met += r >= 0.7
+        ok = all(x.get("pass", True) for x in (v2, t2) if x and x.get("checked"))
+        print(f"| {layer} | {direction} | {ms(c)} | {ms(v2)} | {fmt(ratio(v2, c))} | {fmt(r)} | {ms(t2)} | "
+              f"{fmt(ratio(t2, nt))} | {'pass' if ok else 'FAIL'} |")
+    print(f"\nv2/cuDNN >= 0.7 (fp32): {met} of {total} layer-directions.")
 
 
 for p in sys.argv[1:]:
