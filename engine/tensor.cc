@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "kernels/cast.cuh"
 #include "kernels/elementwise.cuh"
 #include "kernels/runtime.cuh"
 
@@ -261,10 +262,13 @@ Tensor& Tensor::copy_(const Tensor& src) {
   check_same_shape("copy_", *this, src);
   if (src.dtype() == dtype()) {
     copy_bytes(raw_data(), device(), src.raw_data(), src.device(), nbytes());
+  } else if (device().is_cuda() && src.device() == device()) {
+    kernels::cast(src.raw_data(), src.dtype(), raw_data(), dtype(), numel());  // the loop below, on the GPU
   } else {
     LB_CHECK(device().is_cpu() && src.device().is_cpu(),
              "copy_: converting " << dtype_name(src.dtype()) << " to " << dtype_name(dtype())
-                                  << " needs both tensors on the CPU");
+                                  << " needs both tensors on the CPU or both on one CUDA device; got "
+                                  << src.device().str() << " and " << device().str());
     for (int64_t i = 0; i < numel(); ++i)
       store_from_double(raw_data(), dtype(), i, load_as_double(src.raw_data(), src.dtype(), i));
   }
@@ -297,9 +301,9 @@ Tensor Tensor::to(Device dev) const {
 Tensor Tensor::to(DType dt) const {
   check_defined("to()");
   if (dt == dtype()) return *this;
-  Tensor t = empty(shape(), dt, Device::cpu());
-  t.copy_(device().is_cpu() ? *this : to(Device::cpu()));
-  return device().is_cpu() ? t : t.to(device());
+  Tensor t = empty(shape(), dt, device());
+  t.copy_(*this);  // on CUDA: kernels::cast, the CPU's conversions without leaving the device
+  return t;
 }
 
 Tensor Tensor::view(const Shape& new_shape) const {

@@ -116,7 +116,7 @@ class Tensor {
   void mark_modified();  // bumps the shared version counter
   Tensor& fill_(double value);
   Tensor& zero_() { return fill_(0.0); }
-  Tensor& copy_(const Tensor& src);  // same shape; converts dtype; any devices
+  Tensor& copy_(const Tensor& src);  // same shape; any devices; converts dtype on the CPU or within one CUDA device
 
   // ---- conversions and views ---------------------------------------------------------------
   Tensor clone() const;                  // new storage, no autograd history

@@ -1,16 +1,16 @@
 // deep.cc: DeepLIFT rescale / Deep SHAP with backward-rule overrides; see deep.h for the method.
 //
 // Shapes: x (N, C, H, W) explained images, bg (B, C, H, W) background; one pass stacks n images
-// and Bc background rows into Z (n + n*Bc, C, H, W) (the Pairing below). K model outputs; the
-// attributed tensor h is Z itself or a layer's input (rows, C_l, H_l, W_l), E = C_l*H_l*W_l.
-// The rules compute in the tensors' dtype (float32 for models), in the same order of operations
-// as shap, so that shap's numbers are reproduced to float32 rounding; phi accumulates in double.
+// and Bc background rows into Z (n + n*Bc, C, H, W) (DeepPairing, explain/deep_rules.h). K model
+// outputs; the attributed tensor h is Z itself or a layer's input (rows, C_l, H_l, W_l),
+// E = C_l*H_l*W_l. The rules (deep_rules.cc) compute in the tensors' dtype (float32 for models), in
+// the same order of operations as shap, so that shap's numbers are reproduced to float32
+// rounding, on the model's device; phi accumulates in double on the CPU.
 #include "explain/deep.h"
 
 #include <algorithm>
 #include <cmath>
 #include <memory>
-#include <type_traits>
 #include <vector>
 
 #include "engine/autograd.h"
@@ -18,129 +18,30 @@
 #include "engine/nn/capture.h"
 #include "engine/ops/ops.h"
 #include "engine/progress.h"
+#include "explain/deep_rules.h"
 
 namespace lb::explain {
 
 namespace {
 
-constexpr double kReluEps = 1e-6;  // shap's nonlinear_1d: |Δu| below this takes the plain gradient
-constexpr double kPoolEps = 1e-7;  // shap's maxpool: |Δu| below this gets multiplier 0
 // Rows per pass to aim for when the background chunk is small: several images share one forward
 // and backward (fewer, bigger passes). Measured on the fixture ResNet (2 cores): 64 beat 128-2048,
 // whose activations fall out of cache; with B >= 64 every pass holds one image anyway.
 constexpr int64_t kTargetRows = 64;
 
-// Which rows of a pass are paired: rows [0, n) are images, row n + i*bc + p is background p of
-// image i. Rules write 0 into the image rows (nothing reads their gradient).
-struct Pairing {
-  int64_t n = 0, bc = 0;
-  int64_t rows() const { return n + n * bc; }
-  int64_t image_row(int64_t ref_row) const { return (ref_row - n) / bc; }
-};
+using Pairing = DeepPairing;
 
-void check_rows(const char* op, const Tensor& t, const Pairing& pr) {
-  LB_CHECK(t.dim() >= 1 && t.size(0) == pr.rows(),
-           "deep: " << op << " saw " << t.str() << " in a pass of " << pr.rows()
-                    << " rows; Deep needs a model that treats the rows of a batch independently");
-}
-
-// ---- relu: the rescale rule ------------------------------------------------------------------
-// dx[r] = g[r] * (y_x - y_r) / (u_x - u_r), or g[r] * [u_r > 0] where |u_x - u_r| < eps.
-template <class T>
-void relu_rescale(const T* u, const T* y, const T* g, T* dx, int64_t per_row, const Pairing& pr) {
-  std::fill(dx, dx + pr.n * per_row, T(0));
-#pragma omp parallel for schedule(static)
-  for (int64_t r = pr.n; r < pr.rows(); ++r) {
-    const int64_t i = pr.image_row(r);
-    const T *ux = u + i * per_row, *ur = u + r * per_row, *yx = y + i * per_row, *yr = y + r * per_row;
-    const T* gr = g + r * per_row;
-    T* d = dx + r * per_row;
-    for (int64_t e = 0; e < per_row; ++e) {
-      const T du = ux[e] - ur[e];
-      d[e] = std::abs(du) < T(kReluEps) ? (ur[e] > T(0) ? gr[e] : T(0)) : gr[e] * ((yx[e] - yr[e]) / du);
-    }
-  }
-}
-
-// The rules compute on the host: on a CUDA model their three inputs are copied to the CPU and
-// the result back to the gradient's device (small elementwise work; see docs/07-shap.md).
+// The overrides: the rules run on the device of the recorded tensors (the model's), so a CUDA
+// model's backward never leaves the GPU (explain/deep_rules.h, kernels/deep_rules.cu).
 std::vector<Tensor> relu_rule(const BackwardContext& ctx, const Pairing& pr) {
   LB_CHECK(ctx.inputs.size() == 1 && ctx.output.defined(), "deep: relu node without its recorded input");
-  const Tensor u = on_cpu(ctx.inputs[0]);  // the pre-activation (relu_ records a copy before writing)
-  check_rows("relu", u, pr);
-  const Tensor y = on_cpu(ctx.output), g = on_cpu(ctx.grad_output);
-  Tensor dx = Tensor::empty(u.shape(), u.dtype());
-  LB_DISPATCH_FLOAT(u.dtype(), "deep relu rule", [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    relu_rescale(u.data<T>(), y.data<T>(), g.data<T>(), dx.data<T>(), u.numel() / u.size(0), pr);
-  });
-  return {dx.to(ctx.grad_output.device())};
-}
-
-// ---- max_pool2d: credit routing ----------------------------------------------------------------
-// Per channel plane of a reference row r paired with image row i:
-//   c = max(y_x, y_r);  A[idx_x] (+)= g (c - y_r);  R[idx_r] (+)= g (y_x - c);  dx = (A + R) / Δu.
-// g is the reference row's gradient for both credits: shap uses its x half's for A, which equals
-// the reference half's except downstream of a ReLU fallback element (|Δu| < 1e-6), a ~1e-7 effect.
-// `overwrite` assigns instead of adding: shap's max_unpool2d, where the last window (row-major)
-// that names a position wins, as in PyTorch's sequential CPU kernel.
-struct PoolShape {
-  int64_t C, HW, PQ;
-};
-
-template <class T>
-void maxpool_rescale(const T* u, const T* y, const int64_t* idx, const T* g, T* dx, const PoolShape& s,
-                     const Pairing& pr, bool overwrite) {
-  std::fill(dx, dx + pr.n * s.C * s.HW, T(0));
-#pragma omp parallel
-  {
-    std::vector<T> A(s.HW), R(s.HW);  // credits routed to the image's / the reference's argmax
-#pragma omp for schedule(static)
-    for (int64_t plane = pr.n * s.C; plane < pr.rows() * s.C; ++plane) {
-      const int64_t r = plane / s.C, c = plane % s.C, xplane = pr.image_row(r) * s.C + c;
-      const T *ux = u + xplane * s.HW, *ur = u + plane * s.HW;
-      const T *yx = y + xplane * s.PQ, *yr = y + plane * s.PQ, *gr = g + plane * s.PQ;
-      const int64_t *ix = idx + xplane * s.PQ, *ir = idx + plane * s.PQ;
-      std::fill(A.begin(), A.end(), T(0));
-      std::fill(R.begin(), R.end(), T(0));
-      for (int64_t o = 0; o < s.PQ; ++o) {
-        const T cm = std::max(yx[o], yr[o]);
-        const T a = gr[o] * (cm - yr[o]), b = gr[o] * (yx[o] - cm);
-        if (overwrite) {
-          A[ix[o]] = a;
-          R[ir[o]] = b;
-        } else {
-          A[ix[o]] += a;
-          R[ir[o]] += b;
-        }
-      }
-      T* d = dx + plane * s.HW;
-      for (int64_t j = 0; j < s.HW; ++j) {
-        const T du = ux[j] - ur[j];
-        d[j] = std::abs(du) < T(kPoolEps) ? T(0) : (A[j] + R[j]) / du;
-      }
-    }
-  }
+  // ctx.inputs[0] is the pre-activation (relu_ records a copy before writing).
+  return {deep_relu_rule(ctx.inputs[0], ctx.output, ctx.grad_output, pr)};
 }
 
 std::vector<Tensor> maxpool_rule(const BackwardContext& ctx, const Pairing& pr, bool overwrite) {
   LB_CHECK(ctx.inputs.size() == 1 && ctx.output.defined(), "deep: max_pool2d node without its recorded input");
-  const Tensor u = on_cpu(ctx.inputs[0]);  // (rows, C, H, W)
-  check_rows("max_pool2d", u, pr);
-  const Tensor y = on_cpu(ctx.output), g = on_cpu(ctx.grad_output);
-  const MaxPool2dSettings st = max_pool2d_settings(ctx.node);
-  Tensor indices;  // (rows, C, P, Q): re-pooled, as shap does; the recorded output has the values
-  {
-    NoGradGuard no_grad;
-    indices = max_pool2d_with_indices(u, st.kernel, st.stride, st.padding).indices;
-  }
-  const PoolShape s{u.size(1), u.size(2) * u.size(3), ctx.output.size(2) * ctx.output.size(3)};
-  Tensor dx = Tensor::empty(u.shape(), u.dtype());
-  LB_DISPATCH_FLOAT(u.dtype(), "deep max_pool2d rule", [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    maxpool_rescale(u.data<T>(), y.data<T>(), indices.data<int64_t>(), g.data<T>(), dx.data<T>(), s, pr, overwrite);
-  });
-  return {dx.to(ctx.grad_output.device())};
+  return {deep_maxpool_rule(ctx.inputs[0], ctx.output, ctx.grad_output, max_pool2d_settings(ctx.node), pr, overwrite)};
 }
 
 // ---- the passes ------------------------------------------------------------------------------
@@ -304,8 +205,8 @@ Attribution deep_explain(const Explained& f, const Tensor& x_in, const Tensor& b
                 {"batch_size", bc},
                 {"images_per_pass", per_pass},
                 {"maxpool", opt.shap_maxpool ? "shap overwrite (max_unpool)" : "scatter-add"},
-                {"relu_eps", kReluEps},
-                {"maxpool_eps", kPoolEps},
+                {"relu_eps", kDeepReluEps},
+                {"maxpool_eps", kDeepPoolEps},
                 {"tolerance", opt.tolerance},
                 {"check_completeness", opt.check_completeness}};
   if (opt.check_completeness) check_gaps(a.gaps, a.outputs, fb, opt);

@@ -72,7 +72,8 @@ struct DeepOptions {
 // values (N, K, C, H, W) float64 (layer: (N, K, C_l, H_l, W_l)) for every output k of f;
 // expected (K,) = mean_b f(b); outputs (N, K) = f(x); gaps (N, K) = completeness_gaps.
 // x (N, C, H, W) and background (B, C, H, W): float32 images in model space, on any device (the
-// passes run on the model's device, the rules and the bookkeeping on the CPU). f must be in eval
+// passes and the rules (deep_rules.h) run on the model's device, the bookkeeping on the CPU).
+// f must be in eval
 // mode and explain logits (f.output == Probs is refused: softmax has no complete rule here).
 Attribution deep_explain(const Explained& f, const Tensor& x, const Tensor& background, const DeepOptions& opt);
 

@@ -244,8 +244,10 @@ __global__ void cross_entropy_loss_kernel1(const float* log_probs, const int64_t
   ws = block_sum(ws, scratch[0]);
   ls = block_sum(ls, scratch[1]);
   if (threadIdx.x == 0) {
-    total_w = ws;
-    *loss = static_cast<float>(-ls / ws);
+    // Weights that do not sum to a positive number make the mean meaningless: NaN loss and row
+    // weights (the CPU throws; the host cannot see this sum without a synchronisation).
+    total_w = ws > 0.0 ? ws : static_cast<double>(NAN);
+    *loss = static_cast<float>(-ls / total_w);
   }
   __syncthreads();
   const double W = total_w;

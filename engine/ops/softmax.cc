@@ -119,22 +119,27 @@ struct CrossEntropyNode : Node {
 };
 
 // The CUDA path: targets are checked on the host (where the loader made them; a CUDA target is
-// copied back once to check it), then one kernel computes log-probabilities, row weights and the
-// loss on the device. Class weights, when given, are read back to check that this batch's weights
-// do not sum to zero (the only host synchronisation, and only with --class-weights).
-Tensor cross_entropy_cuda(const Tensor& logits, const Tensor& target, const Tensor& weight) {
+// copied back once to check it, except during a capture), then one kernel computes
+// log-probabilities, row weights and the loss on the device. Class weights are read by the kernel
+// from device memory, which sums this batch's weights itself: no host read. A batch whose weights
+// do not sum to a positive number is refused on the host only where that costs no synchronisation
+// (weights given on the CPU, targets seen on the host); otherwise the kernel writes a NaN loss and
+// NaN row weights, as PyTorch does. `host_t` is the target on the host, or undefined.
+Tensor cross_entropy_cuda(const Tensor& logits, const Tensor& target, const Tensor& weight, const Tensor& host_t) {
   const int64_t n = logits.size(0), c = logits.size(1);
-  LB_CHECK(!weight.defined() || !kernels::is_capturing(),
-           "cross_entropy: class weights are checked on the host, which a CUDA Graph capture cannot do");
   const Tensor dev_t = target.device() == logits.device() ? target : target.to(logits.device());
   Tensor dev_w;
   if (weight.defined()) {
     LB_CHECK(weight.dtype() == DType::Float32, "cross_entropy: CUDA takes float32 class weights, got " << weight.str());
-    const Tensor hw = weight.device().is_cpu() ? weight : weight.to(Device::cpu());
-    const Tensor host_t = target.device().is_cpu() ? target : target.to(Device::cpu());
-    double total = 0.0;
-    for (int64_t i = 0; i < n; ++i) total += hw.at(host_t.at(i));
-    LB_CHECK(total > 0.0, "cross_entropy: the class weights of this batch sum to " << total);
+    LB_CHECK(weight.device().is_cuda() || !kernels::is_capturing(),
+             "cross_entropy: class weights on the CPU cannot be copied inside a CUDA Graph capture; move them to "
+             "the device first");
+    if (weight.device().is_cpu() && host_t.defined()) {
+      const int64_t* t = host_t.data<int64_t>();
+      double total = 0.0;
+      for (int64_t i = 0; i < n; ++i) total += weight.at(t[i]);
+      LB_CHECK(total > 0.0, "cross_entropy: the class weights of this batch sum to " << total);
+    }
     dev_w = weight.device() == logits.device() ? weight : weight.to(logits.device());
   }
   Tensor lp = Tensor::empty(logits.shape(), DType::Float32, logits.device());
@@ -153,7 +158,8 @@ Tensor cross_entropy_cuda(const Tensor& logits, const Tensor& target, const Tens
   return out;
 }
 
-void check_targets(const Tensor& logits, const Tensor& target, const Tensor& weight, bool check_values) {
+// Returns the target on the host when check_values read it there, else an undefined tensor.
+Tensor check_targets(const Tensor& logits, const Tensor& target, const Tensor& weight, bool check_values) {
   LB_CHECK(logits.dim() == 2, "cross_entropy: logits must be (N, C), got " << shape_str(logits.shape()));
   LB_CHECK(target.defined() && target.dtype() == DType::Int64 && target.dim() == 1,
            "cross_entropy: target must be an int64 (N) tensor of class indices, got " << target.str());
@@ -168,6 +174,7 @@ void check_targets(const Tensor& logits, const Tensor& target, const Tensor& wei
   if (weight.defined())
     LB_CHECK(weight.dim() == 1 && weight.size(0) == c,
              "cross_entropy: weight must have one entry per class (" << c << "), got " << weight.str());
+  return check_values ? host_t : Tensor();
 }
 
 }  // namespace
@@ -181,9 +188,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& w
   // there) cannot be read back: the capture would fail. Only the shapes are checked then.
   const bool capturing = logits.device().is_cuda() && target.defined() && target.device().is_cuda() &&
                          kernels::is_capturing();
-  check_targets(logits, target, weight, !capturing);
+  const Tensor host_t = check_targets(logits, target, weight, !capturing);
   LB_CHECK(logits.size(0) > 0, "cross_entropy: empty batch");
-  if (logits.device().is_cuda()) return cross_entropy_cuda(logits, target, weight);
+  if (logits.device().is_cuda()) return cross_entropy_cuda(logits, target, weight, host_t);
   LB_CHECK(target.device().is_cpu() && (!weight.defined() || weight.device().is_cpu()),
            "cross_entropy: logits are on the CPU but the target or weight is not; move them to the CPU");
   Tensor lp;

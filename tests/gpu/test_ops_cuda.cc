@@ -371,6 +371,33 @@ void compare_optimizer_steps(bool adamw) {
   LB_EXPECT_REL(host(pg), p, 1e-6);
 }
 
+// Class weights on the device are read only by the loss kernel, which sums the batch's weights
+// itself: a weighted loss can be captured in a CUDA Graph (nothing is read back), and a batch
+// whose device weights sum to 0 gets a NaN loss. Weights given on the CPU are still checked on the
+// host, as the CPU does, since that costs no synchronisation.
+TEST_F(Cuda, WeightedCrossEntropyReadsNothingBack) {
+  const Tensor logits = rnd({7, 3}, 901, -4, 4);
+  const Tensor y = Tensor::from_vector({0, 1, 2, 2, 1, 0, 2}, {7}, DType::Int64);
+  const Tensor w = Tensor::from_vector({0.2, 1.0, 3.0}, {3}, DType::Float32);
+  const Tensor lg = cuda(logits), yg = cuda(y), wg = cuda(w);
+  const Tensor want = cross_entropy(logits, y, w);
+  const Tensor eager = cross_entropy(lg, yg, wg);
+  LB_EXPECT_REL(host(eager), want, 1e-6);  // one double-accumulated sum of 7 terms: float32 rounding
+  kernels::capture_begin();
+  Tensor captured;
+  const std::string err = test::error_of([&] { captured = cross_entropy(lg, yg, wg); });
+  void* graph = kernels::capture_end();
+  ASSERT_EQ(err, "");
+  kernels::graph_replay(graph);
+  EXPECT_EQ(host(captured).item(), host(eager).item());  // same kernels, same inputs
+  kernels::graph_destroy(graph);
+  const Tensor y0 = Tensor::from_vector({0, 0, 0, 0, 0, 0, 0}, {7}, DType::Int64);
+  const Tensor w0 = Tensor::from_vector({0.0, 1.0, 1.0}, {3}, DType::Float32);
+  EXPECT_TRUE(std::isnan(cross_entropy(lg, cuda(y0), cuda(w0)).item()));
+  test::expect_error([&] { cross_entropy(lg, y0, w0); }, {"cross_entropy", "sum to 0"});
+  test::expect_error([&] { cross_entropy(logits, y0, w0); }, {"cross_entropy", "sum to 0"});
+}
+
 TEST_F(Cuda, FusedSgdMatchesCpu) { compare_optimizer_steps(false); }
 TEST_F(Cuda, FusedAdamWMatchesCpu) { compare_optimizer_steps(true); }
 
