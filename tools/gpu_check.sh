@@ -60,7 +60,7 @@ fi
 
 # ---- B. timings, one at a time ----------------------------------------------------------------------
 if want lab28; then
-  stage bench_kernels_28 120 "$bin/lightbox" bench kernels --shapes 28 --out "$out/lab28.json"
+  stage bench_kernels_28 180 "$bin/lightbox" bench kernels --shapes 28 --out "$out/lab28.json"
 fi
 if want train; then
   stage gpu_train 200 tools/bench/gpu_train.sh "$build"
@@ -75,7 +75,7 @@ if want cli; then
 fi
 
 if want lab224; then
-  stage bench_kernels_224 170 "$bin/lightbox" bench kernels --shapes 224 --no-cpu-time --reps 10 --out "$out/lab224.json"
+  stage bench_kernels_224 300 "$bin/lightbox" bench kernels --shapes 224 --no-cpu-time --reps 10 --out "$out/lab224.json"
 fi
 echo
 echo "summary:"
