@@ -1,6 +1,6 @@
 // conv2d_v2_impl.cuh: the device side of kernels/conv2d_v2.cu (private to it): the second
 // implicit-GEMM skeleton ("v2"), lab-only until it has been measured. What changes from v1
-// (conv2d_impl.cuh) and why is in docs/10-cuda.md, "The v2 skeleton"; in short:
+// (conv2d_impl.cuh) and why is in docs/10-cuda.md, section 3, "conv2d v2"; in short:
 //
 //   block tile 128 (M) x BN (128, or 64 when the GEMM has <= 64 columns) x 16, 256 threads;
 //   global -> shared with cp.async (4 bytes, zero-fill for padding and out-of-range elements), a

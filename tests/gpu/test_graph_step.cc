@@ -19,11 +19,13 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/ops/ops.h"
 #include "engine/optim/optim.h"
+#include "kernels/runtime.cuh"
 #include "models/graph_step.h"
 #include "models/resnet.h"
 #include "models/train.h"
@@ -150,6 +152,23 @@ TEST_P(GraphStepTest, EveryBatchMatchesTheEagerStep) {
   }
   EXPECT_EQ(gs.captures(), 2);
   EXPECT_EQ(gs.replays(), 5);
+}
+
+// kernels::upload_small, which writes the optimizers' scalar tables between replays: every byte
+// lands, across its 1 KB chunk boundaries, in stream order after work queued before it.
+TEST(GraphStepSupport, UploadSmallWritesEveryByteInStreamOrder) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device (or a build without CUDA)";
+  for (const int64_t n : {1, 255, 1024, 1025, 5000}) {
+    SCOPED_TRACE(n);
+    Tensor dst = Tensor::zeros({n}, DType::Float32, Device::cuda());
+    std::vector<float> host(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) host[static_cast<size_t>(i)] = 0.5f * static_cast<float>(i) - 7.f;
+    dst.fill_(3.0);  // queued first: the upload must land after it
+    kernels::upload_small(dst.data_ptr<float>(), host.data(), host.size() * sizeof(float));
+    host.assign(host.size(), -1.f);  // the source is free on return
+    const std::vector<double> got = dst.to(Device::cpu()).to_vector();
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(got[static_cast<size_t>(i)], 0.5 * static_cast<double>(i) - 7.0) << i;
+  }
 }
 
 TEST(GraphStepRefusals, CudnnBackendAndCpuModelAreOneLineErrors) {
