@@ -69,6 +69,11 @@ struct EpochRecord {
   int64_t epoch = 0;  // 1-based
   double lr = 0, train_loss = 0, train_acc = 0, val_loss = 0, val_acc = 0, val_auc = 0, seconds = 0;
   std::vector<std::string> trainable;  // stages with requires_grad this epoch
+  // Where and how the epoch was computed (a run may resume on another device or math mode; none
+  // of this is part of the run's identity): "cpu" or "cuda:N", "fp32" | "tf32" | "bf16", and
+  // whether the step was replayed from a CUDA Graph. Empty / false in histories from before.
+  std::string device, math;
+  bool graph = false;
   nlohmann::json to_json() const;
   static EpochRecord from_json(const nlohmann::json& j);
 };

@@ -5,6 +5,9 @@
 
 #include <string>
 
+#include <nlohmann/json.hpp>
+
+#include "engine/io/file.h"
 #include "tests/support/cli.h"
 #include "tests/support/tiny_dataset.h"
 
@@ -25,6 +28,10 @@ TEST(CliBf16, TrainRunsOnTheCpuInBf16) {
   const test::CliResult r = test::run_cli(
       dir, "train --quiet --bf16 --device cpu --epochs 1 --batch-size 8 --data " + data + " --out " + dir + "/run");
   EXPECT_EQ(r.code, 0) << r.err;
+  const nlohmann::json h = nlohmann::json::parse(io::read_file(dir + "/run/history.json"));
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_EQ(h[0]["math"], "bf16");  // where and how each epoch ran (models/train.h, EpochRecord)
+  EXPECT_EQ(h[0]["device"], "cpu");
 }
 
 }  // namespace

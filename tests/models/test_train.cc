@@ -200,6 +200,30 @@ TEST(Trainer, GradualUnfreezingOpensOneStageBackwardsPerStep) {
       bitwise_equal(tensor_in(r.last_path, "layer3.0.conv1.weight"), initial("layer3.0.conv1.weight", c.seed)));
 }
 
+// Each epoch of history.json says where and how it was computed; a record from before those
+// fields existed still loads (they are optional), and a wrong type there is an error, not a crash.
+TEST(Trainer, HistoryRecordsTheDeviceAndMathOfEachEpoch) {
+  const std::string dir = test::fresh_dir();
+  TrainConfig c = tiny_config(dir);
+  c.epochs = 1;
+  train_model(c);
+  const json h = history_of(c.out);
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_EQ(h[0]["device"], "cpu");
+  EXPECT_EQ(h[0]["math"], "fp32");
+  EXPECT_EQ(h[0]["graph"], false);
+  json old = h[0];
+  old["seconds"] = 1.0;
+  old.erase("device");
+  old.erase("math");
+  old.erase("graph");
+  const EpochRecord r = EpochRecord::from_json(old);
+  EXPECT_EQ(r.device, "");
+  EXPECT_FALSE(r.graph);
+  old["graph"] = "yes";
+  EXPECT_THROW(EpochRecord::from_json(old), json::exception);
+}
+
 TEST(Trainer, UnknownTrainOnlyPrefixIsAnError) {
   const std::string dir = test::fresh_dir();
   TrainConfig c = tiny_config(dir);
