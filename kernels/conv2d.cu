@@ -43,6 +43,7 @@
 #include "kernels/conv2d_impl.cuh"
 #include "kernels/conv2d_plan.cuh"
 #include "kernels/cuda_check.cuh"
+#include "kernels/device_query.cuh"
 #include "kernels/runtime.cuh"
 
 namespace lb::kernels {
@@ -83,26 +84,10 @@ Phases make_phases(const Plan& plan) {
   return ph;
 }
 
-cudaStream_t compute_stream() { return static_cast<cudaStream_t>(stream()); }
-
-int current_device() {
-  int dev = 0;
-  LB_CUDA_CHECK(cudaGetDevice(&dev));
-  return dev;
-}
-
-int device_attribute(cudaDeviceAttr attr) {
-  int v = 0;
-  LB_CUDA_CHECK(cudaDeviceGetAttribute(&v, attr, current_device()));
-  return v;
-}
-
-// The mode the kernels run: tensor cores take tf32 and bf16 from sm_80 on; below that Tf32 and
-// Bf16 quietly mean fp32.
-MathMode device_mode(MathMode mode) {
-  if (mode == MathMode::Fp32) return mode;
-  return device_attribute(cudaDevAttrComputeCapabilityMajor) >= 8 ? mode : MathMode::Fp32;
-}
+using detail::compute_stream;
+using detail::current_device;
+using detail::device_attribute;
+using detail::device_mode;
 
 // One launch of the skeleton over the (M, Ncols) tile grid, `splits` slices of `chunk` reductions.
 // (For BwdInputPhaseProblem `splits` is the number of stride classes and `chunk` is unused.)

@@ -19,6 +19,7 @@
 #include "kernels/conv2d.cuh"
 #include "kernels/conv2d_v2_impl.cuh"
 #include "kernels/cuda_check.cuh"
+#include "kernels/device_query.cuh"
 #include "kernels/runtime.cuh"
 
 namespace lb::kernels {
@@ -27,24 +28,12 @@ namespace {
 
 using namespace conv_v2;
 
-cudaStream_t compute_stream() { return static_cast<cudaStream_t>(stream()); }
-
-int current_device() {
-  int dev = 0;
-  LB_CUDA_CHECK(cudaGetDevice(&dev));
-  return dev;
-}
-
-int device_attribute(cudaDeviceAttr attr) {
-  int v = 0;
-  LB_CUDA_CHECK(cudaDeviceGetAttribute(&v, attr, current_device()));
-  return v;
-}
+using detail::compute_stream;
+using detail::current_device;
+using detail::device_attribute;
 
 // Tensor cores (tf32) from sm_80 on; below that Tf32 means fp32.
-bool use_tf32(MathMode mode) {
-  return mode == MathMode::Tf32 && device_attribute(cudaDevAttrComputeCapabilityMajor) >= 8;
-}
+bool use_tf32(MathMode mode) { return detail::device_mode(mode) == MathMode::Tf32; }
 
 template <class Prob, int BN, bool kTf32> void launch_one(const Prob& prob, dim3 grid, int chunk) {
   const size_t bytes = static_cast<size_t>(smem_floats<BN>) * sizeof(float);

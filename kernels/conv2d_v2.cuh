@@ -5,7 +5,7 @@
 //
 // Same contracts as kernels/conv2d.cuh: float32 device pointers, NCHW / KCRS contiguous, launches
 // on stream(), every output overwritten, deterministic. mode Fp32 or Tf32 (Tf32 means fp32 below
-// sm_80); Bf16 is not implemented in v2 and runs v1's bf16 kernel. backward_input falls back to
+// sm_80); v2 has no bf16 path: Bf16 runs v1's bf16 kernel. backward_input falls back to
 // v1 for C <= 8 (v1's direct kernel: the stem) and for strides above 4.
 #pragma once
 
