@@ -10,6 +10,7 @@
 #include <cstring>
 #include <new>
 
+#include "engine/bf16.h"
 #include "engine/common.h"
 #include "engine/cpu/gemm_kernels.h"
 
@@ -92,20 +93,33 @@ GemmBlocking gemm_blocking(Isa isa) { return isa == active_isa() ? gemm_blocking
 
 void PackedA::Free::operator()(float* p) const { std::free(p); }
 
-PackedA::PackedA(MatView a, int64_t M, int64_t K, Isa isa) : M_(M), K_(K), isa_(isa) {
+template <class Get> void PackedA::pack(int64_t M, int64_t K, Isa isa, Get get) {
+  M_ = M;
+  K_ = K;
+  isa_ = isa;
   mr_ = detail::micro_kernel(isa).mr;
   const int64_t panels = (M + mr_ - 1) / mr_;
   data_.reset(aligned_floats(panels * mr_ * K));
   for (int64_t i = 0; i < panels; ++i) {
     float* dst = data_.get() + i * K * mr_;  // dst: (K, MR), element (k, r) at [k*MR + r]
     const int64_t rows = std::min<int64_t>(mr_, M - i * mr_);
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* src = a.p + (i * mr_ + r) * a.rs;  // row i*MR + r of A, elements cs apart
-      for (int64_t k = 0; k < K; ++k) dst[k * mr_ + r] = src[k * a.cs];
+    // k outer: every store is to the next float of dst, and the MR rows are read side by side.
+    for (int64_t k = 0; k < K; ++k, dst += mr_) {
+      for (int64_t r = 0; r < rows; ++r) dst[r] = get(i * mr_ + r, k);
+      for (int64_t r = rows; r < mr_; ++r) dst[r] = 0.0f;
     }
-    for (int64_t r = rows; r < mr_; ++r)
-      for (int64_t k = 0; k < K; ++k) dst[k * mr_ + r] = 0.0f;
   }
+}
+
+PackedA::PackedA(MatView a, int64_t M, int64_t K, Isa isa) {
+  pack(M, K, isa, [a](int64_t i, int64_t k) { return a.at(i, k); });
+}
+
+PackedA::PackedA(IndexedView a, int64_t M, int64_t K, Isa isa) {
+  if (a.bf16)
+    pack(M, K, isa, [a](int64_t i, int64_t k) { return round_to_bf16(a.src[a.row[i] + a.col[k]]); });
+  else
+    pack(M, K, isa, [a](int64_t i, int64_t k) { return a.src[a.row[i] + a.col[k]]; });
 }
 
 PackB pack_b_view(MatView b) {
@@ -119,6 +133,25 @@ PackB pack_b_view(MatView b) {
           std::memcpy(row, src, static_cast<size_t>(w) * 4);
         } else {
           for (int64_t jj = 0; jj < w; ++jj) row[jj] = src[jj * b.cs];
+        }
+        for (int64_t jj = w; jj < nr; ++jj) row[jj] = 0.0f;
+      }
+    }
+  };
+}
+
+PackB pack_b_indexed(IndexedView b) {
+  return [b](int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) {
+    for (int64_t j = 0; j < nc; j += nr, dst += kc * nr) {
+      const int64_t w = std::min<int64_t>(nr, nc - j);  // columns of this panel inside B
+      const int64_t* col = b.col + j0 + j;               // col: (w) the panel's column offsets
+      for (int64_t k = 0; k < kc; ++k) {
+        const int64_t base = b.row[k0 + k];  // the sum is the offset: either part may be negative
+        float* row = dst + k * nr;            // row: (NR)
+        if (b.bf16) {
+          for (int64_t jj = 0; jj < w; ++jj) row[jj] = round_to_bf16(b.src[base + col[jj]]);
+        } else {
+          for (int64_t jj = 0; jj < w; ++jj) row[jj] = b.src[base + col[jj]];
         }
         for (int64_t jj = w; jj < nr; ++jj) row[jj] = 0.0f;
       }

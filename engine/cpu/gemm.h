@@ -52,6 +52,17 @@ inline MatView row_major(const float* p, int64_t ld, bool transposed = false) {
   return transposed ? MatView{p, 1, ld} : MatView{p, ld, 1};
 }
 
+// A matrix that is never stored: element (i, j) is src[row[i] + col[j]]. A convolution's im2col
+// matrix is one (row: the filter tap's offset in the padded input, col: the output window's
+// origin), and so are several images' maps side by side (row: the channel, col: image and
+// position). With bf16 set, every element is rounded to bfloat16 as it is packed (MathMode::Bf16).
+struct IndexedView {
+  const float* src;
+  const int64_t* row;
+  const int64_t* col;
+  bool bf16 = false;
+};
+
 // The register tile and cache blocks of one micro-kernel on this machine.
 struct GemmBlocking {
   Isa isa;
@@ -69,12 +80,14 @@ class PackedA {
  public:
   PackedA() = default;
   PackedA(MatView a, int64_t M, int64_t K, Isa isa = active_isa());
+  PackedA(IndexedView a, int64_t M, int64_t K, Isa isa = active_isa());
   int64_t rows() const { return M_; }
   int64_t depth() const { return K_; }
   Isa isa() const { return isa_; }
   const float* panel(int64_t i) const { return data_.get() + i * K_ * mr_; }
 
  private:
+  template <class Get> void pack(int64_t M, int64_t K, Isa isa, Get get);
   struct Free {
     void operator()(float* p) const;
   };
@@ -87,8 +100,9 @@ class PackedA {
 // Writes rows [k0, k0 + kc) x columns [j0, j0 + nc) of B as ceil(nc / nr) panels of nr columns:
 // panel p at dst + p*kc*nr, element (k, j) at [k*nr + j], columns past nc zero-filled.
 using PackB = std::function<void(int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst)>;
-// The packer of an ordinary matrix.
+// The packers of an ordinary matrix and of an indexed one.
 PackB pack_b_view(MatView b);
+PackB pack_b_indexed(IndexedView b);
 
 // C (M, N) = alpha * A * B + beta * C, C row-major with leading dimension ldc. beta == 0 never
 // reads C (it may hold garbage or NaN). K == 0 gives beta * C.

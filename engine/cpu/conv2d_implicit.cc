@@ -1,0 +1,318 @@
+// cpu/conv2d_implicit.cc: float32 convolution on lightbox's own GEMM, with the im2col matrix never
+// written (implicit GEMM on the CPU) and no multiply-add spent on padding. cpu/conv2d.h has the
+// shapes.
+//
+// Position classes. An output position near the border reads some filter taps from the zero
+// padding; which ones depends only on its row p and column q. Positions whose rows share a range
+// of live taps r in [r_lo, r_hi) and whose columns share [s_lo, s_hi) form a class, and each class
+// is one GEMM over exactly its live taps. On a 7x7 map with a 3x3 filter there are 9 classes (the
+// interior 5x5 reads all 9 taps, a corner 4); on the 2x2 maps of layer3 (28x28 input) every
+// position is a class of its own with 4 live taps, so 5/9 of the multiply-adds im2col would do
+// (against zeros) are not done; at 1x1 (layer4) one tap of 9 is live. The whole-filter dead-tap
+// pruning of the im2col path is the special case of one class.
+//
+// Implicit packing. Inside a class every tap reads the image, so element (c*T + t, j) of the
+// class's column matrix is one load at a fixed offset, with no bounds check:
+//   cols[c*T + t][j] = x_g[ tap_off[c*T + t] + win_off[j] ]
+//     tap_off[c*T + t] = c*H*W + r*W + s                              (tap t = (r, s), channel c)
+//     win_off[j]       = i*C*H*W + (p*stride - pad)*W + (q*stride - pad)   (position j = image i, (p, q))
+// x_g is the group's first image. The GEMM's B packer reads that directly (IndexedView), so the
+// column matrix exists only a cache-sized block at a time, inside the GEMM's packed panels.
+//
+// The three directions, per class, as products (T = the class's live taps, cols = its positions
+// in the group's images):
+//   forward          y_cls  (K, cols)   = W_cls (K, C*T)    x  cols (C*T, cols)       scattered to y
+//   backward input   dcols (C*T, cols)  = W_cls^T (C*T, K)  x  dy_cls (K, cols)       added to dx
+//   backward weight  dW_cls (K, C*T)   += dy_cls (K, cols)  x  cols^T (cols, C*T)     added to dW
+// Stride-1 backward input is instead a forward convolution of dy with the turned filter (below).
+// Each class's weight is packed once per call and shared by the threads (PackedA).
+#include <omp.h>
+
+#include <algorithm>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "engine/cpu/conv2d_parts.h"
+#include "engine/cpu/gemm.h"
+
+namespace lb::cpu::conv_detail {
+
+namespace {
+
+// A group holds enough images that its smallest class (a corner: one position per image) still
+// fills a few of the micro-kernel's NR-wide panels, and at most this many columns in its largest.
+constexpr int64_t kMinClassCols = 64;
+constexpr int64_t kMaxGroupCols = 16384;
+
+// Output positions that read the same range of filter taps.
+struct PosClass {
+  int64_t r_lo, r_hi, s_lo, s_hi;   // live taps: r in [r_lo, r_hi), s in [s_lo, s_hi)
+  std::vector<int64_t> pq;          // (n): its positions p*Q + q
+  std::vector<int64_t> win;         // (n): their window origins (p*stride - pad)*W + (q*stride - pad)
+  int64_t taps() const { return (r_hi - r_lo) * (s_hi - s_lo); }
+  int64_t size() const { return static_cast<int64_t>(pq.size()); }
+};
+
+// For each output index o in [0, n_out): the live filter range [lo, hi) along one axis.
+std::vector<std::pair<int64_t, int64_t>> live_ranges(int64_t n_out, int64_t n_in, int64_t k, int64_t stride,
+                                                     int64_t pad) {
+  std::vector<std::pair<int64_t, int64_t>> out(static_cast<size_t>(n_out));
+  for (int64_t o = 0; o < n_out; ++o) {
+    const int64_t origin = o * stride - pad;  // input index tap 0 reads
+    out[o] = {std::max<int64_t>(0, -origin), std::min<int64_t>(k, n_in - origin)};
+  }
+  return out;
+}
+
+std::vector<PosClass> position_classes(const Conv2dArgs& a) {
+  const auto rows = live_ranges(a.P, a.H, a.R, a.stride, a.pad), cols = live_ranges(a.Q, a.W, a.S, a.stride, a.pad);
+  std::map<std::pair<std::pair<int64_t, int64_t>, std::pair<int64_t, int64_t>>, PosClass> by_range;
+  for (int64_t p = 0; p < a.P; ++p)
+    for (int64_t q = 0; q < a.Q; ++q) {
+      if (rows[p].first >= rows[p].second || cols[q].first >= cols[q].second) continue;  // reads only padding
+      PosClass& c = by_range[{rows[p], cols[q]}];
+      c.r_lo = rows[p].first, c.r_hi = rows[p].second, c.s_lo = cols[q].first, c.s_hi = cols[q].second;
+      c.pq.push_back(p * a.Q + q);
+      c.win.push_back((p * a.stride - a.pad) * a.W + (q * a.stride - a.pad));
+    }
+  std::vector<PosClass> out;
+  for (auto& [key, c] : by_range) out.push_back(std::move(c));
+  return out;
+}
+
+// The class's taps as offsets in one image: (C*T), c*H*W + r*W + s.
+std::vector<int64_t> tap_offsets(const Conv2dArgs& a, const PosClass& cls) {
+  std::vector<int64_t> off;
+  off.reserve(static_cast<size_t>(a.C * cls.taps()));
+  for (int64_t c = 0; c < a.C; ++c)
+    for (int64_t r = cls.r_lo; r < cls.r_hi; ++r)
+      for (int64_t s = cls.s_lo; s < cls.s_hi; ++s) off.push_back(c * a.H * a.W + r * a.W + s);
+  return off;
+}
+
+// Where the weight element (k, c, r, s) of the convolution being computed lives:
+// w[base + k*k_step + c*c_step + r*r_step + s*s_step]. The plain (K, C, R, S) tensor, or the
+// turned filter of a stride-1 input gradient read in place (backward_input_as_forward).
+struct WeightLayout {
+  const float* w;
+  int64_t base, k_step, c_step, r_step, s_step;
+};
+
+WeightLayout plain_layout(const Conv2dArgs& a, const float* w) {
+  return {w, 0, a.C * a.R * a.S, a.R * a.S, a.S, 1};
+}
+
+// Everything about one class that does not depend on the images: its tap offsets and its weight
+// packed for the GEMM, W_cls (K, C*T) for the forward or W_cls^T (C*T, K) for the input gradient,
+// read from the weight in place through offset tables.
+struct ClassPlan {
+  const PosClass* cls;
+  std::vector<int64_t> tap_off;  // (C*T)
+  PackedA w;
+};
+
+PackedA class_weight(const Conv2dArgs& a, const PosClass& cls, const WeightLayout& wl, bool transposed) {
+  std::vector<int64_t> k_off(static_cast<size_t>(a.K)), tap_off;  // (K), (C*T)
+  for (int64_t k = 0; k < a.K; ++k) k_off[k] = k * wl.k_step;
+  for (int64_t c = 0; c < a.C; ++c)
+    for (int64_t r = cls.r_lo; r < cls.r_hi; ++r)
+      for (int64_t s = cls.s_lo; s < cls.s_hi; ++s) tap_off.push_back(wl.base + c * wl.c_step + r * wl.r_step + s * wl.s_step);
+  const int64_t ct = static_cast<int64_t>(tap_off.size());
+  if (transposed) return PackedA(IndexedView{wl.w, tap_off.data(), k_off.data(), a.bf16}, ct, a.K);
+  return PackedA(IndexedView{wl.w, k_off.data(), tap_off.data(), a.bf16}, a.K, ct);
+}
+
+// wl.w null: no weight (the weight gradient needs only the tap offsets).
+std::vector<ClassPlan> class_plans(const Conv2dArgs& a, const std::vector<PosClass>& classes, const WeightLayout& wl,
+                                   bool transposed) {
+  std::vector<ClassPlan> out;
+  for (const PosClass& c : classes)
+    out.push_back({&c, tap_offsets(a, c), wl.w ? class_weight(a, c, wl, transposed) : PackedA()});
+  return out;
+}
+
+// How the batch is cut into image groups (see kMinClassCols), and over how many threads.
+Plan class_group_plan(const Conv2dArgs& a, const std::vector<PosClass>& classes) {
+  Plan plan = make_plan(a);
+  int64_t smallest = a.P * a.Q;
+  for (const PosClass& c : classes) smallest = std::min(smallest, c.size());
+  const int64_t per_thread = (a.N + plan.threads - 1) / plan.threads;
+  const int64_t wanted = (kMinClassCols + smallest - 1) / smallest;
+  const int64_t fits = std::max<int64_t>(1, kMaxGroupCols / (a.P * a.Q));
+  plan.group = std::max<int64_t>(1, std::min({per_thread, wanted, fits}));
+  plan.groups = (a.N + plan.group - 1) / plan.group;
+  plan.threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(plan.threads, plan.groups)));
+  return plan;
+}
+
+// win: (count*n), the class's window origins in images 0..count-1 of a group (image stride C*H*W).
+void class_windows(const Conv2dArgs& a, const PosClass& cls, int64_t count, int64_t* win) {
+  for (int64_t i = 0; i < count; ++i)
+    for (int64_t j = 0; j < cls.size(); ++j) *win++ = i * a.C * a.H * a.W + cls.win[j];
+}
+
+// map: (count*n), the class's positions in images 0..count-1 of a (N, K, P, Q) tensor at channel 0.
+void class_maps(const Conv2dArgs& a, const PosClass& cls, int64_t count, int64_t* map) {
+  for (int64_t i = 0; i < count; ++i)
+    for (int64_t j = 0; j < cls.size(); ++j) *map++ = i * a.K * a.P * a.Q + cls.pq[j];
+}
+
+std::vector<int64_t> channel_offsets(int64_t K, int64_t pq) {
+  std::vector<int64_t> off(static_cast<size_t>(K));
+  for (int64_t k = 0; k < K; ++k) off[k] = k * pq;
+  return off;
+}
+
+int64_t largest_class(const std::vector<PosClass>& classes) {
+  int64_t n = 0;
+  for (const PosClass& c : classes) n = std::max(n, c.size());
+  return n;
+}
+
+// Stride 1: the input gradient is itself a convolution, of dy with the filter turned 180 degrees
+// and its channel axes swapped, padded by R - 1 - pad:
+//   dx[n, c, h, v] = sum over k, r, s of dy[n, k, h + pad - r, v + pad - s] * w[k, c, r, s]
+//                  = conv(dy, w')[n, c, h, v],   w'[c, k, r', s'] = w[k, c, R-1-r', S-1-s']
+// so it runs as a forward convolution (with its own position classes), and nothing is scattered.
+bool transposed_is_forward(const Conv2dArgs& a) { return a.stride == 1 && a.R == a.S && a.pad <= a.R - 1; }
+
+void forward_with_layout(const Conv2dArgs& a, const float* x, const WeightLayout& wl, const float* bias, float* y);
+
+void backward_input_as_forward(const Conv2dArgs& a, const float* dy, const float* w, float* dx) {
+  Conv2dArgs t = a;
+  t.C = a.K, t.H = a.P, t.W = a.Q;
+  t.K = a.C, t.P = a.H, t.Q = a.W;
+  t.pad = a.R - 1 - a.pad;
+  // w'[k', c', r', s'] = w[c', k', R-1-r', S-1-s'], read in place.
+  const WeightLayout turned{w, (a.R - 1) * a.S + (a.S - 1), a.R * a.S, a.C * a.R * a.S, -a.S, -1};
+  forward_with_layout(t, dy, turned, nullptr, dx);
+}
+
+void forward_with_layout(const Conv2dArgs& a, const float* x, const WeightLayout& wl, const float* bias, float* y) {
+  const int64_t pq = a.P * a.Q, chw = a.C * a.H * a.W;
+  for (int64_t i = 0; i < a.N * a.K; ++i)  // positions that read only padding keep the bias
+    std::fill(y + i * pq, y + (i + 1) * pq, bias ? bias[i % a.K] : 0.0f);
+  const std::vector<PosClass> classes = position_classes(a);
+  const std::vector<ClassPlan> plans = class_plans(a, classes, wl, /*transposed=*/false);
+  const Plan plan = class_group_plan(a, classes);
+  const int64_t most = plan.group * largest_class(classes);
+#pragma omp parallel num_threads(plan.threads)
+  {
+    auto win = scratch<int64_t>(most);         // (count*n) window origins of one class
+    auto out = scratch<float>(a.K * most);     // (K, count*n) one class's product
+#pragma omp for schedule(static)
+    for (int64_t g = 0; g < plan.groups; ++g) {
+      const int64_t n0 = g * plan.group, count = std::min(plan.group, a.N - n0);
+      for (const ClassPlan& cp : plans) {
+        const PosClass& cls = *cp.cls;
+        const int64_t cols = count * cls.size();
+        class_windows(a, cls, count, win.get());
+        sgemm(cp.w, cols, pack_b_indexed({x + n0 * chw, cp.tap_off.data(), win.get(), a.bf16}), 1.0f, 0.0f, out.get(),
+              cols);
+        for (int64_t i = 0; i < count; ++i)
+          for (int64_t k = 0; k < a.K; ++k) {
+            const float* src = out.get() + k * cols + i * cls.size();  // src: (n)
+            float* dst = y + ((n0 + i) * a.K + k) * pq;               // dst: (P*Q)
+            for (int64_t j = 0; j < cls.size(); ++j) dst[cls.pq[j]] += src[j];
+          }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void implicit_conv2d_forward(const Conv2dArgs& a, const float* x, const float* w, const float* bias, float* y) {
+  forward_with_layout(a, x, plain_layout(a, w), bias, y);
+}
+
+void implicit_conv2d_backward_input(const Conv2dArgs& a, const float* dy, const float* w, float* dx) {
+  if (transposed_is_forward(a)) return backward_input_as_forward(a, dy, w, dx);
+  const int64_t chw = a.C * a.H * a.W, kpq = a.K * a.P * a.Q;
+  std::fill(dx, dx + a.N * chw, 0.0f);
+  const std::vector<PosClass> classes = position_classes(a);
+  const std::vector<ClassPlan> plans = class_plans(a, classes, plain_layout(a, w), /*transposed=*/true);
+  const std::vector<int64_t> chan_off = channel_offsets(a.K, a.P * a.Q);
+  const Plan plan = class_group_plan(a, classes);
+  const int64_t most = plan.group * largest_class(classes);
+  int64_t most_ct = 0;
+  for (const PosClass& c : classes) most_ct = std::max(most_ct, a.C * c.taps());
+#pragma omp parallel num_threads(plan.threads)
+  {
+    auto win = scratch<int64_t>(most);          // (count*n) window origins in x's layout
+    auto map = scratch<int64_t>(most);          // (count*n) positions in dy's layout
+    auto dcols = scratch<float>(most_ct * most);  // (C*T, count*n)
+#pragma omp for schedule(static)
+    for (int64_t g = 0; g < plan.groups; ++g) {
+      const int64_t n0 = g * plan.group, count = std::min(plan.group, a.N - n0);
+      float* dxg = dx + n0 * chw;  // dxg: (count, C, H, W)
+      for (const ClassPlan& cp : plans) {
+        const PosClass& cls = *cp.cls;
+        const int64_t cols = count * cls.size(), ct = static_cast<int64_t>(cp.tap_off.size());
+        class_windows(a, cls, count, win.get());
+        class_maps(a, cls, count, map.get());
+        sgemm(cp.w, cols, pack_b_indexed({dy + n0 * kpq, chan_off.data(), map.get(), a.bf16}), 1.0f, 0.0f,
+              dcols.get(), cols);
+        // col2im of the class: every tap of the class is inside the image, so no bounds checks.
+        for (int64_t t = 0; t < ct; ++t) {
+          const float* src = dcols.get() + t * cols;  // src: (cols)
+          float* dst = dxg + cp.tap_off[t];
+          for (int64_t j = 0; j < cols; ++j) dst[win[j]] += src[j];
+        }
+      }
+    }
+  }
+}
+
+// The weight gradient sums over every image and position, so its GEMMs are split across threads
+// by output columns (the taps (c, t)), not by images: each thread owns a slice of dW_cls and runs
+// the whole reduction for it, in as few image chunks as kMaxGroupCols allows. No per-thread partial
+// sums, and every element is summed in the same order whatever the thread count.
+void implicit_conv2d_backward_weight(const Conv2dArgs& a, const float* x, const float* dy, float* dw) {
+  const int64_t chw = a.C * a.H * a.W, kpq = a.K * a.P * a.Q, crs = a.C * a.R * a.S;
+  const std::vector<PosClass> classes = position_classes(a);
+  const std::vector<ClassPlan> plans = class_plans(a, classes, plain_layout(a, nullptr), false);
+  const std::vector<int64_t> chan_off = channel_offsets(a.K, a.P * a.Q);
+  const int threads = make_plan(a).threads, nr = gemm_blocking().nr;
+  std::vector<std::vector<float>> dwc(plans.size());  // dwc[cls]: (K, C*T_cls)
+  for (size_t c = 0; c < plans.size(); ++c) dwc[c].resize(static_cast<size_t>(a.K) * plans[c].tap_off.size());
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    std::vector<int64_t> win, map;  // (count*n) window origins in x's layout, positions in dy's
+    for (size_t c = 0; c < plans.size(); ++c) {
+      const PosClass& cls = *plans[c].cls;
+      const int64_t ct = static_cast<int64_t>(plans[c].tap_off.size());
+      // This thread's columns [j0, j1) of dW_cls, cut at multiples of the micro-kernel's NR.
+      const int64_t panels = (ct + nr - 1) / nr;
+      const int64_t j0 = std::min(ct, panels * t / nt * nr), j1 = std::min(ct, panels * (t + 1) / nt * nr);
+      if (j0 >= j1) continue;
+      const int64_t chunk = std::max<int64_t>(1, std::min(a.N, kMaxGroupCols / cls.size()));
+      for (int64_t n0 = 0; n0 < a.N; n0 += chunk) {
+        const int64_t count = std::min(chunk, a.N - n0), cols = count * cls.size();
+        win.resize(static_cast<size_t>(cols));
+        map.resize(static_cast<size_t>(cols));
+        class_windows(a, cls, count, win.data());
+        class_maps(a, cls, count, map.data());
+        const PackedA dyc({dy + n0 * kpq, chan_off.data(), map.data(), a.bf16}, a.K, cols);  // dy_cls: (K, cols)
+        // cols^T (cols, C*T) restricted to columns [j0, j1): row j is position j, column (c, t) its tap.
+        sgemm(dyc, j1 - j0, pack_b_indexed({x + n0 * chw, win.data(), plans[c].tap_off.data() + j0, a.bf16}), 1.0f,
+              n0 == 0 ? 0.0f : 1.0f, dwc[c].data() + j0, ct);
+      }
+    }
+  }
+  // Put each class's taps back at (r, s), classes in a fixed order; taps no position reads keep 0.
+  std::fill(dw, dw + a.K * crs, 0.0f);
+  for (size_t c = 0; c < plans.size(); ++c) {
+    const PosClass& cls = *plans[c].cls;
+    const float* src = dwc[c].data();  // src: (K, C*T_cls), read in order
+    for (int64_t kc = 0; kc < a.K * a.C; ++kc)
+      for (int64_t r = cls.r_lo; r < cls.r_hi; ++r) {
+        float* dst = dw + (kc * a.R + r) * a.S;  // dst: (S), one filter row
+        for (int64_t s = cls.s_lo; s < cls.s_hi; ++s) dst[s] += *src++;
+      }
+  }
+}
+
+}  // namespace lb::cpu::conv_detail
