@@ -116,6 +116,16 @@ PackedA::PackedA(MatView a, int64_t M, int64_t K, Isa isa) {
 }
 
 PackedA::PackedA(IndexedView a, int64_t M, int64_t K, Isa isa) {
+  const MicroKernel& uk = detail::micro_kernel(isa);
+  if (uk.pack_a_indexed && !a.bf16) {
+    M_ = M, K_ = K, isa_ = isa, mr_ = uk.mr;
+    const int64_t panels = (M + mr_ - 1) / mr_;
+    data_.reset(aligned_floats(panels * mr_ * K));
+    for (int64_t i = 0; i < panels; ++i)
+      uk.pack_a_indexed(a.src, a.row, a.col, i * mr_, static_cast<int>(std::min<int64_t>(mr_, M - i * mr_)), K,
+                        data_.get() + i * K * mr_);
+    return;
+  }
   if (a.bf16)
     pack(M, K, isa, [a](int64_t i, int64_t k) { return round_to_bf16(a.src[a.row[i] + a.col[k]]); });
   else
@@ -140,7 +150,13 @@ PackB pack_b_view(MatView b) {
   };
 }
 
-PackB pack_b_indexed(IndexedView b) {
+PackB pack_b_indexed(IndexedView b, Isa isa) {
+  const MicroKernel& uk = detail::micro_kernel(isa);
+  if (uk.pack_b_indexed && !b.bf16)
+    return [b, fn = uk.pack_b_indexed, nr_fn = uk.nr](int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) {
+      LB_CHECK(nr == nr_fn, "pack_b_indexed: packed for NR " << nr_fn << ", asked for " << nr);
+      fn(b.src, b.row, b.col, k0, kc, j0, nc, dst);
+    };
   return [b](int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) {
     for (int64_t j = 0; j < nc; j += nr, dst += kc * nr) {
       const int64_t w = std::min<int64_t>(nr, nc - j);  // columns of this panel inside B

@@ -102,7 +102,7 @@ class PackedA {
 using PackB = std::function<void(int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst)>;
 // The packers of an ordinary matrix and of an indexed one.
 PackB pack_b_view(MatView b);
-PackB pack_b_indexed(IndexedView b);
+PackB pack_b_indexed(IndexedView b, Isa isa = active_isa());  // isa: the PackedA it meets
 
 // C (M, N) = alpha * A * B + beta * C, C row-major with leading dimension ldc. beta == 0 never
 // reads C (it may hold garbage or NaN). K == 0 gives beta * C.

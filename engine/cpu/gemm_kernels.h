@@ -22,10 +22,22 @@ namespace lb::cpu::detail {
 using MicroKernelFn = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
                                float beta, int m, int n);
 
+// Optional ISA-specific packers of an indexed operand (gemm.h's IndexedView: element (i, j) at
+// src[row[i] + col[j]]); null means the portable loops in gemm.cc. Neither rounds to bf16: the
+// driver takes the portable loops in Bf16 mode.
+//   pack_b: rows [k0, k0 + kc) x columns [j0, j0 + nc) into NR-wide panels (gemm.h's PackB layout)
+//   pack_a: rows [i0, i0 + m), m <= MR, all K columns, into one MR-row panel, zero rows past m
+using PackBIndexedFn = void (*)(const float* src, const int64_t* row, const int64_t* col, int64_t k0, int64_t kc,
+                                int64_t j0, int64_t nc, float* dst);
+using PackAIndexedFn = void (*)(const float* src, const int64_t* row, const int64_t* col, int64_t i0, int m,
+                                int64_t K, float* dst);
+
 struct MicroKernel {
   Isa isa;
   int mr, nr;
   MicroKernelFn run;
+  PackBIndexedFn pack_b_indexed = nullptr;
+  PackAIndexedFn pack_a_indexed = nullptr;
 };
 
 // Defined in gemm_avx512.cc, gemm_avx2.cc and gemm_generic.cc.
