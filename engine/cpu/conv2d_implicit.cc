@@ -191,16 +191,21 @@ void backward_input_as_forward(const Conv2dArgs& a, const float* dy, const float
 
 void forward_with_layout(const Conv2dArgs& a, const float* x, const WeightLayout& wl, const float* bias, float* y) {
   const int64_t pq = a.P * a.Q, chw = a.C * a.H * a.W;
-  for (int64_t i = 0; i < a.N * a.K; ++i)  // positions that read only padding keep the bias
-    std::fill(y + i * pq, y + (i + 1) * pq, bias ? bias[i % a.K] : 0.0f);
   const std::vector<PosClass> classes = position_classes(a);
+  int64_t covered = 0;
+  for (const PosClass& c : classes) covered += c.size();
+  const bool fill = covered < pq;  // some positions read only padding: they keep the bias
+  if (fill)
+    for (int64_t i = 0; i < a.N * a.K; ++i) std::fill(y + i * pq, y + (i + 1) * pq, bias ? bias[i % a.K] : 0.0f);
   const std::vector<ClassPlan> plans = class_plans(a, classes, wl, /*transposed=*/false);
   const Plan plan = class_group_plan(a, classes);
   const int64_t most = plan.group * largest_class(classes);
+  // One class over every position, one image per group: the product is y's own (K, P*Q) block.
+  const bool in_place = classes.size() == 1 && !fill && plan.group == 1;
 #pragma omp parallel num_threads(plan.threads)
   {
-    auto win = scratch<int64_t>(most);         // (count*n) window origins of one class
-    auto out = scratch<float>(a.K * most);     // (K, count*n) one class's product
+    auto win = scratch<int64_t>(most);                    // (count*n) window origins of one class
+    auto out = scratch<float>(in_place ? 0 : a.K * most);  // (K, count*n) one class's product
 #pragma omp for schedule(static)
     for (int64_t g = 0; g < plan.groups; ++g) {
       const int64_t n0 = g * plan.group, count = std::min(plan.group, a.N - n0);
@@ -208,13 +213,21 @@ void forward_with_layout(const Conv2dArgs& a, const float* x, const WeightLayout
         const PosClass& cls = *cp.cls;
         const int64_t cols = count * cls.size();
         class_windows(a, cls, count, win.get());
-        sgemm(cp.w, cols, pack_b_indexed({x + n0 * chw, cp.tap_off.data(), win.get(), a.bf16}), 1.0f, 0.0f, out.get(),
-              cols);
+        float* prod = in_place ? y + n0 * a.K * pq : out.get();  // prod: (K, count*n)
+        sgemm(cp.w, cols, pack_b_indexed({x + n0 * chw, cp.tap_off.data(), win.get(), a.bf16}), 1.0f, 0.0f, prod, cols);
         for (int64_t i = 0; i < count; ++i)
           for (int64_t k = 0; k < a.K; ++k) {
-            const float* src = out.get() + k * cols + i * cls.size();  // src: (n)
-            float* dst = y + ((n0 + i) * a.K + k) * pq;               // dst: (P*Q)
-            for (int64_t j = 0; j < cls.size(); ++j) dst[cls.pq[j]] += src[j];
+            const float* src = prod + k * cols + i * cls.size();  // src: (n)
+            float* dst = y + ((n0 + i) * a.K + k) * pq;           // dst: (P*Q)
+            const float b = bias ? bias[k] : 0.0f;
+            if (in_place) {
+              if (bias)
+                for (int64_t j = 0; j < pq; ++j) dst[j] += b;
+            } else if (fill) {
+              for (int64_t j = 0; j < cls.size(); ++j) dst[cls.pq[j]] += src[j];
+            } else {
+              for (int64_t j = 0; j < cls.size(); ++j) dst[cls.pq[j]] = src[j] + b;
+            }
           }
       }
     }
@@ -303,15 +316,17 @@ void implicit_conv2d_backward_weight(const Conv2dArgs& a, const float* x, const 
     }
   }
   // Put each class's taps back at (r, s), classes in a fixed order; taps no position reads keep 0.
-  std::fill(dw, dw + a.K * crs, 0.0f);
-  for (size_t c = 0; c < plans.size(); ++c) {
-    const PosClass& cls = *plans[c].cls;
-    const float* src = dwc[c].data();  // src: (K, C*T_cls), read in order
-    for (int64_t kc = 0; kc < a.K * a.C; ++kc)
-      for (int64_t r = cls.r_lo; r < cls.r_hi; ++r) {
-        float* dst = dw + (kc * a.R + r) * a.S;  // dst: (S), one filter row
-        for (int64_t s = cls.s_lo; s < cls.s_hi; ++s) dst[s] += *src++;
-      }
+  // Parallel over (k, c): each dW row is written by one thread, classes in order within it.
+#pragma omp parallel for schedule(static) num_threads(threads) if (a.K * crs > (1 << 16))
+  for (int64_t kc = 0; kc < a.K * a.C; ++kc) {
+    float* dst = dw + kc * a.R * a.S;  // dst: (R, S), one filter
+    std::fill(dst, dst + a.R * a.S, 0.0f);
+    for (size_t c = 0; c < plans.size(); ++c) {
+      const PosClass& cls = *plans[c].cls;
+      const float* src = dwc[c].data() + kc * cls.taps();  // src: (T_cls), this filter's taps
+      for (int64_t r = cls.r_lo; r < cls.r_hi; ++r)
+        for (int64_t s = cls.s_lo; s < cls.s_hi; ++s) dst[r * a.S + s] += *src++;
+    }
   }
 }
 

@@ -3,6 +3,7 @@
 #include "engine/cpu/gemm.h"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -82,6 +83,10 @@ float* b_workspace(int64_t n) {
 
 std::atomic<GemmBackend> g_backend{GemmBackend::Own};
 
+// A large A (a conv layer's weight, packed once per call before the op's own parallel region)
+// is packed by all threads; inside an op's parallel region every thread packs its own, alone.
+bool parallel_pack(int64_t floats) { return floats >= (int64_t(1) << 16) && !omp_in_parallel(); }
+
 }  // namespace
 
 const GemmBlocking& gemm_blocking() {
@@ -100,6 +105,7 @@ template <class Get> void PackedA::pack(int64_t M, int64_t K, Isa isa, Get get) 
   mr_ = detail::micro_kernel(isa).mr;
   const int64_t panels = (M + mr_ - 1) / mr_;
   data_.reset(aligned_floats(panels * mr_ * K));
+#pragma omp parallel for schedule(static) if (parallel_pack(panels * mr_ * K))
   for (int64_t i = 0; i < panels; ++i) {
     float* dst = data_.get() + i * K * mr_;  // dst: (K, MR), element (k, r) at [k*MR + r]
     const int64_t rows = std::min<int64_t>(mr_, M - i * mr_);
@@ -121,6 +127,7 @@ PackedA::PackedA(IndexedView a, int64_t M, int64_t K, Isa isa) {
     M_ = M, K_ = K, isa_ = isa, mr_ = uk.mr;
     const int64_t panels = (M + mr_ - 1) / mr_;
     data_.reset(aligned_floats(panels * mr_ * K));
+#pragma omp parallel for schedule(static) if (parallel_pack(panels * mr_ * K))
     for (int64_t i = 0; i < panels; ++i)
       uk.pack_a_indexed(a.src, a.row, a.col, i * mr_, static_cast<int>(std::min<int64_t>(mr_, M - i * mr_)), K,
                         data_.get() + i * K * mr_);
