@@ -316,16 +316,21 @@ void implicit_conv2d_backward_weight(const Conv2dArgs& a, const float* x, const 
     }
   }
   // Put each class's taps back at (r, s), classes in a fixed order; taps no position reads keep 0.
-  // Parallel over (k, c): each dW row is written by one thread, classes in order within it.
+  // Each class's taps back at (r, s), classes in a fixed order; taps no position reads keep 0.
+  // Parallel over the filters (k, c): each is written by one thread.
+  std::vector<std::vector<int64_t>> rs_off(plans.size());  // rs_off[cls]: (T_cls), r*S + s
+  for (size_t c = 0; c < plans.size(); ++c)
+    for (int64_t r = plans[c].cls->r_lo; r < plans[c].cls->r_hi; ++r)
+      for (int64_t s = plans[c].cls->s_lo; s < plans[c].cls->s_hi; ++s) rs_off[c].push_back(r * a.S + s);
+  std::fill(dw, dw + a.K * crs, 0.0f);
 #pragma omp parallel for schedule(static) num_threads(threads) if (a.K * crs > (1 << 16))
   for (int64_t kc = 0; kc < a.K * a.C; ++kc) {
     float* dst = dw + kc * a.R * a.S;  // dst: (R, S), one filter
-    std::fill(dst, dst + a.R * a.S, 0.0f);
     for (size_t c = 0; c < plans.size(); ++c) {
-      const PosClass& cls = *plans[c].cls;
-      const float* src = dwc[c].data() + kc * cls.taps();  // src: (T_cls), this filter's taps
-      for (int64_t r = cls.r_lo; r < cls.r_hi; ++r)
-        for (int64_t s = cls.s_lo; s < cls.s_hi; ++s) dst[r * a.S + s] += *src++;
+      const int64_t nt = static_cast<int64_t>(rs_off[c].size());
+      const float* src = dwc[c].data() + kc * nt;  // src: (T_cls), this filter's taps in the class
+      const int64_t* off = rs_off[c].data();
+      for (int64_t t = 0; t < nt; ++t) dst[off[t]] += src[t];
     }
   }
 }

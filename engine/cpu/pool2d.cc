@@ -33,11 +33,12 @@ template <class T> void max_pool2d_forward(const T* x, T* y, int64_t* indices, c
         for (int64_t h = h_lo; h < h_hi; ++h) {
           for (int64_t w = w_lo; w < w_hi; ++w) {
             const T v = xp[h * a.W + w];
-            // Strictly greater keeps the first maximum on ties; NaN propagates like PyTorch.
-            if (v > best || std::isnan(v)) {
-              best = v;
-              best_i = h * a.W + w;
-            }
+            // Strictly greater keeps the first maximum on ties; NaN propagates like PyTorch (a
+            // NaN is taken, and nothing beats it but a later NaN). Selects, not branches: on
+            // real data which cell wins is a coin toss the branch predictor loses.
+            const bool take = v > best || v != v;
+            best = take ? v : best;
+            best_i = take ? h * a.W + w : best_i;
           }
         }
         y[pl * PQ + p * a.Q + q] = best;
