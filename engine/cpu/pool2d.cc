@@ -8,6 +8,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
 #include <limits>
 
 namespace lb::cpu {
@@ -15,6 +18,19 @@ namespace lb::cpu {
 namespace {
 // Below this many output elements waking the OpenMP threads costs more than the loop itself.
 constexpr int64_t kParallelGrain = 1 << 12;
+// take ? a : b through the bits, so the compiler emits no branch (it turns `take ? a : b` on
+// floats back into one, and max-pool's winners are unpredictable).
+template <class T> T select(bool take, T a, T b) {
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  Bits ua, ub;
+  std::memcpy(&ua, &a, sizeof a);
+  std::memcpy(&ub, &b, sizeof b);
+  const Bits r = ub ^ ((ua ^ ub) & (Bits(0) - Bits(take)));
+  T out;
+  std::memcpy(&out, &r, sizeof out);
+  return out;
+}
+
 }  // namespace
 
 template <class T> void max_pool2d_forward(const T* x, T* y, int64_t* indices, const MaxPool2dArgs& a) {
@@ -36,9 +52,9 @@ template <class T> void max_pool2d_forward(const T* x, T* y, int64_t* indices, c
             // Strictly greater keeps the first maximum on ties; NaN propagates like PyTorch (a
             // NaN is taken, and nothing beats it but a later NaN). Selects, not branches: on
             // real data which cell wins is a coin toss the branch predictor loses.
-            const bool take = v > best || v != v;
-            best = take ? v : best;
-            best_i = take ? h * a.W + w : best_i;
+            const bool take = (v > best) | (v != v);
+            best = select(take, v, best);
+            best_i ^= (best_i ^ (h * a.W + w)) & -static_cast<int64_t>(take);
           }
         }
         y[pl * PQ + p * a.Q + q] = best;

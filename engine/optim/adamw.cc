@@ -34,6 +34,8 @@ void adamw_update(T* p, const T* g, T* m, T* v, int64_t n, const AdamScalars& s)
   const T decay = static_cast<T>(s.decay), w1 = static_cast<T>(s.w1), beta2 = static_cast<T>(s.beta2);
   const T w2 = static_cast<T>(s.w2), bc2_sqrt = static_cast<T>(s.bc2_sqrt), eps = static_cast<T>(s.eps);
   const T neg_step = static_cast<T>(-s.step_size);
+  // Independent elements, split across threads (same bits whatever the thread count).
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
   for (int64_t i = 0; i < n; ++i) {
     p[i] = p[i] * decay;
     m[i] = lerp(m[i], g[i], w1);
