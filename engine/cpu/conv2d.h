@@ -5,20 +5,19 @@
 //   x  (N, C, H, W)    weight (K, C, R, S)    bias (K)    y (N, K, P, Q)
 //   P = (H + 2*pad - R) / stride + 1,   Q = (W + 2*pad - S) / stride + 1
 //
-// Method: im2col + GEMM (Chellapilla, Puri and Simard, "High Performance Convolutional Neural
-// Networks for Document Processing", 2006). im2col unrolls every receptive field of an image into
-// a column of a (C*R*S, P*Q) matrix, so the convolution becomes one matrix product:
-//   forward          y_n  (K, P*Q)     = W (K, C*R*S) x cols_n (C*R*S, P*Q)
-//   backward input   dcols (C*R*S, P*Q) = W^T x dy_n, then col2im scatters-adds into dx_n
-//   backward weight  dW  (K, C*R*S)    = sum over n of dy_n x cols_n^T
-//   backward bias    db  (K)           = sum of dy over n, p, q
-// A 1x1 kernel with stride 1 and no padding needs no unrolling: the input plane (C, H*W) already
-// is the column matrix. With stride 2 (ResNet's downsample) the columns are a subsample.
+// Two paths (docs/03-cpu-ops.md walks through both):
+//   float32 (the default): implicit GEMM on lightbox's own GEMM (engine/cpu/gemm.h), in
+//     cpu/conv2d_implicit.cc. The im2col matrix is packed straight from the activations into the
+//     GEMM's panels and never written whole, and output positions are split into classes by which
+//     filter taps read the image, so no multiply-add ever reads padding.
+//   float64, and float32 under GemmBackend::OpenBlas (the comparison): the classic im2col + BLAS
+//     GEMM of Chellapilla, Puri and Simard (2006), in cpu/conv2d_im2col.cc:
+//       forward          y_n  (K, P*Q)     = W (K, C*R*S) x cols_n (C*R*S, P*Q)
+//       backward input   dcols (C*R*S, P*Q) = W^T x dy_n, then col2im scatters-adds into dx_n
+//       backward weight  dW  (K, C*R*S)    = sum over n of dy_n x cols_n^T
+// backward bias: db (K) = sum of dy over n, p, q, for both.
 //
-// Threads: OpenMP splits the batch into groups of images, one group per GEMM; each thread owns
-// its column buffer and calls a single-threaded GEMM. Small feature maps (the 7x7 ... 1x1 maps of
-// ResNet18 on 28x28 inputs) put several images side by side in one GEMM so that the product stays
-// a real matrix product rather than a matrix-vector one.
+// Threads: OpenMP inside each function; every GEMM runs single-threaded in its thread.
 //
 // Every function writes a fresh result (dx, dw and db are overwritten, not accumulated into);
 // the autograd engine sums gradients that arrive from several consumers.
