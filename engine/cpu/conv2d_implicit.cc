@@ -189,16 +189,49 @@ void backward_input_as_forward(const Conv2dArgs& a, const float* dy, const float
   forward_with_layout(t, dy, turned, nullptr, dx);
 }
 
+// Padding a copy of the input with real zeros (one class, all taps, no scatter of the output)
+// beats the classes where their scatter costs more than the multiply-adds they save: few input
+// channels, as the stem (C*R*S = 49 multiply-adds per output, 16 classes). Costs in multiply-add
+// equivalents, measured on the machines of docs/benchmarks.md: ~64 to scatter one output, ~4 to
+// copy one input value.
+constexpr int64_t kScatterCost = 64, kCopyCost = 4;
+
+bool pad_a_copy(const Conv2dArgs& a, const std::vector<PosClass>& classes) {
+  if (a.pad == 0 || classes.size() <= 1) return false;
+  int64_t class_macs = 0;
+  for (const PosClass& c : classes) class_macs += a.C * c.taps() * c.size();
+  const int64_t pq = a.P * a.Q, padded_plane = (a.H + 2 * a.pad) * (a.W + 2 * a.pad);
+  return a.C * a.R * a.S * pq + kCopyCost * a.C * padded_plane < class_macs + kScatterCost * pq;
+}
+
+// Images [n0, n0 + count) of x (N, C, H, W) with their zero border made real: xp (count, C, Hp, Wp).
+const float* padded_images(const Conv2dArgs& a, const float* x, int64_t n0, int64_t count, float* xp) {
+  const int64_t Wp = a.W + 2 * a.pad, plane = (a.H + 2 * a.pad) * Wp;
+  for (int64_t ic = 0; ic < count * a.C; ++ic) {
+    const float* src = x + n0 * a.C * a.H * a.W + ic * a.H * a.W;  // src: (H, W) one channel
+    float* dst = xp + ic * plane;                                  // dst: (Hp, Wp)
+    std::fill(dst, dst + plane, 0.0f);
+    for (int64_t h = 0; h < a.H; ++h) std::copy(src + h * a.W, src + (h + 1) * a.W, dst + (h + a.pad) * Wp + a.pad);
+  }
+  return xp;
+}
+
 void forward_with_layout(const Conv2dArgs& a, const float* x, const WeightLayout& wl, const float* bias, float* y) {
-  const int64_t pq = a.P * a.Q, chw = a.C * a.H * a.W;
-  const std::vector<PosClass> classes = position_classes(a);
+  const int64_t pq = a.P * a.Q;
+  const std::vector<PosClass> natural = position_classes(a);
+  // g: the geometry the GEMMs see, the padded copy's (pad 0, one class) when that is cheaper.
+  const bool padded = pad_a_copy(a, natural);
+  Conv2dArgs g = a;
+  if (padded) g.H += 2 * a.pad, g.W += 2 * a.pad, g.pad = 0;
+  const std::vector<PosClass> classes = padded ? position_classes(g) : natural;
+  const int64_t chw = g.C * g.H * g.W;
   int64_t covered = 0;
   for (const PosClass& c : classes) covered += c.size();
   const bool fill = covered < pq;  // some positions read only padding: they keep the bias
   if (fill)
     for (int64_t i = 0; i < a.N * a.K; ++i) std::fill(y + i * pq, y + (i + 1) * pq, bias ? bias[i % a.K] : 0.0f);
-  const std::vector<ClassPlan> plans = class_plans(a, classes, wl, /*transposed=*/false);
-  const Plan plan = class_group_plan(a, classes);
+  const std::vector<ClassPlan> plans = class_plans(g, classes, wl, /*transposed=*/false);
+  const Plan plan = class_group_plan(g, classes);
   const int64_t most = plan.group * largest_class(classes);
   // One class over every position, one image per group: the product is y's own (K, P*Q) block.
   const bool in_place = classes.size() == 1 && !fill && plan.group == 1;
@@ -206,15 +239,17 @@ void forward_with_layout(const Conv2dArgs& a, const float* x, const WeightLayout
   {
     auto win = scratch<int64_t>(most);                    // (count*n) window origins of one class
     auto out = scratch<float>(in_place ? 0 : a.K * most);  // (K, count*n) one class's product
+    auto xp = scratch<float>(padded ? plan.group * chw : 0);  // (group, C, Hp, Wp)
 #pragma omp for schedule(static)
-    for (int64_t g = 0; g < plan.groups; ++g) {
-      const int64_t n0 = g * plan.group, count = std::min(plan.group, a.N - n0);
+    for (int64_t gi = 0; gi < plan.groups; ++gi) {
+      const int64_t n0 = gi * plan.group, count = std::min(plan.group, a.N - n0);
+      const float* xg = padded ? padded_images(a, x, n0, count, xp.get()) : x + n0 * chw;  // (count, C, H, W) of g
       for (const ClassPlan& cp : plans) {
         const PosClass& cls = *cp.cls;
         const int64_t cols = count * cls.size();
-        class_windows(a, cls, count, win.get());
+        class_windows(g, cls, count, win.get());
         float* prod = in_place ? y + n0 * a.K * pq : out.get();  // prod: (K, count*n)
-        sgemm(cp.w, cols, pack_b_indexed({x + n0 * chw, cp.tap_off.data(), win.get(), a.bf16}), 1.0f, 0.0f, prod, cols);
+        sgemm(cp.w, cols, pack_b_indexed({xg, cp.tap_off.data(), win.get(), a.bf16}), 1.0f, 0.0f, prod, cols);
         for (int64_t i = 0; i < count; ++i)
           for (int64_t k = 0; k < a.K; ++k) {
             const float* src = prod + k * cols + i * cls.size();  // src: (n)
