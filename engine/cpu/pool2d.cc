@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 #include <limits>
 
 namespace lb::cpu {
@@ -33,33 +34,54 @@ template <class T> T select(bool take, T a, T b) {
 
 }  // namespace
 
-template <class T> void max_pool2d_forward(const T* x, T* y, int64_t* indices, const MaxPool2dArgs& a) {
-  const int64_t PQ = a.P * a.Q;
-#pragma omp parallel for schedule(static) if (a.planes * PQ > kParallelGrain)
-  for (int64_t pl = 0; pl < a.planes; ++pl) {
-    const T* xp = x + pl * a.H * a.W;  // (H, W)
-    for (int64_t p = 0; p < a.P; ++p) {
-      const int64_t h0 = p * a.stride - a.padding;
-      const int64_t h_lo = std::max<int64_t>(h0, 0), h_hi = std::min(h0 + a.kernel, a.H);
-      for (int64_t q = 0; q < a.Q; ++q) {
-        const int64_t w0 = q * a.stride - a.padding;
-        const int64_t w_lo = std::max<int64_t>(w0, 0), w_hi = std::min(w0 + a.kernel, a.W);
-        T best = -std::numeric_limits<T>::infinity();
-        int64_t best_i = h_lo * a.W + w_lo;  // an all -inf window reports its first real cell
-        for (int64_t h = h_lo; h < h_hi; ++h) {
-          for (int64_t w = w_lo; w < w_hi; ++w) {
-            const T v = xp[h * a.W + w];
-            // Strictly greater keeps the first maximum on ties; NaN propagates like PyTorch (a
-            // NaN is taken, and nothing beats it but a later NaN). Selects, not branches: on
-            // real data which cell wins is a coin toss the branch predictor loses.
-            const bool take = (v > best) | (v != v);
-            best = select(take, v, best);
-            best_i ^= (best_i ^ (h * a.W + w)) & -static_cast<int64_t>(take);
-          }
+// One plane's window maxima read from a copy padded with -inf (a pad cell never wins), so every
+// window is whole: KS is the kernel size when it is known at compile time (3, ResNet's stem), 0
+// otherwise. A window's running maximum is a chain of dependent compare-and-selects, so the loop
+// runs the whole output row's windows side by side (q innermost): their chains overlap.
+// xpad: (H + 2*padding, Wp); y, idx: (P, Q); best, best_i: (Q) scratch.
+template <class T, int KS>
+void pool_plane(const T* xpad, int64_t Wp, const MaxPool2dArgs& a, T* y, int64_t* idx, T* best, int32_t* best_i) {
+  const int64_t k = KS ? KS : a.kernel;
+  for (int64_t p = 0; p < a.P; ++p) {
+    const int64_t h0 = p * a.stride - a.padding;  // the windows' first input row
+    for (int64_t q = 0; q < a.Q; ++q) {
+      best[q] = -std::numeric_limits<T>::infinity();
+      best_i[q] = static_cast<int32_t>(std::max<int64_t>(h0, 0) * a.W + std::max<int64_t>(q * a.stride - a.padding, 0));  // all -inf: first real cell
+    }
+    for (int64_t dh = 0; dh < k; ++dh)
+      for (int64_t dw = 0; dw < k; ++dw) {
+        const T* row = xpad + (p * a.stride + dh) * Wp + dw;  // row: cell (dh, dw) of window q at [q*stride]
+        const int64_t cell = (h0 + dh) * a.W + dw - a.padding;  // its index in the input, less q*stride
+        for (int64_t q = 0; q < a.Q; ++q) {
+          const T v = row[q * a.stride];
+          // Strictly greater keeps the first maximum on ties; NaN propagates like PyTorch (a NaN
+          // is taken, and nothing beats it but a later NaN). Selects, not branches: on real data
+          // which cell wins is a coin toss the branch predictor loses.
+          const bool take = (v > best[q]) | (v != v);
+          best[q] = take ? v : best[q];
+          best_i[q] = take ? static_cast<int32_t>(cell + q * a.stride) : best_i[q];
         }
-        y[pl * PQ + p * a.Q + q] = best;
-        indices[pl * PQ + p * a.Q + q] = best_i;
       }
+    std::copy(best, best + a.Q, y + p * a.Q);
+    std::copy(best_i, best_i + a.Q, idx + p * a.Q);
+  }
+}
+
+template <class T> void max_pool2d_forward(const T* x, T* y, int64_t* indices, const MaxPool2dArgs& a) {
+  const int64_t PQ = a.P * a.Q, Wp = a.W + 2 * a.padding, Hp = a.H + 2 * a.padding;
+#pragma omp parallel if (a.planes * PQ > kParallelGrain)
+  {
+    std::vector<T> xpad(static_cast<size_t>(Hp * Wp), -std::numeric_limits<T>::infinity());  // (Hp, Wp)
+    std::vector<T> best(static_cast<size_t>(a.Q));                                           // (Q)
+    std::vector<int32_t> best_i(static_cast<size_t>(a.Q));  // (Q), plane offsets: a plane holds < 2^31 cells
+#pragma omp for schedule(static)
+    for (int64_t pl = 0; pl < a.planes; ++pl) {
+      const T* xp = x + pl * a.H * a.W;  // (H, W)
+      for (int64_t h = 0; h < a.H; ++h) std::copy(xp + h * a.W, xp + (h + 1) * a.W, xpad.data() + (h + a.padding) * Wp + a.padding);
+      if (a.kernel == 3)
+        pool_plane<T, 3>(xpad.data(), Wp, a, y + pl * PQ, indices + pl * PQ, best.data(), best_i.data());
+      else
+        pool_plane<T, 0>(xpad.data(), Wp, a, y + pl * PQ, indices + pl * PQ, best.data(), best_i.data());
     }
   }
 }
