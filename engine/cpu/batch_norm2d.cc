@@ -21,18 +21,46 @@ constexpr int64_t kParallelGrain = 1 << 14;
 // the end: one running sum is a chain of dependent adds (4 cycles each), lanes let the adds
 // overlap and the compiler vectorise them; the double accumulator keeps the float result the
 // same. float64 data (the oracles' precision; tests compare it bit for bit with a plain running
-// sum) keeps one lane. f(n, i, v) maps element i of plane n to the term.
+// sum) keeps one lane, in element order. f(n, i, v) maps element i of plane n to the term.
 template <class T, class F> double channel_sum(const T* x, int64_t c, int64_t N, int64_t C, int64_t HW, F f) {
   constexpr int kLanes = sizeof(T) == 4 ? 8 : 1;
   double lane[kLanes] = {};
-  int64_t j = 0;  // position in the channel's N*HW elements, for the lane
   for (int64_t n = 0; n < N; ++n) {
     const T* xp = x + (n * C + c) * HW;  // xp: (HW), plane n of the channel
-    for (int64_t i = 0; i < HW; ++i, ++j) lane[j % kLanes] += f(n, i, xp[i]);
+    int64_t i = 0;
+    for (; i + kLanes <= HW; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) lane[l] += f(n, i + l, xp[i + l]);
+    for (; i < HW; ++i) lane[0] += f(n, i, xp[i]);
   }
   double sum = 0.0;
   for (double v : lane) sum += v;
   return sum;
+}
+
+// sum(dy) and sum(dy * (x - m)) of channel c in one pass over both tensors, lanes as above.
+template <class T>
+void channel_dot(const T* dy, const T* x, T m, int64_t c, int64_t N, int64_t C, int64_t HW, double& sum_dy,
+                 double& sum_dy_xmu) {
+  constexpr int kLanes = sizeof(T) == 4 ? 8 : 1;
+  double s1[kLanes] = {}, s2[kLanes] = {};
+  for (int64_t n = 0; n < N; ++n) {
+    const T* gp = dy + (n * C + c) * HW;  // gp, xp: (HW), plane n of the channel
+    const T* xp = x + (n * C + c) * HW;
+    int64_t i = 0;
+    for (; i + kLanes <= HW; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) {
+        const double g = static_cast<double>(gp[i + l]);
+        s1[l] += g;
+        s2[l] += g * static_cast<double>(xp[i + l] - m);
+      }
+    for (; i < HW; ++i) {
+      const double g = static_cast<double>(gp[i]);
+      s1[0] += g;
+      s2[0] += g * static_cast<double>(xp[i] - m);
+    }
+  }
+  sum_dy = sum_dy_xmu = 0.0;
+  for (int l = 0; l < kLanes; ++l) sum_dy += s1[l], sum_dy_xmu += s2[l];
 }
 
 // Two-pass mean and biased variance of channel c in double: subtracting the mean before squaring
@@ -105,13 +133,12 @@ void batch_norm2d_backward(const T* x, const T* dy, const T* mean, const T* invs
   for (int64_t c = 0; c < a.C; ++c) {
     const T m = mean[c];
     const double is = static_cast<double>(invstd[c]);
-    // sum(dy), sum(dy * (x - mean))
-    const double sum_dy = need_sum || need_dot ? channel_sum(dy, c, a.N, a.C, a.HW, [](int64_t, int64_t, T g) {
-      return static_cast<double>(g);
-    }) : 0.0;
-    const double sum_dy_xmu = need_dot ? channel_sum(dy, c, a.N, a.C, a.HW, [&](int64_t n, int64_t i, T g) {
-      return static_cast<double>(g) * static_cast<double>(x[(n * a.C + c) * a.HW + i] - m);
-    }) : 0.0;
+    double sum_dy = 0.0, sum_dy_xmu = 0.0;  // sum(dy), sum(dy * (x - mean))
+    if (need_dot) {
+      channel_dot(dy, x, m, c, a.N, a.C, a.HW, sum_dy, sum_dy_xmu);
+    } else if (need_sum) {
+      sum_dy = channel_sum(dy, c, a.N, a.C, a.HW, [](int64_t, int64_t, T g) { return static_cast<double>(g); });
+    }
     const double sum_dy_xhat = sum_dy_xmu * is;
     if (dweight) dweight[c] = static_cast<T>(sum_dy_xhat);
     if (dbias) dbias[c] = static_cast<T>(sum_dy);
