@@ -4,14 +4,15 @@
 # Prints both JSON lines and the ratios lightbox / PyTorch.
 # Usage: tools/bench/cpu_train.sh [--threads N] [--batch 128] [--size 28] [--steps 10]
 # PYTHON picks the PyTorch to compare with (default Debian's /usr/bin/python3 with python3-torch;
-# e.g. PYTHON=venv/bin/python for a PyPI wheel).
+# e.g. PYTHON=venv/bin/python for a PyPI wheel). LB_BUILD names the build folder (default build).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 args=("$@")
 [ ${#args[@]} -eq 0 ] && args=(--threads "$(nproc)")
-[ -x build/bin/lightbox ] || { echo "build first: tools/test.sh or cmake --build build" >&2; exit 1; }
+build=${LB_BUILD:-build}
+[ -x "$build/bin/lightbox" ] || { echo "build first: tools/test.sh or cmake --build build (or set LB_BUILD)" >&2; exit 1; }
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $(date -u +%F)"
-lb=$(build/bin/lightbox bench train "${args[@]}")
+lb=$("$build/bin/lightbox" bench train "${args[@]}")
 pt=$("${PYTHON:-/usr/bin/python3}" tools/bench/torch_train.py "${args[@]}")
 echo "$lb"
 echo "$pt"
