@@ -35,9 +35,10 @@
 // sums per-thread partials in thread order, so it is deterministic for a given thread count.
 // Every function overwrites its output (dx, dw are not accumulated into).
 //
-// Where it pays (measured, engine/cpu/winograd.cc): F(4x4) on maps of 7x7 and up, F(2x2) on 4x4
-// and 2x2 maps (where F(4x4)'s 6x6 tiles are mostly padding); never on 1x1 maps, where the direct
-// path keeps only the one live tap of nine and Winograd still computes a whole tile.
+// Where it pays (measured against im2col + GEMM, table in engine/cpu/winograd.cc): F(4x4) on maps
+// of 4x4 and larger (0.3-0.6x the direct path's time; F(2x2) is 0.4-1.0x there, with a 5x smaller
+// rounding error), F(2x2) on 2x2 maps (0.4x; F(4x4)'s 6x6 tile is mostly padding there), never on
+// 1x1 maps, where the direct path keeps the one live tap of nine and Winograd is 5-20x slower.
 #pragma once
 
 #include "engine/cpu/conv2d.h"
@@ -53,7 +54,7 @@ const char* winograd_tile_name(WinogradTile t);  // "F(2x2,3x3)", "F(4x4,3x3)"
 // transformed tiles, so it could not reproduce that rounding). Says nothing about speed.
 bool winograd_supported(const Conv2dArgs& a);
 
-// y = conv(x, W) + b. bias may be null. Throws lb::Error when !winograd_supported(a).
+// y = conv(x, W) + b. bias may be null. All three throw lb::Error when !winograd_supported(a).
 void winograd_conv2d_forward(const Conv2dArgs& a, const float* x, const float* w, const float* bias, float* y,
                              WinogradTile tile = WinogradTile::F2x2);
 
@@ -65,8 +66,9 @@ void winograd_conv2d_backward_input(const Conv2dArgs& a, const float* dy, const 
 void winograd_conv2d_backward_weight(const Conv2dArgs& a, const float* x, const float* dy, float* dw,
                                      WinogradTile tile = WinogradTile::F2x2);
 
-// The transform matrices, for the docs and the tests' error bounds: B^T (a, a), G (a, 3) and
-// A^T (m, a), row-major.
+// The transform matrices B^T (a, a), G (a, 3) and A^T (m, a), row-major, for the docs and the
+// tests' error bounds (the transforms themselves run them written out as formulas,
+// engine/cpu/winograd_transforms.cc).
 struct WinogradMatrices {
   int m, a;
   const float *BT, *G, *AT;
