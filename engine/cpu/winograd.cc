@@ -13,23 +13,27 @@
 // The weight gradient runs the same loop with dM (T, K, width), the transformed dy, in place of M,
 // and sums dM[xi] x V[xi]^T over the chunks.
 //
-// Measured against the direct path (cpu::conv2d_*, im2col + our GEMM), batch 128, C = K, time
-// ratio Winograd / direct, one thread, minimum process CPU time, both timed alternately in one run
-// on a 2-core Emerald Rapids Xeon (AVX-512 GEMM) shared with other builds; two-thread wall-clock
-// medians gave the same picture with more noise:
+// Measured against the direct path of main at 1543b04 (cpu::conv2d_*: implicit GEMM on our own
+// GEMM, output positions split into classes so no multiply-add reads padding), batch 128, C = K:
+// time ratio Winograd / direct, one thread, minimum process CPU time, both timed alternately in
+// one run on a 2-core Emerald Rapids Xeon (AVX-512 GEMM) shared with other builds (two-thread
+// wall-clock medians agreed within their larger noise):
 //                                  forward        backward input   backward weight
 //   map     channels  (ResNet18)   F(2x2) F(4x4)  F(2x2) F(4x4)    F(2x2) F(4x4)
-//   1x1     512       28: layer4   5.2    23      7.8    22        5.0    17
-//   2x2     256       28: layer3   0.40   0.94    0.40   0.85      0.44   0.91
-//   4x4     128       28: layer2   0.40   0.31    0.37   0.31      0.56   0.55
-//   7x7     64        28: layer1   0.60   0.42    0.63   0.45      0.88   0.64
-//   7x7     512       224: layer4  0.46   0.42    0.36   0.35      0.68   0.55
-//   14x14   256       224: layer3  0.37   0.30    0.36   0.29      0.58   0.42
-//   28x28   128       224: layer2  0.56   0.34    0.64   0.39      0.67   0.38
-//   56x56   64        224: layer1  0.72   0.42    0.98   0.58      0.99   0.55
-// At 1x1 the direct path keeps 1 live tap of 9 while a Winograd tile still computes 16 or 36
-// positions; at 2x2 F(4x4)'s 6x6 tile is mostly padding. The weight gradient gains least: its
-// GEMM operands change with every chunk, so both are repacked each time (PackedA and PackB).
+//   1x1     512       28: layer4   15     52      16     54        10     34
+//   2x2     256       28: layer3   1.5    3.5     1.6    3.4       1.3    2.8
+//   4x4     128       28: layer2   0.89   0.74    1.03   0.77      0.95   0.69
+//   7x7     64        28: layer1   1.10   0.79    1.21   0.82      1.72   1.20
+//   7x7     512       224: layer4  0.74   0.72    0.76   0.67      0.82   0.61
+//   14x14   256       224: layer3  0.51   0.40    0.50   0.39      0.68   0.52
+//   28x28   128       224: layer2  0.61   0.36    0.62   0.38      1.00   0.56
+//   56x56   64        224: layer1  0.98   0.56    1.00   0.56      1.70   0.97
+// (Against the older im2col + GEMM path, which also multiplied padding, the 28x28-input ratios
+// were 2-4x lower: F(4x4) 0.31-0.45 at 7x7 and 4x4, F(2x2) 0.40 at 2x2.) The direct path skips padding, so 1x1 maps
+// (one live tap of nine) and 2x2 maps (four of nine per output) leave Winograd nothing to gain.
+// The weight gradient gains least, and loses at 64 channels: its GEMM operands change with every
+// chunk, so both are repacked each time (PackedA, PackB), a cost that shrinks against the GEMM's
+// as 1/C.
 #include "engine/cpu/winograd.h"
 
 #include <omp.h>

@@ -35,10 +35,12 @@
 // sums per-thread partials in thread order, so it is deterministic for a given thread count.
 // Every function overwrites its output (dx, dw are not accumulated into).
 //
-// Where it pays (measured against im2col + GEMM, table in engine/cpu/winograd.cc): F(4x4) on maps
-// of 4x4 and larger (0.3-0.6x the direct path's time; F(2x2) is 0.4-1.0x there, with a 5x smaller
-// rounding error), F(2x2) on 2x2 maps (0.4x; F(4x4)'s 6x6 tile is mostly padding there), never on
-// 1x1 maps, where the direct path keeps the one live tap of nine and Winograd is 5-20x slower.
+// Where it pays (measured against main's padding-free implicit-GEMM conv, table in
+// engine/cpu/winograd.cc): F(4x4) for the forward and backward input on maps of 4x4 and larger
+// (0.36-0.8x the direct path's time), and for the weight gradient from 128 channels up (0.5-0.7x;
+// at 64 channels it is 1.0-1.2x). F(2x2) is slower than F(4x4) everywhere, but its rounding error
+// is 5-10x smaller. Never on 2x2 and 1x1 maps, where the direct path multiplies only the taps that
+// read the image (4 and 1 of 9) and Winograd is 1.3-50x slower.
 #pragma once
 
 #include "engine/cpu/conv2d.h"
