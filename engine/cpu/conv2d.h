@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace lb::cpu {
 
@@ -38,6 +39,18 @@ struct Conv2dArgs {
   // float64 functions ignore it (they are the exact oracles of the finite-difference tests).
   bool bf16 = false;
 };
+
+// Which float32 algorithm the entry points below use (process-wide, read at every call; the
+// float64 functions always run im2col):
+//   Auto      implicit GEMM, and Winograd F(4x4, 3x3) where it measured faster (cpu/conv2d.cc)
+//   Implicit  implicit GEMM everywhere (the comparison rows of `bench kernels --device cpu`)
+//   Winograd  Winograd F(4x4, 3x3) wherever it applies (3x3, stride 1, pad 1), else implicit
+// LB_CPU_CONV=auto|implicit|winograd sets the start value.
+enum class ConvAlgo { Auto, Implicit, Winograd };
+void set_conv_algo(ConvAlgo a);
+ConvAlgo conv_algo();
+ConvAlgo parse_conv_algo(const std::string& s);  // throws lb::Error naming the choices
+const char* conv_algo_name(ConvAlgo a);
 
 // y = conv(x, W) + b. bias may be null.
 template <class T> void conv2d_forward(const Conv2dArgs& a, const T* x, const T* w, const T* bias, T* y);
