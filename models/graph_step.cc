@@ -139,6 +139,8 @@ GraphStep::Result GraphStep::step(const Tensor& x, const Tensor& y) {
   for (size_t i = 0; i < counts.size(); ++i) counts[i] += count_delta_[i];
   set_batch_counts(counts);
   for (Tensor p : opt_.params()) p.mark_modified();  // the replay rewrote them in place
+  // and the batch norms' running statistics: nn::FoldCache (eval's folded convs) keys on versions.
+  for (auto [name, b] : model_.named_buffers()) b.mark_modified();
   return {loss_.clone(), logits_.clone(), true};
 }
 

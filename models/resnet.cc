@@ -23,7 +23,19 @@ BasicBlock::BasicBlock(int64_t in_channels, int64_t out_channels, int64_t stride
   }
 }
 
+nn::Conv2d* BasicBlock::downsample_conv() const {
+  return downsample ? dynamic_cast<nn::Conv2d*>(downsample->at(0).get()) : nullptr;
+}
+
+nn::BatchNorm2d* BasicBlock::downsample_bn() const {
+  return downsample ? dynamic_cast<nn::BatchNorm2d*>(downsample->at(1).get()) : nullptr;
+}
+
 Tensor BasicBlock::forward(const Tensor& x) {
+  // Eval mode, no tap on any module of the block, no override: batch norm folded into the convs.
+  if (nn::can_fold({conv1.get(), bn1.get(), relu.get(), conv2.get(), bn2.get(), downsample.get(),
+                    downsample_conv(), downsample_bn()}))
+    return forward_folded(x);
   // Fused: bn1 + relu, and bn2 + identity + relu, each one op and one autograd node
   // (batch_norm2d_relu). The same values and gradients as the unfused path below (bit for bit on the
   // CPU and on CUDA's custom kernels), but the fused op calls bn1, bn2 and relu without
@@ -43,6 +55,21 @@ Tensor BasicBlock::forward(const Tensor& x) {
   Tensor identity = downsample ? (*downsample)(x) : x;
   add_(out, identity);  // out += identity
   return (*relu)(out);
+}
+
+Tensor BasicBlock::forward_folded(const Tensor& x) {
+  // h = relu(conv1'(x) + b1'); out = relu(conv2'(h) + b2' + identity'). The biases ride in the
+  // convolutions; relu_, add_ and relu_ then rewrite conv outputs that no node saved (conv2d keeps
+  // its input and weight, relu keeps its output), so the in-place writes are legal on the tape.
+  // The residual add and final ReLU stay two passes: there is no add + ReLU op outside
+  // batch_norm2d_relu.
+  Tensor out = fold1_.conv_bn(*conv1, *bn1, x);  // (N, K, P, Q)
+  relu_(out);
+  out = fold2_.conv_bn(*conv2, *bn2, out);
+  const Tensor identity = downsample ? fold_down_.conv_bn(*downsample_conv(), *downsample_bn(), x) : x;
+  add_(out, identity);
+  relu_(out);
+  return out;
 }
 
 namespace {
@@ -104,7 +131,15 @@ Tensor ResNet18::forward_from(const std::string& name, const Tensor& activation)
   LB_CHECK(it != names.end(), "ResNet18: no stage named '" << name
                                                            << "'; stages are conv1, bn1, relu, maxpool, layer1..layer4, avgpool, fc");
   Tensor h = activation;
-  for (size_t i = static_cast<size_t>(it - names.begin()); i < names.size(); ++i) {
+  size_t i = static_cast<size_t>(it - names.begin());
+  // The stem in eval mode: conv1 -> bn1 -> relu as one folded convolution and an in-place ReLU
+  // (engine/nn/fold.h), unless a tap wants conv1, bn1 or relu or an override scope is alive.
+  if (names[i] == "conv1" && nn::can_fold({conv1.get(), bn1.get(), relu.get()})) {
+    h = fold_stem_.conv_bn(*conv1, *bn1, h);
+    relu_(h);
+    i = 3;  // maxpool
+  }
+  for (; i < names.size(); ++i) {
     if (names[i] == "fc") h = flatten(h, 1);
     h = stage(i)(h);
   }

@@ -13,14 +13,18 @@
 // Like torchvision, each BasicBlock owns ONE ReLU module used twice and both ReLUs are in place;
 // lightbox's autograd records each call as its own node, so this is safe (docs/02-autograd.md).
 // When nn::can_fuse allows (engine/nn/fusion.h: fusion on, no tap on bn1/bn2/relu, no backward
-// override), a BasicBlock runs bn1 + relu and bn2 + identity + relu as the fused batch_norm2d_relu;
-// modules, names and state dicts are the same either way.
+// override), a BasicBlock runs bn1 + relu and bn2 + identity + relu as the fused batch_norm2d_relu.
+// In eval mode, when nn::can_fold allows (the same, plus no tap on the block's convs and folding
+// on), every conv -> BatchNorm pair (the stem's conv1/bn1, each block's conv1/bn1, conv2/bn2 and
+// downsample) runs as one convolution with the batch norm folded into its weight and bias
+// (engine/nn/fold.h, docs/04-resnet18.md). Modules, names and state dicts are the same either way.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/nn/fold.h"
 #include "engine/nn/layers.h"
 
 namespace lb::models {
@@ -35,6 +39,13 @@ class BasicBlock : public nn::Module {
   std::shared_ptr<nn::BatchNorm2d> bn1, bn2;
   std::shared_ptr<nn::ReLU> relu;
   std::shared_ptr<nn::Sequential> downsample;  // null when the shapes already match
+
+ private:
+  // conv1'/bn1, relu, conv2'/bn2, + identity (downsample folded too), relu: batch norm folded.
+  Tensor forward_folded(const Tensor& x);
+  nn::Conv2d* downsample_conv() const;     // downsample's "0", or null
+  nn::BatchNorm2d* downsample_bn() const;  // downsample's "1", or null
+  nn::FoldCache fold1_, fold2_, fold_down_;  // W', b' of conv1/bn1, conv2/bn2, the downsample
 };
 
 class ResNet18 : public nn::Module {
@@ -69,6 +80,7 @@ class ResNet18 : public nn::Module {
  private:
   nn::Module& stage(size_t i);
   int64_t in_channels_, num_classes_, width_;
+  nn::FoldCache fold_stem_;  // W', b' of conv1/bn1
 };
 
 }  // namespace lb::models

@@ -7,6 +7,8 @@
 //   - the tape really is fused when allowed (two batch_norm2d_relu nodes per block) and not when an
 //     nn::Capture wants a block's bn1, bn2 or relu, or a BackwardOverride scope is alive (DeepLIFT's
 //     "relu" rule must see every ReLU), or fusion is switched off.
+// In eval mode the blocks fold batch norm into the convolutions instead (test_resnet_fold.cc), so
+// the eval tests here switch folding off (nn::set_folding) to reach the fused batch_norm2d_relu.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -29,6 +31,13 @@ struct FusionScope {
   bool prev = nn::fusion_enabled();
   explicit FusionScope(bool on) { nn::set_fusion(on); }
   ~FusionScope() { nn::set_fusion(prev); }
+};
+
+// The same for the folding switch: eval tests of the fused op turn folding off.
+struct NoFoldingScope {
+  bool prev = nn::folding_enabled();
+  NoFoldingScope() { nn::set_folding(false); }
+  ~NoFoldingScope() { nn::set_folding(prev); }
 };
 
 bool bitwise_equal(const Tensor& a, const Tensor& b) {
@@ -100,6 +109,7 @@ TEST(ResNetFusion, TrainingForwardBackwardIdenticalWithFusionOnAndOff) {
 }
 
 TEST(ResNetFusion, EvalForwardBackwardIdenticalWithFusionOnAndOff) {
+  NoFoldingScope no_fold;
   Generator gen(23);
   ResNet18 proto(1, 2, gen, /*width=*/16);  // narrow: the same ops and names, a faster test
   {
@@ -132,6 +142,7 @@ TEST(ResNetFusion, EvalForwardBackwardIdenticalWithFusionOnAndOff) {
 
 TEST(ResNetFusion, CaptureOnABlocksBnOrReluKeepsThatBlockUnfused) {
   FusionScope f(true);
+  NoFoldingScope no_fold;
   Generator gen(26);
   ResNet18 model(1, 2, gen, 8);
   model.eval();

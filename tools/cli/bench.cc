@@ -4,6 +4,9 @@
 // forwards of ResNet18 (1 channel, 2 classes) on random inputs of a fixed batch and size, after a
 // few warm-up steps, and prints images per second as one JSON line. tools/bench/cpu_train.sh runs
 // this beside the same loop in PyTorch on the same machine and threads and reports the ratio.
+// The inference pass runs the model in eval mode under NoGradGuard, so batch norm is folded into
+// the convolutions (engine/nn/fold.h; "bn_folded" in the JSON); --no-fold times it with
+// BatchNorm2d as its own op (the fused batch_norm2d_relu), for comparison.
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -14,6 +17,7 @@
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
+#include "engine/nn/fusion.h"
 #include "kernels/runtime.cuh"
 #include "engine/ops/ops.h"
 #include "engine/optim/optim.h"
@@ -31,6 +35,7 @@ struct BenchOptions {
   int64_t batch = 128, size = 28, steps = 10, warmup = 2;
   int threads = 0;
   bool graph = false;
+  bool no_fold = false;
   DeviceOptions device;
 };
 
@@ -83,6 +88,9 @@ int run_bench(const BenchOptions& o) {
   model.eval();
   double infer_s = 0;
   {
+    // Only inference reads the switch (training never folds); restored so nothing else sees it.
+    const bool folding_was = nn::folding_enabled();
+    nn::set_folding(!o.no_fold);
     NoGradGuard g;
     for (int64_t i = 0; i < o.warmup; ++i) model(x);
     sync();
@@ -90,13 +98,14 @@ int run_bench(const BenchOptions& o) {
     for (int64_t i = 0; i < o.steps; ++i) model(x);
     sync();
     infer_s = seconds_since(t0);
+    nn::set_folding(folding_was);
   }
   const double imgs = static_cast<double>(o.batch * o.steps);
   nlohmann::json j = {{"engine", "lightbox"},           {"threads", omp_get_max_threads()},
                       {"batch", o.batch},               {"size", o.size},
                       {"steps", o.steps},               {"train_img_per_s", imgs / train_s},
                       {"infer_img_per_s", imgs / infer_s}, {"train_step_ms", 1e3 * train_s / o.steps},
-                      {"device", dev.str()}};
+                      {"device", dev.str()},  {"bn_folded", !o.no_fold}};
   if (dev.is_cuda()) {
     const kernels::AllocatorStats a = kernels::allocator_stats();
     j["backend"] = cuda_backend_name(cuda_backend());
@@ -122,6 +131,8 @@ Command bench_command() {
             sub->add_option("--steps", o->steps, "timed steps")->check(CLI::Range(1, 100000))->capture_default_str();
             sub->add_option("--warmup", o->warmup, "untimed steps first")->check(CLI::Range(0, 1000))->capture_default_str();
             sub->add_flag("--graph", o->graph, "train: capture the training step in a CUDA Graph and replay it (--device cuda)");
+            sub->add_flag("--no-fold", o->no_fold,
+                          "inference without batch norm folded into the convolutions (for comparison)");
             add_threads_option(sub, &o->threads);
             add_device_options(sub, &o->device);
             auto kernels_run = std::make_shared<std::function<int()>>();  // `bench kernels` (bench_kernels.cc)
