@@ -10,7 +10,7 @@
 // Ops without a cuDNN counterpart (pooling with indices, softmax, cross-entropy, the optimizer
 // updates, elementwise) run the custom kernels under both; likewise on the CPU, where max pooling
 // keeps our loops under Onednn too (its indices are part of the op's contract; oneDNN keeps an
-// opaque workspace and drops NaN, see engine/cpu/onednn/onednn.h). The math mode chooses plain fp32,
+// opaque workspace and skips NaN, see engine/cpu/onednn/pool2d.h). The math mode chooses plain fp32,
 // TF32 or bf16 tensor cores for conv and linear (kernels/shapes.h says exactly what each rounds).
 // Process-wide settings, read at each op; the CLI sets them from --device, --backend, --tf32 and
 // --bf16 (tools/cli/commands.h), refusing a backend on the wrong device (cudnn on the CPU, onednn
