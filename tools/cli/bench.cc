@@ -4,6 +4,8 @@
 // forwards of ResNet18 (1 channel, 2 classes) on random inputs of a fixed batch and size, after a
 // few warm-up steps, and prints images per second as one JSON line. tools/bench/cpu_train.sh runs
 // this beside the same loop in PyTorch on the same machine and threads and reports the ratio.
+// The JSON names the CPU, the ISA path our GEMM took, the core OpenBLAS chose and the CPU backend
+// (own or onednn), so a run on a slow fallback says so (engine/cpu/cpu_info.h).
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -14,6 +16,7 @@
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
+#include "engine/cpu/cpu_info.h"
 #include "kernels/runtime.cuh"
 #include "engine/ops/ops.h"
 #include "engine/optim/optim.h"
@@ -97,6 +100,11 @@ int run_bench(const BenchOptions& o) {
                       {"steps", o.steps},               {"train_img_per_s", imgs / train_s},
                       {"infer_img_per_s", imgs / infer_s}, {"train_step_ms", 1e3 * train_s / o.steps},
                       {"device", dev.str()}};
+  j["cpu"] = cpu::cpu_info().model;
+  j["isa"] = cpu::isa_name(cpu::active_isa());
+  j["best_isa"] = cpu::isa_name(cpu::best_isa());
+  j["openblas_core"] = cpu::openblas_core();
+  if (dev.is_cpu()) j["backend"] = cpu_backend_name(cpu_backend());
   if (dev.is_cuda()) {
     const kernels::AllocatorStats a = kernels::allocator_stats();
     j["backend"] = cuda_backend_name(cuda_backend());
