@@ -7,7 +7,9 @@
 // hard part: it depends on the instruction mix (AVX-512 licences), the number of busy cores,
 // turbo, and on a cloud VM on the neighbours. So the peak is not computed from a table but run: a
 // loop of independent FMAs on registers only (no memory traffic), on as many threads as the
-// benchmark uses, for the ISA path lightbox runs (cpu::active_isa()).
+// benchmark uses, for the ISA path lightbox runs (cpu::active_isa()). Each thread times itself
+// between a barrier and its last FMA; a run counts the sum of the threads' rates when they computed
+// side by side, and the best of many 1-2 ms runs is the peak (fma_peak.cc says why).
 //
 // Independent chains: an FMA's result is ready `latency` cycles after it starts (4 on Intel cores
 // since Skylake, 4-5 on AMD's), and each port starts one per cycle, so at least ports x latency
@@ -29,12 +31,16 @@ struct FmaPeak {
   int threads = 1;
   int lanes = 4;               // floats per register
   int chains = 12;             // independent accumulators per thread
-  double gflops = 0;           // all threads together (the best of a few runs)
+  double gflops = 0;           // all threads together (the best of many short runs)
   double gflops_per_thread = 0;
+  // Whether some run had every thread computing at the same time. False on a machine too busy to
+  // give the threads their cores together: gflops is then a wall-clock rate, a lower bound.
+  bool side_by_side = false;
 };
 
 // Runs the probe for `isa` (active_isa() by default) on `threads` OpenMP threads (0 = all),
-// for about `seconds` in all. Throws if `isa` is not supported here.
+// for about `seconds` in all, as many short runs; the fastest counts (fma_peak.cc says why).
+// Throws if `isa` is not supported here.
 FmaPeak measure_fma_peak(int threads = 0, double seconds = 0.3, Isa isa = active_isa());
 
 }  // namespace lb::cpu

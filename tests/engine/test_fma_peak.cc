@@ -21,6 +21,7 @@ TEST(FmaPeak, ReportsAPossibleRateOnEveryIsaPath) {
     EXPECT_GT(p.gflops_per_thread, 1.0);
     EXPECT_LT(p.gflops_per_thread, 768.0);
     EXPECT_DOUBLE_EQ(p.gflops, p.gflops_per_thread);
+    EXPECT_TRUE(p.side_by_side);  // one thread always computes "side by side" with itself
   }
 }
 

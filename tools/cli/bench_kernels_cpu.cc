@@ -363,7 +363,7 @@ nlohmann::json header_json(const CpuKernelBenchOptions& o, const cpu::FmaPeak& p
           {"threads", p.threads},
           {"fma_peak_gflops", p.gflops},
           {"fma_peak", {{"isa", cpu::isa_name(p.isa)}, {"lanes", p.lanes}, {"chains", p.chains},
-                        {"gflops_per_thread", p.gflops_per_thread}}},
+                        {"gflops_per_thread", p.gflops_per_thread}, {"side_by_side", p.side_by_side}}},
           {"date", utc_now()},
           {"batch", o.batch},
           {"reps", o.reps},
@@ -381,6 +381,9 @@ int run_bench_kernels_cpu(const CpuKernelBenchOptions& o) {
               cpu::openblas_core().c_str(), cpu::onednn::version().c_str(), peak.threads);
   std::printf("FMA peak (%s: %d chains x %d lanes x 2 FLOPs per step, %d threads): %.1f GFLOP/s (%.1f per thread)\n",
               cpu::isa_name(peak.isa), peak.chains, peak.lanes, peak.threads, peak.gflops, peak.gflops_per_thread);
+  if (!peak.side_by_side)
+    std::printf("  (no probe run had all %d threads computing at once: the machine is busy, the peak is a lower bound "
+                "and %% of peak too high; rerun on a quiet machine)\n", peak.threads);
   nlohmann::json j = header_json(o, peak);
   j["sizes"] = nlohmann::json::array();
   nlohmann::json rows = nlohmann::json::array();
