@@ -84,8 +84,9 @@ bool use_onednn(DType t) {
 void onednn_backward(int64_t n, int64_t in, int64_t out, const Tensor& dy, const Tensor& xv, const Tensor& wv,
                      Tensor& dx, Tensor& dw, Tensor& db) {
   cpu::onednn::Context& ctx = cpu::onednn::Context::for_this_thread();
-  if (dx.defined()) cpu::onednn::linear_backward_input(ctx, n, in, out, dy.data<float>(), wv.data<float>(), dx.data<float>());
-  if (dw.defined()) cpu::onednn::linear_backward_weight(ctx, n, in, out, xv.data<float>(), dy.data<float>(), dw.data<float>());
+  const float* g = dy.data<float>();
+  if (dx.defined()) cpu::onednn::linear_backward_input(ctx, n, in, out, g, wv.data<float>(), dx.data<float>());
+  if (dw.defined()) cpu::onednn::linear_backward_weight(ctx, n, in, out, xv.data<float>(), g, dw.data<float>());
   if (db.defined()) cpu::linear_backward_bias(n, out, dy.data<float>(), db.data<float>());
 }
 

@@ -83,8 +83,8 @@ TEST(CliCpuBench, BackendOnTheWrongDeviceIsOneLineBeforeAnyOutput) {
   EXPECT_TRUE(one_error_line(cudnn_cpu, {"--backend cudnn", "--device cuda"}));
   EXPECT_EQ(cudnn_cpu.out, "");
   const std::string data = test::write_tiny_dataset(dir + "/d.npz");
-  EXPECT_TRUE(one_error_line(test::run_cli(dir, "train --quiet --data " + data + " --out " + dir + "/run --backend cudnn"),
-                             {"--backend cudnn", "--device cuda"}));
+  const std::string train = "train --quiet --data " + data + " --out " + dir + "/run";
+  EXPECT_TRUE(one_error_line(test::run_cli(dir, train + " --backend cudnn"), {"--backend cudnn", "--device cuda"}));
   EXPECT_TRUE(one_error_line(test::run_cli(dir, "bench train --bf16 --backend onednn --steps 1"),
                              {"--bf16", "--backend custom"}));
   EXPECT_TRUE(one_error_line(test::run_cli(dir, "bench kernels --batch 4"), {"--batch", "--device cpu"}));

@@ -150,17 +150,20 @@ CLI::App* add_bench_kernels(CLI::App* bench, std::function<int()>* run) {
   sub->add_option("--shapes", o->shapes, "input size of the layer shapes: 28 (batch 128), 224 (batch 256) or all")
       ->check(CLI::IsMember({"28", "224", "all"}))
       ->capture_default_str();
-  CLI::Option* reps = sub->add_option("--reps", o->reps, "timed runs per variant (median); default 20, 5 with --device cpu")
-                          ->check(CLI::Range(1, 1000));
+  CLI::Option* reps =
+      sub->add_option("--reps", o->reps, "timed runs per variant (median); default 20, 5 with --device cpu")
+          ->check(CLI::Range(1, 1000));
   sub->add_flag("--no-cpu-time", o->no_cpu_time, "do not time the CPU backend on 224x224 shapes (it is still checked)");
   sub->add_option("--out,--json", o->out, "also write every row as JSON to this file");
   sub->add_option("--device", o->device, "cuda: the kernel lab; cpu: our CPU backend vs oneDNN vs OpenBLAS im2col")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
-  CLI::Option* batch = sub->add_option("--batch", o->cpu.batch, "batch of every layer shape (--device cpu; default 128)")
-                           ->check(CLI::Range(1, 4096));
-  CLI::Option* warmup = sub->add_option("--warmup", o->cpu.warmup, "untimed runs before timing (--device cpu; default 1)")
-                            ->check(CLI::Range(1, 100));
+  CLI::Option* batch =
+      sub->add_option("--batch", o->cpu.batch, "batch of every layer shape (--device cpu; default 128)")
+          ->check(CLI::Range(1, 4096));
+  CLI::Option* warmup =
+      sub->add_option("--warmup", o->cpu.warmup, "untimed runs before timing (--device cpu; default 1)")
+          ->check(CLI::Range(1, 100));
   add_threads_option(sub, &o->threads);
   *run = [o, reps, batch, warmup] {
     if (o->device == "cpu") {

@@ -197,7 +197,8 @@ void bn_rows(Bench& b, const LabCase& c) {
   Row eval{c.layer, "batch_norm2d", "forward_eval", shape, 0, {}};
   Buf is_eval(s.C);  // (C)
   eval.impls.push_back(measure(b, "own", [&] {
-    cpu::batch_norm2d_forward_eval(x.data(), w.data(), bias.data(), rm.data(), rv.data(), want.data(), is_eval.data(), a);
+    cpu::batch_norm2d_forward_eval(x.data(), w.data(), bias.data(), rm.data(), rv.data(), want.data(), is_eval.data(),
+                                   a);
   }, want, nullptr));
   eval.impls.push_back(measure(b, "onednn", [&] {
     cpu::onednn::batch_norm2d_forward_eval(b.ctx, a, x.data(), w.data(), bias.data(), rm.data(), rv.data(),
@@ -400,7 +401,9 @@ int run_bench_kernels_cpu(const CpuKernelBenchOptions& o) {
       else if (c.op == OpKind::Linear) linear_rows(b, c);
     }
     // Convolutions first (the FLOPs), then the memory-bound ops, each in network order.
-    auto rank = [](const Row& r) { return r.op == "conv2d" ? 0 : r.op == "batch_norm2d" ? 1 : r.op == "max_pool2d" ? 2 : 3; };
+    auto rank = [](const Row& r) {
+      return r.op == "conv2d" ? 0 : r.op == "batch_norm2d" ? 1 : r.op == "max_pool2d" ? 2 : 3;
+    };
     std::stable_sort(b.rows.begin(), b.rows.end(), [&](const Row& x, const Row& y) { return rank(x) < rank(y); });
     print_table(b.rows, peak.gflops);
     j["sizes"].push_back(size);
