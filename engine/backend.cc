@@ -9,6 +9,7 @@ namespace lb {
 
 namespace {
 std::atomic<CudaBackend> g_backend{CudaBackend::Custom};
+std::atomic<CpuBackend> g_cpu_backend{CpuBackend::Own};
 std::atomic<kernels::MathMode> g_math{kernels::MathMode::Fp32};
 }  // namespace
 
@@ -22,6 +23,17 @@ CudaBackend parse_cuda_backend(const std::string& s) {
 }
 
 const char* cuda_backend_name(CudaBackend b) { return b == CudaBackend::Cudnn ? "cudnn" : "custom"; }
+CpuBackend cpu_backend() { return g_cpu_backend.load(); }
+void set_cpu_backend(CpuBackend b) { g_cpu_backend.store(b); }
+
+CpuBackend parse_cpu_backend(const std::string& s) {
+  if (s == "own" || s == "custom") return CpuBackend::Own;
+  if (s == "onednn") return CpuBackend::Onednn;
+  LB_THROW("CPU backend: unknown '" << s << "'; use own (lightbox's loops) or onednn (oneDNN)");
+}
+
+const char* cpu_backend_name(CpuBackend b) { return b == CpuBackend::Onednn ? "onednn" : "own"; }
+
 const char* math_mode_name(kernels::MathMode m) {
   return m == kernels::MathMode::Tf32 ? "tf32" : m == kernels::MathMode::Bf16 ? "bf16" : "fp32";
 }

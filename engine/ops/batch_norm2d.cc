@@ -17,6 +17,9 @@
 //             mask: y > 0 exactly where bn(x) + residual > 0, and y is the op's own output, so
 //             only a write into y itself (not into x or the residual) invalidates the backward.
 // Accumulation rule: apply() returns fresh dx, dweight, dbias (and d_residual); the engine sums them.
+// CPU backends (engine/backend.h): our loops (engine/cpu/batch_norm2d.h), or for float32 under
+// --backend onednn oneDNN's batch normalisation (engine/cpu/onednn/batch_norm2d.h, which also
+// updates the running statistics with our rule); float64 always runs our loops.
 // Ioffe & Szegedy 2015; PyTorch's torch.nn.functional.batch_norm.
 #include "engine/ops/batch_norm2d.h"
 
@@ -26,6 +29,7 @@
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/cpu/batch_norm2d.h"
+#include "engine/cpu/onednn/batch_norm2d.h"
 #include "kernels/batch_norm2d.cuh"
 #include "kernels/elementwise.cuh"
 #include "kernels/cudnn/cudnn_ops.cuh"
@@ -115,6 +119,9 @@ Tensor affine_or(const Tensor& t, double value, const Tensor& x) {
   return t.defined() ? t : Tensor::full({x.size(1)}, value, x.dtype(), x.device());
 }
 
+// The CPU's comparison backend: float32 under CpuBackend::Onednn.
+bool use_onednn(DType t) { return t == DType::Float32 && cpu_backend() == CpuBackend::Onednn; }
+
 // y = bn(x) on x's device and backend; writes mean (training) and invstd. No autograd.
 void bn_forward_raw(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& running_mean,
                     Tensor& running_var, bool training, double momentum, double eps, Tensor& y, Tensor& mean,
@@ -139,6 +146,18 @@ void bn_forward_raw(const Tensor& x, const Tensor& weight, const Tensor& bias, T
     return;
   }
   const cpu::BatchNorm2dArgs a = bn_args(x, momentum, eps);
+  if (use_onednn(x.dtype())) {
+    cpu::onednn::Context& ctx = cpu::onednn::Context::for_this_thread();
+    if (training)
+      cpu::onednn::batch_norm2d_forward_train(ctx, a, x.data<float>(), opt<float>(weight), opt<float>(bias),
+                                              y.data<float>(), mean.data<float>(), invstd.data<float>(),
+                                              opt_mut<float>(running_mean), opt_mut<float>(running_var));
+    else
+      cpu::onednn::batch_norm2d_forward_eval(ctx, a, x.data<float>(), opt<float>(weight), opt<float>(bias),
+                                             running_mean.data<float>(), running_var.data<float>(), y.data<float>(),
+                                             invstd.data<float>());
+    return;
+  }
   LB_DISPATCH_FLOAT(x.dtype(), kOp, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     if (training) {
@@ -182,6 +201,14 @@ std::vector<Tensor> bn_backward_raw(const Node& node, const Tensor& xv, const Te
   a.C = xs[1];
   a.HW = xs[2] * xs[3];
   a.training = training;
+  // oneDNN's backward reads x always; an eval node keeps x only when dweight is wanted, and
+  // without it dx = weight * invstd * dy (and db = sum dy) stay on our loop.
+  if (use_onednn(g.dtype()) && xv.defined()) {
+    cpu::onednn::batch_norm2d_backward(cpu::onednn::Context::for_this_thread(), a, xv.data<float>(), g.data<float>(),
+                                       mean.data<float>(), invstd.data<float>(), opt<float>(wv), opt_mut<float>(dx),
+                                       opt_mut<float>(dw), opt_mut<float>(db));
+    return {dx, dw, db};
+  }
   LB_DISPATCH_FLOAT(g.dtype(), "batch_norm2d backward", [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     cpu::batch_norm2d_backward(opt<T>(xv), g.data<T>(), mean.data<T>(), invstd.data<T>(), opt<T>(wv),
@@ -266,7 +293,11 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, T
 //
 // Backends. CPU: batch_norm2d's loops, then one add + ReLU pass over y (cpu::add_relu_inplace);
 // backward: the ReLU mask (cpu::relu_mask) into g, which is also d_residual, then batch_norm2d's
-// backward on g. Bit-identical to the unfused ops. CUDA, custom backend: the fused kernels
+// backward on g. Bit-identical to the unfused ops. Under --backend onednn the same composition
+// with oneDNN's batch norm in both places (bn_forward_raw, bn_backward_raw dispatch): oneDNN's
+// fuse_norm_relu flag applies the ReLU to bn(x) itself, before the residual add a BasicBlock
+// needs, so it cannot express this op; composed, the backend measures oneDNN's BN, as the cuDNN
+// composition below measures cuDNN's. CUDA, custom backend: the fused kernels
 // (kernels/batch_norm2d.cu): statistics, then one normalise + add + ReLU pass; backward reads
 // the mask with dy. CUDA, cuDNN backend: composed, cuDNN's BatchNorm then our add and ReLU
 // kernels, and our relu_backward then cuDNN's BatchNorm backward: the comparison backend then

@@ -6,6 +6,11 @@
 // over (N, P, Q). Only the gradients the graph needs are computed (a frozen weight costs no dW,
 // the first layer's image input costs no dx).
 //
+// Backends (engine/backend.h): CUDA runs our kernels or cuDNN; the CPU runs our im2col + GEMM
+// (engine/cpu/conv2d.h) or, for float32 under --backend onednn, oneDNN (engine/cpu/onednn/conv2d.h:
+// its blocked layouts, reordered from and to NCHW on every call). float64 always runs our loops:
+// they are the exact oracles of the finite-difference tests.
+//
 // Accumulation rule: apply() returns fresh gradient tensors; the autograd engine sums them into
 // parameter .grad (+=) and across consumers.
 #include "engine/ops/conv2d.h"
@@ -17,6 +22,7 @@
 #include "engine/backend.h"
 #include "engine/ops/weighted_checks.h"
 #include "engine/cpu/conv2d.h"
+#include "engine/cpu/onednn/conv2d.h"
 #include "kernels/conv2d.cuh"
 #include "kernels/cudnn/cudnn_ops.cuh"
 
@@ -93,6 +99,23 @@ void cuda_backward(const cpu::Conv2dArgs& a, const Tensor& dy, const Tensor& xv,
   }
 }
 
+// The CPU's comparison backend: float32 under CpuBackend::Onednn. The bf16 emulation is our
+// conv's (cpu_args), so oneDNN refuses it rather than silently computing in fp32.
+bool use_onednn(DType t) {
+  if (t != DType::Float32 || cpu_backend() != CpuBackend::Onednn) return false;
+  LB_CHECK(cuda_math_mode() != kernels::MathMode::Bf16,
+           kOp << ": the bf16 emulation runs on lightbox's own conv; use --backend custom with --bf16");
+  return true;
+}
+
+void onednn_backward(const cpu::Conv2dArgs& a, const Tensor& dy, const Tensor& xv, const Tensor& wv, Tensor& dx,
+                     Tensor& dw, Tensor& db) {
+  cpu::onednn::Context& ctx = cpu::onednn::Context::for_this_thread();
+  if (dx.defined()) cpu::onednn::conv2d_backward_input(ctx, a, dy.data<float>(), wv.data<float>(), dx.data<float>());
+  if (dw.defined()) cpu::onednn::conv2d_backward_weight(ctx, a, xv.data<float>(), dy.data<float>(), dw.data<float>());
+  if (db.defined()) cpu::onednn::conv2d_backward_bias(ctx, a, dy.data<float>(), db.data<float>());
+}
+
 // ---- autograd node ------------------------------------------------------------------------------
 
 // Saves x only when dW is wanted and W only when dx is wanted: those are the only uses.
@@ -118,6 +141,10 @@ struct Conv2dNode : Node {
       cuda_backward(args, dy, xv, wv, dx, dw, db);
       return {dx, dw, db};
     }
+    if (use_onednn(dy.dtype())) {
+      onednn_backward(args, dy, xv, wv, dx, dw, db);
+      return {dx, dw, db};
+    }
     const cpu::Conv2dArgs a = cpu_args(args, dy.dtype());
     LB_DISPATCH_FLOAT(dy.dtype(), "conv2d backward", [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
@@ -140,6 +167,9 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   Tensor y = Tensor::empty({a.N, a.K, a.P, a.Q}, x.dtype(), x.device());
   if (x.device().is_cuda()) {
     cuda_forward(a, x, weight, bias, y);
+  } else if (use_onednn(x.dtype())) {
+    cpu::onednn::conv2d_forward(cpu::onednn::Context::for_this_thread(), a, x.data<float>(), weight.data<float>(),
+                                bias.defined() ? bias.data<float>() : nullptr, y.data<float>());
   } else {
     LB_DISPATCH_FLOAT(x.dtype(), kOp, [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;

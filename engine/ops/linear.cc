@@ -5,6 +5,10 @@
 // Backward: dx = dy W, dW = dy^T x, db = sum of dy over rows; only the gradients the graph needs
 // are computed (a frozen classifier head costs no dW).
 //
+// Backends (engine/backend.h): CUDA runs our SGEMM or cuBLAS; the CPU our GEMM (engine/cpu/linear.h)
+// or, for float32 under --backend onednn, oneDNN's inner product (engine/cpu/onednn/linear.h).
+// The bias gradient, a column sum, is ours under every backend; float64 always runs our loops.
+//
 // Accumulation rule: apply() returns fresh gradient tensors; the autograd engine sums them into
 // parameter .grad (+=) and across consumers.
 #include "engine/ops/linear.h"
@@ -15,6 +19,7 @@
 #include "engine/autograd.h"
 #include "engine/ops/weighted_checks.h"
 #include "engine/cpu/linear.h"
+#include "engine/cpu/onednn/linear.h"
 
 #include "engine/backend.h"
 #include "kernels/cudnn/cudnn_ops.cuh"
@@ -67,6 +72,24 @@ void cuda_backward(int64_t n, int64_t in, int64_t out, const Tensor& dy, const T
 // MathMode::Bf16 also governs the CPU: float32 linears emulate the bf16 GEMMs (engine/cpu/linear.h).
 bool cpu_bf16(DType t) { return t == DType::Float32 && cuda_math_mode() == kernels::MathMode::Bf16; }
 
+// The CPU's comparison backend: float32 under CpuBackend::Onednn; it refuses the bf16 emulation,
+// which is our GEMM's.
+bool use_onednn(DType t) {
+  if (t != DType::Float32 || cpu_backend() != CpuBackend::Onednn) return false;
+  LB_CHECK(cuda_math_mode() != kernels::MathMode::Bf16,
+           kOp << ": the bf16 emulation runs on lightbox's own GEMM; use --backend custom with --bf16");
+  return true;
+}
+
+void onednn_backward(int64_t n, int64_t in, int64_t out, const Tensor& dy, const Tensor& xv, const Tensor& wv,
+                     Tensor& dx, Tensor& dw, Tensor& db) {
+  cpu::onednn::Context& ctx = cpu::onednn::Context::for_this_thread();
+  const float* g = dy.data<float>();
+  if (dx.defined()) cpu::onednn::linear_backward_input(ctx, n, in, out, g, wv.data<float>(), dx.data<float>());
+  if (dw.defined()) cpu::onednn::linear_backward_weight(ctx, n, in, out, xv.data<float>(), g, dw.data<float>());
+  if (db.defined()) cpu::linear_backward_bias(n, out, dy.data<float>(), db.data<float>());
+}
+
 // ---- autograd node ------------------------------------------------------------------------------
 
 // Saves x only when dW is wanted and W only when dx is wanted: those are the only uses.
@@ -88,6 +111,10 @@ struct LinearNode : Node {
     if (needs_input_grad(2)) db = Tensor::empty(input_shapes[2], dy.dtype(), device);
     if (device.is_cuda()) {
       cuda_backward(n, in, out, dy, xv, wv, dx, dw, db);
+      return {dx, dw, db};
+    }
+    if (use_onednn(dy.dtype())) {
+      onednn_backward(n, in, out, dy, xv, wv, dx, dw, db);
       return {dx, dw, db};
     }
     const bool bf16 = cpu_bf16(dy.dtype());
@@ -112,6 +139,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const int64_t n = x.size(0), in = x.size(1), out = weight.size(0);
   Tensor y = Tensor::empty({n, out}, x.dtype(), x.device());
   if (x.device().is_cuda()) cuda_forward(n, in, out, x, weight, bias, y);
+  else if (use_onednn(x.dtype()))
+    cpu::onednn::linear_forward(cpu::onednn::Context::for_this_thread(), n, in, out, x.data<float>(),
+                                weight.data<float>(), bias.defined() ? bias.data<float>() : nullptr, y.data<float>());
   else LB_DISPATCH_FLOAT(x.dtype(), kOp, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     cpu::linear_forward(n, in, out, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,

@@ -6,6 +6,11 @@
 // max_pool2d_with_indices hands the same tensor to the caller) and the input shape; adaptive
 // pooling needs only the shapes. Neither saves x, so an in-place op on x after pooling is safe.
 // Accumulation rule: apply() returns a fresh dx; the engine sums it with other consumers' grads.
+// Backends: both ops run our loops under every CPU backend, --backend onednn included, as they run
+// our kernels under --backend cudnn: the indices (flat h * W + w, first maximum on a tie, NaN wins)
+// are part of max pooling's contract, and oneDNN keeps an opaque workspace instead and skips NaN.
+// oneDNN's max pooling is timed beside ours by `lightbox bench kernels --device cpu`
+// (engine/cpu/onednn/pool2d.h says more).
 // PyTorch's max_pool2d_with_indices and adaptive_avg_pool2d.
 #include "engine/ops/pool2d.h"
 

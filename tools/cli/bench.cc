@@ -7,6 +7,8 @@
 // The inference pass runs the model in eval mode under NoGradGuard, so batch norm is folded into
 // the convolutions (engine/nn/fold.h; "bn_folded" in the JSON); --no-fold times it with
 // BatchNorm2d as its own op (the fused batch_norm2d_relu), for comparison.
+// The JSON names the CPU, the ISA path our GEMM took, the core OpenBLAS chose, the CPU backend
+// (own or onednn) and the conv algorithm, so a run on a slow fallback says so (engine/cpu/cpu_info.h).
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -17,6 +19,8 @@
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
+#include "engine/cpu/conv2d.h"
+#include "engine/cpu/cpu_info.h"
 #include "engine/nn/fusion.h"
 #include "kernels/runtime.cuh"
 #include "engine/ops/ops.h"
@@ -106,6 +110,14 @@ int run_bench(const BenchOptions& o) {
                       {"steps", o.steps},               {"train_img_per_s", imgs / train_s},
                       {"infer_img_per_s", imgs / infer_s}, {"train_step_ms", 1e3 * train_s / o.steps},
                       {"device", dev.str()},  {"bn_folded", !o.no_fold}};
+  j["cpu"] = cpu::cpu_info().model;
+  j["isa"] = cpu::isa_name(cpu::active_isa());
+  j["best_isa"] = cpu::isa_name(cpu::best_isa());
+  j["openblas_core"] = cpu::openblas_core();
+  if (dev.is_cpu()) {
+    j["backend"] = cpu_backend_name(cpu_backend());
+    j["conv_algo"] = cpu::conv_algo_name(cpu::conv_algo());
+  }
   if (dev.is_cuda()) {
     const kernels::AllocatorStats a = kernels::allocator_stats();
     j["backend"] = cuda_backend_name(cuda_backend());

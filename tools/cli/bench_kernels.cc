@@ -8,7 +8,9 @@
 // or GB/s (the rest: napkin bytes), the share of the card's peak (fp32 or TF32 FLOP/s, or memory
 // bandwidth), and our time over cuDNN's (cuBLAS's for linear) for the same math. 224x224 layers are checked on 2 images
 // of the same layer shape (the CPU reference of a full batch takes minutes) and timed on the full
-// batch. --out writes every row as JSON (atomically). Exits 1 if any variant fails its check.
+// batch. --out (or --json) writes every row as JSON (atomically). Exits 1 if any variant fails its check.
+// `--device cpu` runs the CPU bench instead (bench_kernels_cpu.cc); the options below that only one
+// of the two takes are refused on the other with one line.
 #include "tools/cli/bench_kernels.h"
 
 #include <cstdio>
@@ -21,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/common.h"
+#include "engine/cpu/cpu_info.h"
 #include "engine/io/file.h"
 #include "engine/storage.h"
 #include "kernels/lab/lab.cuh"
@@ -36,6 +39,8 @@ struct KernelBenchOptions {
   bool no_cpu_time = false;
   std::string out;
   int threads = 0;
+  std::string device = "cuda";
+  CpuKernelBenchOptions cpu;  // --batch, --warmup and --reps as given (--device cpu)
 };
 
 using kernels::lab::LabResult;
@@ -125,6 +130,9 @@ int run_bench_kernels(const KernelBenchOptions& o) {
                                     {"peak_tf32_gflops", dev.peak_tf32_gflops}, {"peak_bf16_gflops", dev.peak_bf16_gflops},
                                     {"peak_gbps", dev.peak_gbps}}},
                         {"reps", o.reps},
+                        {"cpu", cpu::cpu_info().model},  // the host: the CPU reference ran there
+                        {"isa", cpu::isa_name(cpu::active_isa())},
+                        {"openblas_core", cpu::openblas_core()},
                         {"rows", rows_json}};
     io::write_file_atomic(o.out, j.dump(2) + "\n");
     std::printf("\nwrote %s\n", o.out.c_str());
@@ -142,11 +150,35 @@ CLI::App* add_bench_kernels(CLI::App* bench, std::function<int()>* run) {
   sub->add_option("--shapes", o->shapes, "input size of the layer shapes: 28 (batch 128), 224 (batch 256) or all")
       ->check(CLI::IsMember({"28", "224", "all"}))
       ->capture_default_str();
-  sub->add_option("--reps", o->reps, "timed runs per variant (median)")->check(CLI::Range(1, 1000))->capture_default_str();
+  CLI::Option* reps =
+      sub->add_option("--reps", o->reps, "timed runs per variant (median); default 20, 5 with --device cpu")
+          ->check(CLI::Range(1, 1000));
   sub->add_flag("--no-cpu-time", o->no_cpu_time, "do not time the CPU backend on 224x224 shapes (it is still checked)");
-  sub->add_option("--out", o->out, "also write every row as JSON to this file");
+  sub->add_option("--out,--json", o->out, "also write every row as JSON to this file");
+  sub->add_option("--device", o->device, "cuda: the kernel lab; cpu: our CPU backend vs oneDNN vs OpenBLAS im2col")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  CLI::Option* batch =
+      sub->add_option("--batch", o->cpu.batch, "batch of every layer shape (--device cpu; default 128)")
+          ->check(CLI::Range(1, 4096));
+  CLI::Option* warmup =
+      sub->add_option("--warmup", o->cpu.warmup, "untimed runs before timing (--device cpu; default 1)")
+          ->check(CLI::Range(1, 100));
   add_threads_option(sub, &o->threads);
-  *run = [o] { return run_bench_kernels(*o); };
+  *run = [o, reps, batch, warmup] {
+    if (o->device == "cpu") {
+      LB_CHECK(!o->no_cpu_time, "--no-cpu-time is for --device cuda (it skips the CPU reference timing there)");
+      CpuKernelBenchOptions c = o->cpu;
+      c.shapes = o->shapes;
+      c.threads = o->threads;
+      c.json = o->out;
+      if (reps->count() > 0) c.reps = o->reps;
+      return run_bench_kernels_cpu(c);
+    }
+    LB_CHECK(batch->count() == 0 && warmup->count() == 0,
+             "--batch and --warmup are for --device cpu; the CUDA lab uses batch 128 at 28x28 and 256 at 224x224");
+    return run_bench_kernels(*o);
+  };
   return sub;
 }
 

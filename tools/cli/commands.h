@@ -37,9 +37,11 @@ std::vector<Command> all_commands();
 void add_threads_option(CLI::App* sub, int* threads);
 void apply_threads(int threads);
 
-// --device cpu|cuda[:N], --backend custom|cudnn, --tf32 or --bf16 on a subcommand (engine/backend.h;
-// kernels/shapes.h says what each math mode rounds). --bf16 also applies on the CPU (an exact
-// emulation of the bf16 GEMMs); --tf32 is CUDA-only.
+// --device cpu|cuda[:N], --backend custom|cudnn|onednn, --tf32 or --bf16 on a subcommand
+// (engine/backend.h; kernels/shapes.h says what each math mode rounds). custom is lightbox's own
+// code on either device; cudnn is CUDA's comparison backend and onednn the CPU's, each refused on
+// the other device. --bf16 also applies on the CPU (an exact emulation of the bf16 GEMMs); --tf32
+// is CUDA-only.
 struct DeviceOptions {
   std::string device = "cpu";
   std::string backend = "custom";
@@ -47,8 +49,8 @@ struct DeviceOptions {
   bool bf16 = false;
 };
 void add_device_options(CLI::App* sub, DeviceOptions* o);
-// Sets the backend and math mode and returns the device; a one-line error when CUDA is asked for
-// on a build or machine without it.
+// Sets the backends and math mode and returns the device; a one-line error, before any work, when
+// CUDA is asked for on a build or machine without it or the backend does not run on the device.
 Device apply_device_options(const DeviceOptions& o);
 
 }  // namespace lb::cli

@@ -209,6 +209,7 @@ int run_explain(ExplainOptions o) {
   meta["device"] = dev.str();
   meta["math"] = math_mode_name(cuda_math_mode());  // bf16 changes the numbers on the CPU too
   if (dev.is_cuda()) meta["cuda"] = {{"backend", o.device.backend}, {"tf32", o.device.tf32}};
+  else meta["cpu"] = {{"backend", cpu_backend_name(cpu_backend())}};  // onednn changes the rounding
 
   explain::Attribution a;
   const bool progress = !o.quiet;

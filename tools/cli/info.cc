@@ -4,11 +4,14 @@
 // FLOPs count a multiply-add as 2: conv 2*K*C*R*S*P*Q per image, linear 2*IN*OUT; batch norm
 // (eval) 2 per element, ReLU 1 per element, pooling one per window element read. Containers
 // (layer1, a BasicBlock) show the sum of their children; the residual add counts 1 per element.
-// The last line says whether this build and machine can run `--device cuda`.
+// The last lines name the CPU, the ISA path lightbox's GEMM took (and the best this CPU has), the
+// core OpenBLAS chose for itself and the data caches (engine/cpu/cpu_info.h), so a slow fallback
+// is visible, and say whether this build and machine can run `--device cuda`.
 #include <cstdio>
 #include <iostream>
 
 #include "engine/autograd.h"
+#include "engine/cpu/cpu_info.h"
 #include "engine/nn/capture.h"
 #include "engine/storage.h"
 #include "models/checkpoint.h"
@@ -33,6 +36,26 @@ int64_t own_flops(nn::Module& m, const nn::Tap& t) {
   if (dynamic_cast<nn::AdaptiveAvgPool2d*>(&m)) return in;
   if (dynamic_cast<models::BasicBlock*>(&m)) return out;  // the residual add; children add the rest
   return 0;
+}
+
+// "48 KiB", "2 MiB": cache sizes as lscpu prints them.
+std::string size_str(int64_t bytes) {
+  char buf[32];
+  if (bytes >= (1 << 20)) std::snprintf(buf, sizeof buf, "%g MiB", static_cast<double>(bytes) / (1 << 20));
+  else std::snprintf(buf, sizeof buf, "%g KiB", static_cast<double>(bytes) / (1 << 10));
+  return buf;
+}
+
+// CPU: <model>; ISA path avx512 (best avx512; LB_CPU_ISA forces one); OpenBLAS core SkylakeX;
+// caches L1d 48 KiB, L2 2 MiB, L3 105 MiB.
+std::string cpu_line() {
+  const cpu::CpuInfo& c = cpu::cpu_info();
+  std::string caches;
+  for (const auto& [name, bytes] : {std::pair<const char*, int64_t>{"L1d", c.l1d}, {"L2", c.l2}, {"L3", c.l3}})
+    if (bytes > 0) caches += std::string(caches.empty() ? "" : ", ") + name + " " + size_str(bytes);
+  return "CPU: " + c.model + "; ISA path " + cpu::isa_name(cpu::active_isa()) + " (best " +
+         cpu::isa_name(cpu::best_isa()) + "; LB_CPU_ISA forces one); OpenBLAS core " + cpu::openblas_core() +
+         "; caches " + (caches.empty() ? "unknown" : caches);
 }
 
 int run_info(const InfoOptions& o) {
@@ -75,6 +98,7 @@ int run_info(const InfoOptions& o) {
   std::printf("\ntotal: %lld parameters, %.1f MFLOPs per image (forward)\n", (long long)total_params, total_flops / 1e6);
   // Where --device cuda would run (engine/storage.h; the device's name needs the CUDA runtime,
   // which tools/ does not link directly).
+  std::printf("%s\n", cpu_line().c_str());
   std::printf("CUDA: %s\n", cuda_available() ? "available (--device cuda)" : "not available (CPU only)");
   return 0;
 }

@@ -5,7 +5,7 @@
 #                               libFuzzer targets, no CUDA (tools/test.sh, tools/fuzz.sh)
 
 LB_PACKAGES_BUILD=(build-essential cmake pkg-config libopenblas-dev libomp-dev libgtest-dev
-  nlohmann-json3-dev libzip-dev libcli11-dev libstb-dev)
+  nlohmann-json3-dev libzip-dev libcli11-dev libstb-dev libdnnl-dev)
 # tools/test.sh only: the sanitizer build and the fuzzers (docs/reliability.md); chromium for the
 # report.html browser test (tests/cli/test_cli_report.cc).
 LB_PACKAGES_TEST=(clang-14 libclang-rt-14-dev chromium)
