@@ -47,14 +47,20 @@ enum class Direction { Forward, BackwardInput, BackwardWeight };
 //     cpu/winograd.cc): 3x3 stride-1 maps of 7x7 and up with 128 channels or more forward and for
 //     the input gradient (0.5-0.76x), the weight gradient from 256 (0.68-0.82x). ResNet18 at 28x28
 //     never qualifies (its 4x4 maps with 128 channels measured 0.89-1.03x); at 224x224 layers 2-4 do.
-//   Winograd: F(4x4, 3x3) wherever it applies: 0.36-0.82x the time from 4x4 maps and 64 channels
-//     up, but a float32 error 5-10x the direct method's (relative L2 ~2e-6), which a random-init
-//     ResNet's gradients amplify past the PyTorch golden tests' tolerances. Opt-in (LB_CPU_CONV).
+//   Winograd: F(4x4, 3x3) where it measured faster: 0.36-0.82x the time from 4x4 maps and 64
+//     channels up (the weight gradient from 128; on 2x2 and 1x1 maps it is 1.3-54x slower than
+//     the implicit GEMM, which multiplies only the taps that read the image), but with a float32
+//     error 5-10x the direct method's (relative L2 ~2e-6), which a random-init ResNet's gradients
+//     amplify past the PyTorch golden tests' tolerances. Opt-in (LB_CPU_CONV=winograd).
 std::optional<WinogradTile> winograd_tile(const Conv2dArgs& a, Direction d) {
   const ConvAlgo choice = algo().load(std::memory_order_relaxed);
   if (!winograd_supported(a) || choice == ConvAlgo::Implicit) return std::nullopt;
-  if (choice == ConvAlgo::Winograd) return WinogradTile::F4x4;
   const int64_t channels = std::min(a.C, a.K);
+  if (choice == ConvAlgo::Winograd) {
+    if (a.P < 4 || a.Q < 4 || channels < 64) return std::nullopt;
+    if (d == Direction::BackwardWeight && channels < 128) return std::nullopt;
+    return WinogradTile::F4x4;
+  }
   if (a.P < 7 || a.Q < 7 || channels < 128) return std::nullopt;
   if (d == Direction::BackwardWeight && channels < 256) return std::nullopt;
   return WinogradTile::F2x2;

@@ -45,8 +45,8 @@ struct Conv2dArgs {
 //   Auto      implicit GEMM, and Winograd F(2x2, 3x3) (as accurate as the direct method) on the
 //             3x3 stride-1 layers where it measured faster: large maps, many channels (conv2d.cc)
 //   Implicit  implicit GEMM everywhere (the comparison rows of `bench kernels --device cpu`)
-//   Winograd  Winograd F(4x4, 3x3) wherever it applies (3x3, stride 1, pad 1), else implicit:
-//             faster from 4x4 maps up, with 5-10x the float32 rounding error; opt-in
+//   Winograd  Winograd F(4x4, 3x3) on the 3x3 stride-1 layers where it measured faster (maps of
+//             4x4 and up, 64+ channels), else implicit; 5-10x the float32 rounding error; opt-in
 // LB_CPU_CONV=auto|implicit|winograd sets the start value.
 enum class ConvAlgo { Auto, Implicit, Winograd };
 void set_conv_algo(ConvAlgo a);
