@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace lb::cpu {
@@ -38,6 +39,13 @@ struct Conv2dArgs {
   // and the weight) to bfloat16 before the fp32 GEMM, as the CUDA kernels do. float only: the
   // float64 functions ignore it (they are the exact oracles of the finite-difference tests).
   bool bf16 = false;
+  // Who owns the weight's memory, where in it the weight starts and the owner's version counter
+  // (engine/storage.h), set by the op when the weight's values are fixed for a while (it needs no
+  // gradient: inference, the explainers). The float32 path then keeps its packed form across calls
+  // until the version moves or the owner is freed (cpu/conv2d_implicit.cc). Empty: pack per call.
+  std::weak_ptr<const void> weight_owner = {};
+  int64_t weight_offset = 0;
+  uint64_t weight_version = 0;
 };
 
 // Which float32 algorithm the entry points below use (process-wide, read at every call; the

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "engine/cpu/conv2d_parts.h"
+#include "engine/cpu/conv2d_weight_cache.h"
 #include "engine/cpu/gemm.h"
 
 namespace lb::cpu::conv_detail {
@@ -97,17 +98,18 @@ std::vector<int64_t> tap_offsets(const Conv2dArgs& a, const PosClass& cls) {
 struct WeightLayout {
   const float* w;
   int64_t base, k_step, c_step, r_step, s_step;
+  int kind = 0;  // 0 the plain tensor, 1 the turned filter (the packed-weight cache keeps both)
 };
 
 WeightLayout plain_layout(const Conv2dArgs& a, const float* w) {
-  return {w, 0, a.C * a.R * a.S, a.R * a.S, a.S, 1};
+  return {w, 0, a.C * a.R * a.S, a.R * a.S, a.S, 1, 0};
 }
 
 // Everything about one class that does not depend on the images: its tap offsets and its weight
 // packed for the GEMM, W_cls (K, C*T) for the forward or W_cls^T (C*T, K) for the input gradient,
 // read from the weight in place through offset tables.
 struct ClassPlan {
-  const PosClass* cls;
+  PosClass cls;
   std::vector<int64_t> tap_off;  // (C*T)
   PackedA w;
 };
@@ -128,8 +130,29 @@ std::vector<ClassPlan> class_plans(const Conv2dArgs& a, const std::vector<PosCla
                                    bool transposed) {
   std::vector<ClassPlan> out;
   for (const PosClass& c : classes)
-    out.push_back({&c, tap_offsets(a, c), wl.w ? class_weight(a, c, wl, transposed) : PackedA()});
+    out.push_back({c, tap_offsets(a, c), wl.w ? class_weight(a, c, wl, transposed) : PackedA()});
   return out;
+}
+
+// class_plans through the packed-weight cache when the op named the weight's owner
+// (Conv2dArgs::weight_owner: its values are fixed for now); computed per call otherwise. `g` is
+// the geometry the GEMMs see (the padded copy's, or a itself), `classes` its position classes.
+std::shared_ptr<const std::vector<ClassPlan>> packed_plans(const Conv2dArgs& g, const std::vector<PosClass>& classes,
+                                                          const WeightLayout& wl, bool transposed) {
+  auto make = [&] { return std::make_shared<const std::vector<ClassPlan>>(class_plans(g, classes, wl, transposed)); };
+  if (g.weight_owner.expired() || wl.w == nullptr) return make();
+  WeightKey key;
+  key.owner = g.weight_owner;
+  key.offset = g.weight_offset;
+  key.version = g.weight_version;
+  key.kind = wl.kind * 2 + (transposed ? 1 : 0);
+  key.shape = {g.C, g.H, g.W, g.K, g.R, g.S, g.stride, g.pad, g.bf16 ? 1 : 0, static_cast<int64_t>(active_isa())};
+  if (auto hit = find_packed_weights(key)) return std::static_pointer_cast<const std::vector<ClassPlan>>(hit);
+  auto plans = make();
+  int64_t bytes = 0;
+  for (const ClassPlan& p : *plans) bytes += 4 * p.w.rows() * p.w.depth();
+  keep_packed_weights(key, plans, bytes);
+  return plans;
 }
 
 // How the batch is cut into image groups (see kMinClassCols), and over how many threads.
@@ -185,7 +208,7 @@ void backward_input_as_forward(const Conv2dArgs& a, const float* dy, const float
   t.K = a.C, t.P = a.H, t.Q = a.W;
   t.pad = a.R - 1 - a.pad;
   // w'[k', c', r', s'] = w[c', k', R-1-r', S-1-s'], read in place.
-  const WeightLayout turned{w, (a.R - 1) * a.S + (a.S - 1), a.R * a.S, a.C * a.R * a.S, -a.S, -1};
+  const WeightLayout turned{w, (a.R - 1) * a.S + (a.S - 1), a.R * a.S, a.C * a.R * a.S, -a.S, -1, 1};
   forward_with_layout(t, dy, turned, nullptr, dx);
 }
 
@@ -230,7 +253,8 @@ void forward_with_layout(const Conv2dArgs& a, const float* x, const WeightLayout
   const bool fill = covered < pq;  // some positions read only padding: they keep the bias
   if (fill)
     for (int64_t i = 0; i < a.N * a.K; ++i) std::fill(y + i * pq, y + (i + 1) * pq, bias ? bias[i % a.K] : 0.0f);
-  const std::vector<ClassPlan> plans = class_plans(g, classes, wl, /*transposed=*/false);
+  const auto shared_plans = packed_plans(g, classes, wl, /*transposed=*/false);
+  const std::vector<ClassPlan>& plans = *shared_plans;
   const Plan plan = class_group_plan(g, classes);
   const int64_t most = plan.group * largest_class(classes);
   // One class over every position, one image per group: the product is y's own (K, P*Q) block.
@@ -245,7 +269,7 @@ void forward_with_layout(const Conv2dArgs& a, const float* x, const WeightLayout
       const int64_t n0 = gi * plan.group, count = std::min(plan.group, a.N - n0);
       const float* xg = padded ? padded_images(a, x, n0, count, xp.get()) : x + n0 * chw;  // (count, C, H, W) of g
       for (const ClassPlan& cp : plans) {
-        const PosClass& cls = *cp.cls;
+        const PosClass& cls = cp.cls;
         const int64_t cols = count * cls.size();
         class_windows(g, cls, count, win.get());
         float* prod = in_place ? y + n0 * a.K * pq : out.get();  // prod: (K, count*n)
@@ -280,7 +304,8 @@ void implicit_conv2d_backward_input(const Conv2dArgs& a, const float* dy, const 
   const int64_t chw = a.C * a.H * a.W, kpq = a.K * a.P * a.Q;
   std::fill(dx, dx + a.N * chw, 0.0f);
   const std::vector<PosClass> classes = position_classes(a);
-  const std::vector<ClassPlan> plans = class_plans(a, classes, plain_layout(a, w), /*transposed=*/true);
+  const auto shared_plans = packed_plans(a, classes, plain_layout(a, w), /*transposed=*/true);
+  const std::vector<ClassPlan>& plans = *shared_plans;
   const std::vector<int64_t> chan_off = channel_offsets(a.K, a.P * a.Q);
   const Plan plan = class_group_plan(a, classes);
   const int64_t most = plan.group * largest_class(classes);
@@ -296,7 +321,7 @@ void implicit_conv2d_backward_input(const Conv2dArgs& a, const float* dy, const 
       const int64_t n0 = g * plan.group, count = std::min(plan.group, a.N - n0);
       float* dxg = dx + n0 * chw;  // dxg: (count, C, H, W)
       for (const ClassPlan& cp : plans) {
-        const PosClass& cls = *cp.cls;
+        const PosClass& cls = cp.cls;
         const int64_t cols = count * cls.size(), ct = static_cast<int64_t>(cp.tap_off.size());
         class_windows(a, cls, count, win.get());
         class_maps(a, cls, count, map.get());
@@ -330,7 +355,7 @@ void implicit_conv2d_backward_weight(const Conv2dArgs& a, const float* x, const 
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
     std::vector<int64_t> win, map;  // (count*n) window origins in x's layout, positions in dy's
     for (size_t c = 0; c < plans.size(); ++c) {
-      const PosClass& cls = *plans[c].cls;
+      const PosClass& cls = plans[c].cls;
       const int64_t ct = static_cast<int64_t>(plans[c].tap_off.size());
       // This thread's columns [j0, j1) of dW_cls, cut at multiples of the micro-kernel's NR.
       const int64_t panels = (ct + nr - 1) / nr;
@@ -355,8 +380,8 @@ void implicit_conv2d_backward_weight(const Conv2dArgs& a, const float* x, const 
   // Parallel over the filters (k, c): each is written by one thread.
   std::vector<std::vector<int64_t>> rs_off(plans.size());  // rs_off[cls]: (T_cls), r*S + s
   for (size_t c = 0; c < plans.size(); ++c)
-    for (int64_t r = plans[c].cls->r_lo; r < plans[c].cls->r_hi; ++r)
-      for (int64_t s = plans[c].cls->s_lo; s < plans[c].cls->s_hi; ++s) rs_off[c].push_back(r * a.S + s);
+    for (int64_t r = plans[c].cls.r_lo; r < plans[c].cls.r_hi; ++r)
+      for (int64_t s = plans[c].cls.s_lo; s < plans[c].cls.s_hi; ++s) rs_off[c].push_back(r * a.S + s);
   std::fill(dw, dw + a.K * crs, 0.0f);
 #pragma omp parallel for schedule(static) num_threads(threads) if (a.K * crs > (1 << 16))
   for (int64_t kc = 0; kc < a.K * a.C; ++kc) {

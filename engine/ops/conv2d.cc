@@ -66,6 +66,18 @@ cpu::Conv2dArgs cpu_args(cpu::Conv2dArgs a, DType t) {
   return a;
 }
 
+// The weight's identity for the CPU's packed-weight cache (engine/cpu/conv2d_weight_cache.h),
+// given only while the weight needs no gradient: its values cannot move under an optimizer during
+// this pass (inference, the explainers, frozen layers); every other write bumps its version.
+cpu::Conv2dArgs with_weight_identity(cpu::Conv2dArgs a, const Tensor& w) {
+  if (w.device().is_cpu() && w.dtype() == DType::Float32 && !w.requires_grad()) {
+    a.weight_owner = w.impl()->storage;
+    a.weight_offset = w.impl()->offset;
+    a.weight_version = w.version();
+  }
+  return a;
+}
+
 kernels::Conv2dShape cuda_shape(const cpu::Conv2dArgs& a) {
   return {a.N, a.C, a.H, a.W, a.K, a.R, a.S, a.stride, a.pad, a.P, a.Q};
 }
@@ -145,7 +157,7 @@ struct Conv2dNode : Node {
       onednn_backward(args, dy, xv, wv, dx, dw, db);
       return {dx, dw, db};
     }
-    const cpu::Conv2dArgs a = cpu_args(args, dy.dtype());
+    const cpu::Conv2dArgs a = wv.defined() ? with_weight_identity(cpu_args(args, dy.dtype()), wv) : cpu_args(args, dy.dtype());
     LB_DISPATCH_FLOAT(dy.dtype(), "conv2d backward", [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
       if (dx.defined()) cpu::conv2d_backward_input(a, dy.data<T>(), wv.data<T>(), dx.data<T>());
@@ -173,7 +185,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   } else {
     LB_DISPATCH_FLOAT(x.dtype(), kOp, [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
-      cpu::conv2d_forward(cpu_args(a, x.dtype()), x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
+      cpu::conv2d_forward(with_weight_identity(cpu_args(a, x.dtype()), weight), x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
                           y.data<T>());
     });
   }

@@ -57,6 +57,9 @@ const ConvCase kCases[] = {
     {"dead_taps_1x2_map_3x3_s1_p1", 3, 5, 1, 2, 4, 3, 3, 1, 1, false},
     {"dead_taps_all_1x1_k1_s3_p2", 2, 3, 1, 1, 2, 1, 1, 3, 2, true},
     {"threaded_dead_taps_2x2_to_1x1_s2_p1", 24, 128, 2, 2, 64, 3, 3, 2, 1, false},
+    // 128 channels on a 7x7 map: float32 forward and input gradient take Winograd F(2x2, 3x3)
+    // (engine/cpu/conv2d.cc, ConvAlgo::Auto), held to the same tolerances as the direct method.
+    {"winograd_f2x2_c128_7x7_s1_p1", 2, 128, 7, 7, 128, 3, 3, 1, 1, true},
 };
 
 std::string case_name(const testing::TestParamInfo<ConvCase>& info) { return info.param.name; }
@@ -139,6 +142,54 @@ TEST_P(Conv2dForward, Float32MatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ResNet18Shapes, Conv2dForward, testing::ValuesIn(kCases), case_name);
+
+// ---- the packed-weight cache ----------------------------------------------------------------------
+
+// A weight that needs no gradient keeps its packed form across calls (engine/cpu/conv2d_weight_cache.h)
+// while its owner lives and its version stands. Every way its values can change must reach the
+// output; a stale pack would give the previous weight's result, 2x off or worse here.
+TEST(Conv2dWeightCache, EveryChangeOfTheWeightReachesTheOutput) {
+  const Tensor x = test::random_tensor({3, 8, 7, 7}, 21, DType::Float32);
+  Tensor w = test::random_tensor({16, 8, 3, 3}, 22, DType::Float32);  // needs no gradient
+  // As Conv2dForward.Float32MatchesReference: float32 sums of 72 products against double ones.
+  auto expect_matches = [&](const Tensor& wt, int64_t stride, const char* what) {
+    SCOPED_TRACE(what);
+    LB_EXPECT_CLOSE(conv2d(x, wt, Tensor(), stride, 1), ref::conv2d_forward(x, wt, Tensor(), stride, 1), 2e-5, 2e-5);
+  };
+  for (int64_t stride : {1, 2}) {
+    expect_matches(w, stride, "first call packs");
+    const Tensor again = conv2d(x, w, Tensor(), stride, 1);
+    EXPECT_TRUE(test::all_close(again, conv2d(x, w, Tensor(), stride, 1), 0, 0)) << "a hit must give the same bits";
+    add_(w, w);  // an in-place op bumps the version: the weight doubles
+    expect_matches(w, stride, "after add_");
+    w.data<float>()[5] += 3.0f;  // a write through the pointer, announced
+    w.mark_modified();
+    expect_matches(w, stride, "after a write and mark_modified");
+    for (uint64_t seed : {23, 24}) {  // other storages of the same shape, possibly at a recycled address
+      const Tensor other = test::random_tensor({16, 8, 3, 3}, seed, DType::Float32);
+      expect_matches(other, stride, "another weight of the same shape");
+    }
+    Tensor view = w.detach();  // a view of the same storage sees the same version counter
+    add_(view, w);
+    expect_matches(w, stride, "after a write through another view");
+  }
+  // The input gradient packs the turned (stride 1) and the transposed (stride 2) filter: cached too.
+  // (A fresh weight: the one above has doubled four times, and the tolerance assumes |w| <= 1.)
+  for (int64_t stride : {1, 2}) {
+    w = test::random_tensor({16, 8, 3, 3}, 26, DType::Float32);
+    Tensor xg = x.detach();
+    xg.requires_grad_();
+    const Tensor y = conv2d(xg, w, Tensor(), stride, 1);
+    const Tensor dy = test::random_tensor(y.shape(), 25, DType::Float32);
+    for (int round = 0; round < 2; ++round) {
+      if (round == 1) add_(w, w);
+      xg.zero_grad();
+      conv2d(xg, w, Tensor(), stride, 1).backward(dy);
+      LB_EXPECT_CLOSE(xg.grad(), ref::conv2d_backward_input(dy, w, x.shape(), stride, 1), 2e-5, 2e-5)
+          << "stride " << stride << " round " << round;
+    }
+  }
+}
 
 // ---- backward -----------------------------------------------------------------------------------
 
