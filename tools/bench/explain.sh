@@ -9,7 +9,8 @@
 #
 # Usage: tools/bench/explain.sh [WEIGHTS.safetensors] [--threads N] [--images N]
 # Without weights, a model is trained for one epoch first (about 30 s). PYTHON picks the Python
-# with shap and torch (e.g. PYTHON=venv/bin/python); without them only lightbox's side runs.
+# with shap, torch and opencv-python-headless (shap's image masker imports cv2; e.g.
+# PYTHON=venv/bin/python); without them only lightbox's side runs.
 # LB_BUILD names the build folder (default build). Threads wait passively (OMP_WAIT_POLICY).
 set -euo pipefail
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
