@@ -3,7 +3,8 @@
 // Shapes: x (N, C, H, W), weight (K, C, R, S), bias (K) or undefined, output (N, K, P, Q) with
 //   P = (H + 2*padding - R) / stride + 1,  Q = (W + 2*padding - S) / stride + 1.
 // Square stride and zero padding; no groups or dilation (ResNet18 needs neither).
-// CPU: im2col + OpenBLAS GEMM, with a fast path for 1x1 kernels (engine/cpu/conv2d.h).
+// CPU: implicit GEMM on lightbox's own GEMM, Winograd where it pays, im2col + OpenBLAS for
+// float64 and as the comparison (engine/cpu/conv2d.h, docs/03-cpu-ops.md).
 #pragma once
 
 #include "engine/tensor.h"
