@@ -11,6 +11,8 @@
 
 #include <cstdint>
 
+#include "kernels/shapes.h"
+
 namespace lb::cpu {
 
 struct MaxPool2dArgs {
@@ -18,6 +20,14 @@ struct MaxPool2dArgs {
   int64_t P = 0, Q = 0;              // output: (H + 2 * padding - kernel) / stride + 1, same for W
   int64_t kernel = 1, stride = 1, padding = 0;
 };
+
+// The same sizes as the CUDA side describes them (the kernel lab and `bench kernels` time both).
+inline MaxPool2dArgs max_pool_args(const kernels::MaxPoolShape& s) {
+  MaxPool2dArgs a;
+  a.planes = s.planes, a.H = s.H, a.W = s.W, a.P = s.P, a.Q = s.Q;
+  a.kernel = s.kernel, a.stride = s.stride, a.padding = s.padding;
+  return a;
+}
 
 // y = the maximum of each kernel x kernel window (padding acts as -inf); indices = its flat
 // position h * W + w in the input plane. The first maximum in row-major window order wins a

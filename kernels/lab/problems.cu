@@ -230,19 +230,6 @@ std::vector<Problem> bn_problems(const LabCase& c) {
 
 // ---- max-pool --------------------------------------------------------------------------------------
 
-cpu::MaxPool2dArgs pool_args(const MaxPoolShape& s) {
-  cpu::MaxPool2dArgs a;
-  a.planes = s.planes;
-  a.H = s.H;
-  a.W = s.W;
-  a.P = s.P;
-  a.Q = s.Q;
-  a.kernel = s.kernel;
-  a.stride = s.stride;
-  a.padding = s.padding;
-  return a;
-}
-
 std::vector<Problem> pool_problems(const LabCase& c) {
   auto cur = std::make_shared<MaxPoolShape>(c.pool);
   std::vector<Problem> ps;
@@ -257,7 +244,7 @@ std::vector<Problem> pool_problems(const LabCase& c) {
     h.out = {std::vector<float>(size_t(s.planes * s.P * s.Q))};
     h.out_i = {std::vector<int64_t>(size_t(s.planes * s.P * s.Q))};
     h.out_init = {-1};
-    h.cpu = [s](HostCase& h) { cpu::max_pool2d_forward<float>(h.in[0].data(), h.out[0].data(), h.out_i[0].data(), pool_args(s)); };
+    h.cpu = [s](HostCase& h) { cpu::max_pool2d_forward<float>(h.in[0].data(), h.out[0].data(), h.out_i[0].data(), cpu::max_pool_args(s)); };
     return h;
   };
   fwd.variants = {
@@ -277,12 +264,12 @@ std::vector<Problem> pool_problems(const LabCase& c) {
     HostCase h;
     std::vector<float> x = random_vec(s.planes * s.H * s.W, rng, -1, 1), y(size_t(s.planes * s.P * s.Q));
     std::vector<int64_t> idx(y.size());
-    cpu::max_pool2d_forward<float>(x.data(), y.data(), idx.data(), pool_args(s));
+    cpu::max_pool2d_forward<float>(x.data(), y.data(), idx.data(), cpu::max_pool_args(s));
     h.in = {random_vec(s.planes * s.P * s.Q, rng, -1, 1), std::move(x), std::move(y)};  // dy, x, y
     h.in_i = {std::move(idx)};
     h.out = {std::vector<float>(h.in[1].size())};
     h.out_init = {-1};
-    h.cpu = [s](HostCase& h) { cpu::max_pool2d_backward<float>(h.in[0].data(), h.in_i[0].data(), h.out[0].data(), pool_args(s)); };
+    h.cpu = [s](HostCase& h) { cpu::max_pool2d_backward<float>(h.in[0].data(), h.in_i[0].data(), h.out[0].data(), cpu::max_pool_args(s)); };
     return h;
   };
   bwd.variants = {

@@ -83,20 +83,6 @@ double rel_max_error(const Tensor& got, const Tensor& want) {
   return diff / std::max(scale, 1e-30);
 }
 
-// Nodes of kind `kind` in the tape behind `root` (iterative: ResNet tapes are deep).
-int count_kind(const Tensor& root, const std::string& kind) {
-  std::vector<Node*> stack = {root.grad_fn().get()};
-  std::set<Node*> seen;
-  int n = 0;
-  while (!stack.empty()) {
-    Node* node = stack.back();
-    stack.pop_back();
-    if (!node || !seen.insert(node).second) continue;
-    if (kind == node->kind()) ++n;
-    for (const Edge& e : node->next_edges) stack.push_back(e.node.get());
-  }
-  return n;
-}
 
 // Overwrites t with seeded uniform values in [lo, hi) (a parameter or buffer, outside autograd).
 void set_uniform(Tensor& t, Generator& gen, double lo, double hi) {
@@ -224,19 +210,19 @@ TEST(ResNetFold, EvalLogitsMatchUnfoldedAt28AndAnOddSize) {
     {
       Switches s(true, true);
       folded = (*model)(x);
-      EXPECT_EQ(count_kind(folded, "batch_norm2d"), 0);  // every BatchNorm folded away
-      EXPECT_EQ(count_kind(folded, "batch_norm2d_relu"), 0);
-      EXPECT_EQ(count_kind(folded, "conv2d"), 20);
+      EXPECT_EQ(test::count_kind(folded, "batch_norm2d"), 0);  // every BatchNorm folded away
+      EXPECT_EQ(test::count_kind(folded, "batch_norm2d_relu"), 0);
+      EXPECT_EQ(test::count_kind(folded, "conv2d"), 20);
     }
     {
       Switches s(false, true);  // fusion off: folding off too, the module-by-module model
       unfused = (*model)(x);
-      EXPECT_EQ(count_kind(unfused, "batch_norm2d"), 20);
+      EXPECT_EQ(test::count_kind(unfused, "batch_norm2d"), 20);
     }
     {
       Switches s(true, false);  // folding off: eval runs the fused batch_norm2d_relu
       fused = (*model)(x);
-      EXPECT_EQ(count_kind(fused, "batch_norm2d_relu"), 16);
+      EXPECT_EQ(test::count_kind(fused, "batch_norm2d_relu"), 16);
     }
     double largest = 0;
     for (int64_t i = 0; i < unfused.numel(); ++i) largest = std::max(largest, std::abs(unfused.at(i)));
@@ -256,12 +242,12 @@ TEST(ResNetFold, ForwardFromALayerFoldsTheRest) {
   {
     Switches s(true, true);
     folded = model->forward_from("layer3", act);
-    EXPECT_EQ(count_kind(folded, "batch_norm2d"), 0);
+    EXPECT_EQ(test::count_kind(folded, "batch_norm2d"), 0);
   }
   {
     Switches s(false, true);
     unfused = model->forward_from("layer3", act);
-    EXPECT_EQ(count_kind(unfused, "batch_norm2d"), 10);  // layer3, layer4: 4 blocks x 2 + 2 downsamples
+    EXPECT_EQ(test::count_kind(unfused, "batch_norm2d"), 10);  // layer3, layer4: 4 blocks x 2 + 2 downsamples
   }
   EXPECT_LE(rel_max_error(folded, unfused), kRelLogits);
 }
@@ -286,8 +272,8 @@ TEST(ResNetFold, TrainingModeIsNeverFolded) {
     Run r;
     r.logits = m(x);
     // Not folded: a fold would put two batch_norm2d nodes per pair (40) on the tape.
-    EXPECT_EQ(count_kind(r.logits, "batch_norm2d_relu"), fuse ? 16 : 0);
-    EXPECT_EQ(count_kind(r.logits, "batch_norm2d"), fuse ? 4 : 20);  // fused: the stem's and 3 downsamples'
+    EXPECT_EQ(test::count_kind(r.logits, "batch_norm2d_relu"), fuse ? 16 : 0);
+    EXPECT_EQ(test::count_kind(r.logits, "batch_norm2d"), fuse ? 4 : 20);  // fused: the stem's and 3 downsamples'
     cross_entropy(r.logits, labels).backward();
     for (const auto& [name, p] : m.named_parameters()) r.grads.push_back(p.grad());
     for (const auto& [name, t] : m.state_dict()) r.state.push_back(t.clone());
@@ -319,7 +305,7 @@ TEST(ResNetFold, EvalGradientsMatchUnfolded) {
     model->zero_grad();
     Tensor x = x0.clone().requires_grad_();
     const Tensor logits = (*model)(x);
-    EXPECT_EQ(count_kind(logits, "batch_norm2d"), fuse ? 40 : 20);  // folded: two per pair (W', b')
+    EXPECT_EQ(test::count_kind(logits, "batch_norm2d"), fuse ? 40 : 20);  // folded: two per pair (W', b')
     cross_entropy(logits, labels).backward();
     std::vector<Tensor> g = {x.grad()};
     for (const auto& [name, p] : model->named_parameters()) g.push_back(p.grad());
@@ -384,8 +370,8 @@ TEST(ResNetFold, CaptureOfAConvOrBatchNormSeesTheUnfoldedModule) {
       Switches s(true, true);
       nn::Capture cap({c.name});
       const Tensor y = (*model)(x);
-      EXPECT_EQ(count_kind(y, "batch_norm2d"), c.bn_nodes);
-      EXPECT_EQ(count_kind(y, "batch_norm2d_relu"), c.fused_nodes);
+      EXPECT_EQ(test::count_kind(y, "batch_norm2d"), c.bn_nodes);
+      EXPECT_EQ(test::count_kind(y, "batch_norm2d_relu"), c.fused_nodes);
       got = cap.at(c.name).output;
     }
     {
@@ -409,9 +395,9 @@ TEST(ResNetFold, BackwardOverrideScopeKeepsEverythingUnfolded) {
   const Tensor x = Tensor::randn({2, 1, 28, 28}, gen).requires_grad_();
   BackwardOverride scope("relu", [](const BackwardContext& ctx) { return ctx.default_backward(); });
   const Tensor y = (*model)(x);
-  EXPECT_EQ(count_kind(y, "batch_norm2d"), 20);  // DeepLIFT's rules see every module's node
-  EXPECT_EQ(count_kind(y, "batch_norm2d_relu"), 0);
-  EXPECT_EQ(count_kind(y, "relu"), 17);
+  EXPECT_EQ(test::count_kind(y, "batch_norm2d"), 20);  // DeepLIFT's rules see every module's node
+  EXPECT_EQ(test::count_kind(y, "batch_norm2d_relu"), 0);
+  EXPECT_EQ(test::count_kind(y, "relu"), 17);
 }
 
 TEST(ResNetFold, SwitchDefaultsOnAndTurnsOff) {
@@ -423,13 +409,13 @@ TEST(ResNetFold, SwitchDefaultsOnAndTurnsOff) {
   {
     Switches s(true, false);
     EXPECT_FALSE(nn::folding_enabled());
-    EXPECT_EQ(count_kind((*model)(x), "batch_norm2d_relu"), 16);
+    EXPECT_EQ(test::count_kind((*model)(x), "batch_norm2d_relu"), 16);
   }
   {
     Switches s(false, true);  // fusion off wins over folding on
-    EXPECT_EQ(count_kind((*model)(x), "batch_norm2d"), 20);
+    EXPECT_EQ(test::count_kind((*model)(x), "batch_norm2d"), 20);
   }
-  EXPECT_EQ(count_kind((*model)(x), "batch_norm2d"), 0);
+  EXPECT_EQ(test::count_kind((*model)(x), "batch_norm2d"), 0);
 }
 
 // ---- no stale fold ---------------------------------------------------------------------------------

@@ -44,20 +44,6 @@ bool bitwise_equal(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
 }
 
-// Nodes of kind `kind` in the tape behind `root` (iterative walk: ResNet tapes are deep).
-int count_kind(const Tensor& root, const std::string& kind) {
-  std::vector<Node*> stack = {root.grad_fn().get()};
-  std::set<Node*> seen;
-  int n = 0;
-  while (!stack.empty()) {
-    Node* node = stack.back();
-    stack.pop_back();
-    if (!node || !seen.insert(node).second) continue;
-    if (kind == node->kind()) ++n;
-    for (const Edge& e : node->next_edges) stack.push_back(e.node.get());
-  }
-  return n;
-}
 
 struct ModelRun {
   Tensor logits;
@@ -76,7 +62,7 @@ ModelRun run_model(const ResNet18& proto, const Tensor& x, bool training, bool f
   Tensor xi = x.clone().requires_grad_();
   ModelRun r;
   r.logits = model(xi);
-  r.fused_nodes = count_kind(r.logits, "batch_norm2d_relu");
+  r.fused_nodes = test::count_kind(r.logits, "batch_norm2d_relu");
   const Tensor y = Tensor::from_vector({0, 1, 1, 0}, {4}, DType::Int64);
   cross_entropy(r.logits, y).backward();
   for (const auto& [name, p] : model.named_parameters()) r.grads.push_back(p.grad());
@@ -130,7 +116,7 @@ TEST(ResNetFusion, EvalForwardBackwardIdenticalWithFusionOnAndOff) {
     Tensor xi = x.clone().requires_grad_();
     ModelRun r;
     r.logits = model(xi);
-    r.fused_nodes = count_kind(r.logits, "batch_norm2d_relu");
+    r.fused_nodes = test::count_kind(r.logits, "batch_norm2d_relu");
     r.grads = autograd::grad({r.logits}, {xi}, {Tensor::ones(r.logits.shape())});  // GradientExplainer-style
     return r;
   };
@@ -152,13 +138,13 @@ TEST(ResNetFusion, CaptureOnABlocksBnOrReluKeepsThatBlockUnfused) {
     SCOPED_TRACE(name);
     nn::Capture cap({name});
     const Tensor y = model(x);
-    EXPECT_EQ(count_kind(y, "batch_norm2d_relu"), 14);  // the other seven blocks still fuse
+    EXPECT_EQ(test::count_kind(y, "batch_norm2d_relu"), 14);  // the other seven blocks still fuse
     EXPECT_TRUE(cap.at(name).output.defined());          // and the tap saw its module run
   }
   // A tap on a whole block or a conv does not need the block unfused.
   nn::Capture cap({"layer1.0", "layer3.1.conv2"});
   const Tensor y = model(x);
-  EXPECT_EQ(count_kind(y, "batch_norm2d_relu"), 16);
+  EXPECT_EQ(test::count_kind(y, "batch_norm2d_relu"), 16);
   EXPECT_TRUE(cap.at("layer1.0").output.defined());
 }
 
@@ -175,7 +161,7 @@ TEST(ResNetFusion, BackwardOverrideSeesEveryRelu) {
     return ctx.default_backward();
   });
   const Tensor y = model(x);
-  EXPECT_EQ(count_kind(y, "batch_norm2d_relu"), 0);
+  EXPECT_EQ(test::count_kind(y, "batch_norm2d_relu"), 0);
   autograd::grad({y}, {x}, {Tensor::ones(y.shape())});
   EXPECT_EQ(calls, 17);  // the stem's relu and two per block
 }
@@ -188,8 +174,8 @@ TEST(ResNetFusion, SwitchDefaultsOnAndTurnsOff) {
   ResNet18 model(1, 2, gen, 8);
   Generator xg(31);
   const Tensor y = model(Tensor::randn({2, 1, 28, 28}, xg).requires_grad_());
-  EXPECT_EQ(count_kind(y, "batch_norm2d_relu"), 0);
-  EXPECT_EQ(count_kind(y, "relu"), 17);
+  EXPECT_EQ(test::count_kind(y, "batch_norm2d_relu"), 0);
+  EXPECT_EQ(test::count_kind(y, "relu"), 17);
 }
 
 }  // namespace

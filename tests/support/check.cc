@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include <cstring>
+#include <set>
 
 #include "engine/autograd.h"
 #include "engine/io/safetensors.h"
@@ -142,6 +143,20 @@ TempFolder::~TempFolder() {
                                            << ") differs";
   }
   return ::testing::AssertionSuccess();
+}
+
+int count_kind(const Tensor& root, const std::string& kind) {
+  std::vector<Node*> stack = {root.grad_fn().get()};
+  std::set<Node*> seen;
+  int n = 0;
+  while (!stack.empty()) {
+    Node* node = stack.back();
+    stack.pop_back();
+    if (!node || !seen.insert(node).second) continue;
+    if (kind == node->kind()) ++n;
+    for (const Edge& e : node->next_edges) stack.push_back(e.node.get());
+  }
+  return n;
 }
 
 }  // namespace lb::test

@@ -70,4 +70,8 @@ class TempFolder {
 // Every tensor of two safetensors files is the same: names, order, dtype, shape and bits.
 ::testing::AssertionResult same_tensors(const std::string& a, const std::string& b);
 
+// Nodes of kind `kind` ("conv2d", "batch_norm2d", ...) in the autograd tape behind `root`; an
+// iterative walk, since ResNet tapes are deep. Tests read which ops a forward really ran.
+int count_kind(const Tensor& root, const std::string& kind);
+
 }  // namespace lb::test

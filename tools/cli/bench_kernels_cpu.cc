@@ -225,15 +225,7 @@ void bn_rows(Bench& b, const LabCase& c) {
 
 void pool_rows(Bench& b, const LabCase& c) {
   const kernels::MaxPoolShape& s = c.pool;
-  cpu::MaxPool2dArgs a;
-  a.planes = s.planes;
-  a.H = s.H;
-  a.W = s.W;
-  a.P = s.P;
-  a.Q = s.Q;
-  a.kernel = s.kernel;
-  a.stride = s.stride;
-  a.padding = s.padding;
+  const cpu::MaxPool2dArgs a = cpu::max_pool_args(s);
   const int64_t nx = s.planes * s.H * s.W, ny = s.planes * s.P * s.Q;
   const Buf x = random_buf(nx, 8), dy = random_buf(ny, 9);  // x (N,C,H,W), dy (N,C,P,Q); no ties
   std::vector<int64_t> idx(static_cast<size_t>(ny));        // (N,C,P,Q)
