@@ -1,6 +1,7 @@
 // cpu/conv2d_implicit.cc: float32 convolution on lightbox's own GEMM, with the im2col matrix never
-// written (implicit GEMM on the CPU) and no multiply-add spent on padding. cpu/conv2d.h has the
-// shapes.
+// written (implicit GEMM on the CPU) and no multiply-add spent on padding, except where padding a
+// copy of the input costs less than the classes below (few input channels: the stem; see
+// pad_a_copy). cpu/conv2d.h has the shapes.
 //
 // Position classes. An output position near the border reads some filter taps from the zero
 // padding; which ones depends only on its row p and column q. Positions whose rows share a range
@@ -25,7 +26,8 @@
 //   backward input   dcols (C*T, cols)  = W_cls^T (C*T, K)  x  dy_cls (K, cols)       added to dx
 //   backward weight  dW_cls (K, C*T)   += dy_cls (K, cols)  x  cols^T (cols, C*T)     added to dW
 // Stride-1 backward input is instead a forward convolution of dy with the turned filter (below).
-// Each class's weight is packed once per call and shared by the threads (PackedA).
+// Each class's weight is packed once per call and shared by the threads (PackedA), or kept
+// across calls while the weight needs no gradient (cpu/conv2d_weight_cache.h).
 #include <omp.h>
 
 #include <algorithm>
