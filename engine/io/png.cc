@@ -7,6 +7,7 @@
 // never half-written.
 #include "engine/io/png.h"
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <filesystem>
@@ -57,6 +58,27 @@ void check_png_chunks(const std::string& bytes, const std::string& path) {
              path << ": cannot decode the image: its " << type << " chunk claims " << len << " bytes but only "
                   << bytes.size() - at - 8 << " follow; the file is truncated or corrupt, re-create or re-download it");
     if (type == "IEND") return;
+    at += 12 + len;
+  }
+}
+
+// A zero-length IDAT chunk adds nothing to the image's zlib stream, but stb, meeting one before any
+// image data, copies its 0 bytes into a buffer it has not allocated yet: memcpy(NULL, src, 0), which
+// UBSan reports (found by tools/fuzz.sh). Such chunks are dropped before stb sees the file. Runs
+// after check_png_chunks, so every length is known to fit.
+void drop_empty_idat_chunks(std::string& bytes) {
+  static const char kSignature[] = "\x89PNG\r\n\x1a\n";
+  if (bytes.size() < 8 || bytes.compare(0, 8, kSignature, 8) != 0) return;
+  size_t at = 8;
+  while (at + 8 <= bytes.size()) {
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + at);
+    const uint64_t len = (uint64_t{p[0]} << 24) | (uint64_t{p[1]} << 16) | (uint64_t{p[2]} << 8) | p[3];
+    const std::string type = bytes.substr(at + 4, 4);
+    if (type == "IEND") return;
+    if (type == "IDAT" && len == 0) {
+      bytes.erase(at, std::min<size_t>(12, bytes.size() - at));  // length, type and CRC
+      continue;
+    }
     at += 12 + len;
   }
 }
@@ -115,10 +137,11 @@ Tensor load_png(const std::string& path, int channels) {
                                                         << "; use 0 (as stored), 1 (grey), 2, 3 (RGB) or 4 (RGBA)");
   std::error_code ec;
   LB_CHECK(!std::filesystem::is_directory(path, ec), path << ": is a directory; give the path of an image file");
-  const std::string bytes = read_file(path);
+  std::string bytes = read_file(path);
   LB_CHECK(!bytes.empty(), path << ": the file is empty; write or download the image again");
   LB_CHECK(bytes.size() <= INT_MAX, path << ": the file is over 2 GB, too large for the image decoder");
   check_png_chunks(bytes, path);
+  drop_empty_idat_chunks(bytes);
   check_jpeg_tables(bytes, path);
   int w = 0, h = 0, stored = 0;
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());

@@ -131,6 +131,26 @@ TEST(Png, DirectoryEmptyFileAndBadChannels) {
   expect_error([] { io::load_png(fixture("grey_3x5.png"), 5); }, {"grey_3x5.png", "channels = 5"});
 }
 
+// A zero-length IDAT chunk adds no image data; before the first real IDAT stb used to copy its
+// 0 bytes into a buffer it had not allocated (memcpy(NULL, src, 0): UBSan, found by tools/fuzz.sh;
+// the CPU suite runs under UBSan in tools/test.sh). Such chunks are dropped: the image is the same.
+TEST(Png, ZeroLengthIdatChunksAreIgnored) {
+  TempFolder dir;
+  const Tensor img = pattern({5, 3});
+  io::save_png(dir.file("plain.png"), img);
+  const std::string bytes = io::read_file(dir.file("plain.png"));
+  const std::string empty_idat("\x00\x00\x00\x00IDAT\x35\xaf\x06\x1e", 12);  // length 0, type, CRC of "IDAT"
+  const size_t after_ihdr = 8 + 12 + 13, iend = bytes.size() - 12;
+  ASSERT_EQ(bytes.substr(12, 4), "IHDR");
+  ASSERT_EQ(bytes.substr(iend + 4, 4), "IEND");
+  std::string padded = bytes;
+  padded.insert(iend, empty_idat);        // after the image data
+  padded.insert(after_ihdr, empty_idat);  // before any image data: the case stb mishandled
+  padded.insert(after_ihdr, empty_idat);
+  io::write_file_atomic(dir.file("padded.png"), padded);
+  expect_same(io::load_png(dir.file("padded.png")), img);
+}
+
 TEST(Png, TruncatedPngIsAnError) {
   expect_error([] { io::load_png(fixture("truncated.png")); }, {"truncated.png", "cannot decode the image", "re-"});
 }
