@@ -3,7 +3,7 @@
 
 #include <atomic>
 
-#include "engine/common.h"
+#include "base/common.h"
 
 namespace lb {
 

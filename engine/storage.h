@@ -11,7 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "engine/dtype.h"
+#include "base/dtype.h"
 
 namespace lb {
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/dtype.h"
+#include "base/dtype.h"
 #include "engine/storage.h"
 
 namespace lb {

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "engine/common.h"
+#include "base/common.h"
 
 namespace lb::explain {
 

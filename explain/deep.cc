@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/nn/capture.h"
 #include "engine/ops/ops.h"
 #include "engine/progress.h"

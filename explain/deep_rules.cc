@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
-#include "engine/common.h"
+#include "base/common.h"
 #include "kernels/deep_rules.cuh"
 
 namespace lb::explain {

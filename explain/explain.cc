@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/ops/ops.h"
 
 namespace lb::explain {

@@ -8,7 +8,7 @@
 #include <random>
 
 #include "engine/autograd.h"
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/nn/capture.h"
 #include "engine/progress.h"
 

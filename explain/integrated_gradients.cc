@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/progress.h"
 #include "explain/gradient.h"
 

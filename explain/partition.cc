@@ -8,7 +8,7 @@
 #include <queue>
 #include <tuple>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/progress.h"
 
 namespace lb::explain {

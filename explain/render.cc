@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "engine/common.h"
+#include "base/common.h"
 
 namespace lb::explain {
 

@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "models/evaluate/plots.h"
 #include "explain/render.h"
 

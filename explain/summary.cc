@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "engine/common.h"
+#include "base/common.h"
 
 namespace lb::explain {
 

@@ -10,7 +10,7 @@
 // cvttsd2si (so -3.7 -> 253, 300.5 -> 44; NaN or outside (-2^31 - 1, 2^31) -> 0).
 #pragma once
 
-#include "engine/dtype.h"
+#include "base/dtype.h"
 #include "kernels/cuda_api.h"
 
 namespace lb::kernels {

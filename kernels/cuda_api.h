@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "engine/common.h"
+#include "base/common.h"
 
 namespace lb::kernels {
 [[noreturn]] inline void throw_no_cuda() {

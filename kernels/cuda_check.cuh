@@ -3,7 +3,7 @@
 
 #include <cuda_runtime.h>
 
-#include "engine/common.h"
+#include "base/common.h"
 
 #define LB_CUDA_CHECK(call)                                                                   \
   do {                                                                                        \

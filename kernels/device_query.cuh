@@ -1,7 +1,7 @@
 // device_query.cuh: the launchers' questions about the current device (CUDA-only, host code):
 // the compute stream as a cudaStream_t, the current device, one of its attributes, and the math
 // mode its tensor cores can run. Shared by the conv skeletons' launchers (kernels/conv2d.cu, v1,
-// and kernels/conv2d_v2.cu, v2).
+// and lab/conv2d_v2.cu, v2).
 #pragma once
 
 #include <cuda_runtime.h>

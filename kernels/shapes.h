@@ -22,7 +22,7 @@ struct Conv2dShape {
 //         trade. CUDA only: the CPU computes fp32.
 //   Bf16  "bf16 compute, fp32 master weights": the two operands of every conv2d and linear GEMM
 //         (forward x and w; backward-input dy and w; backward-weight x and dy) are rounded to
-//         bfloat16 (round to nearest even, engine/bf16.h), multiplied with fp32 accumulation
+//         bfloat16 (round to nearest even, base/bf16.h), multiplied with fp32 accumulation
 //         (tensor cores on sm_80+, wmma m16n16k16) and stored fp32. Everything else stays fp32:
 //         parameters (they ARE the master weights; the bf16 copy of a weight lives only inside
 //         the GEMM), optimizer state, activations, bias gradients, batchnorm, pooling, the loss.

@@ -13,7 +13,7 @@
 #include <string>
 #include <type_traits>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/cpu/conv2d_parts.h"
 #include "engine/cpu/gemm.h"
 #include "engine/cpu/winograd.h"

@@ -16,7 +16,7 @@
 #include <memory>
 #include <vector>
 
-#include "engine/bf16.h"
+#include "base/bf16.h"
 #include "engine/cpu/conv2d.h"
 
 namespace lb::cpu::conv_detail {

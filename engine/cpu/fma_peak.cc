@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/common.h"
+#include "base/common.h"
 
 namespace lb::cpu {
 

@@ -11,8 +11,8 @@
 #include <cstring>
 #include <new>
 
-#include "engine/bf16.h"
-#include "engine/common.h"
+#include "base/bf16.h"
+#include "base/common.h"
 #include "engine/cpu/gemm_kernels.h"
 
 namespace lb::cpu {

@@ -7,7 +7,7 @@
 
 #include <vector>
 
-#include "engine/bf16.h"
+#include "base/bf16.h"
 
 namespace lb::cpu {
 

@@ -43,7 +43,7 @@
 #include <memory>
 #include <vector>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/cpu/gemm.h"
 #include "engine/cpu/winograd_transforms.h"
 

@@ -11,7 +11,7 @@
 #include <sstream>
 #include <unistd.h>
 
-#include "engine/common.h"
+#include "base/common.h"
 
 namespace lb::io {
 

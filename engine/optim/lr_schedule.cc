@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "engine/common.h"
+#include "base/common.h"
 
 namespace lb::optim {
 

@@ -8,7 +8,7 @@
 #include <numeric>
 #include <random>
 
-#include "engine/common.h"
+#include "base/common.h"
 
 namespace lb::eval {
 

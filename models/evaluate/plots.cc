@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/io/file.h"
 
 namespace lb::eval {

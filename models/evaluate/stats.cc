@@ -8,7 +8,7 @@
 #include <limits>
 #include <numeric>
 
-#include "engine/common.h"
+#include "base/common.h"
 
 namespace lb::eval {
 

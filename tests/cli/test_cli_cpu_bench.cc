@@ -20,7 +20,7 @@
 
 #include "engine/cpu/cpu_info.h"
 #include "engine/io/file.h"
-#include "kernels/lab/cases.h"
+#include "lab/cases.h"
 #include "tests/support/cli.h"
 #include "tests/support/tiny_dataset.h"
 

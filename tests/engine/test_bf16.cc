@@ -1,5 +1,5 @@
 // test_bf16.cc: MathMode::Bf16 on the CPU (kernels/shapes.h): the rounding helper round_to_bf16
-// (engine/bf16.h) against hand-checked cases and an independent reference on random bit patterns;
+// (base/bf16.h) against hand-checked cases and an independent reference on random bit patterns;
 // conv2d and linear in Bf16 mode equal the fp32 op on bf16-rounded operands, forward and every
 // gradient, and differ from plain fp32 (so skipping the rounding fails); float64 ignores the mode;
 // a few training steps in Bf16 mode lower the loss and leave fp32 master weights.
@@ -18,7 +18,7 @@
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
-#include "engine/bf16.h"
+#include "base/bf16.h"
 #include "engine/ops/ops.h"
 #include "tests/support/check.h"
 

@@ -1,11 +1,11 @@
 // test_conv2d_v2_index.cc (label cpu): the index math of the v2 implicit-GEMM conv kernels
-// (kernels/conv2d_v2_problems.cuh), run on the host without a GPU. conv2d_v2_problems.cuh compiles
+// (lab/conv2d_v2_problems.cuh), run on the host without a GPU. conv2d_v2_problems.cuh compiles
 // as host C++ under LB_CONV2D_EMULATE once this file supplies __device__, __forceinline__ and
 // __umulhi. For every block of every direction, each of the 256 threads' load() runs into a
 // recording sink in place of cp.async: every shared-memory slot of every A and B tile must be
 // written exactly once (the padding columns never), from inside the source tensor; the tiles are
 // then multiplied in double and the C tile written through the problem's store(), with the same
-// grid, split-K slicing, weight transposition and dw reduction as kernels/conv2d_v2.cu. The result must match the CPU
+// grid, split-K slicing, weight transposition and dw reduction as lab/conv2d_v2.cu. The result must match the CPU
 // convolution (engine/cpu/conv2d.h) at every ResNet18 layer shape (28x28 batch 2, 224x224 batch 1)
 // and at odd shapes (partial tiles, strides 2-4, dead taps, tapless stride classes, both the
 // one-tap-per-tile and the per-element paths). The thread -> C mappings of the fp32 micro-tile and
@@ -22,16 +22,16 @@
 #include <sstream>
 #include <vector>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/cpu/conv2d.h"
-#include "kernels/lab/cases.h"
+#include "lab/cases.h"
 
 // (tests/CMakeLists.txt builds this file with -Wno-unknown-pragmas: the headers' #pragma unroll.)
 #define LB_CONV2D_EMULATE 1
 #define __device__
 #define __forceinline__ inline
 inline uint32_t __umulhi(uint32_t a, uint32_t b) { return static_cast<uint32_t>((uint64_t(a) * b) >> 32); }
-#include "kernels/conv2d_v2_problems.cuh"
+#include "lab/conv2d_v2_problems.cuh"
 #undef __device__
 #undef __forceinline__
 

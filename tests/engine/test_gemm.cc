@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/cpu/cpu_info.h"
 #include "engine/cpu/gemm.h"
 

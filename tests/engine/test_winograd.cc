@@ -36,7 +36,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/cpu/conv2d.h"
 #include "engine/cpu/winograd.h"
 #include "tests/reference/conv2d_ref.h"

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/data/medmnist.h"
 #include "engine/io/npy.h"
 #include "engine/io/npz.h"

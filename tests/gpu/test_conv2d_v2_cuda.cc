@@ -1,4 +1,4 @@
-// test_conv2d_v2_cuda.cc (label gpu): the v2 implicit-GEMM conv kernels (kernels/conv2d_v2.cuh,
+// test_conv2d_v2_cuda.cc (label gpu): the v2 implicit-GEMM conv kernels (lab/conv2d_v2.cuh,
 // lab-only) against the CPU backend, fp32 and TF32, in all three directions: every ResNet18 conv
 // at 28x28 (batch 8) and 224x224 (batch 1), and odd shapes (partial tiles, strides 2-4, dead taps,
 // tapless stride classes, both the one-tap-per-tile and the per-element index paths, a bias).
@@ -14,8 +14,8 @@
 #include "engine/cpu/conv2d.h"
 #include "engine/storage.h"
 #include "engine/tensor.h"
-#include "kernels/conv2d_v2.cuh"
-#include "kernels/lab/cases.h"
+#include "lab/conv2d_v2.cuh"
+#include "lab/cases.h"
 #include "kernels/runtime.cuh"
 #include "tests/support/check.h"
 

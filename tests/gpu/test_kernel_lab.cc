@@ -1,4 +1,4 @@
-// test_kernel_lab.cc (label gpu): every kernel-lab variant (kernels/lab/lab.cuh) of every op and
+// test_kernel_lab.cc (label gpu): every kernel-lab variant (lab/lab.cuh) of every op and
 // direction passes its check against the CPU backend on one small ResNet18 shape per op, and every
 // direction has the naive variant 1. No timing. Skipped, and reported as skipped, without CUDA or
 // a device; the case-table tests at the end run anywhere.
@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "engine/storage.h"
-#include "kernels/lab/lab.cuh"
+#include "lab/lab.cuh"
 
 namespace lb {
 namespace {

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/io/file.h"
 #include "models/evaluate/metrics.h"
 #include "models/evaluate/stats.h"

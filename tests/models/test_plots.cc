@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/io/file.h"
 #include "models/evaluate/plots.h"
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/io/file.h"
 #include "models/evaluate/stats.h"
 

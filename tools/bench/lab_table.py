@@ -48,7 +48,7 @@ def table(path):
 
 
 def v2_table(groups):
-    """The v2 conv skeleton (kernels/conv2d_v2.cuh, lab-only) beside v1 ("custom") and cuDNN."""
+    """The v2 conv skeleton (lab/conv2d_v2.cuh, lab-only) beside v1 ("custom") and cuDNN."""
     rows = [(k, v) for k, v in groups.items() if "v2-fp32" in v]
     if not rows:
         return

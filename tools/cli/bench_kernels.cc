@@ -1,5 +1,5 @@
 // bench_kernels.cc: `lightbox bench kernels`: every ResNet18 layer shape through every kernel
-// variant of the lab (kernels/lab/lab.cuh), checked against the CPU backend, then timed.
+// variant of the lab (lab/lab.cuh), checked against the CPU backend, then timed.
 //
 // For each layer shape of ResNet18 (1-channel stem; conv2d, batchnorm2d, relu, max-pool, average
 // pool, fc, cross-entropy, and the SGD / AdamW updates of three parameter tensors) at 28x28 (batch
@@ -22,11 +22,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/cpu/cpu_info.h"
 #include "engine/io/file.h"
 #include "engine/storage.h"
-#include "kernels/lab/lab.cuh"
+#include "lab/lab.cuh"
 #include "tools/cli/commands.h"
 
 namespace lb::cli {

@@ -1,5 +1,5 @@
 // bench_kernels.h: `lightbox bench kernels`: with --device cuda (the default) the kernel lab's front
-// end (kernels/lab/lab.cuh, bench_kernels.cc); with --device cpu our CPU backend beside oneDNN and
+// end (lab/lab.cuh, bench_kernels.cc); with --device cpu our CPU backend beside oneDNN and
 // OpenBLAS (bench_kernels_cpu.cc).
 #pragma once
 

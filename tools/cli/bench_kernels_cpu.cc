@@ -1,7 +1,7 @@
 // bench_kernels_cpu.cc: `lightbox bench kernels --device cpu`: lightbox's CPU backend beside its
 // two yardsticks, on every ResNet18 layer shape (docs/11-cpu-yardsticks.md reads the table).
 //
-// The layers are the CUDA lab's (kernels/lab/cases.h: every distinct conv, batch norm and max pool
+// The layers are the CUDA lab's (lab/cases.h: every distinct conv, batch norm and max pool
 // of ResNet18 with a 1-channel stem, and the fc layer) at 28x28 (and/or 224x224), batch --batch
 // (128). For each layer and direction, implementations:
 //   own              lightbox's conv (engine/cpu/conv2d.h) on its own GEMM (engine/cpu/gemm.h)
@@ -31,7 +31,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/cpu/batch_norm2d.h"
 #include "engine/cpu/conv2d.h"
 #include "engine/cpu/cpu_info.h"
@@ -44,7 +44,7 @@
 #include "engine/cpu/onednn/pool2d.h"
 #include "engine/cpu/pool2d.h"
 #include "engine/io/file.h"
-#include "kernels/lab/cases.h"
+#include "lab/cases.h"
 #include "tools/cli/bench_kernels.h"
 #include "tools/cli/commands.h"
 

@@ -8,7 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "engine/dtype.h"
+#include "base/dtype.h"
 
 namespace lb::cli {
 

@@ -4,7 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "tools/cli/commands.h"
 
 int main(int argc, char** argv) {

@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "models/evaluate/plots.h"
 #include "engine/data/medmnist.h"
 #include "engine/io/file.h"

@@ -28,7 +28,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/common.h"
+#include "base/common.h"
 #include "engine/cpu/onednn/context.h"
 
 namespace lb::cpu::onednn {

@@ -21,7 +21,7 @@
 
 #include "engine/optim/adamw.h"
 #include "engine/optim/sgd.h"
-#include "kernels/lab/harness.cuh"
+#include "lab/harness.cuh"
 #include "kernels/optim.cuh"
 
 namespace lb::kernels::lab::detail {

@@ -1,6 +1,6 @@
 // conv2d_v2.cuh: the second implicit-GEMM conv skeleton ("v2": 128-row tiles, cp.async into a
-// 3-stage shared-memory pipeline, tap-major index math; kernels/conv2d_v2_impl.cuh). Lab-only
-// until measured: the kernel lab (kernels/lab/problems.cu) runs these as variants v2-fp32 and
+// 3-stage shared-memory pipeline, tap-major index math; lab/conv2d_v2_impl.cuh). Lab-only
+// until measured: the kernel lab (lab/problems.cu) runs these as variants v2-fp32 and
 // v2-tf32 beside v1's custom-*; the engine's dispatch never calls them.
 //
 // Same contracts as kernels/conv2d.cuh: float32 device pointers, NCHW / KCRS contiguous, launches

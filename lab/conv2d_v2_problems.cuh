@@ -1,5 +1,5 @@
 // conv2d_v2_problems.cuh: the index math of the second implicit-GEMM conv skeleton ("v2",
-// kernels/conv2d_v2_impl.cuh), lab-only until measured: the tile constants, the host plan (live
+// lab/conv2d_v2_impl.cuh), lab-only until measured: the tile constants, the host plan (live
 // taps, stride classes, divisors) and the three problems, each of which says which global element
 // every thread copies into which shared-memory slot of a tile, and where each C element goes.
 //
@@ -37,7 +37,7 @@
 
 #include <algorithm>
 
-#include "engine/common.h"
+#include "base/common.h"
 
 namespace lb::kernels::conv_v2 {
 

@@ -10,7 +10,7 @@
 //   cublas-fp32, cublas-tf32 cuBLAS SGEMM for linear (the same file)
 //   cpu          the CPU backend itself (engine/cpu/), timed, never checked (it is the reference)
 //
-// The harness (lab.cu), for one LabCase (kernels/lab/cases.h): fills the inputs with random
+// The harness (lab.cu), for one LabCase (lab/cases.h): fills the inputs with random
 // numbers on the host, computes the CPU reference once, then for every variant poisons the outputs
 // (NaN bytes), runs it once (the naive ones at every block size of kBlockSizes), copies the
 // outputs back and compares: relative L2 error |out - ref| / |ref| within 1e-4 (fp32) or 5e-3
@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "kernels/cuda_api.h"
-#include "kernels/lab/cases.h"
+#include "lab/cases.h"
 #include "kernels/shapes.h"
 
 namespace lb::kernels::lab {

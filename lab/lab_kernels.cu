@@ -11,8 +11,8 @@
 // indices (planes, P, Q).
 #include <cfloat>
 
-#include "kernels/lab/lab.cuh"
-#include "kernels/lab/launch.cuh"
+#include "lab/lab.cuh"
+#include "lab/launch.cuh"
 
 namespace lb::kernels::lab {
 

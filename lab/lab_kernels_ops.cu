@@ -9,8 +9,8 @@
 // The optimizer kernels round every operation explicitly (__fmul_rn, __fadd_rn, ...) as
 // kernels/optim.cu does: nvcc would contract a * b + c into one FMA, the CPU build does not, and
 // with the same rounding the update is bit-identical to the CPU's.
-#include "kernels/lab/lab.cuh"
-#include "kernels/lab/launch.cuh"
+#include "lab/lab.cuh"
+#include "lab/launch.cuh"
 
 namespace lb::kernels::lab {
 

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/common.h"
+#include "base/common.h"
 
 namespace lb {
 

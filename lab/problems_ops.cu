@@ -21,7 +21,7 @@
 #include "kernels/batch_norm2d.cuh"
 #include "kernels/cudnn/cudnn_ops.cuh"
 #include "kernels/elementwise.cuh"
-#include "kernels/lab/harness.cuh"
+#include "lab/harness.cuh"
 #include "kernels/linear.cuh"
 #include "kernels/pool2d.cuh"
 #include "kernels/softmax.cuh"

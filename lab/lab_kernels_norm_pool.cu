@@ -9,8 +9,8 @@
 // Shapes (letters of this file): batchnorm x, y, dy, dx (N, C, HW) with per-channel vectors (C);
 // max-pool x, dx (planes, H, W), dy and indices (planes, P, Q); adaptive average pool x, dx
 // (planes, H, W), y, dy (planes, OH, OW).
-#include "kernels/lab/lab.cuh"
-#include "kernels/lab/launch.cuh"
+#include "lab/lab.cuh"
+#include "lab/launch.cuh"
 
 namespace lb::kernels::lab {
 

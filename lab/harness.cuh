@@ -1,5 +1,5 @@
 // lab/harness.cuh: what the kernel lab's harness (lab.cu) and its problem list (problems.cu)
-// share, private to kernels/lab/: device buffers, the seeded random source, one (op, direction)
+// share, private to lab/: device buffers, the seeded random source, one (op, direction)
 // as host data (HostCase) and uploaded (DevCase), its variants, and problems_of(), the list of
 // (op, direction) problems of one LabCase, with the helpers the problem files share.
 #pragma once
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "kernels/cuda_check.cuh"
-#include "kernels/lab/lab.cuh"
+#include "lab/lab.cuh"
 #include "kernels/runtime.cuh"
 
 namespace lb::kernels::lab::detail {

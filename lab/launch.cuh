@@ -1,6 +1,6 @@
 // lab/launch.cuh: what every file of naive lab kernels (lab_kernels*.cu) needs to launch one
 // thread per output: the compute stream, the grid for n threads, the block-size check, launch().
-// Private to kernels/lab/.
+// Private to lab/.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// conv2d_v2.cu: host launchers of the v2 implicit-GEMM conv skeleton (kernels/conv2d_v2.cuh;
+// conv2d_v2.cu: host launchers of the v2 implicit-GEMM conv skeleton (lab/conv2d_v2.cuh;
 // device code in conv2d_v2_impl.cuh, index math in conv2d_v2_problems.cuh). Lab-only: nothing in
 // engine/ calls these; `lightbox bench kernels` checks them against the CPU and times them.
 //
@@ -12,12 +12,12 @@
 // or 128 x 64 when Ncols <= 64 (choose_bn). At BN = 128 the kernels need more than the default
 // 48 KB of dynamic shared memory (3 stages x 16.5 KB), set per launch with cudaFuncSetAttribute.
 // There is no 16-byte cp.async path, so no alignment condition to check on the host.
-#include "kernels/conv2d_v2.cuh"
+#include "lab/conv2d_v2.cuh"
 
 #include <algorithm>
 
 #include "kernels/conv2d.cuh"
-#include "kernels/conv2d_v2_impl.cuh"
+#include "lab/conv2d_v2_impl.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/device_query.cuh"
 #include "kernels/runtime.cuh"

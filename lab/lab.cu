@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/lab/harness.cuh"
+#include "lab/harness.cuh"
 
 namespace lb::kernels::lab {
 

@@ -14,9 +14,9 @@
 #include "engine/cpu/pool2d.h"
 #include "kernels/batch_norm2d.cuh"
 #include "kernels/conv2d.cuh"
-#include "kernels/conv2d_v2.cuh"
+#include "lab/conv2d_v2.cuh"
 #include "kernels/cudnn/cudnn_ops.cuh"
-#include "kernels/lab/harness.cuh"
+#include "lab/harness.cuh"
 #include "kernels/pool2d.cuh"
 
 namespace lb::kernels::lab::detail {
@@ -46,7 +46,7 @@ std::vector<Variant> conv_variants(Variant naive, Ours ours, Theirs theirs) {
   return v;
 }
 
-// The v2 skeleton (kernels/conv2d_v2.cuh, lab-only until measured): v2-fp32 and v2-tf32, inserted
+// The v2 skeleton (lab/conv2d_v2.cuh, lab-only until measured): v2-fp32 and v2-tf32, inserted
 // before the cuDNN variants with custom-*'s tolerances.
 template <class V2> void add_v2_variants(std::vector<Variant>& v, V2 v2) {
   auto at = v.begin();

@@ -1,4 +1,4 @@
-// conv2d_v2_impl.cuh: the device side of kernels/conv2d_v2.cu (private to it): the second
+// conv2d_v2_impl.cuh: the device side of lab/conv2d_v2.cu (private to it): the second
 // implicit-GEMM skeleton ("v2"), lab-only until it has been measured. What changes from v1
 // (conv2d_impl.cuh) and why is in docs/10-cuda.md, section 3, "conv2d v2"; in short:
 //
@@ -20,7 +20,7 @@
 
 #include <type_traits>
 
-#include "kernels/conv2d_v2_problems.cuh"
+#include "lab/conv2d_v2_problems.cuh"
 
 namespace lb::kernels::conv_v2 {
 
