@@ -20,18 +20,18 @@ class Error : public std::runtime_error {
 
 // LB_CHECK(cond, message-stream): throw lb::Error when cond is false. The message is built with
 // operator<<, so shapes and numbers can be streamed in: LB_CHECK(a == b, "add: " << a << " vs " << b).
-#define LB_CHECK(cond, msg)                     \
-  do {                                          \
-    if (!(cond)) {                              \
-      std::ostringstream lb_check_os_;          \
-      lb_check_os_ << msg;                      \
-      throw ::lb::Error(lb_check_os_.str());    \
-    }                                           \
+#define LB_CHECK(cond, msg)                  \
+  do {                                       \
+    if (!(cond)) {                           \
+      std::ostringstream lb_check_os_;       \
+      lb_check_os_ << msg;                   \
+      throw ::lb::Error(lb_check_os_.str()); \
+    }                                        \
   } while (0)
 
-#define LB_THROW(msg)                        \
-  do {                                       \
-    std::ostringstream lb_throw_os_;         \
-    lb_throw_os_ << msg;                     \
-    throw ::lb::Error(lb_throw_os_.str());   \
+#define LB_THROW(msg)                      \
+  do {                                     \
+    std::ostringstream lb_throw_os_;       \
+    lb_throw_os_ << msg;                   \
+    throw ::lb::Error(lb_throw_os_.str()); \
   } while (0)

@@ -67,9 +67,8 @@ Tensor SavedTensor::unpack(const char* op, const char* what) const {
                        << "pass retain_graph=true to the first backward to run it twice");
   if (!tensor_.defined()) return tensor_;
   LB_CHECK(tensor_.version() == version_,
-           "in-place error: " << op << " saved its " << what << " " << tensor_.str()
-                              << " at version " << version_ << ", but it is now at version "
-                              << tensor_.version()
+           "in-place error: " << op << " saved its " << what << " " << tensor_.str() << " at version " << version_
+                              << ", but it is now at version " << tensor_.version()
                               << ", so an in-place op overwrote a value that backward needs; "
                               << "use the out-of-place op (e.g. relu instead of relu_)");
   return tensor_;
@@ -130,8 +129,7 @@ void set_history(Tensor& output, const std::shared_ptr<Node>& node, const std::v
 
 void check_inplace_allowed(const char* op, const Tensor& t) {
   LB_CHECK(!(t.is_leaf() && t.requires_grad() && t_grad_mode),
-           op << ": cannot write in place into a leaf that requires grad ("
-              << (t.name().empty() ? t.str() : t.name())
+           op << ": cannot write in place into a leaf that requires grad (" << (t.name().empty() ? t.str() : t.name())
               << "); wrap the update in NoGradGuard or use the out-of-place op");
   LB_CHECK(!(t.impl()->grad_view_alias && t_grad_mode),
            op << ": " << t.str() << " shares memory with a differentiable reshape view, and an "
@@ -196,15 +194,14 @@ std::vector<Tensor> run_node(Node& node, const Tensor& grad) {
   } else {
     grads = node.apply(grad);
   }
-  LB_CHECK(grads.size() == node.next_edges.size(),
-           node.kind() << ": backward returned " << grads.size() << " gradients for "
-                       << node.next_edges.size() << " inputs");
+  LB_CHECK(grads.size() == node.next_edges.size(), node.kind()
+                                                       << ": backward returned " << grads.size() << " gradients for "
+                                                       << node.next_edges.size() << " inputs");
   for (size_t i = 0; i < grads.size(); ++i) {
     if (!grads[i].defined() || !node.next_edges[i].node) continue;
     LB_CHECK(grads[i].shape() == node.input_shapes[i] && grads[i].dtype() == node.input_dtypes[i],
-             node.kind() << ": gradient for input " << i << " is " << grads[i].str()
-                         << " but the input was " << dtype_name(node.input_dtypes[i])
-                         << shape_str(node.input_shapes[i]));
+             node.kind() << ": gradient for input " << i << " is " << grads[i].str() << " but the input was "
+                         << dtype_name(node.input_dtypes[i]) << shape_str(node.input_shapes[i]));
   }
   return grads;
 }
@@ -221,9 +218,9 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs, const std::
   std::vector<std::pair<std::shared_ptr<Node>, Tensor>> roots;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& out = outputs[i];
-    LB_CHECK(out.defined() && out.requires_grad(),
-             "backward: output " << i << " does not require grad (no input that requires grad "
-                                 << "was used, or it ran under NoGradGuard)");
+    LB_CHECK(out.defined() && out.requires_grad(), "backward: output "
+                                                       << i << " does not require grad (no input that requires grad "
+                                                       << "was used, or it ran under NoGradGuard)");
     Tensor g = grad_outputs.empty() ? Tensor() : grad_outputs[i];
     if (!g.defined()) {
       LB_CHECK(out.numel() == 1, "backward: output " << i << " has shape " << shape_str(out.shape())
@@ -304,8 +301,10 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs, const std::
     bool feeds_needed = false;
     for (const Edge& e : n->next_edges) feeds_needed |= e.node && state[e.node.get()].needed;
     if (grad.defined()) {
-      if (is_acc && !targets) n->apply(grad);
-      else if (!is_acc && feeds_needed) grads = run_node(*n, grad);
+      if (is_acc && !targets)
+        n->apply(grad);
+      else if (!is_acc && feeds_needed)
+        grads = run_node(*n, grad);
     }
     if (!retain_graph && !is_acc && (grad.defined() && feeds_needed)) {
       n->release_saved();
@@ -363,13 +362,12 @@ std::string to_dot(const Tensor& root) {
     if (auto* acc = dynamic_cast<AccumulateGrad*>(n)) {
       auto var = acc->variable.lock();
       const std::string name = var && !var->name.empty() ? var->name : "leaf";
-      os << "  n" << nid << " [shape=ellipse, style=filled, fillcolor=\"#dbe9f6\", label=\"" << name
-         << "\\n" << (var ? shape_str(var->shape) : "") << "\"];\n";
+      os << "  n" << nid << " [shape=ellipse, style=filled, fillcolor=\"#dbe9f6\", label=\"" << name << "\\n"
+         << (var ? shape_str(var->shape) : "") << "\"];\n";
     } else {
       const std::string extra = n->describe();
-      os << "  n" << nid << " [shape=box, style=\"rounded,filled\", fillcolor=\"#fde8c8\", label=\""
-         << n->kind() << (extra.empty() ? "" : "\\n" + extra) << "\\n-> " << shape_str(n->output_shape)
-         << "\"];\n";
+      os << "  n" << nid << " [shape=box, style=\"rounded,filled\", fillcolor=\"#fde8c8\", label=\"" << n->kind()
+         << (extra.empty() ? "" : "\\n" + extra) << "\\n-> " << shape_str(n->output_shape) << "\"];\n";
     }
     for (const Edge& e : n->next_edges) {
       if (!e.node) continue;

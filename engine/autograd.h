@@ -72,10 +72,10 @@ class Node {
 
   bool needs_input_grad(size_t i) const { return i < next_edges.size() && next_edges[i].node; }
 
-  std::vector<Edge> next_edges;       // one per forward input
-  std::vector<Shape> input_shapes;    // to check the shapes of returned gradients
+  std::vector<Edge> next_edges;     // one per forward input
+  std::vector<Shape> input_shapes;  // to check the shapes of returned gradients
   std::vector<DType> input_dtypes;
-  Shape output_shape;                 // for graph dumps
+  Shape output_shape;  // for graph dumps
   bool released = false;
 
   // Filled only while a BackwardOverride scope is active during the forward (io_recording()),
@@ -113,13 +113,12 @@ class NoGradGuard {
 bool needs_grad(const std::vector<Tensor>& inputs);
 // Wires `node` to the producers of `inputs`, records input shapes, and makes `node` the grad_fn
 // of `output` (which then requires grad). Records inputs/output for overrides when recording.
-void set_history(Tensor& output, const std::shared_ptr<Node>& node,
-                 const std::vector<Tensor>& inputs);
+void set_history(Tensor& output, const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs);
 // For in-place ops: `self` was just overwritten. Rebases its history onto `node`, whose edges
 // come from the pre-op producers in `inputs` (self first). `pre_inputs` are copies of the
 // inputs taken before the write, recorded for overrides (may be empty when not recording).
-void rebase_history(Tensor& self, const std::shared_ptr<Node>& node,
-                    const std::vector<Tensor>& inputs, const std::vector<Tensor>& pre_inputs);
+void rebase_history(Tensor& self, const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs,
+                    const std::vector<Tensor>& pre_inputs);
 // Throws if `t` is a leaf that requires grad (an in-place write would silently lose history).
 void check_inplace_allowed(const char* op, const Tensor& t);
 

@@ -1,9 +1,9 @@
 // progress.cc: see progress.h.
 #include "engine/progress.h"
 
+#include <unistd.h>
 #include <cmath>
 #include <cstdio>
-#include <unistd.h>
 
 namespace lb {
 
@@ -11,14 +11,22 @@ std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   const int64_t s = static_cast<int64_t>(seconds + 0.5);
   char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(s / 3600), (long long)(s / 60 % 60), (long long)(s % 60));
-  else std::snprintf(buf, sizeof buf, "%lld:%02lld", (long long)(s / 60), (long long)(s % 60));
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(s / 3600), (long long)(s / 60 % 60),
+                  (long long)(s % 60));
+  else
+    std::snprintf(buf, sizeof buf, "%lld:%02lld", (long long)(s / 60), (long long)(s % 60));
   return buf;
 }
 
 ProgressBar::ProgressBar(std::string label, int64_t total, std::string unit, bool enabled)
-    : label_(std::move(label)), unit_(std::move(unit)), total_(total), enabled_(enabled),
-      tty_(::isatty(STDERR_FILENO) != 0), start_(std::chrono::steady_clock::now()), last_draw_(start_) {
+    : label_(std::move(label)),
+      unit_(std::move(unit)),
+      total_(total),
+      enabled_(enabled),
+      tty_(::isatty(STDERR_FILENO) != 0),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {
   if (enabled_ && tty_) draw(false);
 }
 
@@ -57,8 +65,10 @@ void ProgressBar::draw(bool final) {
   std::snprintf(line, sizeof line, "%s [%s] %4lld/%lld  %.1f %s/s  %s %s  %s", label_.c_str(), bar.c_str(),
                 (long long)done_, (long long)total_, rate, unit_.c_str(), final ? "took" : "ETA",
                 format_duration(final ? elapsed : eta).c_str(), status_.c_str());
-  if (tty_) std::fprintf(stderr, "\r\033[K%s%s", line, final ? "\n" : "");
-  else std::fprintf(stderr, "%s\n", line);
+  if (tty_)
+    std::fprintf(stderr, "\r\033[K%s%s", line, final ? "\n" : "");
+  else
+    std::fprintf(stderr, "%s\n", line);
   std::fflush(stderr);
 }
 

@@ -46,8 +46,10 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
   cuda_check(cudaSetDevice(device.index), "storage: cudaSetDevice");
   ptr_ = kernels::device_alloc(nbytes, device.index);  // caching allocator (kernels/runtime.cu)
 #else
-  LB_THROW("storage: this lightbox was built without CUDA (configure with -DLB_CUDA=ON on a "
-           "machine with the CUDA toolkit), so " << device.str() << " is unavailable");
+  LB_THROW(
+      "storage: this lightbox was built without CUDA (configure with -DLB_CUDA=ON on a "
+      "machine with the CUDA toolkit), so "
+      << device.str() << " is unavailable");
 #endif
 }
 

@@ -25,7 +25,8 @@ int64_t shape_numel(const Shape& s) {
     if (d == 0) return 0;
   int64_t n = 1;
   for (int64_t d : s)
-    LB_CHECK(!__builtin_mul_overflow(n, d, &n), "tensor: shape " << shape_str(s) << " has more elements than int64 can count");
+    LB_CHECK(!__builtin_mul_overflow(n, d, &n),
+             "tensor: shape " << shape_str(s) << " has more elements than int64 can count");
   return n;
 }
 
@@ -43,20 +44,32 @@ std::shared_ptr<TensorImpl> make_impl(const Shape& shape, DType dtype, Device de
 // Reads element i of a CPU buffer of any dtype as double.
 double load_as_double(const void* p, DType t, int64_t i) {
   switch (t) {
-    case DType::Float32: return static_cast<const float*>(p)[i];
-    case DType::Float64: return static_cast<const double*>(p)[i];
-    case DType::Int64: return static_cast<double>(static_cast<const int64_t*>(p)[i]);
-    case DType::UInt8: return static_cast<const uint8_t*>(p)[i];
+    case DType::Float32:
+      return static_cast<const float*>(p)[i];
+    case DType::Float64:
+      return static_cast<const double*>(p)[i];
+    case DType::Int64:
+      return static_cast<double>(static_cast<const int64_t*>(p)[i]);
+    case DType::UInt8:
+      return static_cast<const uint8_t*>(p)[i];
   }
   return 0.0;
 }
 
 void store_from_double(void* p, DType t, int64_t i, double v) {
   switch (t) {
-    case DType::Float32: static_cast<float*>(p)[i] = static_cast<float>(v); break;
-    case DType::Float64: static_cast<double*>(p)[i] = v; break;
-    case DType::Int64: static_cast<int64_t*>(p)[i] = static_cast<int64_t>(v); break;
-    case DType::UInt8: static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(v); break;
+    case DType::Float32:
+      static_cast<float*>(p)[i] = static_cast<float>(v);
+      break;
+    case DType::Float64:
+      static_cast<double*>(p)[i] = v;
+      break;
+    case DType::Int64:
+      static_cast<int64_t*>(p)[i] = static_cast<int64_t>(v);
+      break;
+    case DType::UInt8:
+      static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(v);
+      break;
   }
 }
 
@@ -74,17 +87,11 @@ Tensor make_view(const Tensor& base, const Shape& shape, int64_t offset) {
 
 // ---- factories ------------------------------------------------------------------------------
 
-Tensor Tensor::empty(const Shape& shape, DType dtype, Device dev) {
-  return Tensor(make_impl(shape, dtype, dev));
-}
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device dev) { return Tensor(make_impl(shape, dtype, dev)); }
 
-Tensor Tensor::zeros(const Shape& shape, DType dtype, Device dev) {
-  return full(shape, 0.0, dtype, dev);
-}
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device dev) { return full(shape, 0.0, dtype, dev); }
 
-Tensor Tensor::ones(const Shape& shape, DType dtype, Device dev) {
-  return full(shape, 1.0, dtype, dev);
-}
+Tensor Tensor::ones(const Shape& shape, DType dtype, Device dev) { return full(shape, 1.0, dtype, dev); }
 
 Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device dev) {
   Tensor t = empty(shape, dtype, Device::cpu());
@@ -161,15 +168,17 @@ std::string Tensor::str() const {
 
 // ---- data access ----------------------------------------------------------------------------
 
-template <class T> T* Tensor::data() {
+template <class T>
+T* Tensor::data() {
   check_defined("data()");
-  LB_CHECK(dtype_of<T>() == impl_->dtype, "tensor: data<" << dtype_name(dtype_of<T>())
-                                              << ">() on a " << dtype_name(impl_->dtype) << " tensor");
+  LB_CHECK(dtype_of<T>() == impl_->dtype,
+           "tensor: data<" << dtype_name(dtype_of<T>()) << ">() on a " << dtype_name(impl_->dtype) << " tensor");
   LB_CHECK(device().is_cpu(), "tensor: data() needs a CPU tensor, this one is on " << device().str());
   return static_cast<T*>(impl_->storage->data()) + impl_->offset;
 }
 
-template <class T> const T* Tensor::data() const {
+template <class T>
+const T* Tensor::data() const {
   return const_cast<Tensor*>(this)->data<T>();
 }
 
@@ -182,14 +191,16 @@ template const double* Tensor::data<double>() const;
 template const int64_t* Tensor::data<int64_t>() const;
 template const uint8_t* Tensor::data<uint8_t>() const;
 
-template <class T> T* Tensor::data_ptr() {
+template <class T>
+T* Tensor::data_ptr() {
   check_defined("data_ptr()");
-  LB_CHECK(dtype_of<T>() == impl_->dtype, "tensor: data_ptr<" << dtype_name(dtype_of<T>())
-                                              << ">() on a " << dtype_name(impl_->dtype) << " tensor");
+  LB_CHECK(dtype_of<T>() == impl_->dtype,
+           "tensor: data_ptr<" << dtype_name(dtype_of<T>()) << ">() on a " << dtype_name(impl_->dtype) << " tensor");
   return static_cast<T*>(impl_->storage->data()) + impl_->offset;
 }
 
-template <class T> const T* Tensor::data_ptr() const {
+template <class T>
+const T* Tensor::data_ptr() const {
   return const_cast<Tensor*>(this)->data_ptr<T>();
 }
 
@@ -206,8 +217,8 @@ void* Tensor::raw_data() {
 const void* Tensor::raw_data() const { return const_cast<Tensor*>(this)->raw_data(); }
 
 double Tensor::item() const {
-  LB_CHECK(numel() == 1, "item: tensor has " << numel() << " elements (shape " << shape_str(shape())
-                                             << "), expected exactly one");
+  LB_CHECK(numel() == 1,
+           "item: tensor has " << numel() << " elements (shape " << shape_str(shape()) << "), expected exactly one");
   return at(0);
 }
 
@@ -308,9 +319,9 @@ Tensor Tensor::to(DType dt) const {
 
 Tensor Tensor::view(const Shape& new_shape) const {
   check_defined("view()");
-  LB_CHECK(shape_numel(new_shape) == numel(),
-           "view: cannot view " << shape_str(shape()) << " as " << shape_str(new_shape)
-                                << " (" << numel() << " vs " << shape_numel(new_shape) << " elements)");
+  LB_CHECK(shape_numel(new_shape) == numel(), "view: cannot view " << shape_str(shape()) << " as "
+                                                                   << shape_str(new_shape) << " (" << numel() << " vs "
+                                                                   << shape_numel(new_shape) << " elements)");
   return make_view(*this, new_shape, impl_->offset);
 }
 
@@ -336,8 +347,8 @@ bool Tensor::requires_grad() const { return defined() && impl_->requires_grad; }
 Tensor& Tensor::requires_grad_(bool on) {
   check_defined("requires_grad_()");
   LB_CHECK(is_leaf(), "requires_grad_: only leaf tensors can change requires_grad; call detach() first");
-  LB_CHECK(!on || is_floating(dtype()), "requires_grad_: only floating tensors can require grad, got "
-                                            << dtype_name(dtype()));
+  LB_CHECK(!on || is_floating(dtype()),
+           "requires_grad_: only floating tensors can require grad, got " << dtype_name(dtype()));
   impl_->requires_grad = on;
   return *this;
 }
@@ -384,13 +395,12 @@ Tensor& Tensor::set_name(const std::string& n) {
 
 void check_same_shape(const char* op, const Tensor& a, const Tensor& b) {
   LB_CHECK(a.defined() && b.defined(), op << ": undefined tensor");
-  LB_CHECK(a.shape() == b.shape(), op << ": shape mismatch " << shape_str(a.shape()) << " vs "
-                                      << shape_str(b.shape()));
+  LB_CHECK(a.shape() == b.shape(), op << ": shape mismatch " << shape_str(a.shape()) << " vs " << shape_str(b.shape()));
 }
 
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
-  LB_CHECK(a.dtype() == b.dtype(), op << ": dtype mismatch " << dtype_name(a.dtype()) << " vs "
-                                      << dtype_name(b.dtype()));
+  LB_CHECK(a.dtype() == b.dtype(),
+           op << ": dtype mismatch " << dtype_name(a.dtype()) << " vs " << dtype_name(b.dtype()));
 }
 
 void check_cpu(const char* op, const Tensor& t) {

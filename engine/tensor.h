@@ -36,10 +36,10 @@ struct TensorImpl {
   DType dtype = DType::Float32;
 
   bool requires_grad = false;
-  std::shared_ptr<TensorImpl> grad;     // accumulated by backward() on leaves
-  std::shared_ptr<Node> grad_fn;        // null for leaves
-  std::weak_ptr<Node> grad_accumulator; // leaves: the AccumulateGrad node, made on demand
-  std::string name;                     // parameter name, shown by autograd::to_dot
+  std::shared_ptr<TensorImpl> grad;      // accumulated by backward() on leaves
+  std::shared_ptr<Node> grad_fn;         // null for leaves
+  std::weak_ptr<Node> grad_accumulator;  // leaves: the AccumulateGrad node, made on demand
+  std::string name;                      // parameter name, shown by autograd::to_dot
   // Set on both ends of a differentiable view (lb::reshape of a tensor that requires grad).
   // In-place ops refuse such tensors: a write through one alias would bypass the other's
   // history and give a silently wrong gradient.
@@ -51,12 +51,8 @@ struct TensorImpl {
 class Generator {
  public:
   explicit Generator(uint64_t seed = 0) : eng_(seed) {}
-  double uniform(double lo = 0.0, double hi = 1.0) {
-    return std::uniform_real_distribution<double>(lo, hi)(eng_);
-  }
-  double normal(double mean = 0.0, double std = 1.0) {
-    return std::normal_distribution<double>(mean, std)(eng_);
-  }
+  double uniform(double lo = 0.0, double hi = 1.0) { return std::uniform_real_distribution<double>(lo, hi)(eng_); }
+  double normal(double mean = 0.0, double std = 1.0) { return std::normal_distribution<double>(mean, std)(eng_); }
   uint64_t next() { return eng_(); }
   std::mt19937_64& engine() { return eng_; }
 
@@ -73,12 +69,10 @@ class Tensor {
   static Tensor empty(const Shape& shape, DType dtype = DType::Float32, Device dev = Device::cpu());
   static Tensor zeros(const Shape& shape, DType dtype = DType::Float32, Device dev = Device::cpu());
   static Tensor ones(const Shape& shape, DType dtype = DType::Float32, Device dev = Device::cpu());
-  static Tensor full(const Shape& shape, double value, DType dtype = DType::Float32,
-                     Device dev = Device::cpu());
+  static Tensor full(const Shape& shape, double value, DType dtype = DType::Float32, Device dev = Device::cpu());
   static Tensor scalar(double value, DType dtype = DType::Float32);
   // Copies values (converted to dtype) into a new CPU tensor; values.size() must match shape.
-  static Tensor from_vector(const std::vector<double>& values, const Shape& shape,
-                            DType dtype = DType::Float32);
+  static Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype = DType::Float32);
   static Tensor arange(int64_t n, DType dtype = DType::Int64);
   static Tensor rand(const Shape& shape, Generator& gen, double lo = 0.0, double hi = 1.0,
                      DType dtype = DType::Float32);
@@ -100,14 +94,18 @@ class Tensor {
   // data<T>() checks that T matches the dtype and that the tensor is on the CPU. Writing
   // through the pointer does not bump the version: call mark_modified() after such writes if
   // the tensor may have been saved for backward.
-  template <class T> T* data();
-  template <class T> const T* data() const;
+  template <class T>
+  T* data();
+  template <class T>
+  const T* data() const;
   // data_ptr<T>() checks the dtype only: the pointer may be device memory (for kernels).
-  template <class T> T* data_ptr();
-  template <class T> const T* data_ptr() const;
+  template <class T>
+  T* data_ptr();
+  template <class T>
+  const T* data_ptr() const;
   void* raw_data();
   const void* raw_data() const;
-  double item() const;                 // single-element tensors, any dtype
+  double item() const;                    // single-element tensors, any dtype
   std::vector<double> to_vector() const;  // every element as double (for tests and printing)
   double at(int64_t flat_index) const;    // one element as double
 
@@ -119,11 +117,11 @@ class Tensor {
   Tensor& copy_(const Tensor& src);  // same shape; any devices; converts dtype on the CPU or within one CUDA device
 
   // ---- conversions and views ---------------------------------------------------------------
-  Tensor clone() const;                  // new storage, no autograd history
-  Tensor detach() const;                 // same storage and version counter, no history
-  Tensor to(Device dev) const;           // copy to a device (returns *this if already there)
-  Tensor to(DType dtype) const;          // converted copy (returns *this if same dtype)
-  Tensor view(const Shape& shape) const; // non-differentiable view; use lb::reshape in models
+  Tensor clone() const;                                // new storage, no autograd history
+  Tensor detach() const;                               // same storage and version counter, no history
+  Tensor to(Device dev) const;                         // copy to a device (returns *this if already there)
+  Tensor to(DType dtype) const;                        // converted copy (returns *this if same dtype)
+  Tensor view(const Shape& shape) const;               // non-differentiable view; use lb::reshape in models
   Tensor slice0(int64_t start, int64_t length) const;  // rows [start, start+length), a view
 
   // ---- autograd ------------------------------------------------------------------------------

@@ -107,8 +107,8 @@ Curve perturbation_curve(const BatchFn& f, const Tensor& x, const Tensor& refere
            "perturbation_curve: the reference must match x " << x.str() << ", got "
                                                              << (reference.defined() ? reference.str() : "undefined"));
   const int64_t n = x.numel();
-  LB_CHECK(static_cast<int64_t>(order.size()) == n, "perturbation_curve: the order has " << order.size()
-                                                                                       << " entries for " << n << " elements");
+  LB_CHECK(static_cast<int64_t>(order.size()) == n,
+           "perturbation_curve: the order has " << order.size() << " entries for " << n << " elements");
   LB_CHECK(steps >= 1 && steps <= n, "perturbation_curve: steps must be 1.." << n << ", got " << steps);
   LB_CHECK(batch >= 1, "perturbation_curve: batch must be positive");
   // Insertion is deletion with the two images swapped: start from the reference, write x in.
@@ -185,8 +185,8 @@ void randomize_stage(models::ResNet18& model, const std::string& stage, uint64_t
            "randomize_stage: unknown stage '" << stage << "'; use fc, layer4, layer3, layer2, layer1 or stem");
   Generator gen(seed);
   models::ResNet18 fresh(model.in_channels(), model.num_classes(), gen, model.width());
-  std::vector<std::string> prefixes = stage == "stem" ? std::vector<std::string>{"conv1.", "bn1."}
-                                                      : std::vector<std::string>{stage + "."};
+  std::vector<std::string> prefixes =
+      stage == "stem" ? std::vector<std::string>{"conv1.", "bn1."} : std::vector<std::string>{stage + "."};
   nn::StateDict sd;
   for (const auto& [name, t] : fresh.named_parameters())
     for (const auto& p : prefixes)

@@ -18,10 +18,14 @@ Deficiency parse_deficiency(const std::string& s) {
 
 const char* to_string(Deficiency d) {
   switch (d) {
-    case Deficiency::Protanopia: return "protanopia";
-    case Deficiency::Deuteranopia: return "deuteranopia";
-    case Deficiency::Tritanopia: return "tritanopia";
-    default: return "none";
+    case Deficiency::Protanopia:
+      return "protanopia";
+    case Deficiency::Deuteranopia:
+      return "deuteranopia";
+    case Deficiency::Tritanopia:
+      return "tritanopia";
+    default:
+      return "none";
   }
 }
 
@@ -30,7 +34,9 @@ double linear_to_srgb(double c) { return c <= 0.0031308 ? 12.92 * c : 1.055 * st
 
 namespace {
 
-Vec3 to_linear(Rgb c) { return {srgb_to_linear(c.r / 255.0), srgb_to_linear(c.g / 255.0), srgb_to_linear(c.b / 255.0)}; }
+Vec3 to_linear(Rgb c) {
+  return {srgb_to_linear(c.r / 255.0), srgb_to_linear(c.g / 255.0), srgb_to_linear(c.b / 255.0)};
+}
 
 uint8_t encode(double lin) {
   return static_cast<uint8_t>(std::lround(255 * linear_to_srgb(std::clamp(lin, 0.0, 1.0))));
@@ -43,9 +49,12 @@ double lab_f(double t) {
 
 // Machado et al. 2009, Table 1, severity 1.0 (rows map linear RGB to simulated linear RGB).
 using Mat3 = std::array<std::array<double, 3>, 3>;
-const Mat3 kProtan = {{{0.152286, 1.052583, -0.204868}, {0.114503, 0.786281, 0.099216}, {-0.003882, -0.048116, 1.051998}}};
-const Mat3 kDeutan = {{{0.367322, 0.860646, -0.227968}, {0.280085, 0.672501, 0.047413}, {-0.011820, 0.042940, 0.968881}}};
-const Mat3 kTritan = {{{1.255528, -0.076749, -0.178779}, {-0.078411, 0.930809, 0.147602}, {0.004733, 0.691367, 0.303900}}};
+const Mat3 kProtan = {
+    {{0.152286, 1.052583, -0.204868}, {0.114503, 0.786281, 0.099216}, {-0.003882, -0.048116, 1.051998}}};
+const Mat3 kDeutan = {
+    {{0.367322, 0.860646, -0.227968}, {0.280085, 0.672501, 0.047413}, {-0.011820, 0.042940, 0.968881}}};
+const Mat3 kTritan = {
+    {{1.255528, -0.076749, -0.178779}, {-0.078411, 0.930809, 0.147602}, {0.004733, 0.691367, 0.303900}}};
 
 }  // namespace
 

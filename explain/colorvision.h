@@ -29,8 +29,8 @@ using Vec3 = std::array<double, 3>;
 
 double srgb_to_linear(double c);  // c in [0, 1]
 double linear_to_srgb(double c);
-Vec3 srgb_to_lab(Rgb c);          // (L* in [0, 100], a*, b*), D65
-double delta_e76(Rgb a, Rgb b);   // CIE76 colour difference
+Vec3 srgb_to_lab(Rgb c);         // (L* in [0, 100], a*, b*), D65
+double delta_e76(Rgb a, Rgb b);  // CIE76 colour difference
 
 // The colour a dichromat of type d sees (severity 1.0), as sRGB.
 Rgb simulate(Rgb c, Deficiency d);

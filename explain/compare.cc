@@ -38,8 +38,8 @@ std::vector<size_t> top_indices(const std::vector<double>& v, int64_t k) {
 }  // namespace
 
 double spearman(const std::vector<double>& a, const std::vector<double>& b) {
-  LB_CHECK(a.size() == b.size() && a.size() >= 2, "spearman: needs two series of the same length >= 2, got "
-                                                      << a.size() << " and " << b.size());
+  LB_CHECK(a.size() == b.size() && a.size() >= 2,
+           "spearman: needs two series of the same length >= 2, got " << a.size() << " and " << b.size());
   const std::vector<double> ra = ranks(a), rb = ranks(b);
   const double n = static_cast<double>(a.size()), mean = (n + 1) / 2;
   double sab = 0, saa = 0, sbb = 0;
@@ -62,8 +62,8 @@ double top_k_overlap(const std::vector<double>& a, const std::vector<double>& b,
 }
 
 std::vector<std::vector<MapAgreement>> compare_maps(const Tensor& a, const Tensor& b, double top_fraction) {
-  LB_CHECK(a.dim() == 5 && a.shape() == b.shape(), "compare_maps: maps must be (N, K, 1, H, W) of one shape, got "
-                                                       << a.str() << " and " << b.str());
+  LB_CHECK(a.dim() == 5 && a.shape() == b.shape(),
+           "compare_maps: maps must be (N, K, 1, H, W) of one shape, got " << a.str() << " and " << b.str());
   LB_CHECK(top_fraction > 0 && top_fraction <= 1, "compare_maps: top fraction must be in (0, 1], got " << top_fraction);
   const Tensor x = a.to(DType::Float64), y = b.to(DType::Float64);
   const int64_t N = a.size(0), K = a.size(1), P = a.numel() / (N * K);

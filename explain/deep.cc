@@ -13,8 +13,8 @@
 #include <memory>
 #include <vector>
 
-#include "engine/autograd.h"
 #include "base/common.h"
+#include "engine/autograd.h"
 #include "engine/nn/capture.h"
 #include "engine/ops/ops.h"
 #include "engine/progress.h"
@@ -78,8 +78,7 @@ Tensor stack_pass(const PassInput& in, const Pairing& pr) {
   float* dst = z.data<float>();
   const float *xs = in.x.data<float>(), *bs = in.bg.data<float>();
   std::copy(xs + in.i0 * F, xs + (in.i0 + pr.n) * F, dst);
-  for (int64_t i = 0; i < pr.n; ++i)
-    std::copy(bs + in.b0 * F, bs + (in.b0 + pr.bc) * F, dst + (pr.n + i * pr.bc) * F);
+  for (int64_t i = 0; i < pr.n; ++i) std::copy(bs + in.b0 * F, bs + (in.b0 + pr.bc) * F, dst + (pr.n + i * pr.bc) * F);
   return z;
 }
 
@@ -155,12 +154,14 @@ void check_gaps(const Tensor& gaps, const Tensor& outputs, const Tensor& fb, con
       for (int64_t p = 0; p < B; ++p) scale += std::abs(outputs.at(n * K + k) - fb.at(p * K + k));
       const double allowed = opt.tolerance * std::max(scale / B, 1e-6), gap = gaps.at(n * K + k);
       LB_CHECK(std::abs(gap) <= allowed,
-               "deep: the values of image " << n << ", output " << k << " miss f(x) - E f(bg) by " << gap
-                   << " (allowed " << allowed << " = tolerance " << opt.tolerance
+               "deep: the values of image "
+                   << n << ", output " << k << " miss f(x) - E f(bg) by " << gap << " (allowed " << allowed
+                   << " = tolerance " << opt.tolerance
                    << " x mean |f(x) - f(bg)|): the model uses an op with no DeepLIFT rule (only relu, max_pool2d "
                       "and linear ops have one)"
-                   << (opt.layer == "input" ? ""
-                                            : " or a path from the input to the output that bypasses '" + opt.layer + "'")
+                   << (opt.layer == "input"
+                           ? ""
+                           : " or a path from the input to the output that bypasses '" + opt.layer + "'")
                    << "; explain it with another method or disable the completeness check");
     }
 }

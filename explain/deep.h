@@ -61,12 +61,12 @@
 namespace lb::explain {
 
 struct DeepOptions {
-  std::string layer = "input";    // or a module's dotted name: attribute to that module's INPUT
-  bool check_completeness = true; // throw when a gap exceeds the tolerance (gaps are always computed)
-  double tolerance = 1e-4;        // allowed |gap| relative to max(mean_p |f(x) - f(bg_p)|, 1e-6)
-  bool shap_maxpool = false;      // shap's max_unpool overwrite (parity tests only; incomplete)
-  int64_t batch_size = 0;         // background rows per pass (0 = all)
-  bool progress = false;          // a progress bar over images on stderr
+  std::string layer = "input";     // or a module's dotted name: attribute to that module's INPUT
+  bool check_completeness = true;  // throw when a gap exceeds the tolerance (gaps are always computed)
+  double tolerance = 1e-4;         // allowed |gap| relative to max(mean_p |f(x) - f(bg_p)|, 1e-6)
+  bool shap_maxpool = false;       // shap's max_unpool overwrite (parity tests only; incomplete)
+  int64_t batch_size = 0;          // background rows per pass (0 = all)
+  bool progress = false;           // a progress bar over images on stderr
 };
 
 // values (N, K, C, H, W) float64 (layer: (N, K, C_l, H_l, W_l)) for every output k of f;

@@ -10,8 +10,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "engine/autograd.h"
 #include "base/common.h"
+#include "engine/autograd.h"
 #include "kernels/deep_rules.cuh"
 
 namespace lb::explain {
@@ -22,8 +22,8 @@ void check_rule_inputs(const char* op, const Tensor& u, const Tensor& y, const T
   LB_CHECK(u.dim() >= 1 && u.size(0) == pr.rows(),
            "deep: " << op << " saw " << u.str() << " in a pass of " << pr.rows()
                     << " rows; Deep needs a model that treats the rows of a batch independently");
-  LB_CHECK(pr.n >= 0 && pr.bc > 0, "deep: " << op << " rule needs a pairing with bc > 0, got n " << pr.n << ", bc "
-                                            << pr.bc);
+  LB_CHECK(pr.n >= 0 && pr.bc > 0,
+           "deep: " << op << " rule needs a pairing with bc > 0, got n " << pr.n << ", bc " << pr.bc);
   LB_CHECK(y.defined() && g.defined() && y.shape() == g.shape() && y.size(0) == u.size(0),
            "deep: " << op << " rule got u " << u.str() << ", y " << y.str() << ", g " << g.str());
   LB_CHECK(y.device() == u.device() && g.device() == u.device() && y.dtype() == u.dtype() && g.dtype() == u.dtype(),
@@ -126,8 +126,8 @@ Tensor deep_maxpool_rule(const Tensor& u, const Tensor& y, const Tensor& g, cons
                                                                         << " gives " << shape_str(indices.shape()));
   Tensor dx = Tensor::empty(u.shape(), u.dtype(), u.device());
   if (u.device().is_cuda()) {
-    const kernels::DeepPoolShape s{u.size(1), u.size(2), u.size(3), y.size(2), y.size(3),
-                                   st.kernel, st.stride, st.padding};
+    const kernels::DeepPoolShape s{u.size(1), u.size(2), u.size(3), y.size(2),
+                                   y.size(3), st.kernel, st.stride, st.padding};
     kernels::deep_maxpool_rescale(to_kernel(pr), s, u.data_ptr<float>(), y.data_ptr<float>(),
                                   indices.data_ptr<int64_t>(), g.data_ptr<float>(), static_cast<float>(kDeepPoolEps),
                                   overwrite, dx.data_ptr<float>());

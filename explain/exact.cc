@@ -42,9 +42,9 @@ ImageGame image_game(const BatchFn& f, const Tensor& x, const Tensor& references
   check_images(x, "image");
   check_images(references, "references");
   LB_CHECK(x.size(0) == 1, "image_game: one image at a time, got " << x.size(0));
-  LB_CHECK(references.size(1) == x.size(1) && references.size(2) == x.size(2) && references.size(3) == x.size(3),
-           "image_game: references " << shape_str(references.shape()) << " do not match the image "
-                                     << shape_str(x.shape()));
+  LB_CHECK(
+      references.size(1) == x.size(1) && references.size(2) == x.size(2) && references.size(3) == x.size(3),
+      "image_game: references " << shape_str(references.shape()) << " do not match the image " << shape_str(x.shape()));
   const int64_t F = x.numel(), B = references.size(0);
   std::vector<int> owner(F, -1);
   for (size_t g = 0; g < groups.size(); ++g)
@@ -86,8 +86,8 @@ ImageGame image_game(const BatchFn& f, const Tensor& x, const Tensor& references
 Tensor spread_over_groups(const std::vector<double>& phi, int K, const Shape& image_shape,
                           const std::vector<std::vector<int64_t>>& groups) {
   LB_CHECK(image_shape.size() == 4 && image_shape[0] == 1, "spread_over_groups: image shape must be (1, C, H, W)");
-  LB_CHECK(phi.size() == groups.size() * K, "spread_over_groups: " << phi.size() << " values for " << groups.size()
-                                                                   << " groups of " << K << " outputs");
+  LB_CHECK(phi.size() == groups.size() * K,
+           "spread_over_groups: " << phi.size() << " values for " << groups.size() << " groups of " << K << " outputs");
   const int64_t F = shape_numel(image_shape);
   Tensor out = Tensor::zeros({1, K, image_shape[1], image_shape[2], image_shape[3]}, DType::Float64);
   double* o = out.data<double>();

@@ -3,8 +3,8 @@
 
 #include <cmath>
 
-#include "engine/autograd.h"
 #include "base/common.h"
+#include "engine/autograd.h"
 #include "engine/ops/ops.h"
 
 namespace lb::explain {
@@ -50,14 +50,15 @@ BatchFn as_batch_fn(const Explained& f) {
 }
 
 Tensor completeness_gaps(const Tensor& values, const Tensor& outputs, const Tensor& expected) {
-  LB_CHECK(values.dim() >= 3 && outputs.dim() == 2 && values.size(0) == outputs.size(0) &&
-               values.size(1) == outputs.size(1),
-           "completeness_gaps: values " << shape_str(values.shape()) << " and outputs "
-                                        << shape_str(outputs.shape()) << " disagree");
+  LB_CHECK(
+      values.dim() >= 3 && outputs.dim() == 2 && values.size(0) == outputs.size(0) && values.size(1) == outputs.size(1),
+      "completeness_gaps: values " << shape_str(values.shape()) << " and outputs " << shape_str(outputs.shape())
+                                   << " disagree");
   const int64_t N = values.size(0), K = values.size(1), F = values.numel() / (N * K);
   const bool per_image = expected.dim() == 2;
-  LB_CHECK(per_image ? (expected.size(0) == N && expected.size(1) == K) : (expected.dim() == 1 && expected.size(0) == K),
-           "completeness_gaps: expected " << shape_str(expected.shape()) << " must be (K,) or (N, K)");
+  LB_CHECK(
+      per_image ? (expected.size(0) == N && expected.size(1) == K) : (expected.dim() == 1 && expected.size(0) == K),
+      "completeness_gaps: expected " << shape_str(expected.shape()) << " must be (K,) or (N, K)");
   const Tensor v = values.to(DType::Float64), o = outputs.to(DType::Float64), e = expected.to(DType::Float64);
   Tensor gaps = Tensor::empty({N, K}, DType::Float64);
   for (int64_t n = 0; n < N; ++n)
@@ -79,8 +80,8 @@ void check_images(const Tensor& x, const char* what) {
   const Tensor c = on_cpu(x);
   const float* p = c.data<float>();
   for (int64_t i = 0; i < c.numel(); ++i)
-    LB_CHECK(std::isfinite(p[i]), "explain: " << what << " hold a non-finite value (NaN or inf) at flat index "
-                                              << i << "; fix the input file");
+    LB_CHECK(std::isfinite(p[i]), "explain: " << what << " hold a non-finite value (NaN or inf) at flat index " << i
+                                              << "; fix the input file");
 }
 
 void check_eval_mode(const nn::Module& model, const char* method) {
@@ -89,7 +90,8 @@ void check_eval_mode(const nn::Module& model, const char* method) {
 }
 
 Tensor channel_sum_upsampled(const Tensor& values, int64_t H, int64_t W) {
-  LB_CHECK(values.dim() == 5, "channel_sum_upsampled: values must be (N, K, C, h, w), got " << shape_str(values.shape()));
+  LB_CHECK(values.dim() == 5,
+           "channel_sum_upsampled: values must be (N, K, C, h, w), got " << shape_str(values.shape()));
   LB_CHECK(H > 0 && W > 0, "channel_sum_upsampled: target size must be positive");
   const Tensor v = values.to(DType::Float64);
   const int64_t N = v.size(0), K = v.size(1), C = v.size(2), h = v.size(3), w = v.size(4);

@@ -62,13 +62,13 @@ using BatchFn = std::function<Tensor(const Tensor&)>;
 BatchFn as_batch_fn(const Explained& f);
 
 struct Attribution {
-  std::string method;           // "gradient", "deep", "partition", "ig"
-  std::string layer = "input";  // "input" or the module whose input is explained ("layer1")
-  Tensor values;                // (N, K, C, H, W) float64
-  Tensor expected;              // (K,) or (N, K) float64; undefined when the method has none
-  Tensor outputs;               // (N, K) float64
-  Tensor gaps;                  // (N, K) float64; undefined when completeness is not defined
-  Tensor variances;             // gradient only: shap's per-element var / sqrt(nsamples)
+  std::string method;                                  // "gradient", "deep", "partition", "ig"
+  std::string layer = "input";                         // "input" or the module whose input is explained ("layer1")
+  Tensor values;                                       // (N, K, C, H, W) float64
+  Tensor expected;                                     // (K,) or (N, K) float64; undefined when the method has none
+  Tensor outputs;                                      // (N, K) float64
+  Tensor gaps;                                         // (N, K) float64; undefined when completeness is not defined
+  Tensor variances;                                    // gradient only: shap's per-element var / sqrt(nsamples)
   nlohmann::json settings = nlohmann::json::object();  // every setting that shaped the result
 };
 

@@ -7,8 +7,8 @@
 #include <memory>
 #include <random>
 
-#include "engine/autograd.h"
 #include "base/common.h"
+#include "engine/autograd.h"
 #include "engine/nn/capture.h"
 #include "engine/progress.h"
 
@@ -90,12 +90,12 @@ Draws make_draws(const GradientOptions& opt, int64_t N, int64_t B) {
                "gradient: recorded draws of image " << i << " hold " << opt.draw_b[i].size() << " (b) and "
                                                     << opt.draw_t[i].size() << " (t) samples; nsamples is " << n);
       for (int64_t k = 0; k < n; ++k) {
-        LB_CHECK(opt.draw_b[i][k] >= 0 && opt.draw_b[i][k] < B,
-                 "gradient: recorded background index " << opt.draw_b[i][k] << " (image " << i << ", sample " << k
-                                                        << ") is outside 0.." << B - 1);
-        LB_CHECK(opt.draw_t[i][k] >= 0.0 && opt.draw_t[i][k] <= 1.0,
-                 "gradient: recorded t " << opt.draw_t[i][k] << " (image " << i << ", sample " << k
-                                         << ") is outside [0, 1]");
+        LB_CHECK(opt.draw_b[i][k] >= 0 && opt.draw_b[i][k] < B, "gradient: recorded background index "
+                                                                    << opt.draw_b[i][k] << " (image " << i
+                                                                    << ", sample " << k << ") is outside 0.." << B - 1);
+        LB_CHECK(opt.draw_t[i][k] >= 0.0 && opt.draw_t[i][k] <= 1.0, "gradient: recorded t "
+                                                                         << opt.draw_t[i][k] << " (image " << i
+                                                                         << ", sample " << k << ") is outside [0, 1]");
       }
     }
     return {opt.draw_b, opt.draw_t};
@@ -281,7 +281,12 @@ Attribution gradient_explain(const Explained& f, const Tensor& x_in, const Tenso
   }
 
   // The local-smoothing noise has its own generator so that the (b, t) draws do not depend on it.
-  SamplePoints sp{x, background, draws, n, x.numel() / N, static_cast<float>(opt.local_smoothing),
+  SamplePoints sp{x,
+                  background,
+                  draws,
+                  n,
+                  x.numel() / N,
+                  static_cast<float>(opt.local_smoothing),
                   Generator(opt.seed ^ 0x9E3779B97F4A7C15ull)};
   Moments mom;
   Shape value_shape;  // (N, K, C_l, H_l, W_l), known after the first pass
@@ -301,8 +306,7 @@ Attribution gradient_explain(const Explained& f, const Tensor& x_in, const Tenso
       mom.m2.assign(N * K * Fl, 0.0);
     }
     if (expected_mode && noisy) h_x = layer_inputs(f, xs, opt.layer, P);
-    const std::vector<double> d =
-        multipliers(sp, start, P, Fl, xs, pg, at_input, expected_mode, h_x, noisy, h_bg);
+    const std::vector<double> d = multipliers(sp, start, P, Fl, xs, pg, at_input, expected_mode, h_x, noisy, h_bg);
     for (int64_t k = 0; k < K; ++k)
       for (int64_t p = 0; p < P; ++p)
         mom.add(sp.image(start + p) * K + k, sp.sample(start + p) + 1, pg.grads[k].data<float>() + p * Fl,

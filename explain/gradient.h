@@ -69,7 +69,7 @@ LayerMode parse_layer_mode(const std::string& s);  // "shap" | "expected"
 const char* to_string(LayerMode m);
 
 struct GradientOptions {
-  std::string layer = "input";  // "input" or a dotted module name; that module's INPUT is explained
+  std::string layer = "input";             // "input" or a dotted module name; that module's INPUT is explained
   LayerMode layer_mode = LayerMode::Shap;  // layers only; see the header comment
   int64_t nsamples = 200;                  // sample points per image
   double local_smoothing = 0.0;            // std of the Gaussian noise added to x per sample
@@ -90,15 +90,14 @@ struct GradientOptions {
 // outputs   (N, K) f(x);  expected (K,) mean over the background of f(b)
 // gaps      (N, K) outputs - expected - Σ values for the input and LayerMode::Expected; undefined
 //           for LayerMode::Shap (no completeness to measure)
-Attribution gradient_explain(const Explained& f, const Tensor& x, const Tensor& background,
-                             const GradientOptions& opt);
+Attribution gradient_explain(const Explained& f, const Tensor& x, const Tensor& background, const GradientOptions& opt);
 
 // ---- shared with integrated_gradients --------------------------------------------------------------
 // The gradients of every output of f at a batch of points, from one forward and K backward passes.
 struct PointGradients {
-  Tensor outputs;              // (P, K) float32 f(z), on the model's device (not copied back)
-  Tensor layer_input;          // (P, ...) float32 h(z) on the CPU, the captured layer input; undefined for "input"
-  std::vector<Tensor> grads;   // K entries, each (P, ...) float32 on the CPU: d f_k / d z (or d f_k / d h)
+  Tensor outputs;             // (P, K) float32 f(z), on the model's device (not copied back)
+  Tensor layer_input;         // (P, ...) float32 h(z) on the CPU, the captured layer input; undefined for "input"
+  std::vector<Tensor> grads;  // K entries, each (P, ...) float32 on the CPU: d f_k / d z (or d f_k / d h)
 };
 // z (P, C, H, W) float32 on any device: the passes run on the model's device (z is copied there)
 // and the layer input and gradients are copied back to the CPU. layer "input" or a module name

@@ -60,8 +60,8 @@ std::vector<double> torch_linspace_f32(double start_d, double end_d, int64_t n) 
   const float step = (end - start) / static_cast<float>(n - 1);
   std::vector<double> out(n);
   for (int64_t i = 0; i < n; ++i)
-    out[i] = i < n / 2 ? std::fma(step, static_cast<float>(i), start)
-                       : std::fma(-step, static_cast<float>(n - 1 - i), end);
+    out[i] =
+        i < n / 2 ? std::fma(step, static_cast<float>(i), start) : std::fma(-step, static_cast<float>(n - 1 - i), end);
   return out;
 }
 
@@ -162,15 +162,14 @@ Attribution integrated_gradients(const Explained& f, const Tensor& x_in, const I
   // phi = (x - x') ⊙ Σ_s w_s g_s; the difference in float32 as Captum forms it.
   for (int64_t i = 0; i < N; ++i)
     for (int64_t k = 0; k < K; ++k)
-      for (int64_t e = 0; e < F; ++e)
-        acc[(i * K + k) * F + e] *= static_cast<double>(xp[i * F + e] - bp[i * F + e]);
+      for (int64_t e = 0; e < F; ++e) acc[(i * K + k) * F + e] *= static_cast<double>(xp[i * F + e] - bp[i * F + e]);
   Shape shape = {N, K, x.size(1), x.size(2), x.size(3)};
   a.values = Tensor::from_vector(acc, shape, DType::Float64);
   a.gaps = completeness_gaps(a.values, a.outputs, a.expected);
   a.settings = {{"method", "ig"},
                 {"steps", n},
                 {"quadrature", opt.method},
-                {"baseline", !opt.baseline.defined() ? "zeros"
+                {"baseline", !opt.baseline.defined()     ? "zeros"
                              : opt.baseline.size(0) == 1 ? "one image for all"
                                                          : "one per image"},
                 {"batch_size", opt.batch_size},

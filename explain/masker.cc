@@ -69,8 +69,8 @@ Masker Masker::parse(const std::string& spec) {
   m.kind = Kind::Blur;
   m.kx = parse_kernel(kx);
   m.ky = parse_kernel(ky);
-  LB_CHECK(m.kx > 0 && m.ky > 0, "masker '" << spec << "': blur kernel sizes must be positive whole numbers; use "
-                                            << kSpellings);
+  LB_CHECK(m.kx > 0 && m.ky > 0,
+           "masker '" << spec << "': blur kernel sizes must be positive whole numbers; use " << kSpellings);
   return m;
 }
 

@@ -67,8 +67,8 @@ PartitionTree image_partition(int64_t C, int64_t H, int64_t W) {
     const int64_t id = ind + M;
     if (e.parent >= 0) (e.is_left ? t.left : t.right)[e.parent] = id;
     // The point reflection: builder box [x0, x1) is image rows [H - x1, H - x0), and so on.
-    t.box[id] = Box{int32_t(C - z1), int32_t(C - z0), int32_t(H - x1), int32_t(H - x0), int32_t(W - y1),
-                    int32_t(W - y0)};
+    t.box[id] =
+        Box{int32_t(C - z1), int32_t(C - z0), int32_t(H - x1), int32_t(H - x0), int32_t(W - y1), int32_t(W - y0)};
     t.size[id] = -neg_size;
     if (-neg_size == 1) {
       LB_CHECK(id == M - 1 - ((x0 * W + y0) * C + z0), "image_partition: leaf order broke (internal error)");
@@ -127,9 +127,7 @@ struct Item {
   int64_t order;    // push order: the deterministic tie-break
   int64_t node, ctx, lo, hi;
   double w;
-  bool operator>(const Item& o) const {
-    return priority != o.priority ? priority > o.priority : order > o.order;
-  }
+  bool operator>(const Item& o) const { return priority != o.priority ? priority > o.priority : order > o.order; }
 };
 
 class OwenRun {
@@ -233,8 +231,10 @@ OwenResult OwenRun::run(int64_t max_evals, int64_t batch_size, const std::vector
     while (!queue_.empty() && images_planned() < batch_size && res_.evals + images_planned() < budget) {
       const Item it = queue_.top();
       queue_.pop();
-      if (t_.is_leaf(it.node)) credit(it);  // a leaf cannot be split: free
-      else batch.push_back(it);
+      if (t_.is_leaf(it.node))
+        credit(it);  // a leaf cannot be split: free
+      else
+        batch.push_back(it);
     }
     if (batch.empty()) continue;
     // Two masked images per item: keep ctx + left child (m10), keep ctx + right child (m01).
@@ -270,8 +270,8 @@ OwenResult OwenRun::run(int64_t max_evals, int64_t batch_size, const std::vector
 OwenResult owen_image(const BatchFn& f, const Tensor& x, const Tensor& reference, const PartitionTree& tree,
                       int64_t max_evals, int64_t batch_size, const std::vector<int64_t>& outputs) {
   LB_CHECK(x.dim() == 4 && x.size(0) == 1 && x.size(1) == tree.C && x.size(2) == tree.H && x.size(3) == tree.W,
-           "partition: image " << shape_str(x.shape()) << " does not match the tree's (1, " << tree.C << ", "
-                               << tree.H << ", " << tree.W << ")");
+           "partition: image " << shape_str(x.shape()) << " does not match the tree's (1, " << tree.C << ", " << tree.H
+                               << ", " << tree.W << ")");
   check_same_shape("partition", x, reference);
   LB_CHECK(x.dtype() == DType::Float32 && reference.dtype() == DType::Float32,
            "partition: image and reference must be float32");
@@ -314,12 +314,9 @@ Attribution partition_explain(const BatchFn& f, const Tensor& x, const Partition
   std::vector<int64_t> outputs = opt.outputs;
   if (outputs.empty())
     for (int64_t k = 0; k < a.values.size(1); ++k) outputs.push_back(k);
-  a.settings = {{"masker", opt.masker.str()},
-                {"max_evals", opt.max_evals},
-                {"batch_size", opt.batch_size},
-                {"outputs", outputs},
-                {"fixed_context", nullptr},
-                {"tie_break", "push order (shap: np.random.randn)"},
+  a.settings = {{"masker", opt.masker.str()},   {"max_evals", opt.max_evals},
+                {"batch_size", opt.batch_size}, {"outputs", outputs},
+                {"fixed_context", nullptr},     {"tie_break", "push order (shap: np.random.randn)"},
                 {"evaluations", evals}};
   return a;
 }

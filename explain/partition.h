@@ -64,10 +64,10 @@ struct Box {
 
 struct PartitionTree {
   int64_t C = 0, H = 0, W = 0;
-  int64_t M = 0;                      // leaves = features = C*H*W
-  std::vector<int64_t> left, right;   // (2M-1) children of each node; -1 for leaves
-  std::vector<int64_t> size;          // (2M-1) leaves under each node
-  std::vector<Box> box;               // (2M-1) the elements of each node
+  int64_t M = 0;                     // leaves = features = C*H*W
+  std::vector<int64_t> left, right;  // (2M-1) children of each node; -1 for leaves
+  std::vector<int64_t> size;         // (2M-1) leaves under each node
+  std::vector<Box> box;              // (2M-1) the elements of each node
 
   int64_t root() const { return 2 * M - 2; }
   int64_t nodes() const { return 2 * M - 1; }
@@ -86,10 +86,10 @@ PartitionTree image_partition(int64_t C, int64_t H, int64_t W);
 
 struct PartitionOptions {
   Masker masker;
-  int64_t max_evals = 500;        // f evaluations per image, f(x) and f(reference) included
-  int64_t batch_size = 10;        // masked images per f call (shap's default for images)
-  std::vector<int64_t> outputs;   // explained output indices; empty = all K outputs
-  bool progress = false;          // a ProgressBar over images on stderr
+  int64_t max_evals = 500;       // f evaluations per image, f(x) and f(reference) included
+  int64_t batch_size = 10;       // masked images per f call (shap's default for images)
+  std::vector<int64_t> outputs;  // explained output indices; empty = all K outputs
+  bool progress = false;         // a ProgressBar over images on stderr
 };
 
 // What one image's recursion produced, in shap's channels-last feature order.

@@ -56,7 +56,8 @@ double shared_vmax(const Tensor& maps) {
 namespace {
 
 void check_grid_inputs(const Tensor& images, const Tensor& maps, const GridOptions& opt) {
-  LB_CHECK(images.dim() == 4 && images.dtype() == DType::Float32, "attribution_grid: images must be float32 (N, C, H, W)");
+  LB_CHECK(images.dim() == 4 && images.dtype() == DType::Float32,
+           "attribution_grid: images must be float32 (N, C, H, W)");
   LB_CHECK(maps.dim() == 5 && maps.size(2) == 1 && maps.size(0) == images.size(0) && maps.size(3) == images.size(2) &&
                maps.size(4) == images.size(3),
            "attribution_grid: maps " << shape_str(maps.shape()) << " must be (N, K, 1, H, W) for images "
@@ -67,7 +68,8 @@ void check_grid_inputs(const Tensor& images, const Tensor& maps, const GridOptio
 
 }  // namespace
 
-Tensor overlay_cell(const Tensor& images, const Tensor& maps, int64_t n, int64_t k, double vmax, const GridOptions& opt) {
+Tensor overlay_cell(const Tensor& images, const Tensor& maps, int64_t n, int64_t k, double vmax,
+                    const GridOptions& opt) {
   check_grid_inputs(images, maps, opt);
   const int64_t C = images.size(1), H = images.size(2), W = images.size(3), K = maps.size(1);
   LB_CHECK(n >= 0 && n < images.size(0) && k < K, "overlay_cell: image " << n << " output " << k << " out of range");

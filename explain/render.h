@@ -33,15 +33,15 @@ struct Rgb {
 Rgb colormap_at(Colormap c, double t);
 
 struct GridOptions {
-  int scale = 6;           // each input pixel becomes scale x scale screen pixels
-  double opacity = 0.85;   // of the attribution colour at |v| = m over the grey underlay
-  double vmax = 0;         // m; 0 = the 99.9th percentile of |values| over the whole grid
+  int scale = 6;          // each input pixel becomes scale x scale screen pixels
+  double opacity = 0.85;  // of the attribution colour at |v| = m over the grey underlay
+  double vmax = 0;        // m; 0 = the 99.9th percentile of |values| over the whole grid
   Colormap colormap = Colormap::BlueOrange;
 };
 
 struct Grid {
-  Tensor rgb;      // uint8 (height, width, 3)
-  double vmax;     // the m used
+  Tensor rgb;   // uint8 (height, width, 3)
+  double vmax;  // the m used
 };
 
 // images (N, C, H, W) float32 (shown as the channel mean, min-max scaled per image); maps
@@ -53,7 +53,8 @@ double shared_vmax(const Tensor& maps);
 
 // One picture at the image's own resolution: uint8 (H, W, 3). k < 0: the grey X-ray alone;
 // otherwise map k of image n drawn over the grey image with the grid's colours and opacity.
-Tensor overlay_cell(const Tensor& images, const Tensor& maps, int64_t n, int64_t k, double vmax, const GridOptions& opt);
+Tensor overlay_cell(const Tensor& images, const Tensor& maps, int64_t n, int64_t k, double vmax,
+                    const GridOptions& opt);
 
 // A PNG (stored, uncompressed deflate: small images only) of a uint8 (H, W, 3) tensor, as a
 // "data:image/png;base64,..." URI; and base64 of any bytes (RFC 4648).
@@ -67,9 +68,9 @@ std::string base64(const std::string& bytes);
 // text and as a force-plot-style bar: evidence for (positive, to the right of the middle) and
 // against (negative, to the left), one scale across the figure, a tick at the net.
 struct FigureSpec {
-  std::string title, subtitle;               // e.g. "deep at the input", "2x2 -> 28x28, nearest"
-  std::vector<std::string> row_labels;       // one per image, first line in bold ("TP"), "\n" splits
-  std::vector<std::string> output_names;     // one per output k
+  std::string title, subtitle;                    // e.g. "deep at the input", "2x2 -> 28x28, nearest"
+  std::vector<std::string> row_labels;            // one per image, first line in bold ("TP"), "\n" splits
+  std::vector<std::string> output_names;          // one per output k
   std::vector<std::vector<CellNumbers>> numbers;  // [n][k]; empty: no numbers
   bool lung_outline = true;
 };
@@ -77,6 +78,7 @@ struct Figure {
   std::string svg;
   double vmax;
 };
-Figure attribution_figure(const Tensor& images, const Tensor& maps, const FigureSpec& spec, const GridOptions& opt = {});
+Figure attribution_figure(const Tensor& images, const Tensor& maps, const FigureSpec& spec,
+                          const GridOptions& opt = {});
 
 }  // namespace lb::explain

@@ -9,8 +9,8 @@
 #include <sstream>
 
 #include "base/common.h"
-#include "models/evaluate/plots.h"
 #include "explain/render.h"
+#include "models/evaluate/plots.h"
 
 namespace lb::explain {
 
@@ -147,8 +147,9 @@ Figure attribution_figure(const Tensor& images, const Tensor& maps, const Figure
       std::istringstream lines(spec.row_labels[n]);
       std::string line;
       for (int li = 0; std::getline(lines, line); ++li)
-        s << "<text x=\"10\" y=\"" << y + 20 + li * 16 << "\"" << (li == 0 ? " font-size=\"16\" font-weight=\"bold\"" : " font-size=\"11\"")
-          << ">" << esc(line) << "</text>\n";
+        s << "<text x=\"10\" y=\"" << y + 20 + li * 16 << "\""
+          << (li == 0 ? " font-size=\"16\" font-weight=\"bold\"" : " font-size=\"11\"") << ">" << esc(line)
+          << "</text>\n";
     }
     for (int64_t col = 0; col <= K; ++col) {
       const double x = col_x(col);
@@ -168,8 +169,8 @@ Figure attribution_figure(const Tensor& images, const Tensor& maps, const Figure
       s << "<text x=\"" << x << "\" y=\"" << y + D + 26 << "\" font-size=\"11\">net " << g3(c.net, true)
         << " \u00b7 gap " << g3(c.gap) << "</text>\n";
       s << "<text x=\"" << x << "\" y=\"" << y + D + 39 << "\" font-size=\"11\" fill=\"#333\">in lungs "
-        << (std::isfinite(c.lung_share) ? std::to_string(std::lround(100 * c.lung_share)) + "%" : "n/a")
-        << " (area " << std::lround(100 * c.lung_area) << "%)</text>\n";
+        << (std::isfinite(c.lung_share) ? std::to_string(std::lround(100 * c.lung_share)) + "%" : "n/a") << " (area "
+        << std::lround(100 * c.lung_area) << "%)</text>\n";
       // force bar: against to the left of the middle, for to the right, a tick at the net
       const double mid = x + D / 2, half = D / 2, by = y + D + 50, sc = force > 0 ? half / force : 0;
       s << "<rect x=\"" << x << "\" y=\"" << by << "\" width=\"" << D << "\" height=\"10\" fill=\"#f2f2f2\"/>\n";
@@ -198,7 +199,8 @@ Figure attribution_figure(const Tensor& images, const Tensor& maps, const Figure
       << g3(t * vmax, i > 2) << "</text>\n";
   }
   s << "<text x=\"" << (bx0 + bx1) / 2 << "\" y=\"" << bar_y + 46
-    << "\" text-anchor=\"middle\" font-size=\"11\" fill=\"#333\">attribution (one symmetric scale for the whole figure; "
+    << "\" text-anchor=\"middle\" font-size=\"11\" fill=\"#333\">attribution (one symmetric scale for the whole "
+       "figure; "
     << to_string(opt.colormap) << ", opacity " << opt.opacity << ")</text>\n";
   s << "</svg>\n";
   return {s.str(), vmax};

@@ -11,10 +11,14 @@ namespace lb::explain {
 
 const char* cell_name(Cell c) {
   switch (c) {
-    case Cell::TP: return "tp";
-    case Cell::FP: return "fp";
-    case Cell::FN: return "fn";
-    case Cell::TN: return "tn";
+    case Cell::TP:
+      return "tp";
+    case Cell::FP:
+      return "fp";
+    case Cell::FN:
+      return "fn";
+    case Cell::TN:
+      return "tn";
   }
   return "?";
 }
@@ -26,11 +30,16 @@ std::vector<Cell> parse_cells(const std::string& spec) {
   while (std::getline(ss, item, ',')) {
     std::transform(item.begin(), item.end(), item.begin(), ::tolower);
     Cell c;
-    if (item == "tp") c = Cell::TP;
-    else if (item == "fp") c = Cell::FP;
-    else if (item == "fn") c = Cell::FN;
-    else if (item == "tn") c = Cell::TN;
-    else LB_THROW("--select: '" << item << "' is not a confusion-matrix cell; use a comma list of tp, fp, fn, tn");
+    if (item == "tp")
+      c = Cell::TP;
+    else if (item == "fp")
+      c = Cell::FP;
+    else if (item == "fn")
+      c = Cell::FN;
+    else if (item == "tn")
+      c = Cell::TN;
+    else
+      LB_THROW("--select: '" << item << "' is not a confusion-matrix cell; use a comma list of tp, fp, fn, tn");
     LB_CHECK(std::find(cells.begin(), cells.end(), c) == cells.end(), "--select: '" << item << "' is listed twice");
     cells.push_back(c);
   }
@@ -46,13 +55,14 @@ SelectOrder parse_select_order(const std::string& s) {
 
 Selection select_cells(const std::vector<int>& labels, const std::vector<double>& scores, double threshold,
                        const std::vector<Cell>& cells, int64_t per_cell, SelectOrder order) {
-  LB_CHECK(labels.size() == scores.size(), "select_cells: " << labels.size() << " labels but " << scores.size() << " scores");
+  LB_CHECK(labels.size() == scores.size(),
+           "select_cells: " << labels.size() << " labels but " << scores.size() << " scores");
   LB_CHECK(per_cell > 0, "--per-cell must be positive, got " << per_cell);
   LB_CHECK(threshold >= 0 && threshold <= 1, "select_cells: threshold " << threshold << " is not a probability");
   std::vector<std::vector<Selected>> by_cell(4);
   for (size_t i = 0; i < labels.size(); ++i) {
-    LB_CHECK(labels[i] == 0 || labels[i] == 1, "select_cells: label " << labels[i] << " at sample " << i
-                                                                      << "; TP/FP/FN/TN needs a binary (0/1) task");
+    LB_CHECK(labels[i] == 0 || labels[i] == 1,
+             "select_cells: label " << labels[i] << " at sample " << i << "; TP/FP/FN/TN needs a binary (0/1) task");
     LB_CHECK(std::isfinite(scores[i]), "select_cells: the model's score for sample " << i << " is not finite");
     const bool pred = scores[i] >= threshold;
     const Cell c = labels[i] ? (pred ? Cell::TP : Cell::FN) : (pred ? Cell::FP : Cell::TN);
@@ -68,7 +78,8 @@ Selection select_cells(const std::vector<int>& labels, const std::vector<double>
     const int64_t take = std::min<int64_t>(per_cell, static_cast<int64_t>(v.size()));
     sel.samples.insert(sel.samples.end(), v.begin(), v.begin() + take);
     if (take < per_cell)
-      sel.short_cells.push_back(std::string(cell_name(c)) + ": " + std::to_string(take) + " of " + std::to_string(per_cell));
+      sel.short_cells.push_back(std::string(cell_name(c)) + ": " + std::to_string(take) + " of " +
+                                std::to_string(per_cell));
   }
   return sel;
 }

@@ -24,14 +24,14 @@ enum class SelectOrder { First, Confident };
 SelectOrder parse_select_order(const std::string& s);
 
 struct Selected {
-  int64_t index;   // in the split
+  int64_t index;  // in the split
   Cell cell;
-  int label;       // true class
-  double score;    // class-1 probability
+  int label;     // true class
+  double score;  // class-1 probability
 };
 
 struct Selection {
-  std::vector<Selected> samples;  // cell by cell in the requested order, then by SelectOrder
+  std::vector<Selected> samples;         // cell by cell in the requested order, then by SelectOrder
   std::vector<std::string> short_cells;  // "fn: 1 of 2" for cells with fewer samples than asked
 };
 

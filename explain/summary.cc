@@ -27,8 +27,9 @@ Tensor lung_mask(int64_t H, int64_t W) {
 
 std::vector<std::vector<CellNumbers>> summarise(const Attribution& a, const Tensor& maps) {
   const Tensor v = a.values.to(DType::Float64), m = maps.to(DType::Float64);
-  LB_CHECK(v.dim() == 5 && m.dim() == 5 && m.size(2) == 1 && v.size(0) == m.size(0) && v.size(1) == m.size(1),
-           "summarise: values " << v.str() << " and maps " << m.str() << " must be (N, K, C, h, w) and (N, K, 1, H, W)");
+  LB_CHECK(
+      v.dim() == 5 && m.dim() == 5 && m.size(2) == 1 && v.size(0) == m.size(0) && v.size(1) == m.size(1),
+      "summarise: values " << v.str() << " and maps " << m.str() << " must be (N, K, C, h, w) and (N, K, 1, H, W)");
   const int64_t N = v.size(0), K = v.size(1), per = v.numel() / (N * K), H = m.size(3), W = m.size(4);
   const Tensor mask = lung_mask(H, W);
   int64_t inside = 0;
@@ -50,7 +51,7 @@ std::vector<std::vector<CellNumbers>> summarise(const Attribution& a, const Tens
       c.lung_share = all > 0 ? in / all : nan;
       c.lung_area = static_cast<double>(inside) / static_cast<double>(H * W);
       c.output = a.outputs.defined() ? a.outputs.to(DType::Float64).data<double>()[n * K + k] : nan;
-      c.expected = !a.expected.defined() ? nan
+      c.expected = !a.expected.defined()   ? nan
                    : a.expected.dim() == 1 ? a.expected.to(DType::Float64).data<double>()[k]
                                            : a.expected.to(DType::Float64).data<double>()[n * K + k];
       c.gap = a.gaps.defined() ? a.gaps.to(DType::Float64).data<double>()[n * K + k] : nan;
@@ -60,7 +61,7 @@ std::vector<std::vector<CellNumbers>> summarise(const Attribution& a, const Tens
 
 nlohmann::json to_json(const CellNumbers& c) {
   auto num = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
-  return {{"positive", num(c.positive)}, {"negative", num(c.negative)}, {"net", num(c.net)},
+  return {{"positive", num(c.positive)}, {"negative", num(c.negative)},     {"net", num(c.net)},
           {"gap", num(c.gap)},           {"lung_share", num(c.lung_share)}, {"lung_area", num(c.lung_area)},
           {"output", num(c.output)},     {"expected", num(c.expected)}};
 }

@@ -37,8 +37,8 @@ using detail::lb_stream;
 using detail::warp_sum;
 using detail::Workspace;
 
-constexpr int kThreads = 256;        // threads of the walking kernels
-constexpr int kMaxSplits = 1024;     // blocks per channel at most
+constexpr int kThreads = 256;            // threads of the walking kernels
+constexpr int kMaxSplits = 1024;         // blocks per channel at most
 constexpr int64_t kTargetBlocks = 4096;  // aim for this many blocks in total over all channels
 
 // Blocks per channel: enough to fill the card when C is small, never fewer than ~4 elements per
@@ -58,8 +58,8 @@ dim3 walk_grid(int S, int64_t C) { return dim3(static_cast<unsigned>(S), grid_fo
 // stride % HW) with one carry, so the loop has no division. Offsets and HW may be in floats or,
 // for the vectorised kernel, in float4 units.
 template <class F>
-__device__ __forceinline__ void walk_channel(int64_t N, int64_t C, int64_t HW, int64_t c, int64_t start,
-                                             int64_t stride, F f) {
+__device__ __forceinline__ void walk_channel(int64_t N, int64_t C, int64_t HW, int64_t c, int64_t start, int64_t stride,
+                                             F f) {
   int64_t n = start / HW, i = start - n * HW;
   const int64_t dn = stride / HW, di = stride - dn * HW;
   while (n < N) {
@@ -101,10 +101,10 @@ __global__ void bn_stats_partial_kernel1(const float* x, int64_t N, int64_t C, i
 
 // One warp per channel: adds the S partials, writes mean, invstd, the affine map (k, b) the
 // normalise kernel applies, and updates the running statistics (unbiased variance).
-__global__ void bn_stats_finalize_kernel1(const float* x, const double* part, int S, int64_t N, int64_t C,
-                                          int64_t HW, const float* weight, const float* bias, float eps,
-                                          float momentum, float* mean, float* invstd, float* k, float* b,
-                                          float* running_mean, float* running_var) {
+__global__ void bn_stats_finalize_kernel1(const float* x, const double* part, int S, int64_t N, int64_t C, int64_t HW,
+                                          const float* weight, const float* bias, float eps, float momentum,
+                                          float* mean, float* invstd, float* k, float* b, float* running_mean,
+                                          float* running_var) {
   for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
     double s = 0.0, q = 0.0;
     for (int j = threadIdx.x; j < S; j += 32) {
@@ -134,8 +134,8 @@ __global__ void bn_stats_finalize_kernel1(const float* x, const double* part, in
 }
 
 // y = (x - m[c]) * k[c] + b[c] over the (S, C) walking grid.
-__global__ void bn_normalise_kernel1(const float* x, int64_t N, int64_t C, int64_t HW, const float* m,
-                                     const float* k, const float* b, float* y) {
+__global__ void bn_normalise_kernel1(const float* x, int64_t N, int64_t C, int64_t HW, const float* m, const float* k,
+                                     const float* b, float* y) {
   for (int64_t c = blockIdx.y; c < C; c += gridDim.y) {
     const float mc = m[c], kc = k[c], bc = b[c];
     walk_channel(N, C, HW, c, walk_start(), walk_stride(),
@@ -167,7 +167,7 @@ __device__ __forceinline__ float bn_relu1(float x, float r, float m, float k, fl
 // eval and the batch statistics' map in training.
 template <bool kVec4>
 __global__ void bn_relu_kernel1(const float* x, const float* residual, int64_t N, int64_t C, int64_t HWu,
-                                     const float* m, const float* k, const float* b, float* y) {
+                                const float* m, const float* k, const float* b, float* y) {
   const bool has_res = residual != nullptr;
   for (int64_t c = blockIdx.y; c < C; c += gridDim.y) {
     const float mc = m[c], kc = k[c], bc = b[c];
@@ -282,12 +282,12 @@ void launch_bn_relu(const BatchNormShape& s, const float* x, const float* residu
   const bool vec4 = s.HW % 4 == 0 && aligned(x) && aligned(y) && (!residual || aligned(residual));
   if (vec4) {
     const int64_t HW4 = s.HW / 4;
-    bn_relu_kernel1<true><<<walk_grid(splits_for(s.N * HW4, s.C), s.C), kThreads, 0, st>>>(x, residual, s.N, s.C,
-                                                                                           HW4, m, k, b, y);
+    bn_relu_kernel1<true>
+        <<<walk_grid(splits_for(s.N * HW4, s.C), s.C), kThreads, 0, st>>>(x, residual, s.N, s.C, HW4, m, k, b, y);
     LB_CUDA_CHECK_LAUNCH("bn_relu_kernel1<float4>");
   } else {
-    bn_relu_kernel1<false><<<walk_grid(splits_for(s.N * s.HW, s.C), s.C), kThreads, 0, st>>>(x, residual, s.N, s.C,
-                                                                                             s.HW, m, k, b, y);
+    bn_relu_kernel1<false>
+        <<<walk_grid(splits_for(s.N * s.HW, s.C), s.C), kThreads, 0, st>>>(x, residual, s.N, s.C, s.HW, m, k, b, y);
     LB_CUDA_CHECK_LAUNCH("bn_relu_kernel1<float>");
   }
 }
@@ -324,8 +324,8 @@ void bn_backward_impl(const BatchNormShape& s, const float* x, const float* y, c
   float* coef = mean_dy + s.C;
   const cudaStream_t st = lb_stream();
   if (reduce) {
-    bn_backward_partial_kernel1<kMask><<<walk_grid(S, s.C), kThreads, 0, st>>>(x, dy, y, mean, need_dot, s.N, s.C,
-                                                                              s.HW, part);
+    bn_backward_partial_kernel1<kMask>
+        <<<walk_grid(S, s.C), kThreads, 0, st>>>(x, dy, y, mean, need_dot, s.N, s.C, s.HW, part);
     LB_CUDA_CHECK_LAUNCH("bn_backward_partial_kernel1");
   }
   // With M == 0 the sums are empty: dweight = dbias = 0, as the CPU writes.
@@ -335,12 +335,12 @@ void bn_backward_impl(const BatchNormShape& s, const float* x, const float* y, c
   if ((!dx && !dres) || M == 0) return;
   const dim3 grid = walk_grid(splits_for(M, s.C), s.C);
   if (training) {
-    bn_backward_dx_kernel1<true, kMask><<<grid, kThreads, 0, st>>>(x, dy, y, mean, k, mean_dy, coef, s.N, s.C, s.HW,
-                                                                   dx, dres);
+    bn_backward_dx_kernel1<true, kMask>
+        <<<grid, kThreads, 0, st>>>(x, dy, y, mean, k, mean_dy, coef, s.N, s.C, s.HW, dx, dres);
     LB_CUDA_CHECK_LAUNCH("bn_backward_dx_kernel1<training>");
   } else {
-    bn_backward_dx_kernel1<false, kMask><<<grid, kThreads, 0, st>>>(x, dy, y, mean, k, mean_dy, coef, s.N, s.C, s.HW,
-                                                                    dx, dres);
+    bn_backward_dx_kernel1<false, kMask>
+        <<<grid, kThreads, 0, st>>>(x, dy, y, mean, k, mean_dy, coef, s.N, s.C, s.HW, dx, dres);
     LB_CUDA_CHECK_LAUNCH("bn_backward_dx_kernel1<frozen>");
   }
 }
@@ -350,9 +350,9 @@ void bn_backward_impl(const BatchNormShape& s, const float* x, const float* y, c
 // writes y (plain, or + residual and ReLU). The workspace is freed after the launch is queued,
 // which the single-stream allocator allows (kernels/runtime.cuh).
 template <class Normalise>
-void bn_forward_train_then(const BatchNormShape& s, const float* x, const float* weight, const float* bias,
-                           float* mean, float* invstd, float* running_mean, float* running_var, float eps,
-                           float momentum, Normalise normalise) {
+void bn_forward_train_then(const BatchNormShape& s, const float* x, const float* weight, const float* bias, float* mean,
+                           float* invstd, float* running_mean, float* running_var, float eps, float momentum,
+                           Normalise normalise) {
   const int64_t M = s.N * s.HW;
   if (s.C == 0 || M == 0) return;
   const int S = splits_for(M, s.C);
@@ -385,8 +385,8 @@ void bn_forward_eval_then(const BatchNormShape& s, const float* weight, const fl
 // y = k x + b, per channel.
 void launch_bn_normalise(const BatchNormShape& s, const float* x, const float* mean, const float* k, const float* b,
                          float* y, cudaStream_t st) {
-  bn_normalise_kernel1<<<walk_grid(splits_for(s.N * s.HW, s.C), s.C), kThreads, 0, st>>>(x, s.N, s.C, s.HW, mean, k,
-                                                                                        b, y);
+  bn_normalise_kernel1<<<walk_grid(splits_for(s.N * s.HW, s.C), s.C), kThreads, 0, st>>>(x, s.N, s.C, s.HW, mean, k, b,
+                                                                                         y);
   LB_CUDA_CHECK_LAUNCH("bn_normalise_kernel1");
 }
 

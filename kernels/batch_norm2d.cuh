@@ -35,9 +35,8 @@ LB_CUDA_API(void batch_norm2d_relu_forward_train(const BatchNormShape& s, const 
 // Eval: y = relu(bn_eval(x) + residual), one pass over memory. invstd (C) is written when not null
 // (the backward needs it).
 LB_CUDA_API(void batch_norm2d_relu_forward_eval(const BatchNormShape& s, const float* x, const float* weight,
-                                                const float* bias, const float* running_mean,
-                                                const float* running_var, const float* residual, float* y,
-                                                float* invstd, float eps))
+                                                const float* bias, const float* running_mean, const float* running_var,
+                                                const float* residual, float* y, float* invstd, float eps))
 // Backward of y = relu(bn(x) + residual) given y and dy: the ReLU mask g = dy * (y > 0) is applied
 // as dy is read, in both passes (no masked copy of dy is made); dresidual = g is written by the dx
 // pass. Then batch_norm2d_backward's formulas on g. dx, dweight, dbias, dresidual may each be null.

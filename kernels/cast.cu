@@ -23,10 +23,14 @@ constexpr int64_t kGridCap = 1 << 20;  // grid-stride loops: at most this many b
 
 __device__ __forceinline__ double load_as_double(const void* p, DType t, int64_t i) {
   switch (t) {
-    case DType::Float32: return static_cast<double>(static_cast<const float*>(p)[i]);
-    case DType::Float64: return static_cast<const double*>(p)[i];
-    case DType::Int64: return static_cast<double>(static_cast<const int64_t*>(p)[i]);  // __ll2double_rn
-    case DType::UInt8: return static_cast<double>(static_cast<const uint8_t*>(p)[i]);
+    case DType::Float32:
+      return static_cast<double>(static_cast<const float*>(p)[i]);
+    case DType::Float64:
+      return static_cast<const double*>(p)[i];
+    case DType::Int64:
+      return static_cast<double>(static_cast<const int64_t*>(p)[i]);  // __ll2double_rn
+    case DType::UInt8:
+      return static_cast<double>(static_cast<const uint8_t*>(p)[i]);
   }
   return 0.0;
 }
@@ -45,10 +49,18 @@ __device__ __forceinline__ uint8_t to_uint8_x86(double v) {
 
 __device__ __forceinline__ void store_from_double(void* p, DType t, int64_t i, double v) {
   switch (t) {
-    case DType::Float32: static_cast<float*>(p)[i] = static_cast<float>(v); break;  // __double2float_rn
-    case DType::Float64: static_cast<double*>(p)[i] = v; break;
-    case DType::Int64: static_cast<int64_t*>(p)[i] = to_int64_x86(v); break;
-    case DType::UInt8: static_cast<uint8_t*>(p)[i] = to_uint8_x86(v); break;
+    case DType::Float32:
+      static_cast<float*>(p)[i] = static_cast<float>(v);
+      break;  // __double2float_rn
+    case DType::Float64:
+      static_cast<double*>(p)[i] = v;
+      break;
+    case DType::Int64:
+      static_cast<int64_t*>(p)[i] = to_int64_x86(v);
+      break;
+    case DType::UInt8:
+      static_cast<uint8_t*>(p)[i] = to_uint8_x86(v);
+      break;
   }
 }
 

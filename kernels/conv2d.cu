@@ -159,11 +159,11 @@ void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w
     // Bf16 rounds the operands here too (where the GEMMs would: sm_80+), so that the stem's dx
     // follows the same numerics as the GEMM directions.
     if (device_mode(mode) == MathMode::Bf16)
-      conv2d_backward_input_direct_kernel1<true><<<grid, kThreads, smem, compute_stream()>>>(dy, w, dx, d, Hc,
-                                                                                         static_cast<int>(rowblocks));
+      conv2d_backward_input_direct_kernel1<true>
+          <<<grid, kThreads, smem, compute_stream()>>>(dy, w, dx, d, Hc, static_cast<int>(rowblocks));
     else
-      conv2d_backward_input_direct_kernel1<false><<<grid, kThreads, smem, compute_stream()>>>(dy, w, dx, d, Hc,
-                                                                                          static_cast<int>(rowblocks));
+      conv2d_backward_input_direct_kernel1<false>
+          <<<grid, kThreads, smem, compute_stream()>>>(dy, w, dx, d, Hc, static_cast<int>(rowblocks));
     LB_CUDA_CHECK_LAUNCH("conv2d_backward_input_direct_kernel1");
     return;
   }

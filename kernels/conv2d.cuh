@@ -13,8 +13,7 @@ namespace lb::kernels {
 
 LB_CUDA_API(void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
                                 MathMode mode))
-LB_CUDA_API(void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w, float* dx,
-                                       MathMode mode))
+LB_CUDA_API(void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w, float* dx, MathMode mode))
 LB_CUDA_API(void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw,
                                         MathMode mode))
 LB_CUDA_API(void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* db))

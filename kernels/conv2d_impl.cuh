@@ -41,8 +41,9 @@ namespace lb::kernels::conv_impl {
 // The skeleton. Shared memory: A tiles As[buf] (16, 68) holding A[m0 + col, k0 + row], B tiles
 // Bs[buf] (16, 68) holding B[k0 + row, n0 + col]; after the loop the C tile Cs[n][m].
 
-template <class Prob> __device__ __forceinline__ void stash_tiles(float* smem, int buf, int tid,
-                                                                  const float (&ra)[kPer], const float (&rb)[kPer]) {
+template <class Prob>
+__device__ __forceinline__ void stash_tiles(float* smem, int buf, int tid, const float (&ra)[kPer],
+                                            const float (&rb)[kPer]) {
   float* As = smem + buf * kTileFloats;
   float* Bs = smem + (2 + buf) * kTileFloats;
 #pragma unroll
@@ -60,8 +61,9 @@ template <class Prob> __device__ __forceinline__ void stash_tiles(float* smem, i
 
 // stash_tiles for Bf16 mode: the same layout as bf16 tiles (A at tile buf, B at tile 2 + buf, row
 // length kLdH), each value rounded to nearest even as it is stored.
-template <class Prob> __device__ __forceinline__ void stash_tiles_bf16(float* smem, int buf, int tid,
-                                                                       const float (&ra)[kPer], const float (&rb)[kPer]) {
+template <class Prob>
+__device__ __forceinline__ void stash_tiles_bf16(float* smem, int buf, int tid, const float (&ra)[kPer],
+                                                 const float (&rb)[kPer]) {
   __nv_bfloat16* As = reinterpret_cast<__nv_bfloat16*>(smem) + buf * kTileHalfs;
   __nv_bfloat16* Bs = reinterpret_cast<__nv_bfloat16*>(smem) + (2 + buf) * kTileHalfs;
 #pragma unroll
@@ -161,8 +163,8 @@ __device__ __forceinline__ void mma_bf16(const float* smem, int buf, int tid, Fr
 #endif
 
 // kMode is the MathMode after the host's fallback (Tf32 and Bf16 only on sm_80+).
-template <class Prob, MathMode kMode> __global__ void __launch_bounds__(kThreads)
-    conv2d_igemm_kernel1(Prob prob, int chunk) {
+template <class Prob, MathMode kMode>
+__global__ void __launch_bounds__(kThreads) conv2d_igemm_kernel1(Prob prob, int chunk) {
   constexpr bool kTf32 = kMode == MathMode::Tf32, kBf16 = kMode == MathMode::Bf16;
   __shared__ __align__(128) float smem[kSmemFloats];
   __shared__ typename Prob::Table tab;
@@ -258,16 +260,18 @@ template <class Prob, MathMode kMode> __global__ void __launch_bounds__(kThreads
 // stride^2 * rowblocks, N*C). w[:, c, :, :] (K*R*S floats, <= kDirectMaxWeights) sits in dynamic
 // shared memory. Every dx element is written once, by the thread that owns it.
 constexpr int kDirectMaxC = 8;
-constexpr int kDirU = 8;                     // class rows per thread
-constexpr int kDirE = 4;                     // row taps per register window
+constexpr int kDirU = 8;                         // class rows per thread
+constexpr int kDirE = 4;                         // row taps per register window
 constexpr int kDirRows = kThreads / 32 * kDirU;  // class rows per block
-constexpr int kDirectMaxWeights = 12288;     // 48 KB: the default dynamic shared memory limit
+constexpr int kDirectMaxWeights = 12288;         // 48 KB: the default dynamic shared memory limit
 
 // v rounded to the nearest bf16 (Bf16 mode's operand rounding), kept as a float.
 __device__ __forceinline__ float bf16_round(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
 
-template <bool kBf16> __global__ void __launch_bounds__(kThreads)
-    conv2d_backward_input_direct_kernel1(const float* dy, const float* w, float* dx, ConvDims d, int Hc, int rowblocks) {
+template <bool kBf16>
+__global__ void __launch_bounds__(kThreads)
+    conv2d_backward_input_direct_kernel1(const float* dy, const float* w, float* dx, ConvDims d, int Hc,
+                                         int rowblocks) {
 #ifdef LB_CONV2D_EMULATE
   static float sw[kDirectMaxWeights];
 #else
@@ -307,7 +311,8 @@ template <bool kBf16> __global__ void __launch_bounds__(kThreads)
         const float* wks = wk + s0 + st * is + r0 * d.S;  // + st*ir*S for row tap ir
         for (int ir0 = 0; ir0 < nr; ir0 += kDirE) {
           const int ne = nr - ir0 < kDirE ? nr - ir0 : kDirE;
-          const int pbase = i0 + offr - ir0 - (kDirE - 1);  // row tap ir0 + e, class row i0 + u: window x = u + kDirE-1-e
+          const int pbase =
+              i0 + offr - ir0 - (kDirE - 1);  // row tap ir0 + e, class row i0 + u: window x = u + kDirE-1-e
           float win[kDirU + kDirE - 1];
 #pragma unroll
           for (int x = 0; x < kDirU + kDirE - 1; ++x) {

@@ -179,9 +179,9 @@ struct PhaseAxis {
 
 struct Phases {
   PhaseAxis rows, cols;
-  int T[kMaxPhase * kMaxPhase];          // taps of class z = ph*stride + pw: rows.n[ph] * cols.n[pw]
+  int T[kMaxPhase * kMaxPhase];  // taps of class z = ph*stride + pw: rows.n[ph] * cols.n[pw]
   FastDiv dT[kMaxPhase * kMaxPhase];
-  FastDiv dns[kMaxPhase];                // cols.n[pw]
+  FastDiv dns[kMaxPhase];  // cols.n[pw]
 };
 
 struct BwdInputPhaseProblem {
@@ -193,7 +193,7 @@ struct BwdInputPhaseProblem {
   Phases ph;
   int Hc, Wc, HWc;  // class rows and columns, Hc*Wc
   FastDiv dHWc, dWc;
-  int M, Ncols;     // N*Hc*Wc, C
+  int M, Ncols;  // N*Hc*Wc, C
 
   using Table = Phases;
   __device__ __forceinline__ void stage(Table& t) const { t = ph; }
@@ -233,7 +233,8 @@ struct BwdInputPhaseProblem {
         const int k = fdiv(st.dT, kr), t = kr - k * st.T;
         const int ir = fdiv(st.dns, t), is = t - ir * st.ns;
         const int p = st.pi - ir, q = st.qj - is;
-        if (static_cast<unsigned>(p) < static_cast<unsigned>(d.P) && static_cast<unsigned>(q) < static_cast<unsigned>(d.Q))
+        if (static_cast<unsigned>(p) < static_cast<unsigned>(d.P) &&
+            static_cast<unsigned>(q) < static_cast<unsigned>(d.Q))
           v = dy[st.dybase + (static_cast<int64_t>(k) * d.P + p) * d.Q + q];
       }
       ra[i] = v;

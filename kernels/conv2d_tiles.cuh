@@ -100,5 +100,4 @@ __device__ __forceinline__ int rowfast_red(int tid, int i) { return tid / kBM + 
 __device__ __forceinline__ int redfast_red(int tid) { return tid % kBK; }
 __device__ __forceinline__ int redfast_row(int tid, int i) { return tid / kBK + (kThreads / kBK) * i; }
 
-
 }  // namespace lb::kernels::conv_impl

@@ -28,8 +28,7 @@ __global__ void relu_backward_kernel1(const float* y, const float* dy, float* dx
     dx[i] = y[i] > 0.f ? dy[i] : 0.f;
 }
 
-__global__ void add_forward_kernel1(const float* a, const float* b, int64_t b_n, float alpha, float* out,
-                                    int64_t n) {
+__global__ void add_forward_kernel1(const float* a, const float* b, int64_t b_n, float alpha, float* out, int64_t n) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
     out[i] = a[i] + alpha * b[b_n == 1 ? 0 : i];
 }

@@ -34,12 +34,12 @@ constexpr int kTile = 64;         // C tile edge of both kernels
 constexpr int kK1 = 8;            // kernel1: K step
 constexpr int kPad1 = kTile + 4;  // kernel1: shared row stride (4-way bank spread, float4 aligned)
 constexpr int kThreads1 = 256;
-constexpr int kK2 = 32;           // kernel2: K step
-constexpr int kLdA2 = kK2 + 4;    // kernel2: shared strides, multiples of 4 floats (wmma ldm rule)
+constexpr int kK2 = 32;         // kernel2: K step
+constexpr int kLdA2 = kK2 + 4;  // kernel2: shared strides, multiples of 4 floats (wmma ldm rule)
 constexpr int kLdB2 = kTile + 4;
 constexpr int kLdC2 = kTile + 4;
 constexpr int kThreads2 = 128;
-constexpr int kLdA3 = kK2 + 8;    // kernel3: bf16 shared strides, multiples of 8 elements (16 bytes)
+constexpr int kLdA3 = kK2 + 8;  // kernel3: bf16 shared strides, multiples of 8 elements (16 bytes)
 constexpr int kLdB3 = kTile + 8;
 
 // op(A)(m, k) and op(B)(k, n) of the stored row-major matrices.
@@ -62,9 +62,9 @@ __device__ __forceinline__ void store_c(float* C, int64_t ldc, int64_t m, int64_
   C[m * ldc + n] = v;
 }
 
-__global__ void __launch_bounds__(kThreads1) gemm_kernel1(bool ta, bool tb, int64_t M, int64_t N, int64_t K,
-                                                          float alpha, const float* A, int64_t lda, const float* B,
-                                                          int64_t ldb, float beta, float* C, int64_t ldc) {
+__global__ void __launch_bounds__(kThreads1)
+    gemm_kernel1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   __shared__ __align__(16) float As[kK1][kPad1];  // As[k][m]
   __shared__ __align__(16) float Bs[kK1][kPad1];  // Bs[k][n]
   const int tid = threadIdx.x, ty = tid / 16, tx = tid % 16;
@@ -104,9 +104,9 @@ __global__ void __launch_bounds__(kThreads1) gemm_kernel1(bool ta, bool tb, int6
   }
 }
 
-__global__ void __launch_bounds__(kThreads2) gemm_kernel2(bool ta, bool tb, int64_t M, int64_t N, int64_t K,
-                                                          float alpha, const float* A, int64_t lda, const float* B,
-                                                          int64_t ldb, float beta, float* C, int64_t ldc) {
+__global__ void __launch_bounds__(kThreads2)
+    gemm_kernel2(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   namespace wmma = nvcuda::wmma;
   // As (64, kLdA2) [m][k] and Bs (kK2, kLdB2) [k][n] during the K loop; Cs (64, kLdC2) after it.
   constexpr int kAsSize = kTile * kLdA2, kBsSize = kK2 * kLdB2, kCsSize = kTile * kLdC2;
@@ -169,9 +169,9 @@ __global__ void __launch_bounds__(kThreads2) gemm_kernel2(bool ta, bool tb, int6
 // kernel2's tiling with bf16 operands: As (64, kLdA3) [m][k] and Bs (kK2, kLdB3) [k][n] bf16 during
 // the K loop (every fragment pointer a multiple of 16 elements, 32 bytes, from a 32-byte aligned
 // array start), Cs (64, kLdC2) fp32 after it. sm_80+: the host dispatches only there.
-__global__ void __launch_bounds__(kThreads2) gemm_kernel3(bool ta, bool tb, int64_t M, int64_t N, int64_t K,
-                                                          float alpha, const float* A, int64_t lda, const float* B,
-                                                          int64_t ldb, float beta, float* C, int64_t ldc) {
+__global__ void __launch_bounds__(kThreads2)
+    gemm_kernel3(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
 #if __CUDA_ARCH__ >= 800
   namespace wmma = nvcuda::wmma;
   constexpr int kAsBytes = kTile * kLdA3 * 2, kBsBytes = kK2 * kLdB3 * 2, kCsBytes = kTile * kLdC2 * 4;

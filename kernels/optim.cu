@@ -73,8 +73,8 @@ void sgd_update(float* p, const float* g, float* buf, int64_t n, const SgdParams
 void adamw_update(float* p, const float* g, float* exp_avg, float* exp_avg_sq, int64_t n, const AdamWParams& o,
                   const AdamWParams* dyn) {
   if (n == 0) return;
-  adamw_update_kernel1<<<grid_for(n, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(p, g, exp_avg, exp_avg_sq, n,
-                                                                                     o, dyn);
+  adamw_update_kernel1<<<grid_for(n, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(p, g, exp_avg, exp_avg_sq, n, o,
+                                                                                      dyn);
   LB_CUDA_CHECK_LAUNCH("adamw_update_kernel1");
 }
 

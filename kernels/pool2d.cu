@@ -63,8 +63,8 @@ __global__ void max_pool2d_forward_kernel1(const float* x, float* y, int64_t* in
 }
 
 // dx (planes, H, W) already zeroed; dx[plane][indices[o]] += dy[o].
-__global__ void max_pool2d_backward_kernel1(const float* dy, const int64_t* indices, float* dx, int64_t PQ,
-                                            int64_t HW, int64_t total) {
+__global__ void max_pool2d_backward_kernel1(const float* dy, const int64_t* indices, float* dx, int64_t PQ, int64_t HW,
+                                            int64_t total) {
   for (int64_t o = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; o < total; o += (int64_t)gridDim.x * blockDim.x) {
     const int64_t pl = o / PQ;
     atomicAdd(dx + pl * HW + indices[o], dy[o]);
@@ -162,8 +162,7 @@ void max_pool2d_backward(const MaxPoolShape& s, const float* dy, const int64_t* 
   LB_CUDA_CHECK(cudaMemsetAsync(dx, 0, static_cast<size_t>(s.planes * HW) * sizeof(float), st));
   const int64_t total = s.planes * PQ;
   if (total == 0) return;
-  max_pool2d_backward_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, st>>>(dy, indices, dx, PQ, HW,
-                                                                                        total);
+  max_pool2d_backward_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, st>>>(dy, indices, dx, PQ, HW, total);
   LB_CUDA_CHECK_LAUNCH("max_pool2d_backward_kernel1");
 }
 

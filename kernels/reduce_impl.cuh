@@ -29,7 +29,8 @@ inline unsigned grid_for(int64_t n, int threads, int64_t cap = 65535) {
 }
 
 // After the call lane 0 holds the sum over the warp (other lanes hold partial sums).
-template <class T> __device__ __forceinline__ T warp_sum(T v) {
+template <class T>
+__device__ __forceinline__ T warp_sum(T v) {
   for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(kFullMask, v, off);
   return v;
 }
@@ -37,7 +38,8 @@ template <class T> __device__ __forceinline__ T warp_sum(T v) {
 // Sum over the block; the result is valid in thread 0 only. blockDim.x must be a multiple of 32
 // (at most 1024). `scratch` holds 32 values. Ends with no pending reads of scratch by other
 // threads only after a __syncthreads(), so callers that reuse scratch must sync first.
-template <class T> __device__ __forceinline__ T block_sum(T v, T* scratch) {
+template <class T>
+__device__ __forceinline__ T block_sum(T v, T* scratch) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   v = warp_sum(v);
   if (lane == 0) scratch[warp] = v;
@@ -63,7 +65,8 @@ class Workspace {
   }
   Workspace(const Workspace&) = delete;
   Workspace& operator=(const Workspace&) = delete;
-  template <class T> T* as(size_t byte_offset = 0) const {
+  template <class T>
+  T* as(size_t byte_offset = 0) const {
     return reinterpret_cast<T*>(static_cast<char*>(ptr_) + byte_offset);
   }
 

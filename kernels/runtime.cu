@@ -39,7 +39,7 @@ struct Block {
 
 struct DevicePool {
   std::map<int, std::multimap<size_t, void*>> free_blocks;  // pool -> rounded size -> block
-  std::unordered_map<void*, Block> live;                     // block -> size and pool
+  std::unordered_map<void*, Block> live;                    // block -> size and pool
 };
 
 struct Allocator {
@@ -132,9 +132,9 @@ void* device_alloc(size_t nbytes, int device) {
     cudaMemGetInfo(&free_b, &total_b);
     if (cur != device) cudaSetDevice(cur);
     LB_THROW("cuda: out of memory allocating " << nbytes << " bytes on cuda:" << device << " ("
-                                              << a.stats.allocated_bytes / (1 << 20) << " MiB in live tensors, "
-                                              << free_b / (1 << 20) << " of " << total_b / (1 << 20)
-                                              << " MiB free on the card); use a smaller --batch-size");
+                                               << a.stats.allocated_bytes / (1 << 20) << " MiB in live tensors, "
+                                               << free_b / (1 << 20) << " of " << total_b / (1 << 20)
+                                               << " MiB free on the card); use a smaller --batch-size");
   }
   if (cur != device) LB_CUDA_CHECK(cudaSetDevice(cur));
   pool.live[p] = {size, pool_id};
@@ -260,8 +260,9 @@ void* capture_end() {
   }
   cudaGraph_t graph = nullptr;
   const cudaError_t err = cudaStreamEndCapture(static_cast<cudaStream_t>(stream()), &graph);
-  LB_CHECK(err == cudaSuccess, "cuda graph: capture failed (" << cudaGetErrorString(err)
-                                                              << "); the captured step must not synchronise with the host");
+  LB_CHECK(err == cudaSuccess, "cuda graph: capture failed ("
+                                   << cudaGetErrorString(err)
+                                   << "); the captured step must not synchronise with the host");
   auto* g = new Graph();
   g->pool = pool;
   const cudaError_t ierr = cudaGraphInstantiate(&g->exec, graph, 0);

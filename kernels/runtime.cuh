@@ -23,7 +23,7 @@ struct AllocatorStats {
   size_t allocated_bytes = 0;  // in live blocks (rounded sizes)
   size_t reserved_bytes = 0;   // allocated + cached, i.e. what cudaMalloc handed out
   size_t peak_allocated_bytes = 0;
-  uint64_t cuda_mallocs = 0;   // calls to cudaMalloc (a warm training loop adds none)
+  uint64_t cuda_mallocs = 0;  // calls to cudaMalloc (a warm training loop adds none)
   uint64_t cache_hits = 0;
 };
 

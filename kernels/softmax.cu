@@ -34,9 +34,9 @@ using detail::Workspace;
 
 constexpr int kThreads = 256;
 constexpr int kWarpsPerBlock = kThreads / 32;
-constexpr int64_t kWarpRowMax = 1024;   // rows up to this length get one warp, longer ones a block
-constexpr int64_t kGridCap = 1 << 20;   // grid-stride loops: at most this many blocks
-constexpr int64_t kRowChunk = 16384;    // sum_axis, inner == 1: values per warp before splitting
+constexpr int64_t kWarpRowMax = 1024;     // rows up to this length get one warp, longer ones a block
+constexpr int64_t kGridCap = 1 << 20;     // grid-stride loops: at most this many blocks
+constexpr int64_t kRowChunk = 16384;      // sum_axis, inner == 1: values per warp before splitting
 constexpr int64_t kColThreads = 1 << 17;  // sum_axis, inner > 1: aim for this many threads
 
 // ---- group all-reduce: a warp (kBlock false) or the whole block (kBlock true) -----------------
@@ -51,7 +51,8 @@ __device__ __forceinline__ float warp_all_sum(float v) {
 }
 
 // Every thread of the group gets the same value. scratch: 32 floats, block variant only.
-template <bool kBlock, bool kMax> __device__ __forceinline__ float group_all_reduce(float v, float* scratch) {
+template <bool kBlock, bool kMax>
+__device__ __forceinline__ float group_all_reduce(float v, float* scratch) {
   v = kMax ? warp_all_max(v) : warp_all_sum(v);
   if constexpr (kBlock) {
     const int nwarps = blockDim.x >> 5;
@@ -86,8 +87,8 @@ __device__ __forceinline__ void softmax_row(const float* xr, float* yr, int64_t 
 }
 
 template <bool kBlock>
-__device__ __forceinline__ void softmax_backward_row(const float* yr, const float* dyr, float* dxr, int64_t n,
-                                                     bool log, int t, int G, float* scratch) {
+__device__ __forceinline__ void softmax_backward_row(const float* yr, const float* dyr, float* dxr, int64_t n, bool log,
+                                                     int t, int G, float* scratch) {
   float s = 0.f;
   for (int64_t i = t; i < n; i += G) s += log ? dyr[i] : dyr[i] * yr[i];
   s = group_all_reduce<kBlock, false>(s, scratch);
@@ -182,8 +183,10 @@ __global__ void sum_rows_kernel1(const float* x, int64_t outer, int64_t n, int64
     for (int64_t i = lo + lane; i < hi; i += 32) acc += static_cast<double>(xr[i]);
     acc = detail::warp_sum(acc);
     if (lane == 0) {
-      if (S == 1) out[r] = static_cast<float>(acc * static_cast<double>(scale));
-      else part[u] = acc;
+      if (S == 1)
+        out[r] = static_cast<float>(acc * static_cast<double>(scale));
+      else
+        part[u] = acc;
     }
   }
 }
@@ -200,8 +203,10 @@ __global__ void sum_cols_kernel1(const float* x, AxisShape sh, int64_t S, int64_
     const float* xc = x + o * sh.n * sh.inner + j;
     double acc = 0.0;
     for (int64_t i = lo; i < hi; ++i) acc += static_cast<double>(xc[i * sh.inner]);
-    if (S == 1) out[o * sh.inner + j] = static_cast<float>(acc * static_cast<double>(scale));
-    else part[t] = acc;
+    if (S == 1)
+      out[o * sh.inner + j] = static_cast<float>(acc * static_cast<double>(scale));
+    else
+      part[t] = acc;
   }
 }
 
@@ -305,8 +310,7 @@ void softmax_backward(const AxisShape& s, const float* y, const float* dy, float
       LB_CUDA_CHECK_LAUNCH("softmax_backward_kernel2");
     }
   } else {
-    softmax_backward_kernel3<<<grid_for(s.outer * s.inner, kThreads, kGridCap), kThreads, 0, st>>>(y, dy, dx, s,
-                                                                                                   log);
+    softmax_backward_kernel3<<<grid_for(s.outer * s.inner, kThreads, kGridCap), kThreads, 0, st>>>(y, dy, dx, s, log);
     LB_CUDA_CHECK_LAUNCH("softmax_backward_kernel3");
   }
 }
@@ -355,8 +359,8 @@ void broadcast_axis(const AxisShape& s, const float* dy, float* dx, float scale)
   LB_CUDA_CHECK_LAUNCH("broadcast_axis_kernel1");
 }
 
-void cross_entropy_forward(const float* logits, const int64_t* target, const float* class_weight, int64_t N,
-                           int64_t C, float* log_probs, float* row_weight, float* loss) {
+void cross_entropy_forward(const float* logits, const int64_t* target, const float* class_weight, int64_t N, int64_t C,
+                           float* log_probs, float* row_weight, float* loss) {
   if (N == 0 || C == 0) return;
   softmax_forward(AxisShape{N, C, 1}, logits, log_probs, true);
   cross_entropy_loss_kernel1<<<1, 1024, 0, lb_stream()>>>(log_probs, target, class_weight, N, C, row_weight, loss);

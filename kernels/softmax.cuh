@@ -19,8 +19,8 @@ LB_CUDA_API(void broadcast_axis(const AxisShape& s, const float* dy, float* dx, 
 // (1/N unweighted) and the scalar loss = -sum_i row_weight[i] * log_probs[i, y_i], all on device;
 // class_weight is device memory, read only by the kernel. Weights whose sum over the batch is not
 // positive give a NaN loss and NaN row weights (nothing is read back to check it).
-LB_CUDA_API(void cross_entropy_forward(const float* logits, const int64_t* target, const float* class_weight,
-                                       int64_t N, int64_t C, float* log_probs, float* row_weight, float* loss))
+LB_CUDA_API(void cross_entropy_forward(const float* logits, const int64_t* target, const float* class_weight, int64_t N,
+                                       int64_t C, float* log_probs, float* row_weight, float* loss))
 // dlogits[i, c] = g * row_weight[i] * (exp(log_probs[i, c]) - [c == y_i]); g is a device scalar.
 LB_CUDA_API(void cross_entropy_backward(const float* log_probs, const int64_t* target, const float* row_weight,
                                         const float* g, int64_t N, int64_t C, float* dlogits))

@@ -26,16 +26,16 @@ struct MatShape {
 };
 
 struct LabCase {
-  std::string layer;        // "conv1", "layer2.0.conv1", "layer2.0.downsample", "bn1", "maxpool", ...
+  std::string layer;  // "conv1", "layer2.0.conv1", "layer2.0.downsample", "bn1", "maxpool", ...
   OpKind op = OpKind::Conv2d;
-  int64_t input_size = 0;   // the network input, 28 or 224
-  Conv2dShape conv{};       // op == Conv2d
-  BatchNormShape bn{};      // op == BatchNorm2d, and Relu (x (N, C, HW))
-  MaxPoolShape pool{};      // op == MaxPool2d; planes = N * channels
-  AvgPoolShape avg{};       // op == AvgPool2d; planes = N * channels
-  MatShape mat{};           // op == Linear, CrossEntropy
-  int64_t numel = 0;        // op == Sgd, AdamW: the parameter tensor's elements (no batch)
-  int64_t channels = 0;     // maxpool, avgpool: channels per image (to rebatch)
+  int64_t input_size = 0;  // the network input, 28 or 224
+  Conv2dShape conv{};      // op == Conv2d
+  BatchNormShape bn{};     // op == BatchNorm2d, and Relu (x (N, C, HW))
+  MaxPoolShape pool{};     // op == MaxPool2d; planes = N * channels
+  AvgPoolShape avg{};      // op == AvgPool2d; planes = N * channels
+  MatShape mat{};          // op == Linear, CrossEntropy
+  int64_t numel = 0;       // op == Sgd, AdamW: the parameter tensor's elements (no batch)
+  int64_t channels = 0;    // maxpool, avgpool: channels per image (to rebatch)
 };
 
 inline int64_t conv_out(int64_t in, int64_t k, int64_t stride, int64_t pad) { return (in + 2 * pad - k) / stride + 1; }
@@ -57,30 +57,46 @@ inline LabCase with_batch(LabCase c, int64_t N) {
 
 inline int64_t batch_of(const LabCase& c) {
   switch (c.op) {
-    case OpKind::Conv2d: return c.conv.N;
-    case OpKind::BatchNorm2d: return c.bn.N;
-    case OpKind::MaxPool2d: return c.channels > 0 ? c.pool.planes / c.channels : 0;
-    case OpKind::Relu: return c.bn.N;
-    case OpKind::AvgPool2d: return c.channels > 0 ? c.avg.planes / c.channels : 0;
+    case OpKind::Conv2d:
+      return c.conv.N;
+    case OpKind::BatchNorm2d:
+      return c.bn.N;
+    case OpKind::MaxPool2d:
+      return c.channels > 0 ? c.pool.planes / c.channels : 0;
+    case OpKind::Relu:
+      return c.bn.N;
+    case OpKind::AvgPool2d:
+      return c.channels > 0 ? c.avg.planes / c.channels : 0;
     case OpKind::Linear:
-    case OpKind::CrossEntropy: return c.mat.N;
+    case OpKind::CrossEntropy:
+      return c.mat.N;
     case OpKind::Sgd:
-    case OpKind::AdamW: return 1;  // a parameter update has no batch: "one image" keeps it whole
+    case OpKind::AdamW:
+      return 1;  // a parameter update has no batch: "one image" keeps it whole
   }
   return 0;
 }
 
 inline const char* op_name(OpKind op) {
   switch (op) {
-    case OpKind::Conv2d: return "conv2d";
-    case OpKind::BatchNorm2d: return "batchnorm2d";
-    case OpKind::MaxPool2d: return "maxpool2d";
-    case OpKind::Relu: return "relu";
-    case OpKind::AvgPool2d: return "adaptive_avgpool2d";
-    case OpKind::Linear: return "linear";
-    case OpKind::CrossEntropy: return "cross_entropy";
-    case OpKind::Sgd: return "sgd";
-    case OpKind::AdamW: return "adamw";
+    case OpKind::Conv2d:
+      return "conv2d";
+    case OpKind::BatchNorm2d:
+      return "batchnorm2d";
+    case OpKind::MaxPool2d:
+      return "maxpool2d";
+    case OpKind::Relu:
+      return "relu";
+    case OpKind::AvgPool2d:
+      return "adaptive_avgpool2d";
+    case OpKind::Linear:
+      return "linear";
+    case OpKind::CrossEntropy:
+      return "cross_entropy";
+    case OpKind::Sgd:
+      return "sgd";
+    case OpKind::AdamW:
+      return "adamw";
   }
   return "?";
 }
@@ -94,20 +110,25 @@ inline std::string describe(const LabCase& c) {
       return "N=" + s(v.N) + " C=" + s(v.C) + " H=" + s(v.H) + " K=" + s(v.K) + " " + s(v.R) + "x" + s(v.S) + "/" +
              s(v.stride) + " pad " + s(v.pad) + " -> " + s(v.P) + "x" + s(v.Q);
     }
-    case OpKind::BatchNorm2d: return "N=" + s(c.bn.N) + " C=" + s(c.bn.C) + " HW=" + s(c.bn.HW);
+    case OpKind::BatchNorm2d:
+      return "N=" + s(c.bn.N) + " C=" + s(c.bn.C) + " HW=" + s(c.bn.HW);
     case OpKind::MaxPool2d: {
       const MaxPoolShape& v = c.pool;
       return "N=" + s(batch_of(c)) + " C=" + s(c.channels) + " H=" + s(v.H) + " " + s(v.kernel) + "x" + s(v.kernel) +
              "/" + s(v.stride) + " pad " + s(v.padding) + " -> " + s(v.P) + "x" + s(v.Q);
     }
-    case OpKind::Relu: return "N=" + s(c.bn.N) + " C=" + s(c.bn.C) + " HW=" + s(c.bn.HW);
+    case OpKind::Relu:
+      return "N=" + s(c.bn.N) + " C=" + s(c.bn.C) + " HW=" + s(c.bn.HW);
     case OpKind::AvgPool2d:
       return "N=" + s(batch_of(c)) + " C=" + s(c.channels) + " H=" + s(c.avg.H) + " -> " + s(c.avg.OH) + "x" +
              s(c.avg.OW);
-    case OpKind::Linear: return "N=" + s(c.mat.N) + " IN=" + s(c.mat.IN) + " OUT=" + s(c.mat.OUT);
-    case OpKind::CrossEntropy: return "N=" + s(c.mat.N) + " classes=" + s(c.mat.OUT);
+    case OpKind::Linear:
+      return "N=" + s(c.mat.N) + " IN=" + s(c.mat.IN) + " OUT=" + s(c.mat.OUT);
+    case OpKind::CrossEntropy:
+      return "N=" + s(c.mat.N) + " classes=" + s(c.mat.OUT);
     case OpKind::Sgd:
-    case OpKind::AdamW: return "n=" + s(c.numel);
+    case OpKind::AdamW:
+      return "n=" + s(c.numel);
   }
   return "";
 }
@@ -181,7 +202,8 @@ inline std::vector<LabCase> resnet18_cases(int64_t S, int64_t N) {
   head("loss", OpKind::CrossEntropy);
   for (OpKind op : {OpKind::Sgd, OpKind::AdamW})
     for (const auto& [name, n] : {std::pair<const char*, int64_t>{"conv1.weight", 64 * 7 * 7},
-                                  {"layer1.conv.weight", 64 * 64 * 9}, {"layer4.conv.weight", 512 * 512 * 9}}) {
+                                  {"layer1.conv.weight", 64 * 64 * 9},
+                                  {"layer4.conv.weight", 512 * 512 * 9}}) {
       LabCase c;
       c.layer = name;
       c.op = op;

@@ -17,10 +17,10 @@
 #include <algorithm>
 
 #include "kernels/conv2d.cuh"
-#include "lab/conv2d_v2_impl.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/device_query.cuh"
 #include "kernels/runtime.cuh"
+#include "lab/conv2d_v2_impl.cuh"
 
 namespace lb::kernels {
 
@@ -35,7 +35,8 @@ using detail::device_attribute;
 // Tensor cores (tf32) from sm_80 on; below that Tf32 means fp32.
 bool use_tf32(MathMode mode) { return detail::device_mode(mode) == MathMode::Tf32; }
 
-template <class Prob, int BN, bool kTf32> void launch_one(const Prob& prob, dim3 grid, int chunk) {
+template <class Prob, int BN, bool kTf32>
+void launch_one(const Prob& prob, dim3 grid, int chunk) {
   const size_t bytes = static_cast<size_t>(smem_floats<BN>) * sizeof(float);
   auto kern = conv2d_v2_kernel<Prob, BN, kTf32>;
   LB_CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
@@ -43,7 +44,8 @@ template <class Prob, int BN, bool kTf32> void launch_one(const Prob& prob, dim3
 }
 
 // One launch over the (M, Ncols) tile grid with `zdim` slices (split-K) or stride classes.
-template <class Prob> void launch_v2(const Prob& prob, int zdim, int chunk, bool tf32, const char* name) {
+template <class Prob>
+void launch_v2(const Prob& prob, int zdim, int chunk, bool tf32, const char* name) {
   const int bn = choose_bn(prob.Ncols);
   const int64_t gm = (prob.M + kBM - 1) / kBM, gn = (prob.Ncols + bn - 1) / bn;
   LB_CHECK(gm < (int64_t(1) << 31) && gn <= 65535 && zdim <= 65535,

@@ -38,7 +38,8 @@ __device__ __forceinline__ void cp_async_commit() {
   asm volatile("cp.async.commit_group;\n" ::: "memory");
 #endif
 }
-template <int N> __device__ __forceinline__ void cp_async_wait() {
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 #endif
@@ -191,8 +192,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm) conv2d_v2_kernel(Pr
     cp_async_commit();
   }
   for (int t = 0; t < ntiles; ++t) {
-    cp_async_wait<kStages - 2>();  // tile t has landed (this thread's copies)...
-    __syncthreads();               // ...everyone's, and everyone is done with tile t - 1's stage
+    cp_async_wait<kStages - 2>();                         // tile t has landed (this thread's copies)...
+    __syncthreads();                                      // ...everyone's, and everyone is done with tile t - 1's stage
     if (t + kStages - 1 < ntiles) load(t + kStages - 1);  // into tile t - 1's stage
     cp_async_commit();
     const float* As = smem + (t % kStages) * stage_floats<BN>;

@@ -49,17 +49,20 @@ using conv_impl::make_fastdiv;
 using conv_impl::Taps;
 
 constexpr int kBM = 128, kBK = 16, kStages = 3, kThreads = 256;
-constexpr int kLdA = kBM + 4;                       // A tile row (one reduction index): 132 floats
-constexpr int kAPer = kBM * kBK / kThreads;         // A elements per thread and tile: 8
-constexpr int kMaxBPer = 128 * kBK / kThreads;      // B elements per thread and tile (BN = 128): 8
-constexpr int kMaxPhase = 4;                        // stride classes up to stride 4 (v1's)
-template <int BN> constexpr int ld_b = BN + 4;                    // B tile row
-template <int BN> constexpr int b_per = BN * kBK / kThreads;        // B elements per thread and tile
-template <int BN> constexpr int stage_floats = kBK * (kLdA + ld_b<BN>);
+constexpr int kLdA = kBM + 4;                   // A tile row (one reduction index): 132 floats
+constexpr int kAPer = kBM * kBK / kThreads;     // A elements per thread and tile: 8
+constexpr int kMaxBPer = 128 * kBK / kThreads;  // B elements per thread and tile (BN = 128): 8
+constexpr int kMaxPhase = 4;                    // stride classes up to stride 4 (v1's)
+template <int BN>
+constexpr int ld_b = BN + 4;  // B tile row
+template <int BN>
+constexpr int b_per = BN* kBK / kThreads;  // B elements per thread and tile
+template <int BN>
+constexpr int stage_floats = kBK*(kLdA + ld_b<BN>);
 // The C tile goes out through shared memory in chunks of 64 columns, Cs[n][m] (row kLdA).
 constexpr int kEpiCols = 64;
 template <int BN>
-constexpr int smem_floats = kStages * stage_floats<BN> > kEpiCols * kLdA ? kStages * stage_floats<BN> : kEpiCols * kLdA;
+constexpr int smem_floats = kStages* stage_floats<BN> > kEpiCols* kLdA ? kStages* stage_floats<BN> : kEpiCols* kLdA;
 static_assert(kAPer == 8 && kThreads == 2 * kBM && kThreads == 16 * kBK, "tile shape");
 
 // Thread tid's A slots in the two layouts (slot = kl * kLdA + row):
@@ -78,7 +81,8 @@ __device__ __forceinline__ int fp_row(int tm, int i) { return (i / 4) * 64 + tm 
 __device__ __forceinline__ int fp_col(int tn, int j) { return (j / 4) * 64 + tn * 4 + j % 4; }
 
 // tf32 warp tiles: BN / 32 warps across N (32 columns each, 2 fragments), the rest across M.
-template <int BN> struct WarpTiles {
+template <int BN>
+struct WarpTiles {
   static constexpr int kWarpsN = BN / 32, kWarpsM = kThreads / 32 / kWarpsN;
   static constexpr int kWM = kBM / kWarpsM, kFM = kWM / 16, kFN = 2;
   __device__ __forceinline__ static int wm(int warp) { return (warp % kWarpsM) * kWM; }
@@ -138,17 +142,18 @@ struct GatherTable {
   int a, b;                            // backward_input: the class (h mod st, w mod st)
 };
 
-template <bool kBwd, bool kFast> struct GatherProblem {
+template <bool kBwd, bool kFast>
+struct GatherProblem {
   static constexpr bool kStoreRowFast = true;
   const float* src;   // forward x (N, C, H, W); backward_input dy (N, K, P, Q)
   const float* w;     // the weight operand (see wred below)
   const float* bias;  // forward only, (K) or null
   float* out;         // forward y (N, K, P, Q); backward_input dx (N, C, H, W)
   ConvDims d;
-  Taps taps;          // forward
-  Phases ph;          // backward_input
-  int Cred, Hs, Ws, HWs;      // reduction channels (C or K) and the source plane
-  int Ho, Wo, HWo;            // the row grid per image: P x Q, or the class's Hc x Wc
+  Taps taps;              // forward
+  Phases ph;              // backward_input
+  int Cred, Hs, Ws, HWs;  // reduction channels (C or K) and the source plane
+  int Ho, Wo, HWo;        // the row grid per image: P x Q, or the class's Hc x Wc
   FastDiv dHWo, dWo, dCred;
   // The weight operand: B[(tap, ch), col] = w[col*wcol + ch*wred + (wr*S + ws)*wtap]. The
   // launcher passes a transposed copy (WeightLayout, below) so that ch is the fastest axis:
@@ -177,14 +182,16 @@ template <bool kBwd, bool kFast> struct GatherProblem {
     kend = Cred * t.T;
   }
 
-  template <int BN> struct State {
-    int hb, wb;          // this thread's A row: source coordinates before the tap displacement
+  template <int BN>
+  struct State {
+    int hb, wb;  // this thread's A row: source coordinates before the tap displacement
     bool mvalid;
-    int64_t srcbase;     // image offset in src
+    int64_t srcbase;                // image offset in src
     int bcol[BN * kBK / kThreads];  // weight offset of each B column, -1 past Ncols
   };
 
-  template <int BN> __device__ __forceinline__ void init(State<BN>& st, const Table& t, int m0, int n0, int tid) const {
+  template <int BN>
+  __device__ __forceinline__ void init(State<BN>& st, const Table& t, int m0, int n0, int tid) const {
     const int m = m0 + rf_row(tid);
     const int mm = m < M ? m : 0;
     const int img = fdiv(dHWo, mm), o = mm - img * HWo;
@@ -292,13 +299,15 @@ struct WeightProblem {
     conv_impl::splitk_slice(red, z, chunk, kbeg, kend);
   }
 
-  template <int BN> struct State {
-    int krow;                       // k of A element 0 (element i: krow + 16 i)
-    int coff[BN * kBK / kThreads];  // c * H * W of each B column; -1 past Ncols
+  template <int BN>
+  struct State {
+    int krow;                                            // k of A element 0 (element i: krow + 16 i)
+    int coff[BN * kBK / kThreads];                       // c * H * W of each B column; -1 past Ncols
     int r[BN * kBK / kThreads], s[BN * kBK / kThreads];  // its tap minus the padding
   };
 
-  template <int BN> __device__ __forceinline__ void init(State<BN>& st, const Table& t, int m0, int n0, int tid) const {
+  template <int BN>
+  __device__ __forceinline__ void init(State<BN>& st, const Table& t, int m0, int n0, int tid) const {
     st.krow = m0 + kf_row(tid, 0);
 #pragma unroll
     for (int i = 0; i < b_per<BN>; ++i) {
@@ -362,7 +371,6 @@ __device__ __forceinline__ int64_t weight_target(const ConvDims& d, const int* t
   const int ir = fdiv(d.dns, tap), is = tap - ir * d.ns;
   return (static_cast<int64_t>(k) * d.C + ch) * d.RS + tr[ir] * d.S + ts[is];
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // The problems as the launcher sets them up (host; the CPU test builds them the same way).

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "kernels/cuda_check.cuh"
-#include "lab/lab.cuh"
 #include "kernels/runtime.cuh"
+#include "lab/lab.cuh"
 
 namespace lb::kernels::lab::detail {
 

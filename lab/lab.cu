@@ -32,8 +32,8 @@ void prepare_outputs(const HostCase& h, const DevCase& d) {
   for (size_t k = 0; k < d.out.size(); ++k) {
     const int init = h.out_init[k];
     if (init >= 0)
-      LB_CUDA_CHECK(cudaMemcpyAsync(d.out[k]->p, h.in[init].data(), d.out[k]->bytes, cudaMemcpyHostToDevice,
-                                    compute_stream()));
+      LB_CUDA_CHECK(
+          cudaMemcpyAsync(d.out[k]->p, h.in[init].data(), d.out[k]->bytes, cudaMemcpyHostToDevice, compute_stream()));
     else
       LB_CUDA_CHECK(cudaMemsetAsync(d.out[k]->p, 0xFF, d.out[k]->bytes, compute_stream()));
   }
@@ -66,7 +66,8 @@ double compare(const HostCase& h, const DevCase& d, bool with_indices) {
   if (!with_indices) return worst;
   for (size_t k = 0; k < d.out_i.size(); ++k) {
     std::vector<int64_t> got(h.out_i[k].size());
-    LB_CUDA_CHECK(cudaMemcpyAsync(got.data(), d.out_i[k]->p, d.out_i[k]->bytes, cudaMemcpyDeviceToHost, compute_stream()));
+    LB_CUDA_CHECK(
+        cudaMemcpyAsync(got.data(), d.out_i[k]->p, d.out_i[k]->bytes, cudaMemcpyDeviceToHost, compute_stream()));
     sync("lab: copying indices back");
     if (got != h.out_i[k]) worst = std::max(worst, 1.0);
   }

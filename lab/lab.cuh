@@ -24,8 +24,8 @@
 #include <vector>
 
 #include "kernels/cuda_api.h"
-#include "lab/cases.h"
 #include "kernels/shapes.h"
+#include "lab/cases.h"
 
 namespace lb::kernels::lab {
 
@@ -77,12 +77,12 @@ LB_CUDA_API(void adaptive_avg_pool2d_backward1(const AvgPoolShape& s, const floa
 LB_CUDA_API(void relu_forward1(const float* x, float* y, int64_t n, int block))
 LB_CUDA_API(void relu_backward1(const float* y, const float* dy, float* dx, int64_t n, int block))
 // linear, one thread per output: x, dx (N, IN), w, dw (OUT, IN), bias, db (OUT) or null, y, dy (N, OUT).
-LB_CUDA_API(void linear_forward1(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w,
-                                 const float* bias, float* y, int block))
-LB_CUDA_API(void linear_backward_input1(int64_t N, int64_t IN, int64_t OUT, const float* dy, const float* w,
-                                        float* dx, int block))
-LB_CUDA_API(void linear_backward_weight1(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* dy,
-                                         float* dw, int block))
+LB_CUDA_API(void linear_forward1(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w, const float* bias,
+                                 float* y, int block))
+LB_CUDA_API(void linear_backward_input1(int64_t N, int64_t IN, int64_t OUT, const float* dy, const float* w, float* dx,
+                                        int block))
+LB_CUDA_API(void linear_backward_weight1(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* dy, float* dw,
+                                         int block))
 LB_CUDA_API(void linear_backward_bias1(int64_t N, int64_t OUT, const float* dy, float* db, int block))
 // cross-entropy, one thread per row (kernels/softmax.cuh's contract): logits, log_probs, dlogits
 // (N, C); target int64 (N); class_weight (C) or null; row_weight (N); loss and g (1).
@@ -102,35 +102,35 @@ LB_CUDA_API(void adamw_update1(float* p, const float* g, float* exp_avg, float* 
 struct DeviceInfo {
   std::string name;
   int sm_count = 0, cc_major = 0, cc_minor = 0;
-  double clock_ghz = 0;          // peak SM clock (cudaDevAttrClockRate)
+  double clock_ghz = 0;  // peak SM clock (cudaDevAttrClockRate)
   int64_t l2_bytes = 0;
-  double peak_fp32_gflops = 0;   // SMs * 128 FMA/clk * 2 * clock
-  double peak_tf32_gflops = 0;   // SMs * dense TF32 FMA/clk (512 on sm_80, 1024 on sm_90) * 2 * clock
-  double peak_bf16_gflops = 0;   // twice TF32's: dense bf16 runs at 2x the TF32 rate on sm_80 and sm_90
-  double peak_gbps = 0;          // memory clock * 2 (DDR) * bus width / 8
+  double peak_fp32_gflops = 0;  // SMs * 128 FMA/clk * 2 * clock
+  double peak_tf32_gflops = 0;  // SMs * dense TF32 FMA/clk (512 on sm_80, 1024 on sm_90) * 2 * clock
+  double peak_bf16_gflops = 0;  // twice TF32's: dense bf16 runs at 2x the TF32 rate on sm_80 and sm_90
+  double peak_gbps = 0;         // memory clock * 2 (DDR) * bus width / 8
 };
 
 struct LabOptions {
-  bool time = true;               // false: check only (the test)
-  int reps = 20;                  // timed runs at most (median)
+  bool time = true;  // false: check only (the test)
+  int reps = 20;     // timed runs at most (median)
   int warmup = 2;
   double variant_budget_s = 1.0;  // fewer reps for a variant whose single run is slow (naive at 224)
   bool cpu_time = true;           // time the CPU backend at the full batch
   int cpu_reps = 3;
-  int64_t check_batch = 0;        // > 0: check on this many images (same layer shape), time the full batch
+  int64_t check_batch = 0;  // > 0: check on this many images (same layer shape), time the full batch
   uint64_t seed = 1;
 };
 
 struct LabResult {
   std::string layer, op, direction, variant, shape;
   bool checked = false, pass = false;
-  double rel_err = -1, tol = 0;   // rel_err < 0: not checked
-  int64_t check_batch = 0;        // images the check ran on
-  double ms = -1;                 // median, < 0: not timed
+  double rel_err = -1, tol = 0;  // rel_err < 0: not checked
+  int64_t check_batch = 0;       // images the check ran on
+  double ms = -1;                // median, < 0: not timed
   int reps = 0;
-  double flops = 0, bytes = 0;    // per run: 2 * MACs (conv), napkin bytes moved (bn, pool)
+  double flops = 0, bytes = 0;  // per run: 2 * MACs (conv), napkin bytes moved (bn, pool)
   double gflops = -1, gbps = -1;
-  double pct_peak = -1;           // of fp32 / tf32 FLOP peak (conv) or memory bandwidth (bn, pool)
+  double pct_peak = -1;  // of fp32 / tf32 FLOP peak (conv) or memory bandwidth (bn, pool)
   std::string note;
 };
 

@@ -86,8 +86,7 @@ __global__ void conv2d_backward_weight_kernel1(Conv2dShape s, const float* x, co
 // One thread per channel: the CPU loop (engine/cpu/batch_norm2d.cc) with its double sums.
 __global__ void batch_norm2d_forward_train_kernel1(BatchNormShape s, const float* x, const float* weight,
                                                    const float* bias, float* y, float* mean, float* invstd,
-                                                   float* running_mean, float* running_var, float eps,
-                                                   float momentum) {
+                                                   float* running_mean, float* running_var, float eps, float momentum) {
   const int64_t c = thread_index();
   if (c >= s.C) return;
   const int64_t M = s.N * s.HW;

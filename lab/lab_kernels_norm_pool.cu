@@ -80,8 +80,8 @@ __global__ void max_pool2d_backward_kernel1(MaxPoolShape s, const float* dy, con
   const int64_t i = thread_index();
   if (i >= s.planes * s.H * s.W) return;
   const int64_t w = i % s.W, h = (i / s.W) % s.H, plane = i / (s.W * s.H);
-  const float* g = dy + plane * s.P * s.Q;             // (P, Q)
-  const int64_t* idx = indices + plane * s.P * s.Q;    // (P, Q)
+  const float* g = dy + plane * s.P * s.Q;           // (P, Q)
+  const int64_t* idx = indices + plane * s.P * s.Q;  // (P, Q)
   // Window p covers rows [p * stride - padding, p * stride - padding + kernel): those holding h.
   const int64_t p_lo = h + s.padding < s.kernel ? 0 : (h + s.padding - s.kernel) / s.stride + 1;
   const int64_t p_hi = min(s.P - 1, (h + s.padding) / s.stride);
@@ -137,15 +137,15 @@ void batch_norm2d_backward1(const BatchNormShape& s, const float* x, const float
                             const float* invstd, const float* weight, float* dx, float* dweight, float* dbias,
                             bool training, int block) {
   LB_CHECK(x || (!dweight && !training), "lab batch_norm2d_backward1: x is needed for dweight and in training");
-  launch("batch_norm2d_backward_kernel1", batch_norm2d_backward_kernel1, s.C, block, s, x, dy, mean, invstd, weight,
-         dx, dweight, dbias, training);
+  launch("batch_norm2d_backward_kernel1", batch_norm2d_backward_kernel1, s.C, block, s, x, dy, mean, invstd, weight, dx,
+         dweight, dbias, training);
 }
 
 void batch_norm2d_forward_eval1(const BatchNormShape& s, const float* x, const float* weight, const float* bias,
-                                const float* running_mean, const float* running_var, float* y, float* invstd,
-                                float eps, int block) {
-  launch("batch_norm2d_forward_eval_kernel1", batch_norm2d_forward_eval_kernel1, s.N * s.C * s.HW, block, s, x,
-         weight, bias, running_mean, running_var, y, invstd, eps);
+                                const float* running_mean, const float* running_var, float* y, float* invstd, float eps,
+                                int block) {
+  launch("batch_norm2d_forward_eval_kernel1", batch_norm2d_forward_eval_kernel1, s.N * s.C * s.HW, block, s, x, weight,
+         bias, running_mean, running_var, y, invstd, eps);
 }
 
 void add_relu_inplace1(float* y, const float* residual, int64_t n, int block) {

@@ -14,8 +14,8 @@
 
 namespace lb::kernels::lab {
 
-using detail::launch;
 using detail::lab_stream;
+using detail::launch;
 using detail::thread_index;
 
 namespace {
@@ -156,8 +156,7 @@ void linear_forward1(int64_t N, int64_t IN, int64_t OUT, const float* x, const f
   launch("linear_forward_kernel1", linear_forward_kernel1, N * OUT, block, N, IN, OUT, x, w, bias, y);
 }
 
-void linear_backward_input1(int64_t N, int64_t IN, int64_t OUT, const float* dy, const float* w, float* dx,
-                            int block) {
+void linear_backward_input1(int64_t N, int64_t IN, int64_t OUT, const float* dy, const float* w, float* dx, int block) {
   launch("linear_backward_input_kernel1", linear_backward_input_kernel1, N * IN, block, N, IN, OUT, dy, w, dx);
 }
 
@@ -170,8 +169,8 @@ void linear_backward_bias1(int64_t N, int64_t OUT, const float* dy, float* db, i
   launch("linear_backward_bias_kernel1", linear_backward_bias_kernel1, OUT, block, N, OUT, dy, db);
 }
 
-void cross_entropy_forward1(const float* logits, const int64_t* target, const float* class_weight, int64_t N,
-                            int64_t C, float* log_probs, float* row_weight, float* loss, int block) {
+void cross_entropy_forward1(const float* logits, const int64_t* target, const float* class_weight, int64_t N, int64_t C,
+                            float* log_probs, float* row_weight, float* loss, int block) {
   LB_CHECK(N > 0 && C > 0, "lab cross_entropy_forward1: empty logits (" << N << ", " << C << ")");
   launch("cross_entropy_rows_kernel1", cross_entropy_rows_kernel1, N, block, logits, target, class_weight, N, C,
          log_probs, row_weight);
@@ -181,8 +180,8 @@ void cross_entropy_forward1(const float* logits, const int64_t* target, const fl
 
 void cross_entropy_backward1(const float* log_probs, const int64_t* target, const float* row_weight, const float* g,
                              int64_t N, int64_t C, float* dlogits, int block) {
-  launch("cross_entropy_backward_kernel1", cross_entropy_backward_kernel1, N, block, log_probs, target, row_weight,
-         g, N, C, dlogits);
+  launch("cross_entropy_backward_kernel1", cross_entropy_backward_kernel1, N, block, log_probs, target, row_weight, g,
+         N, C, dlogits);
 }
 
 void sgd_update1(float* p, const float* g, float* buf, int64_t n, const SgdParams& o, int block) {

@@ -14,10 +14,10 @@
 #include "engine/cpu/pool2d.h"
 #include "kernels/batch_norm2d.cuh"
 #include "kernels/conv2d.cuh"
-#include "lab/conv2d_v2.cuh"
 #include "kernels/cudnn/cudnn_ops.cuh"
-#include "lab/harness.cuh"
 #include "kernels/pool2d.cuh"
+#include "lab/conv2d_v2.cuh"
+#include "lab/harness.cuh"
 
 namespace lb::kernels::lab::detail {
 
@@ -25,7 +25,9 @@ namespace {
 
 // ---- conv2d ----------------------------------------------------------------------------------------
 
-cpu::Conv2dArgs cpu_args(const Conv2dShape& s) { return {s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.stride, s.pad, s.P, s.Q}; }
+cpu::Conv2dArgs cpu_args(const Conv2dShape& s) {
+  return {s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.stride, s.pad, s.P, s.Q};
+}
 
 double conv_flops(const LabCase& c) {
   const Conv2dShape& s = c.conv;
@@ -48,7 +50,8 @@ std::vector<Variant> conv_variants(Variant naive, Ours ours, Theirs theirs) {
 
 // The v2 skeleton (lab/conv2d_v2.cuh, lab-only until measured): v2-fp32 and v2-tf32, inserted
 // before the cuDNN variants with custom-*'s tolerances.
-template <class V2> void add_v2_variants(std::vector<Variant>& v, V2 v2) {
+template <class V2>
+void add_v2_variants(std::vector<Variant>& v, V2 v2) {
   auto at = v.begin();
   while (at != v.end() && at->name != "cudnn-fp32") ++at;
   at = v.insert(at, {"v2-fp32", 1e-4, false, false, true, [v2](const DevCase& d, int) { v2(d, MathMode::Fp32); }});
@@ -70,11 +73,14 @@ std::vector<Problem> conv_problems(const LabCase& c) {
     h.in = {random_vec(s.N * s.C * s.H * s.W, rng, -1, 1), random_vec(s.K * s.C * s.R * s.S, rng, -1, 1)};
     h.out = {std::vector<float>(size_t(s.N * s.K * s.P * s.Q))};
     h.out_init = {-1};
-    h.cpu = [s](HostCase& h) { cpu::conv2d_forward<float>(cpu_args(s), h.in[0].data(), h.in[1].data(), nullptr, h.out[0].data()); };
+    h.cpu = [s](HostCase& h) {
+      cpu::conv2d_forward<float>(cpu_args(s), h.in[0].data(), h.in[1].data(), nullptr, h.out[0].data());
+    };
     return h;
   };
   fwd.variants = conv_variants(
-      {"1", 1e-4, false, true, true, [cur](const DevCase& d, int b) { conv2d_forward1(*cur, d.I(0), d.I(1), nullptr, d.O(0), b); }},
+      {"1", 1e-4, false, true, true,
+       [cur](const DevCase& d, int b) { conv2d_forward1(*cur, d.I(0), d.I(1), nullptr, d.O(0), b); }},
       [cur](const DevCase& d, MathMode m) { lb::kernels::conv2d_forward(*cur, d.I(0), d.I(1), nullptr, d.O(0), m); },
       [cur](const DevCase& d, MathMode m) { cudnn::conv2d_forward(*cur, d.I(0), d.I(1), nullptr, d.O(0), m); });
   add_v2_variants(fwd.variants, [cur](const DevCase& d, MathMode m) {
@@ -92,11 +98,14 @@ std::vector<Problem> conv_problems(const LabCase& c) {
     h.in = {random_vec(s.N * s.K * s.P * s.Q, rng, -1, 1), random_vec(s.K * s.C * s.R * s.S, rng, -1, 1)};
     h.out = {std::vector<float>(size_t(s.N * s.C * s.H * s.W))};
     h.out_init = {-1};
-    h.cpu = [s](HostCase& h) { cpu::conv2d_backward_input<float>(cpu_args(s), h.in[0].data(), h.in[1].data(), h.out[0].data()); };
+    h.cpu = [s](HostCase& h) {
+      cpu::conv2d_backward_input<float>(cpu_args(s), h.in[0].data(), h.in[1].data(), h.out[0].data());
+    };
     return h;
   };
   bi.variants = conv_variants(
-      {"1", 1e-4, false, true, true, [cur](const DevCase& d, int b) { conv2d_backward_input1(*cur, d.I(0), d.I(1), d.O(0), b); }},
+      {"1", 1e-4, false, true, true,
+       [cur](const DevCase& d, int b) { conv2d_backward_input1(*cur, d.I(0), d.I(1), d.O(0), b); }},
       [cur](const DevCase& d, MathMode m) { lb::kernels::conv2d_backward_input(*cur, d.I(0), d.I(1), d.O(0), m); },
       [cur](const DevCase& d, MathMode m) { cudnn::conv2d_backward_input(*cur, d.I(0), d.I(1), d.O(0), m); });
   add_v2_variants(bi.variants, [cur](const DevCase& d, MathMode m) {
@@ -114,11 +123,14 @@ std::vector<Problem> conv_problems(const LabCase& c) {
     h.in = {random_vec(s.N * s.C * s.H * s.W, rng, -1, 1), random_vec(s.N * s.K * s.P * s.Q, rng, -1, 1)};
     h.out = {std::vector<float>(size_t(s.K * s.C * s.R * s.S))};
     h.out_init = {-1};
-    h.cpu = [s](HostCase& h) { cpu::conv2d_backward_weight<float>(cpu_args(s), h.in[0].data(), h.in[1].data(), h.out[0].data()); };
+    h.cpu = [s](HostCase& h) {
+      cpu::conv2d_backward_weight<float>(cpu_args(s), h.in[0].data(), h.in[1].data(), h.out[0].data());
+    };
     return h;
   };
   bw.variants = conv_variants(
-      {"1", 1e-4, false, true, true, [cur](const DevCase& d, int b) { conv2d_backward_weight1(*cur, d.I(0), d.I(1), d.O(0), b); }},
+      {"1", 1e-4, false, true, true,
+       [cur](const DevCase& d, int b) { conv2d_backward_weight1(*cur, d.I(0), d.I(1), d.O(0), b); }},
       [cur](const DevCase& d, MathMode m) { lb::kernels::conv2d_backward_weight(*cur, d.I(0), d.I(1), d.O(0), m); },
       [cur](const DevCase& d, MathMode m) { cudnn::conv2d_backward_weight(*cur, d.I(0), d.I(1), d.O(0), m); });
   add_v2_variants(bw.variants, [cur](const DevCase& d, MathMode m) {
@@ -175,14 +187,13 @@ std::vector<Problem> bn_problems(const LabCase& c) {
       fn(*cur, d.I(0), d.I(1), d.I(2), d.O(0), d.O(1), d.O(2), d.O(3), d.O(4), kEps, kMomentum);
     };
   };
-  fwd.variants = {
-      {"1", 1e-4, false, true, true,
-       [cur](const DevCase& d, int b) {
-         batch_norm2d_forward_train1(*cur, d.I(0), d.I(1), d.I(2), d.O(0), d.O(1), d.O(2), d.O(3), d.O(4), kEps,
-                                     kMomentum, b);
-       }},
-      {"custom-fp32", 1e-4, false, false, true, fwd_run(lb::kernels::batch_norm2d_forward_train)},
-      {"cudnn-fp32", 1e-4, false, false, true, fwd_run(cudnn::batch_norm2d_forward_train)}};
+  fwd.variants = {{"1", 1e-4, false, true, true,
+                   [cur](const DevCase& d, int b) {
+                     batch_norm2d_forward_train1(*cur, d.I(0), d.I(1), d.I(2), d.O(0), d.O(1), d.O(2), d.O(3), d.O(4),
+                                                 kEps, kMomentum, b);
+                   }},
+                  {"custom-fp32", 1e-4, false, false, true, fwd_run(lb::kernels::batch_norm2d_forward_train)},
+                  {"cudnn-fp32", 1e-4, false, false, true, fwd_run(cudnn::batch_norm2d_forward_train)}};
   fwd.bytes = [](const LabCase& lc) { return 2.0 * 4 * lc.bn.N * lc.bn.C * lc.bn.HW; };  // read x, write y
   ps.push_back(fwd);
 
@@ -218,7 +229,8 @@ std::vector<Problem> bn_problems(const LabCase& c) {
     };
   };
   bwd.variants = {naive_variant([cur](const DevCase& d, int b) {
-                    batch_norm2d_backward1(*cur, d.I(0), d.I(1), d.I(2), d.I(3), d.I(4), d.O(0), d.O(1), d.O(2), true, b);
+                    batch_norm2d_backward1(*cur, d.I(0), d.I(1), d.I(2), d.I(3), d.I(4), d.O(0), d.O(1), d.O(2), true,
+                                           b);
                   }),
                   {"custom-fp32", 1e-4, false, false, true, bwd_run(lb::kernels::batch_norm2d_backward)},
                   {"cudnn-fp32", 1e-4, false, false, true, bwd_run(cudnn::batch_norm2d_backward)}};
@@ -244,15 +256,20 @@ std::vector<Problem> pool_problems(const LabCase& c) {
     h.out = {std::vector<float>(size_t(s.planes * s.P * s.Q))};
     h.out_i = {std::vector<int64_t>(size_t(s.planes * s.P * s.Q))};
     h.out_init = {-1};
-    h.cpu = [s](HostCase& h) { cpu::max_pool2d_forward<float>(h.in[0].data(), h.out[0].data(), h.out_i[0].data(), cpu::max_pool_args(s)); };
+    h.cpu = [s](HostCase& h) {
+      cpu::max_pool2d_forward<float>(h.in[0].data(), h.out[0].data(), h.out_i[0].data(), cpu::max_pool_args(s));
+    };
     return h;
   };
-  fwd.variants = {
-      {"1", 1e-4, false, true, true, [cur](const DevCase& d, int b) { max_pool2d_forward1(*cur, d.I(0), d.O(0), d.OI(0), b); }},
-      {"custom-fp32", 1e-4, false, false, true,
-       [cur](const DevCase& d, int) { lb::kernels::max_pool2d_forward(*cur, d.I(0), d.O(0), d.OI(0)); }},
-      {"cudnn-fp32", 1e-4, false, false, false, [cur](const DevCase& d, int) { cudnn::max_pool2d_forward(*cur, d.I(0), d.O(0)); }}};
-  fwd.bytes = [](const LabCase& lc) { return 4.0 * (lc.pool.planes * lc.pool.H * lc.pool.W + lc.pool.planes * lc.pool.P * lc.pool.Q); };
+  fwd.variants = {{"1", 1e-4, false, true, true,
+                   [cur](const DevCase& d, int b) { max_pool2d_forward1(*cur, d.I(0), d.O(0), d.OI(0), b); }},
+                  {"custom-fp32", 1e-4, false, false, true,
+                   [cur](const DevCase& d, int) { lb::kernels::max_pool2d_forward(*cur, d.I(0), d.O(0), d.OI(0)); }},
+                  {"cudnn-fp32", 1e-4, false, false, false,
+                   [cur](const DevCase& d, int) { cudnn::max_pool2d_forward(*cur, d.I(0), d.O(0)); }}};
+  fwd.bytes = [](const LabCase& lc) {
+    return 4.0 * (lc.pool.planes * lc.pool.H * lc.pool.W + lc.pool.planes * lc.pool.P * lc.pool.Q);
+  };
   ps.push_back(fwd);
 
   Problem bwd;
@@ -269,7 +286,9 @@ std::vector<Problem> pool_problems(const LabCase& c) {
     h.in_i = {std::move(idx)};
     h.out = {std::vector<float>(h.in[1].size())};
     h.out_init = {-1};
-    h.cpu = [s](HostCase& h) { cpu::max_pool2d_backward<float>(h.in[0].data(), h.in_i[0].data(), h.out[0].data(), cpu::max_pool_args(s)); };
+    h.cpu = [s](HostCase& h) {
+      cpu::max_pool2d_backward<float>(h.in[0].data(), h.in_i[0].data(), h.out[0].data(), cpu::max_pool_args(s));
+    };
     return h;
   };
   bwd.variants = {
@@ -288,19 +307,27 @@ std::vector<Problem> pool_problems(const LabCase& c) {
 
 std::vector<Problem> problems_of(const LabCase& c) {
   switch (c.op) {
-    case OpKind::Conv2d: return conv_problems(c);
+    case OpKind::Conv2d:
+      return conv_problems(c);
     case OpKind::BatchNorm2d: {
       std::vector<Problem> ps = bn_problems(c), extra = bn_extra_problems(c);
       ps.insert(ps.end(), extra.begin(), extra.end());
       return ps;
     }
-    case OpKind::MaxPool2d: return pool_problems(c);
-    case OpKind::Relu: return relu_problems(c);
-    case OpKind::AvgPool2d: return avg_pool_problems(c);
-    case OpKind::Linear: return linear_problems(c);
-    case OpKind::CrossEntropy: return cross_entropy_problems(c);
-    case OpKind::Sgd: return sgd_problems(c);
-    case OpKind::AdamW: return adamw_problems(c);
+    case OpKind::MaxPool2d:
+      return pool_problems(c);
+    case OpKind::Relu:
+      return relu_problems(c);
+    case OpKind::AvgPool2d:
+      return avg_pool_problems(c);
+    case OpKind::Linear:
+      return linear_problems(c);
+    case OpKind::CrossEntropy:
+      return cross_entropy_problems(c);
+    case OpKind::Sgd:
+      return sgd_problems(c);
+    case OpKind::AdamW:
+      return adamw_problems(c);
   }
   return {};
 }

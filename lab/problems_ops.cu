@@ -21,10 +21,10 @@
 #include "kernels/batch_norm2d.cuh"
 #include "kernels/cudnn/cudnn_ops.cuh"
 #include "kernels/elementwise.cuh"
-#include "lab/harness.cuh"
 #include "kernels/linear.cuh"
 #include "kernels/pool2d.cuh"
 #include "kernels/softmax.cuh"
+#include "lab/harness.cuh"
 
 namespace lb::kernels::lab::detail {
 
@@ -112,16 +112,15 @@ Problem bn_relu_train_problem(const CurrentCase& cur) {
     };
     return h;
   };
-  std::vector<Variant> v{
-      naive_variant([cur](const DevCase& d, int b) {
-        batch_norm2d_forward_train1(cur->bn, d.I(0), d.I(1), d.I(2), d.O(0), d.O(1), d.O(2), d.O(3), d.O(4), kEps,
-                                    kMomentum, b);
-        add_relu_inplace1(d.O(0), d.I(5), bn_numel(*cur), b);
-      }),
-      fixed_variant("custom-fp32", [cur](const DevCase& d) {
-        batch_norm2d_relu_forward_train(cur->bn, d.I(0), d.I(1), d.I(2), d.I(5), d.O(0), d.O(1), d.O(2), d.O(3),
-                                        d.O(4), kEps, kMomentum);
-      })};
+  std::vector<Variant> v{naive_variant([cur](const DevCase& d, int b) {
+                           batch_norm2d_forward_train1(cur->bn, d.I(0), d.I(1), d.I(2), d.O(0), d.O(1), d.O(2), d.O(3),
+                                                       d.O(4), kEps, kMomentum, b);
+                           add_relu_inplace1(d.O(0), d.I(5), bn_numel(*cur), b);
+                         }),
+                         fixed_variant("custom-fp32", [cur](const DevCase& d) {
+                           batch_norm2d_relu_forward_train(cur->bn, d.I(0), d.I(1), d.I(2), d.I(5), d.O(0), d.O(1),
+                                                           d.O(2), d.O(3), d.O(4), kEps, kMomentum);
+                         })};
   return make_problem("relu-add-forward-train", cur, make, v,
                       [](const LabCase& lc) { return 3.0 * 4 * bn_numel(lc); });  // read x, residual; write y
 }
@@ -135,8 +134,8 @@ Problem bn_relu_backward_problem(const CurrentCase& cur) {
     const int64_t n = bn_numel(lc);
     std::vector<float> y(size_t(n), 0.0f), mean(s.C), invstd(s.C);
     // The saved y, mean and invstd the backward reads: the CPU forward's own.
-    cpu::batch_norm2d_forward_train<float>(fwd.in[0].data(), fwd.in[1].data(), fwd.in[2].data(), y.data(),
-                                           mean.data(), invstd.data(), nullptr, nullptr, bn_cpu(s));
+    cpu::batch_norm2d_forward_train<float>(fwd.in[0].data(), fwd.in[1].data(), fwd.in[2].data(), y.data(), mean.data(),
+                                           invstd.data(), nullptr, nullptr, bn_cpu(s));
     cpu::add_relu_inplace<float>(y.data(), fwd.in[5].data(), n);
     HostCase h;
     h.in = {fwd.in[0], std::move(y), random_vec(n, rng, -1, 1), mean, invstd, fwd.in[1]};
@@ -146,21 +145,21 @@ Problem bn_relu_backward_problem(const CurrentCase& cur) {
     h.cpu = [s](HostCase& h) {
       // g = dy masked by y > 0 is the residual's gradient, and what flows into batchnorm.
       cpu::relu_mask<float>(h.in[1].data(), h.in[2].data(), h.out[3].data(), int64_t(h.out[3].size()));
-      cpu::batch_norm2d_backward<float>(h.in[0].data(), h.out[3].data(), h.in[3].data(), h.in[4].data(),
-                                        h.in[5].data(), h.out[0].data(), h.out[1].data(), h.out[2].data(),
+      cpu::batch_norm2d_backward<float>(h.in[0].data(), h.out[3].data(), h.in[3].data(), h.in[4].data(), h.in[5].data(),
+                                        h.out[0].data(), h.out[1].data(), h.out[2].data(),
                                         cpu::BatchNorm2dBackwardArgs{s.N, s.C, s.HW, true});
     };
     return h;
   };
-  std::vector<Variant> v{
-      naive_variant([cur](const DevCase& d, int b) {
-        relu_backward1(d.I(1), d.I(2), d.O(3), bn_numel(*cur), b);  // the mask is relu's backward
-        batch_norm2d_backward1(cur->bn, d.I(0), d.O(3), d.I(3), d.I(4), d.I(5), d.O(0), d.O(1), d.O(2), true, b);
-      }),
-      fixed_variant("custom-fp32", [cur](const DevCase& d) {
-        batch_norm2d_relu_backward(cur->bn, d.I(0), d.I(1), d.I(2), d.I(3), d.I(4), d.I(5), d.O(0), d.O(1), d.O(2),
-                                   d.O(3), true);
-      })};
+  std::vector<Variant> v{naive_variant([cur](const DevCase& d, int b) {
+                           relu_backward1(d.I(1), d.I(2), d.O(3), bn_numel(*cur), b);  // the mask is relu's backward
+                           batch_norm2d_backward1(cur->bn, d.I(0), d.O(3), d.I(3), d.I(4), d.I(5), d.O(0), d.O(1),
+                                                  d.O(2), true, b);
+                         }),
+                         fixed_variant("custom-fp32", [cur](const DevCase& d) {
+                           batch_norm2d_relu_backward(cur->bn, d.I(0), d.I(1), d.I(2), d.I(3), d.I(4), d.I(5), d.O(0),
+                                                      d.O(1), d.O(2), d.O(3), true);
+                         })};
   return make_problem("relu-add-backward", cur, make, v,
                       [](const LabCase& lc) { return 5.0 * 4 * bn_numel(lc); });  // read x, y, dy; write dx, dres
 }
@@ -188,21 +187,19 @@ std::vector<Problem> relu_list(const CurrentCase& cur) {
     };
     return h;
   };
-  return {make_problem("forward", cur, fwd_make,
-                       {naive_variant([cur](const DevCase& d, int b) { relu_forward1(d.I(0), d.O(0), bn_numel(*cur), b); }),
-                        fixed_variant("custom-fp32",
-                                      [cur](const DevCase& d) { relu_forward(d.I(0), d.O(0), bn_numel(*cur)); })},
-                       [](const LabCase& lc) { return 2.0 * 4 * bn_numel(lc); }),
-          make_problem("backward", cur, bwd_make,
-                       {naive_variant([cur](const DevCase& d, int b) {
-                          relu_backward1(d.I(0), d.I(1), d.O(0), bn_numel(*cur), b);
-                        }),
-                        fixed_variant("custom-fp32", [cur](const DevCase& d) {
-                          relu_backward(d.I(0), d.I(1), d.O(0), bn_numel(*cur));
-                        })},
-                       [](const LabCase& lc) { return 3.0 * 4 * bn_numel(lc); })};
+  return {
+      make_problem(
+          "forward", cur, fwd_make,
+          {naive_variant([cur](const DevCase& d, int b) { relu_forward1(d.I(0), d.O(0), bn_numel(*cur), b); }),
+           fixed_variant("custom-fp32", [cur](const DevCase& d) { relu_forward(d.I(0), d.O(0), bn_numel(*cur)); })},
+          [](const LabCase& lc) { return 2.0 * 4 * bn_numel(lc); }),
+      make_problem(
+          "backward", cur, bwd_make,
+          {naive_variant([cur](const DevCase& d, int b) { relu_backward1(d.I(0), d.I(1), d.O(0), bn_numel(*cur), b); }),
+           fixed_variant("custom-fp32",
+                         [cur](const DevCase& d) { relu_backward(d.I(0), d.I(1), d.O(0), bn_numel(*cur)); })},
+          [](const LabCase& lc) { return 3.0 * 4 * bn_numel(lc); })};
 }
-
 
 // ---- adaptive average pool ----------------------------------------------------------------------------
 
@@ -236,7 +233,8 @@ std::vector<Problem> avg_pool_list(const CurrentCase& cur) {
       fixed_variant("custom-fp32", [cur](const DevCase& d) { adaptive_avg_pool2d_forward(cur->avg, d.I(0), d.O(0)); })};
   std::vector<Variant> bwd{
       naive_variant([cur](const DevCase& d, int b) { adaptive_avg_pool2d_backward1(cur->avg, d.I(0), d.O(0), b); }),
-      fixed_variant("custom-fp32", [cur](const DevCase& d) { adaptive_avg_pool2d_backward(cur->avg, d.I(0), d.O(0)); })};
+      fixed_variant("custom-fp32",
+                    [cur](const DevCase& d) { adaptive_avg_pool2d_backward(cur->avg, d.I(0), d.O(0)); })};
   // cuDNN has the global pool only (ResNet18's: every plane to 1x1).
   if (cur->avg.OH == 1 && cur->avg.OW == 1) {
     fwd.push_back(fixed_variant(
@@ -264,7 +262,10 @@ struct LinearDirection {
 std::vector<LinearDirection> linear_directions() {
   using S = const MatShape&;
   return {
-      {"forward", [](S m) { return std::vector<int64_t>{m.N * m.IN, m.OUT * m.IN, m.OUT}; },
+      {"forward",
+       [](S m) {
+         return std::vector<int64_t>{m.N * m.IN, m.OUT * m.IN, m.OUT};
+       },
        [](S m) { return m.N * m.OUT; },
        [](S m, HostCase& h) {
          cpu::linear_forward<float>(m.N, m.IN, m.OUT, h.in[0].data(), h.in[1].data(), h.in[2].data(), h.out[0].data());
@@ -274,7 +275,10 @@ std::vector<LinearDirection> linear_directions() {
        [](S m, const DevCase& d, MathMode md) {
          cudnn::linear_forward(m.N, m.IN, m.OUT, d.I(0), d.I(1), d.I(2), d.O(0), md);
        }},
-      {"backward-input", [](S m) { return std::vector<int64_t>{m.N * m.OUT, m.OUT * m.IN}; },
+      {"backward-input",
+       [](S m) {
+         return std::vector<int64_t>{m.N * m.OUT, m.OUT * m.IN};
+       },
        [](S m) { return m.N * m.IN; },
        [](S m, HostCase& h) {
          cpu::linear_backward_input<float>(m.N, m.IN, m.OUT, h.in[0].data(), h.in[1].data(), h.out[0].data());
@@ -284,7 +288,10 @@ std::vector<LinearDirection> linear_directions() {
        [](S m, const DevCase& d, MathMode md) {
          cudnn::linear_backward_input(m.N, m.IN, m.OUT, d.I(0), d.I(1), d.O(0), md);
        }},
-      {"backward-weight", [](S m) { return std::vector<int64_t>{m.N * m.IN, m.N * m.OUT}; },
+      {"backward-weight",
+       [](S m) {
+         return std::vector<int64_t>{m.N * m.IN, m.N * m.OUT};
+       },
        [](S m) { return m.OUT * m.IN; },
        [](S m, HostCase& h) {
          cpu::linear_backward_weight<float>(m.N, m.IN, m.OUT, h.in[0].data(), h.in[1].data(), h.out[0].data());
@@ -321,16 +328,17 @@ std::vector<Problem> linear_list(const CurrentCase& cur) {
       for (MathMode md : {MathMode::Fp32, MathMode::Tf32}) {
         const bool tf32 = md == MathMode::Tf32;
         if (tf32 && !gemm) continue;
-        v.push_back(fixed_variant(std::string(lib) + (tf32 ? "-tf32" : "-fp32"),
-                                  [cur, f = f, md](const DevCase& d) { f(cur->mat, d, md); }, tf32 ? 5e-3 : 1e-4,
-                                  tf32));
+        v.push_back(fixed_variant(
+            std::string(lib) + (tf32 ? "-tf32" : "-fp32"), [cur, f = f, md](const DevCase& d) { f(cur->mat, d, md); },
+            tf32 ? 5e-3 : 1e-4, tf32));
       }
     }
     // 2 * N * IN * OUT for the GEMMs; the bias gradient's N * OUT additions.
     auto flops = [gemm](const LabCase& lc) {
       return gemm ? 2.0 * lc.mat.N * lc.mat.IN * lc.mat.OUT : double(lc.mat.N) * lc.mat.OUT;
     };
-    ps.push_back(make_problem(dir.name, cur, make, v, [](const LabCase&) { return 0.0; }, flops));
+    ps.push_back(make_problem(
+        dir.name, cur, make, v, [](const LabCase&) { return 0.0; }, flops));
   }
   return ps;
 }
@@ -364,7 +372,8 @@ CrossEntropyData ce_data(const MatShape& m, Rng& rng) {
   return e;
 }
 
-template <class T> Tensor host_tensor(const std::vector<T>& v, const Shape& shape, DType dtype) {
+template <class T>
+Tensor host_tensor(const std::vector<T>& v, const Shape& shape, DType dtype) {
   return Tensor::from_vector(std::vector<double>(v.begin(), v.end()), shape, dtype);
 }
 
@@ -415,14 +424,13 @@ std::vector<Problem> cross_entropy_list(const CurrentCase& cur) {
     };
     return h;
   };
-  std::vector<Variant> fwd{naive_variant([cur](const DevCase& d, int b) {
-                             cross_entropy_forward1(d.I(0), d.II(0), d.I(1), cur->mat.N, cur->mat.OUT, d.O(0), d.O(1),
-                                                    d.O(2), b);
-                           }),
-                           fixed_variant("custom-fp32", [cur](const DevCase& d) {
-                             cross_entropy_forward(d.I(0), d.II(0), d.I(1), cur->mat.N, cur->mat.OUT, d.O(0), d.O(1),
-                                                   d.O(2));
-                           })};
+  std::vector<Variant> fwd{
+      naive_variant([cur](const DevCase& d, int b) {
+        cross_entropy_forward1(d.I(0), d.II(0), d.I(1), cur->mat.N, cur->mat.OUT, d.O(0), d.O(1), d.O(2), b);
+      }),
+      fixed_variant("custom-fp32", [cur](const DevCase& d) {
+        cross_entropy_forward(d.I(0), d.II(0), d.I(1), cur->mat.N, cur->mat.OUT, d.O(0), d.O(1), d.O(2));
+      })};
   std::vector<Variant> bwd{naive_variant([cur](const DevCase& d, int b) {
                              cross_entropy_backward1(d.I(0), d.II(0), d.I(1), d.I(2), cur->mat.N, cur->mat.OUT, d.O(0),
                                                      b);

@@ -21,8 +21,8 @@
 
 #include "engine/optim/adamw.h"
 #include "engine/optim/sgd.h"
-#include "lab/harness.cuh"
 #include "kernels/optim.cuh"
+#include "lab/harness.cuh"
 
 namespace lb::kernels::lab::detail {
 
@@ -65,7 +65,7 @@ struct SgdDirection {
 
 const std::vector<SgdDirection>& sgd_directions() {
   static const std::vector<SgdDirection> dirs = {
-      {"plain", {0.1, 0.0, 0.0, 5e-4, false}, false},         // no momentum: no buffer
+      {"plain", {0.1, 0.0, 0.0, 5e-4, false}, false},          // no momentum: no buffer
       {"momentum-first", {0.1, 0.9, 0.0, 5e-4, false}, true},  // buf = d
       {"momentum", {0.1, 0.9, 0.1, 5e-4, false}, false},       // with dampening
       {"nesterov", {0.1, 0.9, 0.0, 5e-4, true}, false},
@@ -106,8 +106,9 @@ Problem sgd_problem(const CurrentCase& cur, const SgdDirection& dir) {
   std::vector<Variant> v{
       naive_variant([cur, k, buf](const DevCase& d, int b) { sgd_update1(d.O(0), d.I(1), buf(d), cur->numel, k, b); },
                     kOptimTol),
-      fixed_variant("custom-fp32", [cur, k, buf](const DevCase& d) { sgd_update(d.O(0), d.I(1), buf(d), cur->numel, k); },
-                    kOptimTol)};
+      fixed_variant(
+          "custom-fp32", [cur, k, buf](const DevCase& d) { sgd_update(d.O(0), d.I(1), buf(d), cur->numel, k); },
+          kOptimTol)};
   // Read p, g (and buf unless first); write p (and buf).
   const double words = has_buf ? (dir.first ? 4.0 : 5.0) : 3.0;
   return make_problem(dir.name, cur, make, v, [words](const LabCase& lc) { return words * 4 * lc.numel; });
@@ -157,11 +158,12 @@ Problem adamw_problem(const CurrentCase& cur, const AdamWDirection& dir) {
   };
   const AdamWParams k = adamw_params(dir.t);
   std::vector<Variant> v{
-      naive_variant([cur, k](const DevCase& d, int b) { adamw_update1(d.O(0), d.I(1), d.O(1), d.O(2), cur->numel, k, b); },
-                    kOptimTol),
-      fixed_variant("custom-fp32",
-                    [cur, k](const DevCase& d) { adamw_update(d.O(0), d.I(1), d.O(1), d.O(2), cur->numel, k); },
-                    kOptimTol)};
+      naive_variant(
+          [cur, k](const DevCase& d, int b) { adamw_update1(d.O(0), d.I(1), d.O(1), d.O(2), cur->numel, k, b); },
+          kOptimTol),
+      fixed_variant(
+          "custom-fp32", [cur, k](const DevCase& d) { adamw_update(d.O(0), d.I(1), d.O(1), d.O(2), cur->numel, k); },
+          kOptimTol)};
   // Read p, g, exp_avg, exp_avg_sq; write p, exp_avg, exp_avg_sq.
   return make_problem(dir.name, cur, make, v, [](const LabCase& lc) { return 7.0 * 4 * lc.numel; });
 }

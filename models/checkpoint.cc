@@ -36,15 +36,18 @@ ModelMeta parse_meta(const std::map<std::string, std::string>& md, const nn::Sta
       m.norm.mean = j.at("mean").get<double>();
       m.norm.std = j.at("std").get<double>();
     }
-    if (!get("class_names").empty()) m.class_names = nlohmann::json::parse(get("class_names")).get<std::vector<std::string>>();
+    if (!get("class_names").empty())
+      m.class_names = nlohmann::json::parse(get("class_names")).get<std::vector<std::string>>();
     if (!get("image_size").empty()) m.image_size = std::stoll(get("image_size"));
     if (!get("config").empty()) m.config = nlohmann::json::parse(get("config"));
   } catch (const std::exception& e) {
     LB_THROW(path << ": unreadable lightbox metadata (" << e.what() << "); re-save the checkpoint");
   }
-  LB_CHECK(m.arch == "resnet18", path << ": architecture '" << m.arch << "' is not resnet18, the only one lightbox builds");
+  LB_CHECK(m.arch == "resnet18",
+           path << ": architecture '" << m.arch << "' is not resnet18, the only one lightbox builds");
   LB_CHECK(m.norm.std > 0, path << ": normalization std must be positive");
-  if (m.class_names.size() != static_cast<size_t>(m.num_classes)) m.class_names = default_class_names("", m.num_classes);
+  if (m.class_names.size() != static_cast<size_t>(m.num_classes))
+    m.class_names = default_class_names("", m.num_classes);
   return m;
 }
 

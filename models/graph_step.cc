@@ -63,7 +63,8 @@ GraphKey GraphStep::key_of(const Tensor& x) const {
 std::vector<int64_t> GraphStep::batch_counts() const {
   std::vector<int64_t> v;
   for (const auto& [name, m] : model_.named_modules())
-    if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(m)) v.push_back(static_cast<int64_t>(bn->num_batches_tracked().item()));
+    if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(m))
+      v.push_back(static_cast<int64_t>(bn->num_batches_tracked().item()));
   return v;
 }
 
@@ -111,10 +112,10 @@ void GraphStep::capture(const GraphKey& k) {
 }
 
 GraphStep::Result GraphStep::step(const Tensor& x, const Tensor& y) {
-  LB_CHECK(x.dim() == 4 && y.dim() == 1 && y.size(0) == x.size(0) && x.dtype() == DType::Float32 &&
-               y.dtype() == DType::Int64,
-           "cuda graph: expected images (N, C, H, W) float32 and labels (N) int64, got " << x.str() << " and "
-                                                                                         << y.str());
+  LB_CHECK(
+      x.dim() == 4 && y.dim() == 1 && y.size(0) == x.size(0) && x.dtype() == DType::Float32 &&
+          y.dtype() == DType::Int64,
+      "cuda graph: expected images (N, C, H, W) float32 and labels (N) int64, got " << x.str() << " and " << y.str());
   const GraphKey k = key_of(x);
   switch (policy_.next(k)) {
     case ReplayPolicy::Action::Eager:

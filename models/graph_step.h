@@ -92,8 +92,8 @@ class GraphStep {
   Device dev_;
   void* graph_ = nullptr;
   ReplayPolicy policy_;
-  Tensor x_, y_, loss_, logits_;       // the graph's fixed inputs and outputs
-  std::vector<int64_t> count_delta_;   // num_batches_tracked added by one captured step, per BN
+  Tensor x_, y_, loss_, logits_;      // the graph's fixed inputs and outputs
+  std::vector<int64_t> count_delta_;  // num_batches_tracked added by one captured step, per BN
   int64_t captures_ = 0, replays_ = 0;
 };
 

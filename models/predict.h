@@ -9,9 +9,9 @@
 namespace lb::models {
 
 struct Predictions {
-  Tensor logits;  // float32 (N, K)
-  Tensor probs;   // float32 (N, K), softmax of the logits
-  Tensor labels;  // int64 (N)
+  Tensor logits;      // float32 (N, K)
+  Tensor probs;       // float32 (N, K), softmax of the logits
+  Tensor labels;      // int64 (N)
   double loss = 0.0;  // mean cross-entropy
   // Probability of class 1 per sample and the labels as ints: what the binary metrics take.
   std::vector<double> positive_scores() const;

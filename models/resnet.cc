@@ -16,10 +16,10 @@ BasicBlock::BasicBlock(int64_t in_channels, int64_t out_channels, int64_t stride
   conv2 = register_module("conv2", std::make_shared<nn::Conv2d>(out_channels, out_channels, 3, 1, 1, false, gen));
   bn2 = register_module("bn2", std::make_shared<nn::BatchNorm2d>(out_channels));
   if (stride != 1 || in_channels != out_channels) {
-    downsample = register_module(
-        "downsample", std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-                          std::make_shared<nn::Conv2d>(in_channels, out_channels, 1, stride, 0, false, gen),
-                          std::make_shared<nn::BatchNorm2d>(out_channels)}));
+    downsample = register_module("downsample",
+                                 std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+                                     std::make_shared<nn::Conv2d>(in_channels, out_channels, 1, stride, 0, false, gen),
+                                     std::make_shared<nn::BatchNorm2d>(out_channels)}));
   }
 }
 
@@ -33,8 +33,8 @@ nn::BatchNorm2d* BasicBlock::downsample_bn() const {
 
 Tensor BasicBlock::forward(const Tensor& x) {
   // Eval mode, no tap on any module of the block, no override: batch norm folded into the convs.
-  if (nn::can_fold({conv1.get(), bn1.get(), relu.get(), conv2.get(), bn2.get(), downsample.get(),
-                    downsample_conv(), downsample_bn()}))
+  if (nn::can_fold({conv1.get(), bn1.get(), relu.get(), conv2.get(), bn2.get(), downsample.get(), downsample_conv(),
+                    downsample_bn()}))
     return forward_folded(x);
   // Fused: bn1 + relu, and bn2 + identity + relu, each one op and one autograd node
   // (batch_norm2d_relu). The same values and gradients as the unfused path below (bit for bit on the
@@ -74,8 +74,7 @@ Tensor BasicBlock::forward_folded(const Tensor& x) {
 
 namespace {
 
-std::shared_ptr<nn::Sequential> make_layer(int64_t in_channels, int64_t out_channels, int64_t stride,
-                                           Generator& gen) {
+std::shared_ptr<nn::Sequential> make_layer(int64_t in_channels, int64_t out_channels, int64_t stride, Generator& gen) {
   auto layer = std::make_shared<nn::Sequential>();
   layer->push_back(std::make_shared<BasicBlock>(in_channels, out_channels, stride, gen));
   layer->push_back(std::make_shared<BasicBlock>(out_channels, out_channels, 1, gen));
@@ -87,8 +86,8 @@ std::shared_ptr<nn::Sequential> make_layer(int64_t in_channels, int64_t out_chan
 ResNet18::ResNet18(int64_t in_channels, int64_t num_classes, Generator& gen, int64_t width)
     : in_channels_(in_channels), num_classes_(num_classes), width_(width) {
   LB_CHECK(in_channels > 0 && num_classes > 0 && width > 0,
-           "ResNet18: in_channels, num_classes and width must be positive, got " << in_channels << ", "
-                                                                                << num_classes << ", " << width);
+           "ResNet18: in_channels, num_classes and width must be positive, got " << in_channels << ", " << num_classes
+                                                                                 << ", " << width);
   const int64_t w = width;
   conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in_channels, w, 7, 2, 3, false, gen));
   bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(w));
@@ -128,8 +127,8 @@ Tensor ResNet18::forward(const Tensor& x) {
 Tensor ResNet18::forward_from(const std::string& name, const Tensor& activation) {
   const auto& names = stage_names();
   auto it = std::find(names.begin(), names.end(), name);
-  LB_CHECK(it != names.end(), "ResNet18: no stage named '" << name
-                                                           << "'; stages are conv1, bn1, relu, maxpool, layer1..layer4, avgpool, fc");
+  LB_CHECK(it != names.end(), "ResNet18: no stage named '"
+                                  << name << "'; stages are conv1, bn1, relu, maxpool, layer1..layer4, avgpool, fc");
   Tensor h = activation;
   size_t i = static_cast<size_t>(it - names.begin());
   // The stem in eval mode: conv1 -> bn1 -> relu as one folded convolution and an in-place ReLU

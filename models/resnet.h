@@ -43,8 +43,8 @@ class BasicBlock : public nn::Module {
  private:
   // conv1'/bn1, relu, conv2'/bn2, + identity (downsample folded too), relu: batch norm folded.
   Tensor forward_folded(const Tensor& x);
-  nn::Conv2d* downsample_conv() const;     // downsample's "0", or null
-  nn::BatchNorm2d* downsample_bn() const;  // downsample's "1", or null
+  nn::Conv2d* downsample_conv() const;       // downsample's "0", or null
+  nn::BatchNorm2d* downsample_bn() const;    // downsample's "1", or null
   nn::FoldCache fold1_, fold2_, fold_down_;  // W', b' of conv1/bn1, conv2/bn2, the downsample
 };
 

@@ -48,7 +48,7 @@ void validate(const TrainConfig& c) {
   LB_CHECK(c.epochs > 0 && c.epochs <= kMaxEpochs, "--epochs must be in [1, " << kMaxEpochs << "], got " << c.epochs);
   LB_CHECK(c.batch_size > 1 && c.batch_size <= kMaxBatch,
            "--batch-size must be at least 2 (batch norm needs two samples) and at most " << kMaxBatch << ", got "
-                                                                                        << c.batch_size);
+                                                                                         << c.batch_size);
   LB_CHECK(c.lr > 0 && std::isfinite(c.lr), "--lr must be a positive number, got " << c.lr);
   LB_CHECK(c.momentum >= 0 && c.momentum < 1, "--momentum must be in [0, 1), got " << c.momentum);
   LB_CHECK(c.weight_decay >= 0 && std::isfinite(c.weight_decay), "--weight-decay must be a non-negative number");
@@ -58,15 +58,18 @@ void validate(const TrainConfig& c) {
   check_conv1_mode(c.conv1);
   LB_CHECK(c.unfreeze_every >= 0 && c.patience >= 0 && c.warmup_epochs >= 0 && c.warmup_epochs <= kMaxEpochs,
            "--unfreeze-every, --patience and --warmup-epochs must be non-negative (warm-up at most " << kMaxEpochs
-                                                                                                  << " epochs)");
+                                                                                                     << " epochs)");
 }
 
 std::shared_ptr<optim::LRSchedule> make_schedule(const TrainConfig& c, int64_t steps_per_epoch) {
   const int64_t total = c.epochs * steps_per_epoch;
   std::shared_ptr<optim::LRSchedule> s;
-  if (c.schedule == "none") s = std::make_shared<optim::StepLR>(c.lr, total + 1, 1.0);
-  else if (c.schedule == "cosine") s = std::make_shared<optim::CosineLR>(c.lr, total);
-  else if (c.schedule == "onecycle") s = std::make_shared<optim::OneCycleLR>(c.lr, total);
+  if (c.schedule == "none")
+    s = std::make_shared<optim::StepLR>(c.lr, total + 1, 1.0);
+  else if (c.schedule == "cosine")
+    s = std::make_shared<optim::CosineLR>(c.lr, total);
+  else if (c.schedule == "onecycle")
+    s = std::make_shared<optim::OneCycleLR>(c.lr, total);
   else if (c.schedule.rfind("step:", 0) == 0) {
     const auto parts = split_list(c.schedule.substr(5), ':');
     LB_CHECK(parts.size() == 2, "--schedule step needs step:EPOCHS:GAMMA (e.g. step:3:0.1), got " << c.schedule);
@@ -81,9 +84,8 @@ std::shared_ptr<optim::LRSchedule> make_schedule(const TrainConfig& c, int64_t s
       every = 0;
     }
     LB_CHECK(every >= 1 && every <= kMaxEpochs && gamma > 0 && std::isfinite(gamma),
-             "--schedule step needs step:EPOCHS:GAMMA with EPOCHS in [1, " << kMaxEpochs
-                                                                         << "] and GAMMA > 0 (e.g. step:3:0.1), got "
-                                                                         << c.schedule);
+             "--schedule step needs step:EPOCHS:GAMMA with EPOCHS in [1, "
+                 << kMaxEpochs << "] and GAMMA > 0 (e.g. step:3:0.1), got " << c.schedule);
     s = std::make_shared<optim::StepLR>(c.lr, every * steps_per_epoch, gamma);
   } else {
     LB_THROW("--schedule must be none, cosine, onecycle or step:EPOCHS:GAMMA, got " << c.schedule);
@@ -151,8 +153,8 @@ std::vector<std::string> set_trainable(ResNet18& model, const std::vector<std::s
   for (const std::string& p : prefixes) {
     bool found = false;
     for (const auto& [name, t] : params) found |= name == p || name.rfind(p + ".", 0) == 0;
-    LB_CHECK(found, "--train-only: no parameters under '" << p
-                                                          << "'; use module names such as fc, layer4, layer3, layer2, layer1, bn1, conv1, layer4.1");
+    LB_CHECK(found, "--train-only: no parameters under '"
+                        << p << "'; use module names such as fc, layer4, layer3, layer2, layer1, bn1, conv1, layer4.1");
   }
   std::vector<std::string> stages;
   for (const auto& [name, t] : params) {
@@ -213,11 +215,18 @@ void save_resume(const std::string& path, const ResNet18& model, const optim::Op
   for (auto& [k, t] : opt.state_dict()) all.emplace_back(kOptimPrefix + k, t);
   json hist = json::array();
   for (const auto& r : st.history) hist.push_back(r.to_json());
-  const json trainer{{"next_epoch", st.next_epoch}, {"next_batch", st.next_batch}, {"loss_sum", st.loss_sum},
-                     {"acc_sum", st.acc_sum},       {"seen", st.seen},             {"seconds", st.seconds},
-                     {"best_auc", st.best_auc},     {"best_epoch", st.best_epoch}, {"stale", st.stale},
+  const json trainer{{"next_epoch", st.next_epoch},
+                     {"next_batch", st.next_batch},
+                     {"loss_sum", st.loss_sum},
+                     {"acc_sum", st.acc_sum},
+                     {"seen", st.seen},
+                     {"seconds", st.seconds},
+                     {"best_auc", st.best_auc},
+                     {"best_epoch", st.best_epoch},
+                     {"stale", st.stale},
                      {"history", hist}};
-  std::map<std::string, std::string> md{{"arch", meta.arch}, {"config", meta.config.dump()}, {"trainer", trainer.dump()}};
+  std::map<std::string, std::string> md{
+      {"arch", meta.arch}, {"config", meta.config.dump()}, {"trainer", trainer.dump()}};
   io::save_safetensors(path, all, md);
 }
 
@@ -225,8 +234,10 @@ RunState load_resume(const std::string& path, ResNet18& model, optim::Optimizer&
   io::SafeTensors f = io::load_safetensors(path);
   nn::StateDict model_sd, opt_sd;
   for (auto& [k, t] : f.tensors) {
-    if (k.rfind(kOptimPrefix, 0) == 0) opt_sd.emplace_back(k.substr(std::string(kOptimPrefix).size()), t);
-    else model_sd.emplace_back(k, t);
+    if (k.rfind(kOptimPrefix, 0) == 0)
+      opt_sd.emplace_back(k.substr(std::string(kOptimPrefix).size()), t);
+    else
+      model_sd.emplace_back(k, t);
   }
   model.load_state_dict(model_sd, true);
   opt.load_state_dict(opt_sd);
@@ -293,8 +304,8 @@ std::shared_ptr<ResNet18> init_model(const TrainConfig& c, const data::Dataset& 
       std::cerr << "lightbox: " << name << " adapted from ImageNet (--conv1 " << c.conv1 << ", 3 -> "
                 << model->in_channels() << " channel(s))\n";
     for (const auto& name : r.reinitialised)
-      std::cerr << "lightbox: " << name << " re-initialised" << (name == "conv1.weight" ? " (--conv1 random)" : " (new classifier head)")
-                << "\n";
+      std::cerr << "lightbox: " << name << " re-initialised"
+                << (name == "conv1.weight" ? " (--conv1 random)" : " (new classifier head)") << "\n";
     return model;
   }
   LB_THROW("--init must be random, checkpoint:PATH or imagenet:PATH, got '" << c.init << "'");
@@ -358,7 +369,8 @@ TrainResult train_model(const TrainConfig& cfg_in) {
   // A run killed while writing leaves its temporary file behind (never a half-written final one).
   io::remove_stale_temp_files(out);
   io::remove_stale_temp_files(out + "/checkpoints");
-  const std::string best_path = out + "/checkpoints/best.safetensors", resume_path = out + "/checkpoints/resume.safetensors";
+  const std::string best_path = out + "/checkpoints/best.safetensors",
+                    resume_path = out + "/checkpoints/resume.safetensors";
   auto opt = make_optimizer(cfg, *model);
   RunState st;
   if (cfg.resume && fs::exists(resume_path)) {
@@ -382,18 +394,19 @@ TrainResult train_model(const TrainConfig& cfg_in) {
   data::Loader loader(ds.train, lc);
   const int64_t steps = loader.num_batches();
   auto sched = make_schedule(cfg, steps);
-  LB_CHECK(st.next_batch == 0 || st.next_batch < steps, resume_path << ": the trainer state stands at batch " << st.next_batch
-                                              << " of an epoch of " << steps
-                                              << "; it is damaged, start a new run without --resume");
+  LB_CHECK(st.next_batch == 0 || st.next_batch < steps,
+           resume_path << ": the trainer state stands at batch " << st.next_batch << " of an epoch of " << steps
+                       << "; it is damaged, start a new run without --resume");
 
   // The NaN guard: one line that says where, where the last good state is, and what to change.
   // batch < 0: the value is the validation loss after epoch e.
   auto check_finite = [&](double v, int64_t e, int64_t batch) {
-    LB_CHECK(std::isfinite(v), "training diverged: the " << (batch < 0 ? "validation " : "") << "loss is " << v
-                                                         << (batch < 0 ? " after epoch " : " at epoch ") << e + 1
-                                                         << (batch < 0 ? "" : ", batch " + std::to_string(batch + 1))
-                                                         << (e > 0 ? "; the last good checkpoint is " + resume_path : std::string())
-                                                         << "; lower --lr (now " << cfg.lr << ")");
+    LB_CHECK(std::isfinite(v), "training diverged: the "
+                                   << (batch < 0 ? "validation " : "") << "loss is " << v
+                                   << (batch < 0 ? " after epoch " : " at epoch ") << e + 1
+                                   << (batch < 0 ? "" : ", batch " + std::to_string(batch + 1))
+                                   << (e > 0 ? "; the last good checkpoint is " + resume_path : std::string())
+                                   << "; lower --lr (now " << cfg.lr << ")");
   };
   TrainResult result;
   result.best_path = best_path;

@@ -31,7 +31,7 @@ struct TrainConfig {
   std::string data = "data/pneumoniamnist.npz";
   std::string out = "runs/train";
   std::string init = "random";  // random | checkpoint:PATH | imagenet:PATH (models/weights.h)
-  std::string conv1 = "sum";     // imagenet init, grey data: sum | mean | red | random (weights.h)
+  std::string conv1 = "sum";    // imagenet init, grey data: sum | mean | red | random (weights.h)
   int64_t epochs = 5;
   int64_t batch_size = 128;
   std::string optimizer = "sgd";  // sgd | adamw
@@ -41,15 +41,15 @@ struct TrainConfig {
   bool nesterov = false;
   std::string schedule = "none";  // none | cosine | onecycle | step:EPOCHS:GAMMA
   int64_t warmup_epochs = 0;
-  std::string train_only;         // comma-separated module prefixes ("fc,layer4"); empty = all
-  int64_t unfreeze_every = 0;     // > 0: gradual unfreezing, one more stage backwards every k epochs
-  std::string augment = "none";   // see engine/data/augment.h
+  std::string train_only;        // comma-separated module prefixes ("fc,layer4"); empty = all
+  int64_t unfreeze_every = 0;    // > 0: gradual unfreezing, one more stage backwards every k epochs
+  std::string augment = "none";  // see engine/data/augment.h
   double norm_mean = 0.5, norm_std = 0.5;
   uint64_t seed = 0;
-  int64_t patience = 0;           // early stopping after this many epochs without a better val AUC; 0 = off
-  bool resume = false;            // continue the run in `out` from its last finished epoch
-  int64_t stop_after = 0;         // > 0: leave after this many epochs of this invocation (resumable),
-                                  // for time-sliced runs; not part of the run's identity, not saved
+  int64_t patience = 0;    // early stopping after this many epochs without a better val AUC; 0 = off
+  bool resume = false;     // continue the run in `out` from its last finished epoch
+  int64_t stop_after = 0;  // > 0: leave after this many epochs of this invocation (resumable),
+                           // for time-sliced runs; not part of the run's identity, not saved
   bool progress = true;
   // Where to train: "cpu", "cuda" or "cuda:N". Like --threads, not part of the run's identity (not
   // saved): a run may be resumed on another device.

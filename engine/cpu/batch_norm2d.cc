@@ -22,7 +22,8 @@ constexpr int64_t kParallelGrain = 1 << 14;
 // overlap and the compiler vectorise them; the double accumulator keeps the float result the
 // same. float64 data (the oracles' precision; tests compare it bit for bit with a plain running
 // sum) keeps one lane, in element order. f(n, i, v) maps element i of plane n to the term.
-template <class T, class F> double channel_sum(const T* x, int64_t c, int64_t N, int64_t C, int64_t HW, F f) {
+template <class T, class F>
+double channel_sum(const T* x, int64_t c, int64_t N, int64_t C, int64_t HW, F f) {
   constexpr int kLanes = sizeof(T) == 4 ? 8 : 1;
   double lane[kLanes] = {};
   for (int64_t n = 0; n < N; ++n) {
@@ -65,14 +66,17 @@ void channel_dot(const T* dy, const T* x, T m, int64_t c, int64_t N, int64_t C, 
 
 // Two-pass mean and biased variance of channel c in double: subtracting the mean before squaring
 // avoids the cancellation of E[x^2] - E[x]^2 when the mean is large against the spread.
-template <class T> void channel_moments(const T* x, int64_t c, const BatchNorm2dArgs& a, double& mean, double& var) {
+template <class T>
+void channel_moments(const T* x, int64_t c, const BatchNorm2dArgs& a, double& mean, double& var) {
   const double M = static_cast<double>(a.N * a.HW);
   mean = channel_sum(x, c, a.N, a.C, a.HW, [](int64_t, int64_t, T v) { return static_cast<double>(v); }) / M;
   const double m = mean;
-  var = channel_sum(x, c, a.N, a.C, a.HW, [m](int64_t, int64_t, T v) {
-          const double d = static_cast<double>(v) - m;
-          return d * d;
-        }) / M;
+  var = channel_sum(x, c, a.N, a.C, a.HW,
+                    [m](int64_t, int64_t, T v) {
+                      const double d = static_cast<double>(v) - m;
+                      return d * d;
+                    }) /
+        M;
 }
 
 // y = (x - m) * k + s over channel c: the normalisation and the affine map in one pass.
@@ -88,8 +92,8 @@ void channel_normalise(const T* x, T* y, int64_t c, T m, T k, T s, int64_t N, in
 }  // namespace
 
 template <class T>
-void batch_norm2d_forward_train(const T* x, const T* weight, const T* bias, T* y, T* mean, T* invstd,
-                                T* running_mean, T* running_var, const BatchNorm2dArgs& a) {
+void batch_norm2d_forward_train(const T* x, const T* weight, const T* bias, T* y, T* mean, T* invstd, T* running_mean,
+                                T* running_var, const BatchNorm2dArgs& a) {
   const double M = static_cast<double>(a.N * a.HW);
 #pragma omp parallel for schedule(static) if (a.N * a.C * a.HW > kParallelGrain)
   for (int64_t c = 0; c < a.C; ++c) {
@@ -110,8 +114,8 @@ void batch_norm2d_forward_train(const T* x, const T* weight, const T* bias, T* y
 }
 
 template <class T>
-void batch_norm2d_forward_eval(const T* x, const T* weight, const T* bias, const T* running_mean,
-                               const T* running_var, T* y, T* invstd, const BatchNorm2dArgs& a) {
+void batch_norm2d_forward_eval(const T* x, const T* weight, const T* bias, const T* running_mean, const T* running_var,
+                               T* y, T* invstd, const BatchNorm2dArgs& a) {
 #pragma omp parallel for schedule(static) if (a.N * a.C * a.HW > kParallelGrain)
   for (int64_t c = 0; c < a.C; ++c) {
     const double is = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + a.eps);
@@ -123,8 +127,8 @@ void batch_norm2d_forward_eval(const T* x, const T* weight, const T* bias, const
 }
 
 template <class T>
-void batch_norm2d_backward(const T* x, const T* dy, const T* mean, const T* invstd, const T* weight,
-                           T* dx, T* dweight, T* dbias, const BatchNorm2dBackwardArgs& a) {
+void batch_norm2d_backward(const T* x, const T* dy, const T* mean, const T* invstd, const T* weight, T* dx, T* dweight,
+                           T* dbias, const BatchNorm2dBackwardArgs& a) {
   const double M = static_cast<double>(a.N * a.HW);
   // sum(dy * xhat) is needed by dweight and, in training, by dx (the variance path).
   const bool need_dot = dweight || (dx && a.training);
@@ -163,7 +167,8 @@ void batch_norm2d_backward(const T* x, const T* dy, const T* mean, const T* invs
   }
 }
 
-template <class T> void add_relu_inplace(T* y, const T* residual, int64_t n) {
+template <class T>
+void add_relu_inplace(T* y, const T* residual, int64_t n) {
   // What add_forward then relu_forward compute (a + 1 * b is exactly a + b; v > 0 ? v : 0 maps NaN
   // to 0), in one pass instead of two.
   if (residual) {
@@ -178,7 +183,8 @@ template <class T> void add_relu_inplace(T* y, const T* residual, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = y[i] > T(0) ? y[i] : T(0);
 }
 
-template <class T> void relu_mask(const T* y, const T* dy, T* g, int64_t n) {
+template <class T>
+void relu_mask(const T* y, const T* dy, T* g, int64_t n) {
   // y > 0 exactly where relu's input was > 0 (relu_backward's argument), so y is all we need.
 #pragma omp parallel for schedule(static) if (n > kParallelGrain)
   // dy loaded unconditionally: the select vectorises, a conditional load is a mispredicted branch.
@@ -188,11 +194,11 @@ template <class T> void relu_mask(const T* y, const T* dy, T* g, int64_t n) {
   }
 }
 
-#define LB_INSTANTIATE_BN(T)                                                                            \
-  template void batch_norm2d_forward_train<T>(const T*, const T*, const T*, T*, T*, T*, T*, T*,         \
-                                              const BatchNorm2dArgs&);                                  \
-  template void batch_norm2d_forward_eval<T>(const T*, const T*, const T*, const T*, const T*, T*, T*,  \
-                                             const BatchNorm2dArgs&);                                   \
+#define LB_INSTANTIATE_BN(T)                                                                           \
+  template void batch_norm2d_forward_train<T>(const T*, const T*, const T*, T*, T*, T*, T*, T*,        \
+                                              const BatchNorm2dArgs&);                                 \
+  template void batch_norm2d_forward_eval<T>(const T*, const T*, const T*, const T*, const T*, T*, T*, \
+                                             const BatchNorm2dArgs&);                                  \
   template void batch_norm2d_backward<T>(const T*, const T*, const T*, const T*, const T*, T*, T*, T*, \
                                          const BatchNorm2dBackwardArgs&);                              \
   template void add_relu_inplace<T>(T*, const T*, int64_t);                                            \

@@ -29,14 +29,14 @@ struct BatchNorm2dArgs {
 // be null (affine=false). running_mean and running_var may be null (no tracking); when given they
 // are updated in place with the unbiased variance. Needs M = N * HW > 1 (the caller checks).
 template <class T>
-void batch_norm2d_forward_train(const T* x, const T* weight, const T* bias, T* y, T* mean, T* invstd,
-                                T* running_mean, T* running_var, const BatchNorm2dArgs& a);
+void batch_norm2d_forward_train(const T* x, const T* weight, const T* bias, T* y, T* mean, T* invstd, T* running_mean,
+                                T* running_var, const BatchNorm2dArgs& a);
 
 // Eval: y = (x - running_mean) * invstd * weight + bias with invstd = 1 / sqrt(running_var + eps),
 // which is also written out (C) so the backward never has to read the running stats again.
 template <class T>
-void batch_norm2d_forward_eval(const T* x, const T* weight, const T* bias, const T* running_mean,
-                               const T* running_var, T* y, T* invstd, const BatchNorm2dArgs& a);
+void batch_norm2d_forward_eval(const T* x, const T* weight, const T* bias, const T* running_mean, const T* running_var,
+                               T* y, T* invstd, const BatchNorm2dArgs& a);
 
 struct BatchNorm2dBackwardArgs {
   int64_t N = 0, C = 0, HW = 0;
@@ -51,16 +51,18 @@ struct BatchNorm2dBackwardArgs {
 // x may be null when dweight is null and the mode is eval (nothing then reads xhat). weight may
 // be null (affine=false: a weight of one).
 template <class T>
-void batch_norm2d_backward(const T* x, const T* dy, const T* mean, const T* invstd, const T* weight,
-                           T* dx, T* dweight, T* dbias, const BatchNorm2dBackwardArgs& a);
+void batch_norm2d_backward(const T* x, const T* dy, const T* mean, const T* invstd, const T* weight, T* dx, T* dweight,
+                           T* dbias, const BatchNorm2dBackwardArgs& a);
 
 // The epilogue of the fused batch_norm2d_relu, run over batch_norm2d's output y (n values):
 // y = max(y + residual, 0) in place; residual may be null (y = max(y, 0)). The same arithmetic as
 // add_ then relu_ (engine/cpu/elementwise.h), so the fused op matches the composition bit for bit.
-template <class T> void add_relu_inplace(T* y, const T* residual, int64_t n);
+template <class T>
+void add_relu_inplace(T* y, const T* residual, int64_t n);
 
 // The first step of batch_norm2d_relu's backward: g = dy where y > 0, else 0 (n values); g then
 // goes through batch_norm2d_backward and is also the residual's gradient.
-template <class T> void relu_mask(const T* y, const T* dy, T* g, int64_t n);
+template <class T>
+void relu_mask(const T* y, const T* dy, T* g, int64_t n);
 
 }  // namespace lb::cpu

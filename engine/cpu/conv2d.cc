@@ -34,7 +34,8 @@ std::atomic<ConvAlgo>& algo() {
   return a;
 }
 
-template <class T> bool implicit_path() {
+template <class T>
+bool implicit_path() {
   return std::is_same_v<T, float> && gemm_backend() == GemmBackend::Own;
 }
 
@@ -80,24 +81,30 @@ ConvAlgo parse_conv_algo(const std::string& s) {
 
 const char* conv_algo_name(ConvAlgo a) {
   switch (a) {
-    case ConvAlgo::Auto: return "auto";
-    case ConvAlgo::Implicit: return "implicit";
-    case ConvAlgo::Winograd: return "winograd";
+    case ConvAlgo::Auto:
+      return "auto";
+    case ConvAlgo::Implicit:
+      return "implicit";
+    case ConvAlgo::Winograd:
+      return "winograd";
   }
   return "?";
 }
 
-template <class T> void conv2d_forward(const Conv2dArgs& a, const T* x, const T* w, const T* bias, T* y) {
+template <class T>
+void conv2d_forward(const Conv2dArgs& a, const T* x, const T* w, const T* bias, T* y) {
   if constexpr (std::is_same_v<T, float>) {
     if (implicit_path<T>()) {
-      if (const auto tile = winograd_tile(a, Direction::Forward)) return winograd_conv2d_forward(a, x, w, bias, y, *tile);
+      if (const auto tile = winograd_tile(a, Direction::Forward))
+        return winograd_conv2d_forward(a, x, w, bias, y, *tile);
       return conv_detail::implicit_conv2d_forward(a, x, w, bias, y);
     }
   }
   conv_detail::im2col_conv2d_forward(a, x, w, bias, y);
 }
 
-template <class T> void conv2d_backward_input(const Conv2dArgs& a, const T* dy, const T* w, T* dx) {
+template <class T>
+void conv2d_backward_input(const Conv2dArgs& a, const T* dy, const T* w, T* dx) {
   if constexpr (std::is_same_v<T, float>) {
     if (implicit_path<T>()) {
       if (const auto tile = winograd_tile(a, Direction::BackwardInput))
@@ -108,7 +115,8 @@ template <class T> void conv2d_backward_input(const Conv2dArgs& a, const T* dy, 
   conv_detail::im2col_conv2d_backward_input(a, dy, w, dx);
 }
 
-template <class T> void conv2d_backward_weight(const Conv2dArgs& a, const T* x, const T* dy, T* dw) {
+template <class T>
+void conv2d_backward_weight(const Conv2dArgs& a, const T* x, const T* dy, T* dw) {
   if constexpr (std::is_same_v<T, float>) {
     if (implicit_path<T>()) {
       if (const auto tile = winograd_tile(a, Direction::BackwardWeight))
@@ -119,7 +127,8 @@ template <class T> void conv2d_backward_weight(const Conv2dArgs& a, const T* x, 
   conv_detail::im2col_conv2d_backward_weight(a, x, dy, dw);
 }
 
-template <class T> void conv2d_backward_bias(const Conv2dArgs& a, const T* dy, T* db) {
+template <class T>
+void conv2d_backward_bias(const Conv2dArgs& a, const T* dy, T* db) {
   const int64_t pq = a.P * a.Q;
   // Accumulate in double: one channel sums N*P*Q terms (25k for a 128-image batch of 14x14 maps).
 #pragma omp parallel for schedule(static) if (a.N * a.K * pq > (1 << 15))
@@ -133,10 +142,10 @@ template <class T> void conv2d_backward_bias(const Conv2dArgs& a, const T* dy, T
   }
 }
 
-#define LB_INSTANTIATE_CONV2D(T)                                                                       \
-  template void conv2d_forward<T>(const Conv2dArgs&, const T*, const T*, const T*, T*);                \
-  template void conv2d_backward_input<T>(const Conv2dArgs&, const T*, const T*, T*);                   \
-  template void conv2d_backward_weight<T>(const Conv2dArgs&, const T*, const T*, T*);                  \
+#define LB_INSTANTIATE_CONV2D(T)                                                        \
+  template void conv2d_forward<T>(const Conv2dArgs&, const T*, const T*, const T*, T*); \
+  template void conv2d_backward_input<T>(const Conv2dArgs&, const T*, const T*, T*);    \
+  template void conv2d_backward_weight<T>(const Conv2dArgs&, const T*, const T*, T*);   \
   template void conv2d_backward_bias<T>(const Conv2dArgs&, const T*, T*);
 LB_INSTANTIATE_CONV2D(float)
 LB_INSTANTIATE_CONV2D(double)

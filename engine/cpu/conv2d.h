@@ -34,7 +34,7 @@ struct Conv2dArgs {
   int64_t N, C, H, W;  // input
   int64_t K, R, S;     // output channels and filter height, width
   int64_t stride, pad;
-  int64_t P, Q;        // output height, width
+  int64_t P, Q;  // output height, width
   // MathMode::Bf16 (kernels/shapes.h): round both GEMM operands (the column / gathered dy buffers
   // and the weight) to bfloat16 before the fp32 GEMM, as the CUDA kernels do. float only: the
   // float64 functions ignore it (they are the exact oracles of the finite-difference tests).
@@ -63,16 +63,20 @@ ConvAlgo parse_conv_algo(const std::string& s);  // throws lb::Error naming the 
 const char* conv_algo_name(ConvAlgo a);
 
 // y = conv(x, W) + b. bias may be null.
-template <class T> void conv2d_forward(const Conv2dArgs& a, const T* x, const T* w, const T* bias, T* y);
+template <class T>
+void conv2d_forward(const Conv2dArgs& a, const T* x, const T* w, const T* bias, T* y);
 
 // dx = d(loss)/dx given dy (N, K, P, Q).
-template <class T> void conv2d_backward_input(const Conv2dArgs& a, const T* dy, const T* w, T* dx);
+template <class T>
+void conv2d_backward_input(const Conv2dArgs& a, const T* dy, const T* w, T* dx);
 
 // dw = d(loss)/dW given x and dy. The sum over the batch is deterministic for a given thread count
 // (fixed slices of images per thread, partial sums added in thread order).
-template <class T> void conv2d_backward_weight(const Conv2dArgs& a, const T* x, const T* dy, T* dw);
+template <class T>
+void conv2d_backward_weight(const Conv2dArgs& a, const T* x, const T* dy, T* dw);
 
 // db = d(loss)/db, the sum of dy over images and output positions.
-template <class T> void conv2d_backward_bias(const Conv2dArgs& a, const T* dy, T* db);
+template <class T>
+void conv2d_backward_bias(const Conv2dArgs& a, const T* dy, T* db);
 
 }  // namespace lb::cpu

@@ -29,11 +29,12 @@ namespace {
 // 1x1 kernel, no padding: column (p, q) of channel c is the pixel x[c, p*stride, q*stride], so the
 // column matrix is a subsample (a plain copy at stride 1).
 // x: (C, H, W) one image; cols: (C, ld), this image's P*Q columns at the start of each row.
-template <class T> void pointwise_cols(const Conv2dArgs& a, const T* x, T* cols, int64_t ld) {
+template <class T>
+void pointwise_cols(const Conv2dArgs& a, const T* x, T* cols, int64_t ld) {
   for (int64_t c = 0; c < a.C; ++c)
     for (int64_t p = 0; p < a.P; ++p) {
       const T* in = x + (c * a.H + p * a.stride) * a.W;  // in: input row p*stride, (W)
-      T* out = cols + c * ld + p * a.Q;                    // out: (Q)
+      T* out = cols + c * ld + p * a.Q;                  // out: (Q)
       for (int64_t q = 0; q < a.Q; ++q) out[q] = in[q * a.stride];
     }
 }
@@ -43,7 +44,8 @@ template <class T> void pointwise_cols(const Conv2dArgs& a, const T* x, T* cols,
 // q*stride + s - pad], or 0 in the pad. On small maps (Q = 7 and below) the per-run overheads
 // dominate, so a row that touches the pad is zeroed with one fill and then only the in-image runs
 // are copied; rows wholly inside the image (the centre taps) skip the fill.
-template <class T> void im2col(const Conv2dArgs& a, const Taps& taps, const T* x, T* cols, int64_t ld) {
+template <class T>
+void im2col(const Conv2dArgs& a, const Taps& taps, const T* x, T* cols, int64_t ld) {
   if (a.R == 1 && a.S == 1 && a.pad == 0) return pointwise_cols(a, x, cols, ld);
   const int64_t nt = taps.size();
   for (int64_t c = 0; c < a.C; ++c)
@@ -81,7 +83,8 @@ const T* gather_cols(const Conv2dArgs& a, const Taps& taps, const T* x, int64_t 
 
 // Images [n0, n0 + count) of t (N, K, P*Q), side by side: buf (K, count*P*Q). Returns the image
 // itself when count is 1 (its (K, P*Q) block already has that layout).
-template <class T> const T* gather_maps(const T* t, int64_t K, int64_t pq, int64_t n0, int64_t count, T* buf) {
+template <class T>
+const T* gather_maps(const T* t, int64_t K, int64_t pq, int64_t n0, int64_t count, T* buf) {
   if (count == 1) return t + n0 * K * pq;
   for (int64_t i = 0; i < count; ++i)
     for (int64_t k = 0; k < K; ++k) std::copy_n(t + ((n0 + i) * K + k) * pq, pq, buf + (k * count + i) * pq);
@@ -89,14 +92,16 @@ template <class T> const T* gather_maps(const T* t, int64_t K, int64_t pq, int64
 }
 
 // The inverse of gather_maps: buf (K, count*P*Q) back into images [n0, n0 + count) of t (N, K, P*Q).
-template <class T> void scatter_maps(const T* buf, int64_t K, int64_t pq, int64_t n0, int64_t count, T* t) {
+template <class T>
+void scatter_maps(const T* buf, int64_t K, int64_t pq, int64_t n0, int64_t count, T* t) {
   for (int64_t i = 0; i < count; ++i)
     for (int64_t k = 0; k < K; ++k) std::copy_n(buf + (k * count + i) * pq, pq, t + ((n0 + i) * K + k) * pq);
 }
 
 }  // namespace
 
-template <class T> void im2col_conv2d_forward(const Conv2dArgs& a, const T* x, const T* w, const T* bias, T* y) {
+template <class T>
+void im2col_conv2d_forward(const Conv2dArgs& a, const T* x, const T* w, const T* bias, T* y) {
   use_single_threaded_blas();
   const Plan plan = make_plan(a);
   const Taps taps = live_taps(a);
@@ -110,14 +115,15 @@ template <class T> void im2col_conv2d_forward(const Conv2dArgs& a, const T* x, c
   }
 #pragma omp parallel num_threads(plan.threads)
   {
-    auto cols = scratch<T>(input_is_cols(a) && plan.group == 1 && !bf16 ? 0 : crs * plan.group * pq);  // (C*T, group*P*Q)
-    auto ybuf = scratch<T>(plan.group > 1 ? kpq * plan.group : 0);                           // (K, group*P*Q)
+    auto cols =
+        scratch<T>(input_is_cols(a) && plan.group == 1 && !bf16 ? 0 : crs * plan.group * pq);  // (C*T, group*P*Q)
+    auto ybuf = scratch<T>(plan.group > 1 ? kpq * plan.group : 0);                             // (K, group*P*Q)
 #pragma omp for schedule(static)
     for (int64_t g = 0; g < plan.groups; ++g) {
       const int64_t n0 = g * plan.group, count = std::min(plan.group, a.N - n0), ld = count * pq;
       const T* cg = gather_cols(a, taps, x, n0, count, cols.get());  // cg: (C*T, count*P*Q)
       cg = bf16_operand(bf16, cg, crs * ld, cols.get());
-      T* out = count == 1 ? y + n0 * kpq : ybuf.get();               // out: (K, count*P*Q)
+      T* out = count == 1 ? y + n0 * kpq : ybuf.get();  // out: (K, count*P*Q)
       gemm(false, false, a.K, ld, crs, T(1), wc, crs, cg, ld, T(0), out, ld);
       if (count > 1) scatter_maps(out, a.K, pq, n0, count, y);
       if (!bias) continue;
@@ -130,7 +136,8 @@ template <class T> void im2col_conv2d_forward(const Conv2dArgs& a, const T* x, c
   }
 }
 
-template <class T> void im2col_conv2d_backward_input(const Conv2dArgs& a, const T* dy, const T* w, T* dx) {
+template <class T>
+void im2col_conv2d_backward_input(const Conv2dArgs& a, const T* dy, const T* w, T* dx) {
   use_single_threaded_blas();
   const Plan plan = make_plan(a);
   const Taps taps = live_taps(a);
@@ -144,14 +151,14 @@ template <class T> void im2col_conv2d_backward_input(const Conv2dArgs& a, const 
   }
 #pragma omp parallel num_threads(plan.threads)
   {
-    auto dybuf = scratch<T>(plan.group > 1 || bf16 ? a.K * plan.group * pq : 0);              // (K, group*P*Q)
+    auto dybuf = scratch<T>(plan.group > 1 || bf16 ? a.K * plan.group * pq : 0);               // (K, group*P*Q)
     auto dcols = scratch<T>(input_is_cols(a) && plan.group == 1 ? 0 : crs * plan.group * pq);  // (C*T, group*P*Q)
 #pragma omp for schedule(static)
     for (int64_t g = 0; g < plan.groups; ++g) {
       const int64_t n0 = g * plan.group, count = std::min(plan.group, a.N - n0), ld = count * pq;
       const T* dyg = gather_maps(dy, a.K, pq, n0, count, dybuf.get());  // dyg: (K, count*P*Q)
       dyg = bf16_operand(bf16, dyg, a.K * ld, dybuf.get());
-      T* dxg = dx + n0 * chw;                                           // dxg: (count, C, H, W)
+      T* dxg = dx + n0 * chw;  // dxg: (count, C, H, W)
       if (count == 1 && input_is_cols(a)) {
         // dx_n (C, H*W) is its own column matrix: W^T dy_n lands in place, no col2im.
         gemm(true, false, crs, ld, a.K, T(1), wc, crs, dyg, ld, T(0), dxg, ld);
@@ -165,7 +172,8 @@ template <class T> void im2col_conv2d_backward_input(const Conv2dArgs& a, const 
   }
 }
 
-template <class T> void im2col_conv2d_backward_weight(const Conv2dArgs& a, const T* x, const T* dy, T* dw) {
+template <class T>
+void im2col_conv2d_backward_weight(const Conv2dArgs& a, const T* x, const T* dy, T* dw) {
   use_single_threaded_blas();
   const Plan plan = make_plan(a);
   const Taps taps = live_taps(a);
@@ -184,15 +192,16 @@ template <class T> void im2col_conv2d_backward_weight(const Conv2dArgs& a, const
   if (direct) std::fill(dw, dw + kcrs, T(0));
 #pragma omp parallel num_threads(plan.threads)
   {
-    T* dwt = direct ? dw : partial.data() + omp_get_thread_num() * kcrs;                 // dwt: (K, C*T)
-    auto cols = scratch<T>(input_is_cols(a) && plan.group == 1 && !bf16 ? 0 : crs * plan.group * pq);  // (C*T, group*P*Q)
-    auto dybuf = scratch<T>(plan.group > 1 || bf16 ? a.K * plan.group * pq : 0);                      // (K, group*P*Q)
+    T* dwt = direct ? dw : partial.data() + omp_get_thread_num() * kcrs;  // dwt: (K, C*T)
+    auto cols =
+        scratch<T>(input_is_cols(a) && plan.group == 1 && !bf16 ? 0 : crs * plan.group * pq);  // (C*T, group*P*Q)
+    auto dybuf = scratch<T>(plan.group > 1 || bf16 ? a.K * plan.group * pq : 0);               // (K, group*P*Q)
     // schedule(static) hands each thread one contiguous, fixed slice of the groups.
 #pragma omp for schedule(static)
     for (int64_t g = 0; g < plan.groups; ++g) {
       const int64_t n0 = g * plan.group, count = std::min(plan.group, a.N - n0), ld = count * pq;
-      const T* cg = gather_cols(a, taps, x, n0, count, cols.get());        // cg: (C*T, count*P*Q)
-      const T* dyg = gather_maps(dy, a.K, pq, n0, count, dybuf.get());      // dyg: (K, count*P*Q)
+      const T* cg = gather_cols(a, taps, x, n0, count, cols.get());     // cg: (C*T, count*P*Q)
+      const T* dyg = gather_maps(dy, a.K, pq, n0, count, dybuf.get());  // dyg: (K, count*P*Q)
       cg = bf16_operand(bf16, cg, crs * ld, cols.get());
       dyg = bf16_operand(bf16, dyg, a.K * ld, dybuf.get());
       // dwt (K, C*T) += dyg (K, count*P*Q) x cg^T (count*P*Q, C*T)
@@ -216,9 +225,9 @@ template <class T> void im2col_conv2d_backward_weight(const Conv2dArgs& a, const
   }
 }
 
-#define LB_INSTANTIATE_IM2COL(T)                                                                        \
-  template void im2col_conv2d_forward<T>(const Conv2dArgs&, const T*, const T*, const T*, T*);          \
-  template void im2col_conv2d_backward_input<T>(const Conv2dArgs&, const T*, const T*, T*);             \
+#define LB_INSTANTIATE_IM2COL(T)                                                               \
+  template void im2col_conv2d_forward<T>(const Conv2dArgs&, const T*, const T*, const T*, T*); \
+  template void im2col_conv2d_backward_input<T>(const Conv2dArgs&, const T*, const T*, T*);    \
   template void im2col_conv2d_backward_weight<T>(const Conv2dArgs&, const T*, const T*, T*);
 LB_INSTANTIATE_IM2COL(float)
 LB_INSTANTIATE_IM2COL(double)

@@ -50,9 +50,9 @@ constexpr int64_t kMaxGroupCols = 16384;
 
 // Output positions that read the same range of filter taps.
 struct PosClass {
-  int64_t r_lo, r_hi, s_lo, s_hi;   // live taps: r in [r_lo, r_hi), s in [s_lo, s_hi)
-  std::vector<int64_t> pq;          // (n): its positions p*Q + q
-  std::vector<int64_t> win;         // (n): their window origins (p*stride - pad)*W + (q*stride - pad)
+  int64_t r_lo, r_hi, s_lo, s_hi;  // live taps: r in [r_lo, r_hi), s in [s_lo, s_hi)
+  std::vector<int64_t> pq;         // (n): its positions p*Q + q
+  std::vector<int64_t> win;        // (n): their window origins (p*stride - pad)*W + (q*stride - pad)
   int64_t taps() const { return (r_hi - r_lo) * (s_hi - s_lo); }
   int64_t size() const { return static_cast<int64_t>(pq.size()); }
 };
@@ -103,9 +103,7 @@ struct WeightLayout {
   int kind = 0;  // 0 the plain tensor, 1 the turned filter (the packed-weight cache keeps both)
 };
 
-WeightLayout plain_layout(const Conv2dArgs& a, const float* w) {
-  return {w, 0, a.C * a.R * a.S, a.R * a.S, a.S, 1, 0};
-}
+WeightLayout plain_layout(const Conv2dArgs& a, const float* w) { return {w, 0, a.C * a.R * a.S, a.R * a.S, a.S, 1, 0}; }
 
 // Everything about one class that does not depend on the images: its tap offsets and its weight
 // packed for the GEMM, W_cls (K, C*T) for the forward or W_cls^T (C*T, K) for the input gradient,
@@ -121,7 +119,8 @@ PackedA class_weight(const Conv2dArgs& a, const PosClass& cls, const WeightLayou
   for (int64_t k = 0; k < a.K; ++k) k_off[k] = k * wl.k_step;
   for (int64_t c = 0; c < a.C; ++c)
     for (int64_t r = cls.r_lo; r < cls.r_hi; ++r)
-      for (int64_t s = cls.s_lo; s < cls.s_hi; ++s) tap_off.push_back(wl.base + c * wl.c_step + r * wl.r_step + s * wl.s_step);
+      for (int64_t s = cls.s_lo; s < cls.s_hi; ++s)
+        tap_off.push_back(wl.base + c * wl.c_step + r * wl.r_step + s * wl.s_step);
   const int64_t ct = static_cast<int64_t>(tap_off.size());
   if (transposed) return PackedA(IndexedView{wl.w, tap_off.data(), k_off.data(), a.bf16}, ct, a.K);
   return PackedA(IndexedView{wl.w, k_off.data(), tap_off.data(), a.bf16}, a.K, ct);
@@ -140,7 +139,7 @@ std::vector<ClassPlan> class_plans(const Conv2dArgs& a, const std::vector<PosCla
 // (Conv2dArgs::weight_owner: its values are fixed for now); computed per call otherwise. `g` is
 // the geometry the GEMMs see (the padded copy's, or a itself), `classes` its position classes.
 std::shared_ptr<const std::vector<ClassPlan>> packed_plans(const Conv2dArgs& g, const std::vector<PosClass>& classes,
-                                                          const WeightLayout& wl, bool transposed) {
+                                                           const WeightLayout& wl, bool transposed) {
   auto make = [&] { return std::make_shared<const std::vector<ClassPlan>>(class_plans(g, classes, wl, transposed)); };
   if (g.weight_owner.expired() || wl.w == nullptr) return make();
   WeightKey key;
@@ -263,8 +262,8 @@ void forward_with_layout(const Conv2dArgs& a, const float* x, const WeightLayout
   const bool in_place = classes.size() == 1 && !fill && plan.group == 1;
 #pragma omp parallel num_threads(plan.threads)
   {
-    auto win = scratch<int64_t>(most);                    // (count*n) window origins of one class
-    auto out = scratch<float>(in_place ? 0 : a.K * most);  // (K, count*n) one class's product
+    auto win = scratch<int64_t>(most);                        // (count*n) window origins of one class
+    auto out = scratch<float>(in_place ? 0 : a.K * most);     // (K, count*n) one class's product
     auto xp = scratch<float>(padded ? plan.group * chw : 0);  // (group, C, Hp, Wp)
 #pragma omp for schedule(static)
     for (int64_t gi = 0; gi < plan.groups; ++gi) {
@@ -315,8 +314,8 @@ void implicit_conv2d_backward_input(const Conv2dArgs& a, const float* dy, const 
   for (const PosClass& c : classes) most_ct = std::max(most_ct, a.C * c.taps());
 #pragma omp parallel num_threads(plan.threads)
   {
-    auto win = scratch<int64_t>(most);          // (count*n) window origins in x's layout
-    auto map = scratch<int64_t>(most);          // (count*n) positions in dy's layout
+    auto win = scratch<int64_t>(most);            // (count*n) window origins in x's layout
+    auto map = scratch<int64_t>(most);            // (count*n) positions in dy's layout
     auto dcols = scratch<float>(most_ct * most);  // (C*T, count*n)
 #pragma omp for schedule(static)
     for (int64_t g = 0; g < plan.groups; ++g) {
@@ -327,8 +326,8 @@ void implicit_conv2d_backward_input(const Conv2dArgs& a, const float* dy, const 
         const int64_t cols = count * cls.size(), ct = static_cast<int64_t>(cp.tap_off.size());
         class_windows(a, cls, count, win.get());
         class_maps(a, cls, count, map.get());
-        sgemm(cp.w, cols, pack_b_indexed({dy + n0 * kpq, chan_off.data(), map.get(), a.bf16}), 1.0f, 0.0f,
-              dcols.get(), cols);
+        sgemm(cp.w, cols, pack_b_indexed({dy + n0 * kpq, chan_off.data(), map.get(), a.bf16}), 1.0f, 0.0f, dcols.get(),
+              cols);
         // col2im of the class: every tap of the class is inside the image, so no bounds checks.
         for (int64_t t = 0; t < ct; ++t) {
           const float* src = dcols.get() + t * cols;  // src: (cols)

@@ -42,7 +42,7 @@ inline Plan make_plan(const Conv2dArgs& a, int64_t min_cols = kMinGemmCols) {
   const int64_t macs = a.N * a.K * a.P * a.Q * a.C * a.R * a.S;
   const int64_t max_threads = macs < kParallelMacs ? 1 : omp_get_max_threads();
   const int64_t pq = a.P * a.Q;
-  const int64_t wide_enough = (min_cols + pq - 1) / pq;          // images for a wide GEMM
+  const int64_t wide_enough = (min_cols + pq - 1) / pq;              // images for a wide GEMM
   const int64_t per_thread = (a.N + max_threads - 1) / max_threads;  // images if every thread works
   Plan plan;
   // Keeping every thread busy matters more than GEMM width, so per_thread caps the group.
@@ -56,7 +56,8 @@ inline Plan make_plan(const Conv2dArgs& a, int64_t min_cols = kMinGemmCols) {
 inline bool input_is_cols(const Conv2dArgs& a) { return a.R == 1 && a.S == 1 && a.pad == 0 && a.stride == 1; }
 
 // A per-thread scratch buffer, left uninitialised: every element is written before it is read.
-template <class T> std::unique_ptr<T[]> scratch(int64_t n) {
+template <class T>
+std::unique_ptr<T[]> scratch(int64_t n) {
   return std::unique_ptr<T[]>(n > 0 ? new T[n] : nullptr);
 }
 
@@ -93,13 +94,15 @@ inline Taps live_taps(const Conv2dArgs& a) {
 
 // The weight (K, C, R, S) restricted to the live taps: (K, C*T), column c*T + t. Returns w itself
 // when every tap is live.
-template <class T> const T* compact_weight(const Conv2dArgs& a, const Taps& taps, const T* w, std::vector<T>& buf) {
+template <class T>
+const T* compact_weight(const Conv2dArgs& a, const Taps& taps, const T* w, std::vector<T>& buf) {
   const int64_t nt = taps.size();
   if (nt == a.R * a.S) return w;
   buf.resize(a.K * a.C * nt);
   for (int64_t k = 0; k < a.K; ++k)
     for (int64_t c = 0; c < a.C; ++c)
-      for (int64_t t = 0; t < nt; ++t) buf[(k * a.C + c) * nt + t] = w[((k * a.C + c) * a.R + taps.r[t]) * a.S + taps.s[t]];
+      for (int64_t t = 0; t < nt; ++t)
+        buf[(k * a.C + c) * nt + t] = w[((k * a.C + c) * a.R + taps.r[t]) * a.S + taps.s[t]];
   return buf.data();
 }
 
@@ -117,7 +120,8 @@ inline const float* bf16_operand(bool on, const float* src, int64_t n, float* bu
 inline const double* bf16_operand(bool, const double* src, int64_t, double*) { return src; }
 
 // The GEMM's weight operand (K, C*T): compact_weight, then rounded to bf16 in Bf16 mode.
-template <class T> const T* gemm_weight(const Conv2dArgs& a, const Taps& taps, const T* w, std::vector<T>& buf) {
+template <class T>
+const T* gemm_weight(const Conv2dArgs& a, const Taps& taps, const T* w, std::vector<T>& buf) {
   const T* wc = compact_weight(a, taps, w, buf);
   if (!rounds(a, w)) return wc;
   buf.resize(a.K * a.C * taps.size());
@@ -128,7 +132,8 @@ template <class T> const T* gemm_weight(const Conv2dArgs& a, const Taps& taps, c
 // pixel read by several overlapping windows collects the sum). Entries from the pad are dropped.
 // dcols: (C*T, ld), this image's P*Q columns at the start of each row; dx: (C, H, W), zeroed by
 // the caller.
-template <class T> void col2im(const Conv2dArgs& a, const Taps& taps, const T* dcols, int64_t ld, T* dx) {
+template <class T>
+void col2im(const Conv2dArgs& a, const Taps& taps, const T* dcols, int64_t ld, T* dx) {
   const int64_t nt = taps.size();
   for (int64_t c = 0; c < a.C; ++c)
     for (int64_t t = 0; t < nt; ++t) {
@@ -155,9 +160,12 @@ template <class T> void col2im(const Conv2dArgs& a, const Taps& taps, const T* d
 // The classic path, for float64 (the oracles' precision) and for float32 under
 // GemmBackend::OpenBlas (the comparison): im2col into a column buffer, then a BLAS-style GEMM
 // (engine/cpu/conv2d_im2col.cc).
-template <class T> void im2col_conv2d_forward(const Conv2dArgs& a, const T* x, const T* w, const T* bias, T* y);
-template <class T> void im2col_conv2d_backward_input(const Conv2dArgs& a, const T* dy, const T* w, T* dx);
-template <class T> void im2col_conv2d_backward_weight(const Conv2dArgs& a, const T* x, const T* dy, T* dw);
+template <class T>
+void im2col_conv2d_forward(const Conv2dArgs& a, const T* x, const T* w, const T* bias, T* y);
+template <class T>
+void im2col_conv2d_backward_input(const Conv2dArgs& a, const T* dy, const T* w, T* dx);
+template <class T>
+void im2col_conv2d_backward_weight(const Conv2dArgs& a, const T* x, const T* dy, T* dw);
 
 // The fast float32 path on lightbox's own GEMM: the column matrix is packed straight from the
 // activations into the GEMM's panels and never written whole (engine/cpu/conv2d_implicit.cc).

@@ -53,9 +53,9 @@ void keep_packed_weights(const WeightKey& k, std::shared_ptr<const void> v, int6
   std::lock_guard<std::mutex> lock(c.mu);
   // Entries of freed owners, or of this owner at another version, can never match again.
   for (auto it = c.entries.begin(); it != c.entries.end();) {
-    const bool stale = it->key.owner.expired() ||
-                       (it->key.kind == k.kind && it->key.shape == k.shape && it->key.offset == k.offset &&
-                        it->key.owner.lock() == k.owner.lock());
+    const bool stale =
+        it->key.owner.expired() || (it->key.kind == k.kind && it->key.shape == k.shape && it->key.offset == k.offset &&
+                                    it->key.owner.lock() == k.owner.lock());
     if (stale) {
       c.bytes -= it->bytes;
       it = c.entries.erase(it);

@@ -84,8 +84,8 @@ CpuInfo read_cpu_info() {
     const Regs r1 = cpuid(1);
     const bool osxsave = (r1.c >> 27) & 1;
     const uint64_t xcr0 = osxsave ? xgetbv0() : 0;
-    info.os_avx = (xcr0 & 0x6) == 0x6;                  // SSE and AVX (ymm) state
-    const bool os_avx512 = (xcr0 & 0xe6) == 0xe6;       // + opmask, upper zmm0-15, zmm16-31
+    info.os_avx = (xcr0 & 0x6) == 0x6;             // SSE and AVX (ymm) state
+    const bool os_avx512 = (xcr0 & 0xe6) == 0xe6;  // + opmask, upper zmm0-15, zmm16-31
     info.fma = info.os_avx && ((r1.c >> 12) & 1);
     if (max_leaf >= 7) {
       const Regs r7 = cpuid(7, 0);
@@ -108,8 +108,8 @@ Isa choose_active_isa() {
   const char* env = std::getenv("LB_CPU_ISA");
   if (env == nullptr || *env == '\0') return best_isa();
   const Isa isa = parse_isa(env);
-  LB_CHECK(isa_supported(isa), "LB_CPU_ISA=" << env << ": this CPU (" << cpu_info().model << ") cannot run the "
-                                             << env << " path; its best is " << isa_name(best_isa())
+  LB_CHECK(isa_supported(isa), "LB_CPU_ISA=" << env << ": this CPU (" << cpu_info().model << ") cannot run the " << env
+                                             << " path; its best is " << isa_name(best_isa())
                                              << ". Unset LB_CPU_ISA or choose a supported path");
   return isa;
 }
@@ -124,9 +124,12 @@ const CpuInfo& cpu_info() {
 bool isa_supported(Isa isa) {
   const CpuInfo& c = cpu_info();
   switch (isa) {
-    case Isa::Avx512: return c.avx512f && c.fma;
-    case Isa::Avx2: return c.avx2 && c.fma;
-    case Isa::Generic: return true;
+    case Isa::Avx512:
+      return c.avx512f && c.fma;
+    case Isa::Avx2:
+      return c.avx2 && c.fma;
+    case Isa::Generic:
+      return true;
   }
   return false;
 }
@@ -144,9 +147,12 @@ Isa active_isa() {
 
 const char* isa_name(Isa isa) {
   switch (isa) {
-    case Isa::Avx512: return "avx512";
-    case Isa::Avx2: return "avx2";
-    case Isa::Generic: return "generic";
+    case Isa::Avx512:
+      return "avx512";
+    case Isa::Avx2:
+      return "avx2";
+    case Isa::Generic:
+      return "generic";
   }
   return "?";
 }

@@ -91,9 +91,12 @@ float chains_generic(int64_t steps) {
 
 float run_chains(Isa isa, int64_t steps) {
   switch (isa) {
-    case Isa::Avx512: return chains_avx512(steps);
-    case Isa::Avx2: return chains_avx2(steps);
-    case Isa::Generic: return chains_generic(steps);
+    case Isa::Avx512:
+      return chains_avx512(steps);
+    case Isa::Avx2:
+      return chains_avx2(steps);
+    case Isa::Generic:
+      return chains_generic(steps);
   }
   return 0;
 }

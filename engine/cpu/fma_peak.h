@@ -29,9 +29,9 @@ namespace lb::cpu {
 struct FmaPeak {
   Isa isa = Isa::Generic;
   int threads = 1;
-  int lanes = 4;               // floats per register
-  int chains = 12;             // independent accumulators per thread
-  double gflops = 0;           // all threads together (the best of many short runs)
+  int lanes = 4;      // floats per register
+  int chains = 12;    // independent accumulators per thread
+  double gflops = 0;  // all threads together (the best of many short runs)
   double gflops_per_thread = 0;
   // Whether some run had every thread computing at the same time. False on a machine too busy to
   // give the threads their cores together: gflops is then a wall-clock rate, a lower bound.

@@ -21,9 +21,12 @@ namespace detail {
 
 const MicroKernel& micro_kernel(Isa isa) {
   switch (isa) {
-    case Isa::Avx512: return kAvx512Kernel;
-    case Isa::Avx2: return kAvx2Kernel;
-    case Isa::Generic: return kGenericKernel;
+    case Isa::Avx512:
+      return kAvx512Kernel;
+    case Isa::Avx2:
+      return kAvx2Kernel;
+    case Isa::Generic:
+      return kGenericKernel;
   }
   return kGenericKernel;
 }
@@ -98,7 +101,8 @@ GemmBlocking gemm_blocking(Isa isa) { return isa == active_isa() ? gemm_blocking
 
 void PackedA::Free::operator()(float* p) const { std::free(p); }
 
-template <class Get> void PackedA::pack(int64_t M, int64_t K, Isa isa, Get get) {
+template <class Get>
+void PackedA::pack(int64_t M, int64_t K, Isa isa, Get get) {
   M_ = M;
   K_ = K;
   isa_ = isa;
@@ -160,17 +164,18 @@ PackB pack_b_view(MatView b) {
 PackB pack_b_indexed(IndexedView b, Isa isa) {
   const MicroKernel& uk = detail::micro_kernel(isa);
   if (uk.pack_b_indexed && !b.bf16)
-    return [b, fn = uk.pack_b_indexed, nr_fn = uk.nr](int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) {
-      LB_CHECK(nr == nr_fn, "pack_b_indexed: packed for NR " << nr_fn << ", asked for " << nr);
-      fn(b.src, b.row, b.col, k0, kc, j0, nc, dst);
-    };
+    return
+        [b, fn = uk.pack_b_indexed, nr_fn = uk.nr](int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) {
+          LB_CHECK(nr == nr_fn, "pack_b_indexed: packed for NR " << nr_fn << ", asked for " << nr);
+          fn(b.src, b.row, b.col, k0, kc, j0, nc, dst);
+        };
   return [b](int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) {
     for (int64_t j = 0; j < nc; j += nr, dst += kc * nr) {
       const int64_t w = std::min<int64_t>(nr, nc - j);  // columns of this panel inside B
-      const int64_t* col = b.col + j0 + j;               // col: (w) the panel's column offsets
+      const int64_t* col = b.col + j0 + j;              // col: (w) the panel's column offsets
       for (int64_t k = 0; k < kc; ++k) {
         const int64_t base = b.row[k0 + k];  // the sum is the offset: either part may be negative
-        float* row = dst + k * nr;            // row: (NR)
+        float* row = dst + k * nr;           // row: (NR)
         if (b.bf16) {
           for (int64_t jj = 0; jj < w; ++jj) row[jj] = round_to_bf16(b.src[base + col[jj]]);
         } else {

@@ -66,8 +66,8 @@ struct IndexedView {
 // The register tile and cache blocks of one micro-kernel on this machine.
 struct GemmBlocking {
   Isa isa;
-  int mr, nr;            // register tile: MR rows of A x NR columns of B
-  int64_t kc, mc, nc;    // cache blocks (multiples of 8, MR and NR)
+  int mr, nr;          // register tile: MR rows of A x NR columns of B
+  int64_t kc, mc, nc;  // cache blocks (multiples of 8, MR and NR)
 };
 // The blocking of the active ISA path (or of `isa`, for tests and the docs' table).
 const GemmBlocking& gemm_blocking();
@@ -87,7 +87,8 @@ class PackedA {
   const float* panel(int64_t i) const { return data_.get() + i * K_ * mr_; }
 
  private:
-  template <class Get> void pack(int64_t M, int64_t K, Isa isa, Get get);
+  template <class Get>
+  void pack(int64_t M, int64_t K, Isa isa, Get get);
   struct Free {
     void operator()(float* p) const;
   };

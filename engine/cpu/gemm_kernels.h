@@ -29,8 +29,8 @@ using MicroKernelFn = void (*)(int64_t kc, const float* a, const float* b, float
 //   pack_a: rows [i0, i0 + m), m <= MR, all K columns, into one MR-row panel, zero rows past m
 using PackBIndexedFn = void (*)(const float* src, const int64_t* row, const int64_t* col, int64_t k0, int64_t kc,
                                 int64_t j0, int64_t nc, float* dst);
-using PackAIndexedFn = void (*)(const float* src, const int64_t* row, const int64_t* col, int64_t i0, int m,
-                                int64_t K, float* dst);
+using PackAIndexedFn = void (*)(const float* src, const int64_t* row, const int64_t* col, int64_t i0, int m, int64_t K,
+                                float* dst);
 
 struct MicroKernel {
   Isa isa;

@@ -59,7 +59,8 @@ void linear_backward_weight(int64_t N, int64_t IN, int64_t OUT, const T* x, cons
   gemm(true, false, OUT, IN, N, T(1), dy, OUT, x, IN, T(0), dw, IN);
 }
 
-template <class T> void linear_backward_bias(int64_t N, int64_t OUT, const T* dy, T* db) {
+template <class T>
+void linear_backward_bias(int64_t N, int64_t OUT, const T* dy, T* db) {
   // db: (OUT). Accumulate in double: N can be a whole batch and float32 sums drift.
   for (int64_t o = 0; o < OUT; ++o) {
     double acc = 0.0;
@@ -68,10 +69,10 @@ template <class T> void linear_backward_bias(int64_t N, int64_t OUT, const T* dy
   }
 }
 
-#define LB_INSTANTIATE_LINEAR(T)                                                                          \
-  template void linear_forward<T>(int64_t, int64_t, int64_t, const T*, const T*, const T*, T*, bool);     \
-  template void linear_backward_input<T>(int64_t, int64_t, int64_t, const T*, const T*, T*, bool);        \
-  template void linear_backward_weight<T>(int64_t, int64_t, int64_t, const T*, const T*, T*, bool);       \
+#define LB_INSTANTIATE_LINEAR(T)                                                                      \
+  template void linear_forward<T>(int64_t, int64_t, int64_t, const T*, const T*, const T*, T*, bool); \
+  template void linear_backward_input<T>(int64_t, int64_t, int64_t, const T*, const T*, T*, bool);    \
+  template void linear_backward_weight<T>(int64_t, int64_t, int64_t, const T*, const T*, T*, bool);   \
   template void linear_backward_bias<T>(int64_t, int64_t, const T*, T*);
 LB_INSTANTIATE_LINEAR(float)
 LB_INSTANTIATE_LINEAR(double)

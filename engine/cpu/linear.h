@@ -24,8 +24,7 @@ namespace lb::cpu {
 
 // y = x W^T + b. bias may be null.
 template <class T>
-void linear_forward(int64_t N, int64_t IN, int64_t OUT, const T* x, const T* w, const T* bias, T* y,
-                    bool bf16 = false);
+void linear_forward(int64_t N, int64_t IN, int64_t OUT, const T* x, const T* w, const T* bias, T* y, bool bf16 = false);
 
 // dx = dy W.
 template <class T>
@@ -36,6 +35,7 @@ template <class T>
 void linear_backward_weight(int64_t N, int64_t IN, int64_t OUT, const T* x, const T* dy, T* dw, bool bf16 = false);
 
 // db = sum of dy over the N rows.
-template <class T> void linear_backward_bias(int64_t N, int64_t OUT, const T* dy, T* db);
+template <class T>
+void linear_backward_bias(int64_t N, int64_t OUT, const T* dy, T* db);
 
 }  // namespace lb::cpu

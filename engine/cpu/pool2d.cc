@@ -10,9 +10,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 #include <vector>
-#include <limits>
 
 namespace lb::cpu {
 
@@ -21,7 +21,8 @@ namespace {
 constexpr int64_t kParallelGrain = 1 << 12;
 // take ? a : b through the bits, so the compiler emits no branch (it turns `take ? a : b` on
 // floats back into one, and max-pool's winners are unpredictable).
-template <class T> T select(bool take, T a, T b) {
+template <class T>
+T select(bool take, T a, T b) {
   using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
   Bits ua, ub;
   std::memcpy(&ua, &a, sizeof a);
@@ -46,11 +47,12 @@ void pool_plane(const T* xpad, int64_t Wp, const MaxPool2dArgs& a, T* y, int64_t
     const int64_t h0 = p * a.stride - a.padding;  // the windows' first input row
     for (int64_t q = 0; q < a.Q; ++q) {
       best[q] = -std::numeric_limits<T>::infinity();
-      best_i[q] = static_cast<int32_t>(std::max<int64_t>(h0, 0) * a.W + std::max<int64_t>(q * a.stride - a.padding, 0));  // all -inf: first real cell
+      best_i[q] = static_cast<int32_t>(std::max<int64_t>(h0, 0) * a.W +
+                                       std::max<int64_t>(q * a.stride - a.padding, 0));  // all -inf: first real cell
     }
     for (int64_t dh = 0; dh < k; ++dh)
       for (int64_t dw = 0; dw < k; ++dw) {
-        const T* row = xpad + (p * a.stride + dh) * Wp + dw;  // row: cell (dh, dw) of window q at [q*stride]
+        const T* row = xpad + (p * a.stride + dh) * Wp + dw;    // row: cell (dh, dw) of window q at [q*stride]
         const int64_t cell = (h0 + dh) * a.W + dw - a.padding;  // its index in the input, less q*stride
         for (int64_t q = 0; q < a.Q; ++q) {
           const T v = row[q * a.stride];
@@ -67,7 +69,8 @@ void pool_plane(const T* xpad, int64_t Wp, const MaxPool2dArgs& a, T* y, int64_t
   }
 }
 
-template <class T> void max_pool2d_forward(const T* x, T* y, int64_t* indices, const MaxPool2dArgs& a) {
+template <class T>
+void max_pool2d_forward(const T* x, T* y, int64_t* indices, const MaxPool2dArgs& a) {
   const int64_t PQ = a.P * a.Q, Wp = a.W + 2 * a.padding, Hp = a.H + 2 * a.padding;
 #pragma omp parallel if (a.planes * PQ > kParallelGrain)
   {
@@ -77,7 +80,8 @@ template <class T> void max_pool2d_forward(const T* x, T* y, int64_t* indices, c
 #pragma omp for schedule(static)
     for (int64_t pl = 0; pl < a.planes; ++pl) {
       const T* xp = x + pl * a.H * a.W;  // (H, W)
-      for (int64_t h = 0; h < a.H; ++h) std::copy(xp + h * a.W, xp + (h + 1) * a.W, xpad.data() + (h + a.padding) * Wp + a.padding);
+      for (int64_t h = 0; h < a.H; ++h)
+        std::copy(xp + h * a.W, xp + (h + 1) * a.W, xpad.data() + (h + a.padding) * Wp + a.padding);
       if (a.kernel == 3)
         pool_plane<T, 3>(xpad.data(), Wp, a, y + pl * PQ, indices + pl * PQ, best.data(), best_i.data());
       else
@@ -86,7 +90,8 @@ template <class T> void max_pool2d_forward(const T* x, T* y, int64_t* indices, c
   }
 }
 
-template <class T> void max_pool2d_backward(const T* dy, const int64_t* indices, T* dx, const MaxPool2dArgs& a) {
+template <class T>
+void max_pool2d_backward(const T* dy, const int64_t* indices, T* dx, const MaxPool2dArgs& a) {
   const int64_t PQ = a.P * a.Q, HW = a.H * a.W;
 #pragma omp parallel for schedule(static) if (a.planes * HW > kParallelGrain)
   for (int64_t pl = 0; pl < a.planes; ++pl) {
@@ -96,7 +101,8 @@ template <class T> void max_pool2d_backward(const T* dy, const int64_t* indices,
   }
 }
 
-template <class T> void adaptive_avg_pool2d_forward(const T* x, T* y, const AdaptiveAvgPool2dArgs& a) {
+template <class T>
+void adaptive_avg_pool2d_forward(const T* x, T* y, const AdaptiveAvgPool2dArgs& a) {
   const int64_t OHW = a.OH * a.OW;
 #pragma omp parallel for schedule(static) if (a.planes * a.H * a.W > kParallelGrain)
   for (int64_t pl = 0; pl < a.planes; ++pl) {
@@ -114,7 +120,8 @@ template <class T> void adaptive_avg_pool2d_forward(const T* x, T* y, const Adap
   }
 }
 
-template <class T> void adaptive_avg_pool2d_backward(const T* dy, T* dx, const AdaptiveAvgPool2dArgs& a) {
+template <class T>
+void adaptive_avg_pool2d_backward(const T* dy, T* dx, const AdaptiveAvgPool2dArgs& a) {
   const int64_t OHW = a.OH * a.OW, HW = a.H * a.W;
 #pragma omp parallel for schedule(static) if (a.planes * HW > kParallelGrain)
   for (int64_t pl = 0; pl < a.planes; ++pl) {
@@ -132,10 +139,10 @@ template <class T> void adaptive_avg_pool2d_backward(const T* dy, T* dx, const A
   }
 }
 
-#define LB_INSTANTIATE_POOL(T)                                                                         \
-  template void max_pool2d_forward<T>(const T*, T*, int64_t*, const MaxPool2dArgs&);                   \
-  template void max_pool2d_backward<T>(const T*, const int64_t*, T*, const MaxPool2dArgs&);            \
-  template void adaptive_avg_pool2d_forward<T>(const T*, T*, const AdaptiveAvgPool2dArgs&);            \
+#define LB_INSTANTIATE_POOL(T)                                                              \
+  template void max_pool2d_forward<T>(const T*, T*, int64_t*, const MaxPool2dArgs&);        \
+  template void max_pool2d_backward<T>(const T*, const int64_t*, T*, const MaxPool2dArgs&); \
+  template void adaptive_avg_pool2d_forward<T>(const T*, T*, const AdaptiveAvgPool2dArgs&); \
   template void adaptive_avg_pool2d_backward<T>(const T*, T*, const AdaptiveAvgPool2dArgs&);
 LB_INSTANTIATE_POOL(float)
 LB_INSTANTIATE_POOL(double)

@@ -32,11 +32,13 @@ inline MaxPool2dArgs max_pool_args(const kernels::MaxPoolShape& s) {
 // y = the maximum of each kernel x kernel window (padding acts as -inf); indices = its flat
 // position h * W + w in the input plane. The first maximum in row-major window order wins a
 // tie; a NaN counts as the maximum, like PyTorch.
-template <class T> void max_pool2d_forward(const T* x, T* y, int64_t* indices, const MaxPool2dArgs& a);
+template <class T>
+void max_pool2d_forward(const T* x, T* y, int64_t* indices, const MaxPool2dArgs& a);
 
 // dx = 0, then dx[indices] += dy: where windows overlap, an input that is the maximum of
 // several windows receives the sum of their gradients.
-template <class T> void max_pool2d_backward(const T* dy, const int64_t* indices, T* dx, const MaxPool2dArgs& a);
+template <class T>
+void max_pool2d_backward(const T* dy, const int64_t* indices, T* dx, const MaxPool2dArgs& a);
 
 struct AdaptiveAvgPool2dArgs {
   int64_t planes = 0, H = 0, W = 0;  // input
@@ -45,11 +47,13 @@ struct AdaptiveAvgPool2dArgs {
 
 // Output cell (i, j) averages rows [floor(i * H / OH), ceil((i + 1) * H / OH)) and the matching
 // columns. Bins overlap when OH does not divide H; the window sum is accumulated in double.
-template <class T> void adaptive_avg_pool2d_forward(const T* x, T* y, const AdaptiveAvgPool2dArgs& a);
+template <class T>
+void adaptive_avg_pool2d_forward(const T* x, T* y, const AdaptiveAvgPool2dArgs& a);
 
 // dx = 0, then every input of bin (i, j) receives dy(i, j) / bin size, summed over the bins that
 // contain it.
-template <class T> void adaptive_avg_pool2d_backward(const T* dy, T* dx, const AdaptiveAvgPool2dArgs& a);
+template <class T>
+void adaptive_avg_pool2d_backward(const T* dy, T* dx, const AdaptiveAvgPool2dArgs& a);
 
 // The bin edges, shared by forward and backward: [start, end) along one axis of size `in`.
 inline int64_t adaptive_bin_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }

@@ -14,7 +14,8 @@ struct AxisView {
 };
 
 // out[o, j] = scale * sum_i x[o, i, j]
-template <class T> void sum_axis(const T* x, T* out, AxisView v, double scale) {
+template <class T>
+void sum_axis(const T* x, T* out, AxisView v, double scale) {
 #pragma omp parallel for if (v.outer * v.n * v.inner > (1 << 15))
   for (int64_t o = 0; o < v.outer; ++o) {
     for (int64_t j = 0; j < v.inner; ++j) {
@@ -26,7 +27,8 @@ template <class T> void sum_axis(const T* x, T* out, AxisView v, double scale) {
 }
 
 // dx[o, i, j] = scale * dy[o, j]: the backward of sum_axis.
-template <class T> void broadcast_axis(const T* dy, T* dx, AxisView v, double scale) {
+template <class T>
+void broadcast_axis(const T* dy, T* dx, AxisView v, double scale) {
 #pragma omp parallel for if (v.outer * v.n * v.inner > (1 << 15))
   for (int64_t o = 0; o < v.outer; ++o)
     for (int64_t i = 0; i < v.n; ++i)

@@ -14,7 +14,8 @@
 
 namespace lb::cpu {
 
-template <class T> void softmax_forward(const T* x, T* y, AxisView v, bool log) {
+template <class T>
+void softmax_forward(const T* x, T* y, AxisView v, bool log) {
 #pragma omp parallel for if (v.outer * v.n * v.inner > (1 << 15))
   for (int64_t o = 0; o < v.outer; ++o) {
     for (int64_t j = 0; j < v.inner; ++j) {
@@ -33,7 +34,8 @@ template <class T> void softmax_forward(const T* x, T* y, AxisView v, bool log) 
   }
 }
 
-template <class T> void softmax_backward(const T* y, const T* dy, T* dx, AxisView v, bool log) {
+template <class T>
+void softmax_backward(const T* y, const T* dy, T* dx, AxisView v, bool log) {
 #pragma omp parallel for if (v.outer * v.n * v.inner > (1 << 15))
   for (int64_t o = 0; o < v.outer; ++o) {
     for (int64_t j = 0; j < v.inner; ++j) {

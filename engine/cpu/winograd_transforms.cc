@@ -193,7 +193,8 @@ void filter_grad_1d_f4(const float* in, int64_t is, float* out, int64_t os) {
 // lane run at in + (i*k + j)*is, of the output at out + (i*r + j)*os.
 using Transform1d = void (*)(const float* in, int64_t is, float* out, int64_t os);
 
-template <Transform1d t, int k, int r> void transform_2d(const float* in, int64_t is, float* out, int64_t os) {
+template <Transform1d t, int k, int r>
+void transform_2d(const float* in, int64_t is, float* out, int64_t os) {
   float tmp[r * k * kLanes];  // tmp: (r, k, kLanes) = T X
   for (int j = 0; j < k; ++j) t(in + j * is, k * is, tmp + j * kLanes, k * kLanes);
   for (int i = 0; i < r; ++i) t(tmp + i * k * kLanes, kLanes, out + i * r * os, os);
@@ -228,7 +229,8 @@ const detail::WinogradTransform kF4 = {4,
 // scalar copy spent a load and a store per float (measured: the gather went from 19% to 7% of the
 // forward's time). A row of 6 is read as 4 + 4 floats and a row of 2 as 4 floats, the extra 2
 // dropped: kGatherSlack.
-template <int size> void gather_windows_sse(const float* const* src, int64_t ld, float* d) {
+template <int size>
+void gather_windows_sse(const float* const* src, int64_t ld, float* d) {
   for (int l = 0; l < kLanes; l += 4)
     for (int i = 0; i < size; ++i)
       for (int j = 0; j < size; j += 4) {

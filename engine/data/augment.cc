@@ -32,8 +32,7 @@ float sample_bilinear(const float* p, int64_t h, int64_t w, double y, double x) 
 
 // Output pixel (i, j) reads the source at the inverse transform: rotate by -angle about the
 // centre, then shift by (-sy, -sx).
-void warp(const float* src, float* dst, int64_t c, int64_t h, int64_t w, double angle_deg, int64_t sy,
-          int64_t sx) {
+void warp(const float* src, float* dst, int64_t c, int64_t h, int64_t w, double angle_deg, int64_t sy, int64_t sx) {
   const double a = angle_deg * M_PI / 180.0, ca = std::cos(a), sa = std::sin(a);
   const double cy = (h - 1) / 2.0, cx = (w - 1) / 2.0;
   for (int64_t ch = 0; ch < c; ++ch) {
@@ -61,8 +60,8 @@ AugmentConfig parse_augment(const std::string& spec) {
   std::string item;
   while (std::getline(ss, item, ',')) {
     const auto eq = item.find('=');
-    LB_CHECK(eq != std::string::npos, "--augment: expected key=value in '" << item
-                                                                          << "' (keys: shift, rotate, brightness, contrast, hflip)");
+    LB_CHECK(eq != std::string::npos,
+             "--augment: expected key=value in '" << item << "' (keys: shift, rotate, brightness, contrast, hflip)");
     const std::string k = item.substr(0, eq), v = item.substr(eq + 1);
     // The whole value must be a number: "shift=2.5" or "rotate=10deg" is an error, not 2 or 10.
     auto number = [&](size_t used) {
@@ -96,8 +95,8 @@ AugmentConfig parse_augment(const std::string& spec) {
 std::string describe(const AugmentConfig& a) {
   if (!a.enabled()) return "none";
   std::ostringstream os;
-  os << "shift=" << a.shift << ",rotate=" << a.rotate << ",brightness=" << a.brightness
-     << ",contrast=" << a.contrast << ",hflip=" << (a.hflip ? 1 : 0);
+  os << "shift=" << a.shift << ",rotate=" << a.rotate << ",brightness=" << a.brightness << ",contrast=" << a.contrast
+     << ",hflip=" << (a.hflip ? 1 : 0);
   return os.str();
 }
 

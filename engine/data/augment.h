@@ -35,8 +35,7 @@ AugmentConfig parse_augment(const std::string& spec);
 std::string describe(const AugmentConfig& a);
 
 // Augments img (C, H, W) in place. `scratch` must hold C*H*W floats.
-void augment_image(float* img, int64_t c, int64_t h, int64_t w, const AugmentConfig& a, Generator& gen,
-                   float* scratch);
+void augment_image(float* img, int64_t c, int64_t h, int64_t w, const AugmentConfig& a, Generator& gen, float* scratch);
 
 // A seed for sample `index` of epoch `epoch` of a run seeded `seed` (splitmix64 mixing).
 uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index);

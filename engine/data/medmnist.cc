@@ -45,8 +45,8 @@ Split load_split(const io::NpzReader& npz, const std::string& path, const std::s
            path << ":" << ik << ": images of " << shape_str(img.shape()) << " have no pixels; re-download the file");
   s.images = img.dim() == 3 ? img.view({img.size(0), img.size(1), img.size(2), 1}) : img;
   s.labels = labels_to_int64(npz.get(lk), path + ":" + lk);
-  LB_CHECK(s.labels.size(0) == s.images.size(0), path << ": " << s.images.size(0) << " " << name << " images but "
-                                                      << s.labels.size(0) << " labels");
+  LB_CHECK(s.labels.size(0) == s.images.size(0),
+           path << ": " << s.images.size(0) << " " << name << " images but " << s.labels.size(0) << " labels");
   return s;
 }
 
@@ -77,8 +77,8 @@ Dataset load_medmnist(const std::string& path) {
   for (const Split* s : {&d.val, &d.test})
     LB_CHECK(s->images.shape()[1] == d.train.height() && s->images.shape()[2] == d.train.width() &&
                  s->images.shape()[3] == d.train.channels(),
-             path << ": " << s->name << " images " << shape_str(s->images.shape())
-                  << " do not match train images " << shape_str(d.train.images.shape()));
+             path << ": " << s->name << " images " << shape_str(s->images.shape()) << " do not match train images "
+                  << shape_str(d.train.images.shape()));
   for (const Split* s : {&d.train, &d.val, &d.test}) {
     const int64_t* l = s->labels.data<int64_t>();
     for (int64_t i = 0; i < s->size(); ++i) d.num_classes = std::max(d.num_classes, l[i] + 1);
@@ -87,13 +87,13 @@ Dataset load_medmnist(const std::string& path) {
   return d;
 }
 
-Tensor to_model_space(const Split& s, const std::vector<int64_t>& idx, Normalization norm,
-                      const AugmentConfig* aug, uint64_t seed, int64_t epoch) {
+Tensor to_model_space(const Split& s, const std::vector<int64_t>& idx, Normalization norm, const AugmentConfig* aug,
+                      uint64_t seed, int64_t epoch) {
   const int64_t h = s.height(), w = s.width(), c = s.channels(), plane = h * w;
   const int64_t batch = static_cast<int64_t>(idx.size());
   for (int64_t i : idx)
-    LB_CHECK(i >= 0 && i < s.size(), "to_model_space: index " << i << " outside the " << s.name << " split of "
-                                                             << s.size());
+    LB_CHECK(i >= 0 && i < s.size(),
+             "to_model_space: index " << i << " outside the " << s.name << " split of " << s.size());
   Tensor out = Tensor::empty({batch, c, h, w});  // (B, C, H, W)
   float* o = out.data<float>();
   const uint8_t* px = s.images.data<uint8_t>();  // (N, H, W, C)

@@ -23,9 +23,9 @@ struct Normalization {
 };
 
 struct Split {
-  std::string name;    // "train", "val" or "test"
-  Tensor images;       // uint8 (N, H, W, C), C = 1 or 3
-  Tensor labels;       // int64 (N)
+  std::string name;  // "train", "val" or "test"
+  Tensor images;     // uint8 (N, H, W, C), C = 1 or 3
+  Tensor labels;     // int64 (N)
   int64_t size() const { return images.defined() ? images.size(0) : 0; }
   int64_t height() const { return images.size(1); }
   int64_t width() const { return images.size(2); }

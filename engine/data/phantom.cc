@@ -51,7 +51,7 @@ double bar(double u, double v, double u0, double v0, double u1, double v1, doubl
 
 // Everything random about one image's anatomy.
 struct Anatomy {
-  double angle, scale, su, sv;          // pose
+  double angle, scale, su, sv;  // pose
   double background, tissue, lung_dark, bone;
   Ellipse body, lung[2], heart;
   double rib_v0, rib_step, rib_curve;
@@ -133,7 +133,8 @@ double intensity(const Anatomy& an, double u, double v, double px, bool& lung_ou
     const double c = an.rib_v0 + k * an.rib_step + an.rib_curve * au * au;
     ribs = std::max(ribs, std::exp(-std::pow((av - c) / 0.035, 2.0)) * (std::fabs(au) > 0.08 ? 1.0 : 0.0));
   }
-  const double clav = std::max(bar(au, av, -0.08, -0.62, -0.58, -0.74, 0.04), bar(au, av, 0.08, -0.62, 0.58, -0.74, 0.04));
+  const double clav =
+      std::max(bar(au, av, -0.08, -0.62, -0.58, -0.74, 0.04), bar(au, av, 0.08, -0.62, 0.58, -0.74, 0.04));
   I += body * an.bone * (std::max(spine, clav) + 0.6 * ribs);
   // Consolidations: opacities that fade out at the lung border.
   double lesion_r = 1e9;
@@ -176,8 +177,9 @@ uint64_t phantom_image_seed(uint64_t seed, const std::string& split, int64_t ind
 }
 
 std::vector<int64_t> phantom_labels(int64_t n, double share, uint64_t seed, const std::string& split) {
-  LB_CHECK(n >= 0 && share >= 0 && share <= 1, "phantom: " << split << " needs a count >= 0 and a pneumonia share in [0, 1], got "
-                                                            << n << " and " << share);
+  LB_CHECK(
+      n >= 0 && share >= 0 && share <= 1,
+      "phantom: " << split << " needs a count >= 0 and a pneumonia share in [0, 1], got " << n << " and " << share);
   const int64_t ones = std::llround(static_cast<double>(n) * share);
   std::vector<int64_t> labels(n, 0);
   std::fill(labels.begin(), labels.begin() + ones, 1);
@@ -214,7 +216,8 @@ PhantomImage render_phantom(int64_t size, int64_t label, uint64_t image_seed, bo
     }
   gaussian_blur(img, S, blur_sigma);
   if (marker) {
-    const int64_t m = std::max<int64_t>(1, std::llround(2.0 * S / 28.0)), k = std::max<int64_t>(2, std::llround(3.0 * S / 28.0));
+    const int64_t m = std::max<int64_t>(1, std::llround(2.0 * S / 28.0)),
+                  k = std::max<int64_t>(2, std::llround(3.0 * S / 28.0));
     for (int64_t i = m; i < m + k; ++i)
       for (int64_t j = m; j < m + k; ++j) img[i * S + j] = 0.95;
   }

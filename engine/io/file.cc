@@ -1,15 +1,15 @@
 // io/file.cc: see file.h.
 #include "engine/io/file.h"
 
+#include <unistd.h>
 #include <atomic>
 #include <cerrno>
-#include <cstdio>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 #include "base/common.h"
 
@@ -25,7 +25,7 @@ void write_file_atomic(const std::string& path, const std::vector<std::pair<cons
   const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   LB_CHECK(f != nullptr, "cannot create " << tmp << " (" << std::strerror(errno)
-                                         << "); check that the folder exists and is writable");
+                                          << "); check that the folder exists and is writable");
   bool ok = true;
   for (const auto& [data, size] : parts) ok = ok && (size == 0 || std::fwrite(data, 1, size, f) == size);
   const int saved_errno = errno;

@@ -65,11 +65,12 @@ size_t read_preamble(const unsigned char* p, size_t n, size_t total, const std::
   LB_CHECK(n >= pre, what << ": truncated: the file ends inside the .npy preamble (" << total
                           << " bytes); download or save it again");
   const size_t header_len = read_le(p + 8, static_cast<int>(len_bytes));
-  LB_CHECK(header_len <= kMaxHeaderBytes, what << ": the .npy header claims " << header_len
-                                               << " bytes (numpy writes a few hundred); the file is corrupt, save it again");
-  LB_CHECK(header_len <= total - pre,
-           what << ": truncated: the header claims " << header_len << " bytes but the file holds "
-                << total - pre << " after the preamble; download or save it again");
+  LB_CHECK(header_len <= kMaxHeaderBytes,
+           what << ": the .npy header claims " << header_len
+                << " bytes (numpy writes a few hundred); the file is corrupt, save it again");
+  LB_CHECK(header_len <= total - pre, what << ": truncated: the header claims " << header_len
+                                           << " bytes but the file holds " << total - pre
+                                           << " after the preamble; download or save it again");
   return pre + header_len;
 }
 
@@ -87,8 +88,8 @@ class DictReader {
     return i_ < s_.size() && s_[i_] == c;
   }
   void expect(char c) {
-    LB_CHECK(peek(c), what_ << ": malformed .npy header (expected '" << c << "' at byte " << i_
-                            << " of \"" << s_ << "\"); save the array again with np.save");
+    LB_CHECK(peek(c), what_ << ": malformed .npy header (expected '" << c << "' at byte " << i_ << " of \"" << s_
+                            << "\"); save the array again with np.save");
     ++i_;
   }
   std::string string_literal() {
@@ -145,9 +146,15 @@ class DictReader {
 
 // Maps a numpy type string to a tensor dtype, or throws the one-line explanation.
 void set_dtype(Header& h, const std::string& descr, const std::string& what) {
-  struct Known { const char* descr; DType dtype; const char* label; };
-  static const Known kKnown[] = {{"<f4", DType::Float32, "float32"}, {"<f8", DType::Float64, "float64"},
-                                 {"<i8", DType::Int64, "int64"},     {"|u1", DType::UInt8, "uint8"},
+  struct Known {
+    const char* descr;
+    DType dtype;
+    const char* label;
+  };
+  static const Known kKnown[] = {{"<f4", DType::Float32, "float32"},
+                                 {"<f8", DType::Float64, "float64"},
+                                 {"<i8", DType::Int64, "int64"},
+                                 {"|u1", DType::UInt8, "uint8"},
                                  {"|b1", DType::UInt8, "bool"}};
   for (const Known& k : kKnown)
     if (descr == k.descr) {
@@ -221,9 +228,11 @@ Header parse_header(const unsigned char* p, size_t data_offset, size_t total, co
     r.expect(',');
   }
   r.expect('}');
-  LB_CHECK(seen_descr && seen_order && seen_shape,
-           what << ": the .npy header lacks " << (!seen_descr ? "'descr'" : !seen_order ? "'fortran_order'" : "'shape'")
-                << "; save the array again with np.save");
+  LB_CHECK(seen_descr && seen_order && seen_shape, what << ": the .npy header lacks "
+                                                        << (!seen_descr   ? "'descr'"
+                                                            : !seen_order ? "'fortran_order'"
+                                                                          : "'shape'")
+                                                        << "; save the array again with np.save");
   // A 1-D or empty array reads the same in either order, which is why numpy may mark it either way.
   int64_t big_dims = 0;
   for (int64_t d : h.shape) big_dims += d > 1;
@@ -281,7 +290,8 @@ Tensor read_npy(const std::function<void(char*, size_t)>& read, size_t total, co
   // The preamble is at most 12 bytes; a file shorter than that is refused by read_preamble.
   std::string head(std::min<size_t>(total, 12), '\0');
   read(&head[0], head.size());
-  const size_t data_offset = read_preamble(reinterpret_cast<const unsigned char*>(head.data()), head.size(), total, what);
+  const size_t data_offset =
+      read_preamble(reinterpret_cast<const unsigned char*>(head.data()), head.size(), total, what);
   const size_t got = head.size();
   if (data_offset > got) {
     head.resize(data_offset);

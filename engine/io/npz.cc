@@ -58,12 +58,11 @@ std::string file_start(const std::string& path, size_t n) {
     if (head.compare(0, 6, "\x93NUMPY") == 0)
       LB_THROW(path << " is a .npy file, not a .npz archive; load it with load_npy");
     if (head.compare(0, 4, "PK\x03\x04") == 0)
-      LB_THROW(path << " is truncated or corrupt: it starts like a zip archive but its directory is missing ("
-                    << why << "); re-download it");
+      LB_THROW(path << " is truncated or corrupt: it starts like a zip archive but its directory is missing (" << why
+                    << "); re-download it");
     LB_THROW(path << " is not a .npz (zip) archive: " << why << "; re-download it");
   }
-  if (code == ZIP_ER_INCONS)
-    LB_THROW(path << " is a corrupt zip archive (" << why << "); re-download it");
+  if (code == ZIP_ER_INCONS) LB_THROW(path << " is a corrupt zip archive (" << why << "); re-download it");
   LB_THROW(path << ": cannot open as a .npz (zip) archive (" << why << "); check the file and re-download it");
 }
 
@@ -76,8 +75,8 @@ uint64_t checked_member_size(zip_t* za, uint64_t index, const std::string& what,
            what << ": cannot read the member's directory entry (" << zip_strerror(za) << "); re-download it");
   const uint64_t need = ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD;
   LB_CHECK((st.valid & need) == need, what << ": the member's directory entry lacks its sizes; re-download it");
-  LB_CHECK(st.size <= kMaxMemberBytes, what << ": the member claims " << st.size
-                                            << " bytes (over 16 GiB); the archive is corrupt, re-download it");
+  LB_CHECK(st.size <= kMaxMemberBytes,
+           what << ": the member claims " << st.size << " bytes (over 16 GiB); the archive is corrupt, re-download it");
   LB_CHECK(st.comp_size <= archive_bytes, what << ": the member claims " << st.comp_size
                                                << " compressed bytes but the archive holds " << archive_bytes
                                                << "; it is truncated, re-download it");
@@ -131,8 +130,8 @@ void check_keys(const std::string& path, const std::vector<std::pair<std::string
     LB_CHECK(!key.empty(), "save_npz: " << path << ": an array has an empty key; give every array a name");
     LB_CHECK(key.find('\0') == std::string::npos,
              "save_npz: " << path << ": key '" << key.c_str() << "...' holds a NUL byte; use a plain name");
-    LB_CHECK(seen.insert(key).second, "save_npz: " << path << ": key '" << key
-                                                   << "' appears twice; give every array its own name");
+    LB_CHECK(seen.insert(key).second,
+             "save_npz: " << path << ": key '" << key << "' appears twice; give every array its own name");
   }
 }
 
@@ -189,8 +188,8 @@ NpzReader::NpzReader(const std::string& path) : path_(path), archive_(nullptr, &
   LB_CHECK(n >= 0, path << ": cannot list the archive (" << zip_strerror(za) << "); re-download it");
   for (zip_int64_t i = 0; i < n; ++i) {
     const char* name = zip_get_name(za, static_cast<zip_uint64_t>(i), 0);
-    LB_CHECK(name != nullptr, path << ": cannot read member " << i << "'s name (" << zip_strerror(za)
-                                   << "); re-download it");
+    LB_CHECK(name != nullptr,
+             path << ": cannot read member " << i << "'s name (" << zip_strerror(za) << "); re-download it");
     std::string key = name;
     if (!key.empty() && key.back() == '/') continue;  // a folder entry holds no array
     if (key.size() > 4 && key.compare(key.size() - 4, 4, ".npy") == 0) key.resize(key.size() - 4);

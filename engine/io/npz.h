@@ -45,8 +45,8 @@ class NpzReader {
 
  private:
   struct Member {
-    std::string key;   // "train_images"
-    uint64_t index;    // libzip's member index
+    std::string key;  // "train_images"
+    uint64_t index;   // libzip's member index
   };
   const Member* find(const std::string& key) const;
 
@@ -59,7 +59,6 @@ class NpzReader {
 // deflated when `compress` (np.savez_compressed) and stored otherwise (np.savez). Tensors on any
 // device are copied to the CPU first. The archive is built in memory and written with
 // write_file_atomic, so a reader never sees half a file. Keys must be non-empty and unique.
-void save_npz(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& arrays,
-              bool compress = true);
+void save_npz(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& arrays, bool compress = true);
 
 }  // namespace lb::io

@@ -113,8 +113,7 @@ void image_dims(const std::string& path, const Tensor& img, int& h, int& w, int&
   LB_CHECK(img.defined(), "save_png: " << path << ": the image is undefined; pass a uint8 tensor");
   LB_CHECK(img.dtype() == DType::UInt8, "save_png: " << path << ": the image is " << img.str()
                                                      << ", not uint8; scale it to 0-255 and convert it to uint8");
-  LB_CHECK(img.dim() == 2 || img.dim() == 3, "save_png: " << path << ": the image has shape "
-                                                          << shape_str(img.shape())
+  LB_CHECK(img.dim() == 2 || img.dim() == 3, "save_png: " << path << ": the image has shape " << shape_str(img.shape())
                                                           << "; give (H, W) for grey or (H, W, C) with C = 3 or 4");
   const int64_t c64 = img.dim() == 3 ? img.size(2) : 1;
   LB_CHECK(c64 >= 1 && c64 <= 4, "save_png: " << path << ": the image has " << c64 << " channels (shape "
@@ -153,9 +152,10 @@ Tensor load_png(const std::string& path, int channels) {
   }
   stbi_uc* px = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()),
                                       &w, &h, &stored, channels);
-  LB_CHECK(px != nullptr || std::strcmp(stbi_failure_reason(), "too large") != 0,
-           path << ": cannot decode the image: its header claims dimensions too large (a side over 65536 or over 2 GB of "
-                << "pixels); the file is corrupt or far larger than any image lightbox works with");
+  LB_CHECK(
+      px != nullptr || std::strcmp(stbi_failure_reason(), "too large") != 0,
+      path << ": cannot decode the image: its header claims dimensions too large (a side over 65536 or over 2 GB of "
+           << "pixels); the file is corrupt or far larger than any image lightbox works with");
   LB_CHECK(px != nullptr, path << ": cannot decode the image (" << stbi_failure_reason()
                                << "); it must be a PNG, JPEG or BMP file, re-create or re-download it");
   std::unique_ptr<stbi_uc, void (*)(void*)> guard(px, &stbi_image_free);

@@ -41,9 +41,9 @@ struct DTypeInfo {
 };
 
 const DTypeInfo kDTypes[] = {
-    {"F32", DType::Float32, 4, Decode::Copy}, {"F64", DType::Float64, 8, Decode::Copy},
-    {"I64", DType::Int64, 8, Decode::Copy},   {"U8", DType::UInt8, 1, Decode::Copy},
-    {"BOOL", DType::UInt8, 1, Decode::Bool},  {"F16", DType::Float32, 2, Decode::Half},
+    {"F32", DType::Float32, 4, Decode::Copy},    {"F64", DType::Float64, 8, Decode::Copy},
+    {"I64", DType::Int64, 8, Decode::Copy},      {"U8", DType::UInt8, 1, Decode::Copy},
+    {"BOOL", DType::UInt8, 1, Decode::Bool},     {"F16", DType::Float32, 2, Decode::Half},
     {"BF16", DType::Float32, 2, Decode::BFloat},
 };
 
@@ -118,8 +118,8 @@ std::string header_text(const std::string& bytes, const std::string& path) {
   for (int b = 7; b >= 0; --b) n = (n << 8) | static_cast<unsigned char>(bytes[b]);
   LB_CHECK(n <= kMaxHeaderBytes, path << ": header length " << n
                                       << " is absurd (over 100 MB); this is not a .safetensors file or it is corrupt");
-  LB_CHECK(n <= bytes.size() - 8, path << ": header length " << n << " runs past the end of the file ("
-                                       << bytes.size() << " bytes); it is truncated, re-download it");
+  LB_CHECK(n <= bytes.size() - 8, path << ": header length " << n << " runs past the end of the file (" << bytes.size()
+                                       << " bytes); it is truncated, re-download it");
   std::string text = bytes.substr(8, n);
   const size_t bad = first_bad_utf8(text);
   LB_CHECK(bad == std::string::npos, path << ": the header is not valid UTF-8 (bad byte at header offset " << bad
@@ -138,10 +138,10 @@ const DTypeInfo& find_dtype(const std::string& name, const std::string& where) {
 
 // A JSON integer in [0, max]; `what` names the field for the message.
 uint64_t non_negative(const json& j, uint64_t max, const std::string& where, const char* what) {
-  LB_CHECK(j.is_number_integer(), where << ": " << what << " holds " << json_kind(j) << " ("
-                                        << j.dump() << "), not an integer; the file is corrupt");
-  LB_CHECK(j.is_number_unsigned(), where << ": " << what << " holds the negative value " << j.dump()
-                                         << "; the file is corrupt");
+  LB_CHECK(j.is_number_integer(), where << ": " << what << " holds " << json_kind(j) << " (" << j.dump()
+                                        << "), not an integer; the file is corrupt");
+  LB_CHECK(j.is_number_unsigned(),
+           where << ": " << what << " holds the negative value " << j.dump() << "; the file is corrupt");
   const uint64_t v = j.get<uint64_t>();
   LB_CHECK(v <= max, where << ": " << what << " value " << v << " is too large; the file is corrupt");
   return v;
@@ -172,8 +172,8 @@ Entry parse_entry(const std::string& name, const json& j, const std::string& pat
 }
 
 void parse_metadata(const json& j, const std::string& path, std::map<std::string, std::string>& out) {
-  LB_CHECK(j.is_object(), path << ": __metadata__ is " << json_kind(j)
-                               << ", not an object of strings; the file is corrupt");
+  LB_CHECK(j.is_object(),
+           path << ": __metadata__ is " << json_kind(j) << ", not an object of strings; the file is corrupt");
   for (const auto& [k, v] : j.items()) {
     LB_CHECK(v.is_string(), path << ": __metadata__ value of '" << k << "' is " << json_kind(v)
                                  << ", not a string (the spec allows strings only); store it JSON-encoded as a string");
@@ -205,10 +205,10 @@ void check_layout(std::vector<Entry> entries, uint64_t buffer_bytes, const std::
                                          << " past the end of the data (" << buffer_bytes
                                          << " bytes); the file is truncated, re-download it");
     const uint64_t want = entry_bytes(e, path);
-    LB_CHECK(e.end - e.begin == want,
-             path << ": tensor '" << e.name << "' is " << e.info->name << " " << shape_str(e.shape) << " = " << want
-                  << " bytes but its data_offsets " << range << " hold " << e.end - e.begin
-                  << " (wrong shapes); the file is corrupt, export it again");
+    LB_CHECK(e.end - e.begin == want, path << ": tensor '" << e.name << "' is " << e.info->name << " "
+                                           << shape_str(e.shape) << " = " << want << " bytes but its data_offsets "
+                                           << range << " hold " << e.end - e.begin
+                                           << " (wrong shapes); the file is corrupt, export it again");
   }
   std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
@@ -272,10 +272,14 @@ Tensor decode(const Entry& e, const unsigned char* src) {
 
 const char* file_dtype(DType t) {
   switch (t) {
-    case DType::Float32: return "F32";
-    case DType::Float64: return "F64";
-    case DType::Int64: return "I64";
-    case DType::UInt8: return "U8";
+    case DType::Float32:
+      return "F32";
+    case DType::Float64:
+      return "F64";
+    case DType::Int64:
+      return "I64";
+    case DType::UInt8:
+      return "U8";
   }
   return "?";
 }
@@ -285,8 +289,8 @@ void check_save_names(const std::string& path, const std::vector<std::pair<std::
   std::set<std::string> seen;
   for (const auto& [name, t] : tensors) {
     LB_CHECK(!name.empty(), "save_safetensors: " << path << ": a tensor has an empty name; name every tensor");
-    LB_CHECK(name != "__metadata__", "save_safetensors: " << path
-                                                          << ": '__metadata__' is reserved; rename that tensor");
+    LB_CHECK(name != "__metadata__",
+             "save_safetensors: " << path << ": '__metadata__' is reserved; rename that tensor");
     LB_CHECK(first_bad_utf8(name) == std::string::npos,
              "save_safetensors: " << path << ": a tensor name is not valid UTF-8; use a UTF-8 name");
     LB_CHECK(seen.insert(name).second, "save_safetensors: " << path << ": tensor name '" << name
@@ -306,8 +310,8 @@ SafeTensors load_safetensors(const std::string& path) {
   const std::string bytes = read_file(path);
   const std::string text = header_text(bytes, path);
   const json header = parse_header_json(text, path);
-  LB_CHECK(header.is_object(), path << ": the header is " << json_kind(header)
-                                    << ", not an object of tensors; the file is corrupt");
+  LB_CHECK(header.is_object(),
+           path << ": the header is " << json_kind(header) << ", not an object of tensors; the file is corrupt");
   LB_CHECK(!text.empty() && text[0] == '{', path << ": the header does not start with '{' (the spec requires it); "
                                                  << "the file is corrupt, export it again");
   SafeTensors out;

@@ -32,7 +32,8 @@ bool Capture::wants(const std::string& module_name) {
 
 namespace {
 // The captures in this thread that want `name`.
-template <class F> void for_each_wanting(const std::string& name, F&& f) {
+template <class F>
+void for_each_wanting(const std::string& name, F&& f) {
   for (Capture* c : t_captures)
     if (std::find(c->names().begin(), c->names().end(), name) != c->names().end()) f(*c);
 }

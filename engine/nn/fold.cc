@@ -24,10 +24,9 @@ FoldedConv fold_batch_norm(Conv2d& conv, BatchNorm2d& bn) {
   const Tensor w_rows = reshape(w, {1, K, -1, 1});
   const Tensor w_scaled = batch_norm2d(w_rows, bn.weight(), Tensor(), zero_mean, bn.running_var(), kEval, 0.0, eps);
   // b' = (b - mean) * s + beta: batch_norm2d over the conv's bias (zero without one) as a 1x1 image.
-  const Tensor b = conv.bias().defined() ? reshape(conv.bias(), {1, K, 1, 1})
-                                         : Tensor::zeros({1, K, 1, 1}, w.dtype(), w.device());
-  const Tensor b_folded =
-      batch_norm2d(b, bn.weight(), bn.bias(), bn.running_mean(), bn.running_var(), kEval, 0.0, eps);
+  const Tensor b =
+      conv.bias().defined() ? reshape(conv.bias(), {1, K, 1, 1}) : Tensor::zeros({1, K, 1, 1}, w.dtype(), w.device());
+  const Tensor b_folded = batch_norm2d(b, bn.weight(), bn.bias(), bn.running_mean(), bn.running_var(), kEval, 0.0, eps);
   return {reshape(w_scaled, w.shape()), reshape(b_folded, {K})};
 }
 
@@ -40,8 +39,8 @@ Tensor conv_bn_folded(Conv2d& conv, BatchNorm2d& bn, const Tensor& x) {
 
 std::vector<FoldCache::Source> FoldCache::sources(Conv2d& conv, BatchNorm2d& bn) {
   std::vector<Source> out;
-  for (const Tensor* t : {&conv.weight(), &conv.bias(), &bn.weight(), &bn.bias(), &bn.running_mean(),
-                          &bn.running_var()}) {
+  for (const Tensor* t :
+       {&conv.weight(), &conv.bias(), &bn.weight(), &bn.bias(), &bn.running_mean(), &bn.running_var()}) {
     Source s;
     if (t->defined()) {  // an undefined one (a conv without bias) stays an empty Source
       s.storage = t->impl()->storage;

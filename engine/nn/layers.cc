@@ -29,8 +29,8 @@ std::string pair_str(int64_t a, int64_t b) { return "(" + std::to_string(a) + ",
 
 // ---- Conv2d ------------------------------------------------------------------------------------
 
-Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride, int64_t padding,
-               bool bias, Generator& gen)
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_t stride, int64_t padding, bool bias,
+               Generator& gen)
     : in_(in_channels), out_(out_channels), kernel_(kernel), stride_(stride), padding_(padding) {
   LB_CHECK(in_ > 0 && out_ > 0 && kernel_ > 0 && stride_ > 0 && padding_ >= 0,
            "Conv2d: bad settings in=" << in_ << " out=" << out_ << " kernel=" << kernel_ << " stride=" << stride_
@@ -43,8 +43,8 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, int64_
 Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight_, bias_, stride_, padding_); }
 
 std::string Conv2d::extra_repr() const {
-  std::string s = std::to_string(in_) + ", " + std::to_string(out_) +
-                  ", kernel_size=" + pair_str(kernel_, kernel_) + ", stride=" + pair_str(stride_, stride_);
+  std::string s = std::to_string(in_) + ", " + std::to_string(out_) + ", kernel_size=" + pair_str(kernel_, kernel_) +
+                  ", stride=" + pair_str(stride_, stride_);
   if (padding_ != 0) s += ", padding=" + pair_str(padding_, padding_);
   if (!bias_.defined()) s += ", bias=False";
   return s;

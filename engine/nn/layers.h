@@ -66,9 +66,7 @@ class BatchNorm2d : public Module {
   double momentum() const { return momentum_; }
 
  protected:
-  bool is_optional_key(const std::string& local_name) const override {
-    return local_name == "num_batches_tracked";
-  }
+  bool is_optional_key(const std::string& local_name) const override { return local_name == "num_batches_tracked"; }
 
  private:
   void check_and_count(const Tensor& x);  // forward's input check and num_batches_tracked update

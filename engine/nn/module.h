@@ -76,7 +76,7 @@ class Module {
 
   void zero_grad();                 // drops every parameter's .grad
   void set_requires_grad(bool on);  // freezes (false) or unfreezes (true) every parameter
-  void assign_names();  // tensor names = dotted names (autograd::to_dot); module names (nn::Capture)
+  void assign_names();              // tensor names = dotted names (autograd::to_dot); module names (nn::Capture)
   const std::string& path() const { return path_; }  // the dotted name assign_names() gave; "" for the root
   // Moves every parameter and buffer to `dev` in place (the TensorImpl is kept, its storage is
   // replaced), so handles held by layers and optimizers stay valid. Drops gradients.

@@ -31,8 +31,8 @@
 #include "engine/cpu/batch_norm2d.h"
 #include "engine/cpu/onednn/batch_norm2d.h"
 #include "kernels/batch_norm2d.cuh"
-#include "kernels/elementwise.cuh"
 #include "kernels/cudnn/cudnn_ops.cuh"
+#include "kernels/elementwise.cuh"
 
 namespace lb {
 
@@ -60,8 +60,8 @@ void check_channel_tensor(const char* op, const Tensor& t, const char* what, con
                                       << dtype_name(x.dtype()) << "; convert one of them");
 }
 
-void check_args(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                const Tensor& running_mean, const Tensor& running_var, bool training) {
+void check_args(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                const Tensor& running_var, bool training) {
   LB_CHECK(x.defined(), op << ": undefined input");
   check_device(op, x, x);
   LB_CHECK(x.dim() == 4, op << ": expected a 4-D input (N, C, H, W), got " << x.str());
@@ -78,16 +78,15 @@ void check_args(const char* op, const Tensor& x, const Tensor& weight, const Ten
            op << ": eval mode normalises with running_mean and running_var, which are undefined; "
               << "pass them or use training mode");
   const int64_t per_channel = x.size(0) * x.size(2) * x.size(3);
-  LB_CHECK(!training || per_channel > 1, op << ": expected more than 1 value per channel when training, got input "
-                                            << shape_str(x.shape()));
+  LB_CHECK(!training || per_channel > 1,
+           op << ": expected more than 1 value per channel when training, got input " << shape_str(x.shape()));
 }
 
 // The fused op's residual, when given: x's shape, device and dtype.
 void check_residual(const Tensor& r, const Tensor& x) {
   if (!r.defined()) return;
-  LB_CHECK(r.device() == x.device(),
-           kFusedOp << ": residual and input must be on one device; got input " << x.str() << " and residual "
-                    << r.str());
+  LB_CHECK(r.device() == x.device(), kFusedOp << ": residual and input must be on one device; got input " << x.str()
+                                              << " and residual " << r.str());
   LB_CHECK(r.dtype() == x.dtype(), kFusedOp << ": residual is " << dtype_name(r.dtype()) << " but the input is "
                                             << dtype_name(x.dtype()) << "; convert one of them");
   LB_CHECK(r.shape() == x.shape(), kFusedOp << ": residual has shape " << shape_str(r.shape()) << " but input has "
@@ -107,8 +106,14 @@ cpu::BatchNorm2dArgs bn_args(const Tensor& x, double momentum, double eps) {
 }
 
 // Data of an optional (C) tensor, or null when it is undefined (affine=false, no tracking).
-template <class T> const T* opt(const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
-template <class T> T* opt_mut(Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
+template <class T>
+const T* opt(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+template <class T>
+T* opt_mut(Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
 const float* dev(const Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
 float* dev_mut(Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
 
@@ -183,8 +188,8 @@ std::vector<Tensor> bn_backward_raw(const Node& node, const Tensor& xv, const Te
   if (node.needs_input_grad(0)) dx = Tensor::empty(xs, dt, d);
   if (node.needs_input_grad(1)) dw = Tensor::empty({xs[1]}, dt, d);
   if (node.needs_input_grad(2)) db = Tensor::empty({xs[1]}, dt, d);
-  LB_CHECK(d == mean.device(), node.kind() << ": backward got a gradient on " << d.str() << " for a forward on "
-                                           << mean.device().str());
+  LB_CHECK(d == mean.device(),
+           node.kind() << ": backward got a gradient on " << d.str() << " for a forward on " << mean.device().str());
   if (d.is_cuda()) {
     const Tensor w1 = wv.defined() ? wv : Tensor::ones({xs[1]}, dt, d);
     const auto args = cuda_shape(xs);
@@ -192,8 +197,8 @@ std::vector<Tensor> bn_backward_raw(const Node& node, const Tensor& xv, const Te
       kernels::cudnn::batch_norm2d_backward(args, dev(xv), g.data_ptr<float>(), dev(mean), dev(invstd), dev(w1),
                                             dev_mut(dx), dev_mut(dw), dev_mut(db), training);
     else
-      kernels::batch_norm2d_backward(args, dev(xv), g.data_ptr<float>(), dev(mean), dev(invstd), dev(w1),
-                                     dev_mut(dx), dev_mut(dw), dev_mut(db), training);
+      kernels::batch_norm2d_backward(args, dev(xv), g.data_ptr<float>(), dev(mean), dev(invstd), dev(w1), dev_mut(dx),
+                                     dev_mut(dw), dev_mut(db), training);
     return {dx, dw, db};
   }
   cpu::BatchNorm2dBackwardArgs a;
@@ -211,8 +216,8 @@ std::vector<Tensor> bn_backward_raw(const Node& node, const Tensor& xv, const Te
   }
   LB_DISPATCH_FLOAT(g.dtype(), "batch_norm2d backward", [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    cpu::batch_norm2d_backward(opt<T>(xv), g.data<T>(), mean.data<T>(), invstd.data<T>(), opt<T>(wv),
-                               opt_mut<T>(dx), opt_mut<T>(dw), opt_mut<T>(db), a);
+    cpu::batch_norm2d_backward(opt<T>(xv), g.data<T>(), mean.data<T>(), invstd.data<T>(), opt<T>(wv), opt_mut<T>(dx),
+                               opt_mut<T>(dw), opt_mut<T>(db), a);
   });
   return {dx, dw, db};
 }
@@ -272,8 +277,8 @@ void mark_running_stats(Tensor& running_mean, Tensor& running_var, bool training
 
 }  // namespace
 
-Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
-                    Tensor running_var, bool training, double momentum, double eps) {
+Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean, Tensor running_var,
+                    bool training, double momentum, double eps) {
   check_args(kOp, x, weight, bias, running_mean, running_var, training);
   const int64_t C = x.size(1);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
@@ -324,8 +329,8 @@ struct BatchNorm2dReluNode : BatchNorm2dNode {
         cpu::relu_mask(yv.data<T>(), dy.data<T>(), g.data<T>(), g.numel());
       });
     }
-    std::vector<Tensor> out = need_bn ? bn_backward_raw(*this, xv, wv, g, mean, invstd, training)
-                                      : std::vector<Tensor>(3);
+    std::vector<Tensor> out =
+        need_bn ? bn_backward_raw(*this, xv, wv, g, mean, invstd, training) : std::vector<Tensor>(3);
     out.push_back(needs_input_grad(3) ? g : Tensor());
     return out;
   }
@@ -333,17 +338,16 @@ struct BatchNorm2dReluNode : BatchNorm2dNode {
     const Shape& xs = input_shapes[0];
     const DType dt = input_dtypes[0];
     const Device d = dy.device();
-    LB_CHECK(d == mean.device(), kFusedOp << ": backward got a gradient on " << d.str() << " for a forward on "
-                                          << mean.device().str());
+    LB_CHECK(d == mean.device(),
+             kFusedOp << ": backward got a gradient on " << d.str() << " for a forward on " << mean.device().str());
     Tensor dx, dw, db, dr;
     if (needs_input_grad(0)) dx = Tensor::empty(xs, dt, d);
     if (needs_input_grad(1)) dw = Tensor::empty({xs[1]}, dt, d);
     if (needs_input_grad(2)) db = Tensor::empty({xs[1]}, dt, d);
     if (needs_input_grad(3)) dr = Tensor::empty(xs, dt, d);
     const Tensor w1 = wv.defined() ? wv : Tensor::ones({xs[1]}, dt, d);
-    kernels::batch_norm2d_relu_backward(cuda_shape(xs), dev(xv), dev(yv), dy.data_ptr<float>(), dev(mean),
-                                        dev(invstd), dev(w1), dev_mut(dx), dev_mut(dw), dev_mut(db), dev_mut(dr),
-                                        training);
+    kernels::batch_norm2d_relu_backward(cuda_shape(xs), dev(xv), dev(yv), dy.data_ptr<float>(), dev(mean), dev(invstd),
+                                        dev(w1), dev_mut(dx), dev_mut(dw), dev_mut(db), dev_mut(dr), training);
     return {dx, dw, db, dr};
   }
   void release_saved() override {
@@ -393,8 +397,7 @@ Tensor batch_norm2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bi
   Tensor mean = training ? Tensor::empty({C}, x.dtype(), x.device()) : Tensor();
   Tensor invstd = Tensor::empty({C}, x.dtype(), x.device());
   if (x.device().is_cuda() && cuda_backend() == CudaBackend::Custom) {
-    fused_forward_cuda(x, weight, bias, residual, running_mean, running_var, training, momentum, eps, y, mean,
-                       invstd);
+    fused_forward_cuda(x, weight, bias, residual, running_mean, running_var, training, momentum, eps, y, mean, invstd);
   } else {
     bn_forward_raw(x, weight, bias, running_mean, running_var, training, momentum, eps, y, mean, invstd);
     add_relu_raw(y, residual);

@@ -14,8 +14,8 @@
 
 namespace lb {
 
-Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
-                    Tensor running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean, Tensor running_var,
+                    bool training, double momentum = 0.1, double eps = 1e-5);
 
 // y = relu(batch_norm2d(x, ...) + residual): the BatchNorm, residual add and ReLU of a ResNet
 // BasicBlock as one op with one autograd node (kind "batch_norm2d_relu"). residual may be

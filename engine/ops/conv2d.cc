@@ -20,9 +20,9 @@
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
-#include "engine/ops/weighted_checks.h"
 #include "engine/cpu/conv2d.h"
 #include "engine/cpu/onednn/conv2d.h"
+#include "engine/ops/weighted_checks.h"
 #include "kernels/conv2d.cuh"
 #include "kernels/cudnn/cudnn_ops.cuh"
 
@@ -43,19 +43,18 @@ cpu::Conv2dArgs check_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, 
   const std::string shapes = ops_detail::check_weighted_op(kOp, x, w, b);
   LB_CHECK(x.dim() == 4, kOp << ": input must be 4-D (N, C, H, W); " << shapes);
   LB_CHECK(w.dim() == 4, kOp << ": weight must be 4-D (K, C, R, S); " << shapes);
-  LB_CHECK(w.size(1) == x.size(1), kOp << ": input has " << x.size(1) << " channels but weight expects "
-                                       << w.size(1) << "; " << shapes);
+  LB_CHECK(w.size(1) == x.size(1),
+           kOp << ": input has " << x.size(1) << " channels but weight expects " << w.size(1) << "; " << shapes);
   LB_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)),
            kOp << ": bias must be 1-D with one entry per output channel (" << w.size(0) << "); " << shapes);
-  LB_CHECK(stride >= 1 && pad >= 0, kOp << ": stride must be >= 1 and padding >= 0, got stride=" << stride
-                                        << " pad=" << pad);
+  LB_CHECK(stride >= 1 && pad >= 0,
+           kOp << ": stride must be >= 1 and padding >= 0, got stride=" << stride << " pad=" << pad);
   cpu::Conv2dArgs a{x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2), w.size(3), stride, pad, 0, 0};
   a.P = conv_out_size(a.H, a.R, stride, pad);
   a.Q = conv_out_size(a.W, a.S, stride, pad);
   LB_CHECK(a.P > 0 && a.Q > 0 && a.K > 0 && a.C > 0,
-           kOp << ": output size " << a.P << "x" << a.Q << " with " << a.K << " channels is empty; the "
-               << a.R << "x" << a.S << " kernel (stride=" << stride << " pad=" << pad
-               << ") does not fit the input; " << shapes);
+           kOp << ": output size " << a.P << "x" << a.Q << " with " << a.K << " channels is empty; the " << a.R << "x"
+               << a.S << " kernel (stride=" << stride << " pad=" << pad << ") does not fit the input; " << shapes);
   return a;
 }
 
@@ -87,7 +86,8 @@ void cuda_forward(const cpu::Conv2dArgs& a, const Tensor& x, const Tensor& w, co
   const kernels::Conv2dShape s = cuda_shape(a);
   const float* bp = b.defined() ? b.data_ptr<float>() : nullptr;
   if (cuda_backend() == CudaBackend::Cudnn)
-    kernels::cudnn::conv2d_forward(s, x.data_ptr<float>(), w.data_ptr<float>(), bp, y.data_ptr<float>(), cuda_math_mode());
+    kernels::cudnn::conv2d_forward(s, x.data_ptr<float>(), w.data_ptr<float>(), bp, y.data_ptr<float>(),
+                                   cuda_math_mode());
   else
     kernels::conv2d_forward(s, x.data_ptr<float>(), w.data_ptr<float>(), bp, y.data_ptr<float>(), cuda_math_mode());
 }
@@ -98,16 +98,22 @@ void cuda_backward(const cpu::Conv2dArgs& a, const Tensor& dy, const Tensor& xv,
   const bool dnn = cuda_backend() == CudaBackend::Cudnn;
   const kernels::MathMode m = cuda_math_mode();
   if (dx.defined()) {
-    if (dnn) kernels::cudnn::conv2d_backward_input(s, dy.data_ptr<float>(), wv.data_ptr<float>(), dx.data_ptr<float>(), m);
-    else kernels::conv2d_backward_input(s, dy.data_ptr<float>(), wv.data_ptr<float>(), dx.data_ptr<float>(), m);
+    if (dnn)
+      kernels::cudnn::conv2d_backward_input(s, dy.data_ptr<float>(), wv.data_ptr<float>(), dx.data_ptr<float>(), m);
+    else
+      kernels::conv2d_backward_input(s, dy.data_ptr<float>(), wv.data_ptr<float>(), dx.data_ptr<float>(), m);
   }
   if (dw.defined()) {
-    if (dnn) kernels::cudnn::conv2d_backward_weight(s, xv.data_ptr<float>(), dy.data_ptr<float>(), dw.data_ptr<float>(), m);
-    else kernels::conv2d_backward_weight(s, xv.data_ptr<float>(), dy.data_ptr<float>(), dw.data_ptr<float>(), m);
+    if (dnn)
+      kernels::cudnn::conv2d_backward_weight(s, xv.data_ptr<float>(), dy.data_ptr<float>(), dw.data_ptr<float>(), m);
+    else
+      kernels::conv2d_backward_weight(s, xv.data_ptr<float>(), dy.data_ptr<float>(), dw.data_ptr<float>(), m);
   }
   if (db.defined()) {
-    if (dnn) kernels::cudnn::conv2d_backward_bias(s, dy.data_ptr<float>(), db.data_ptr<float>());
-    else kernels::conv2d_backward_bias(s, dy.data_ptr<float>(), db.data_ptr<float>());
+    if (dnn)
+      kernels::cudnn::conv2d_backward_bias(s, dy.data_ptr<float>(), db.data_ptr<float>());
+    else
+      kernels::conv2d_backward_bias(s, dy.data_ptr<float>(), db.data_ptr<float>());
   }
 }
 
@@ -157,7 +163,8 @@ struct Conv2dNode : Node {
       onednn_backward(args, dy, xv, wv, dx, dw, db);
       return {dx, dw, db};
     }
-    const cpu::Conv2dArgs a = wv.defined() ? with_weight_identity(cpu_args(args, dy.dtype()), wv) : cpu_args(args, dy.dtype());
+    const cpu::Conv2dArgs a =
+        wv.defined() ? with_weight_identity(cpu_args(args, dy.dtype()), wv) : cpu_args(args, dy.dtype());
     LB_DISPATCH_FLOAT(dy.dtype(), "conv2d backward", [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
       if (dx.defined()) cpu::conv2d_backward_input(a, dy.data<T>(), wv.data<T>(), dx.data<T>());
@@ -185,8 +192,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   } else {
     LB_DISPATCH_FLOAT(x.dtype(), kOp, [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
-      cpu::conv2d_forward(with_weight_identity(cpu_args(a, x.dtype()), weight), x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
-                          y.data<T>());
+      cpu::conv2d_forward(with_weight_identity(cpu_args(a, x.dtype()), weight), x.data<T>(), weight.data<T>(),
+                          bias.defined() ? bias.data<T>() : nullptr, y.data<T>());
     });
   }
   if (needs_grad({x, weight, bias})) {

@@ -16,8 +16,7 @@ namespace {
 void check_float_device(const char* op, const Tensor& t) {
   LB_CHECK(t.defined(), op << ": undefined tensor");
   LB_CHECK(is_floating(t.dtype()), op << ": expected a float tensor, got " << t.str());
-  LB_CHECK(t.device().is_cpu() || t.dtype() == DType::Float32,
-           op << ": CUDA tensors must be float32, got " << t.str());
+  LB_CHECK(t.device().is_cpu() || t.dtype() == DType::Float32, op << ": CUDA tensors must be float32, got " << t.str());
 }
 
 // b must match a's shape or be a single element; both on one device with one dtype.
@@ -26,9 +25,9 @@ void check_binary(const char* op, const Tensor& a, const Tensor& b) {
   check_float_device(op, b);
   check_same_dtype(op, a, b);
   LB_CHECK(a.device() == b.device(), op << ": tensors on different devices, " << a.str() << " and " << b.str());
-  LB_CHECK(a.shape() == b.shape() || b.numel() == 1,
-           op << ": shapes " << shape_str(a.shape()) << " and " << shape_str(b.shape())
-              << " differ (b must have a's shape or be a single element)");
+  LB_CHECK(a.shape() == b.shape() || b.numel() == 1, op << ": shapes " << shape_str(a.shape()) << " and "
+                                                        << shape_str(b.shape())
+                                                        << " differ (b must have a's shape or be a single element)");
 }
 
 // ---- raw forward dispatch (no autograd) ---------------------------------------------------------
@@ -117,9 +116,7 @@ struct AddNode : Node {
   double alpha = 1.0;
   bool b_scalar = false;
   const char* kind() const override { return "add"; }
-  std::string describe() const override {
-    return alpha == 1.0 ? "" : "alpha=" + std::to_string(alpha);
-  }
+  std::string describe() const override { return alpha == 1.0 ? "" : "alpha=" + std::to_string(alpha); }
   std::vector<Tensor> apply(const Tensor& dy) override {
     Tensor da, db;
     if (needs_input_grad(0)) da = dy;

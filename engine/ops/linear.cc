@@ -17,9 +17,9 @@
 #include <type_traits>
 
 #include "engine/autograd.h"
-#include "engine/ops/weighted_checks.h"
 #include "engine/cpu/linear.h"
 #include "engine/cpu/onednn/linear.h"
+#include "engine/ops/weighted_checks.h"
 
 #include "engine/backend.h"
 #include "kernels/cudnn/cudnn_ops.cuh"
@@ -35,8 +35,8 @@ void check_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   const std::string shapes = ops_detail::check_weighted_op(kOp, x, w, b);
   LB_CHECK(x.dim() == 2, kOp << ": input must be 2-D (N, IN); flatten it first; " << shapes);
   LB_CHECK(w.dim() == 2, kOp << ": weight must be 2-D (OUT, IN); " << shapes);
-  LB_CHECK(w.size(1) == x.size(1), kOp << ": input has " << x.size(1) << " features but weight expects "
-                                       << w.size(1) << "; " << shapes);
+  LB_CHECK(w.size(1) == x.size(1),
+           kOp << ": input has " << x.size(1) << " features but weight expects " << w.size(1) << "; " << shapes);
   LB_CHECK(w.size(0) > 0 && w.size(1) > 0, kOp << ": weight has an empty dimension; " << shapes);
   LB_CHECK(!b.defined() || (b.dim() == 1 && b.size(0) == w.size(0)),
            kOp << ": bias must be 1-D with one entry per output feature (" << w.size(0) << "); " << shapes);
@@ -54,17 +54,23 @@ void cuda_forward(int64_t n, int64_t in, int64_t out, const Tensor& x, const Ten
                             cuda_math_mode());
 }
 
-void cuda_backward(int64_t n, int64_t in, int64_t out, const Tensor& dy, const Tensor& xv, const Tensor& wv,
-                   Tensor& dx, Tensor& dw, Tensor& db) {
+void cuda_backward(int64_t n, int64_t in, int64_t out, const Tensor& dy, const Tensor& xv, const Tensor& wv, Tensor& dx,
+                   Tensor& dw, Tensor& db) {
   const bool dnn = cuda_backend() == CudaBackend::Cudnn;
   const kernels::MathMode m = cuda_math_mode();
   if (dx.defined()) {
-    if (dnn) kernels::cudnn::linear_backward_input(n, in, out, dy.data_ptr<float>(), wv.data_ptr<float>(), dx.data_ptr<float>(), m);
-    else kernels::linear_backward_input(n, in, out, dy.data_ptr<float>(), wv.data_ptr<float>(), dx.data_ptr<float>(), m);
+    if (dnn)
+      kernels::cudnn::linear_backward_input(n, in, out, dy.data_ptr<float>(), wv.data_ptr<float>(),
+                                            dx.data_ptr<float>(), m);
+    else
+      kernels::linear_backward_input(n, in, out, dy.data_ptr<float>(), wv.data_ptr<float>(), dx.data_ptr<float>(), m);
   }
   if (dw.defined()) {
-    if (dnn) kernels::cudnn::linear_backward_weight(n, in, out, xv.data_ptr<float>(), dy.data_ptr<float>(), dw.data_ptr<float>(), m);
-    else kernels::linear_backward_weight(n, in, out, xv.data_ptr<float>(), dy.data_ptr<float>(), dw.data_ptr<float>(), m);
+    if (dnn)
+      kernels::cudnn::linear_backward_weight(n, in, out, xv.data_ptr<float>(), dy.data_ptr<float>(),
+                                             dw.data_ptr<float>(), m);
+    else
+      kernels::linear_backward_weight(n, in, out, xv.data_ptr<float>(), dy.data_ptr<float>(), dw.data_ptr<float>(), m);
   }
   if (db.defined()) kernels::linear_backward_bias(n, out, dy.data_ptr<float>(), db.data_ptr<float>());
 }
@@ -138,15 +144,17 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_linear(x, weight, bias);
   const int64_t n = x.size(0), in = x.size(1), out = weight.size(0);
   Tensor y = Tensor::empty({n, out}, x.dtype(), x.device());
-  if (x.device().is_cuda()) cuda_forward(n, in, out, x, weight, bias, y);
+  if (x.device().is_cuda())
+    cuda_forward(n, in, out, x, weight, bias, y);
   else if (use_onednn(x.dtype()))
     cpu::onednn::linear_forward(cpu::onednn::Context::for_this_thread(), n, in, out, x.data<float>(),
                                 weight.data<float>(), bias.defined() ? bias.data<float>() : nullptr, y.data<float>());
-  else LB_DISPATCH_FLOAT(x.dtype(), kOp, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    cpu::linear_forward(n, in, out, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
-                        y.data<T>(), cpu_bf16(x.dtype()));
-  });
+  else
+    LB_DISPATCH_FLOAT(x.dtype(), kOp, [&](auto* tag) {
+      using T = std::remove_pointer_t<decltype(tag)>;
+      cpu::linear_forward(n, in, out, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
+                          y.data<T>(), cpu_bf16(x.dtype()));
+    });
   if (needs_grad({x, weight, bias})) {
     auto node = std::make_shared<LinearNode>();
     node->n = n;

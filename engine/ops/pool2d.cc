@@ -40,17 +40,17 @@ kernels::MaxPoolShape cuda_shape(const cpu::MaxPool2dArgs& a) {
 kernels::AvgPoolShape cuda_shape(const cpu::AdaptiveAvgPool2dArgs& a) { return {a.planes, a.H, a.W, a.OH, a.OW}; }
 
 void check_grad_output(const char* op, const Tensor& dy, const Shape& out_shape, DType dtype) {
-  LB_CHECK(dy.dtype() == dtype && dy.shape() == out_shape,
-           op << ": backward got a gradient " << dy.str() << " for an output of " << dtype_name(dtype)
-              << shape_str(out_shape));
+  LB_CHECK(dy.dtype() == dtype && dy.shape() == out_shape, op << ": backward got a gradient " << dy.str()
+                                                              << " for an output of " << dtype_name(dtype)
+                                                              << shape_str(out_shape));
 }
 
 cpu::MaxPool2dArgs max_pool_args(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
   constexpr const char* op = "max_pool2d";
   check_pool_input(op, x);
-  LB_CHECK(kernel > 0 && stride > 0 && padding >= 0,
-           op << ": kernel " << kernel << " and stride " << stride << " must be positive and padding " << padding
-              << " non-negative");
+  LB_CHECK(kernel > 0 && stride > 0 && padding >= 0, op << ": kernel " << kernel << " and stride " << stride
+                                                        << " must be positive and padding " << padding
+                                                        << " non-negative");
   LB_CHECK(padding <= kernel / 2, op << ": padding " << padding << " must be at most kernel / 2 = " << kernel / 2
                                      << " (kernel " << kernel << "), as in PyTorch");
   cpu::MaxPool2dArgs a;
@@ -64,9 +64,8 @@ cpu::MaxPool2dArgs max_pool_args(const Tensor& x, int64_t kernel, int64_t stride
   const int64_t span_h = a.H + 2 * padding - kernel, span_w = a.W + 2 * padding - kernel;
   a.P = span_h >= 0 ? span_h / stride + 1 : 0;
   a.Q = span_w >= 0 ? span_w / stride + 1 : 0;
-  LB_CHECK(a.P > 0 && a.Q > 0, op << ": input " << shape_str(x.shape()) << " is too small for k=" << kernel
-                                  << " s=" << stride << " p=" << padding << " (output would be " << a.P << "x"
-                                  << a.Q << ")");
+  LB_CHECK(a.P > 0 && a.Q > 0, op << ": input " << shape_str(x.shape()) << " is too small for k=" << kernel << " s="
+                                  << stride << " p=" << padding << " (output would be " << a.P << "x" << a.Q << ")");
   return a;
 }
 
@@ -89,7 +88,8 @@ struct MaxPool2dNode : Node {
     LB_CHECK(iv.device() == dy.device(), kind() << ": backward got a gradient on " << dy.device().str()
                                                 << " for a forward on " << iv.device().str());
     if (dy.device().is_cuda()) {
-      kernels::max_pool2d_backward(cuda_shape(args), dy.data_ptr<float>(), iv.data_ptr<int64_t>(), dx.data_ptr<float>());
+      kernels::max_pool2d_backward(cuda_shape(args), dy.data_ptr<float>(), iv.data_ptr<int64_t>(),
+                                   dx.data_ptr<float>());
       return {dx};
     }
     LB_DISPATCH_FLOAT(dy.dtype(), "max_pool2d backward", [&](auto* tag) {
@@ -105,9 +105,7 @@ struct MaxPool2dNode : Node {
 struct AdaptiveAvgPool2dNode : Node {
   cpu::AdaptiveAvgPool2dArgs args;
   const char* kind() const override { return "adaptive_avg_pool2d"; }
-  std::string describe() const override {
-    return "out=" + std::to_string(args.OH) + "x" + std::to_string(args.OW);
-  }
+  std::string describe() const override { return "out=" + std::to_string(args.OH) + "x" + std::to_string(args.OW); }
   std::vector<Tensor> apply(const Tensor& dy) override {
     check_grad_output(kind(), dy, output_shape, input_dtypes[0]);
     Tensor dx = Tensor::empty(input_shapes[0], input_dtypes[0], dy.device());
@@ -133,10 +131,11 @@ MaxPoolResult max_pool2d_with_indices(const Tensor& x, int64_t kernel, int64_t s
   if (x.device().is_cuda())
     kernels::max_pool2d_forward(cuda_shape(a), x.data_ptr<float>(), r.output.data_ptr<float>(),
                                 r.indices.data_ptr<int64_t>());
-  else LB_DISPATCH_FLOAT(x.dtype(), "max_pool2d", [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    cpu::max_pool2d_forward(x.data<T>(), r.output.data<T>(), r.indices.data<int64_t>(), a);
-  });
+  else
+    LB_DISPATCH_FLOAT(x.dtype(), "max_pool2d", [&](auto* tag) {
+      using T = std::remove_pointer_t<decltype(tag)>;
+      cpu::max_pool2d_forward(x.data<T>(), r.output.data<T>(), r.indices.data<int64_t>(), a);
+    });
   if (needs_grad({x})) {
     auto node = std::make_shared<MaxPool2dNode>();
     node->args = a;
@@ -172,10 +171,11 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
   Tensor y = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.dtype(), x.device());
   if (x.device().is_cuda())
     kernels::adaptive_avg_pool2d_forward(cuda_shape(a), x.data_ptr<float>(), y.data_ptr<float>());
-  else LB_DISPATCH_FLOAT(x.dtype(), op, [&](auto* tag) {
-    using T = std::remove_pointer_t<decltype(tag)>;
-    cpu::adaptive_avg_pool2d_forward(x.data<T>(), y.data<T>(), a);
-  });
+  else
+    LB_DISPATCH_FLOAT(x.dtype(), op, [&](auto* tag) {
+      using T = std::remove_pointer_t<decltype(tag)>;
+      cpu::adaptive_avg_pool2d_forward(x.data<T>(), y.data<T>(), a);
+    });
   if (needs_grad({x})) {
     auto node = std::make_shared<AdaptiveAvgPool2dNode>();
     node->args = a;

@@ -83,8 +83,10 @@ Tensor reduce_dim(const char* op, const Tensor& x, int64_t dim, bool keepdim, bo
   check_input(op, x);
   const int64_t d = normalize_dim(op, dim, x.dim());
   Shape out_shape = x.shape();
-  if (keepdim) out_shape[d] = 1;
-  else out_shape.erase(out_shape.begin() + d);
+  if (keepdim)
+    out_shape[d] = 1;
+  else
+    out_shape.erase(out_shape.begin() + d);
   return reduce(op, x, axis_view(x.shape(), d), is_mean, out_shape);
 }
 

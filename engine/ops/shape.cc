@@ -29,9 +29,8 @@ Shape infer_shape(const Tensor& x, Shape shape) {
              "reshape: cannot reshape " << shape_str(x.shape()) << " into " << shape_str(shape));
     shape[infer_at] = x.numel() / known;
   }
-  LB_CHECK(shape_numel(shape) == x.numel(), "reshape: cannot reshape " << shape_str(x.shape()) << " ("
-                                                                       << x.numel() << " elements) into "
-                                                                       << shape_str(shape));
+  LB_CHECK(shape_numel(shape) == x.numel(), "reshape: cannot reshape " << shape_str(x.shape()) << " (" << x.numel()
+                                                                       << " elements) into " << shape_str(shape));
   return shape;
 }
 

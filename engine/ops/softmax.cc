@@ -81,8 +81,8 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
 // W = sum_i w[y_i] (N when unweighted). Saves the log-probabilities it computed, the targets
 // and the per-row weights w[y_i] / W.
 struct CrossEntropyNode : Node {
-  Tensor log_probs;    // (N, C), internal
-  Tensor target;       // (N) int64
+  Tensor log_probs;                // (N, C), internal
+  Tensor target;                   // (N) int64
   std::vector<double> row_weight;  // w[y_i] / W (CPU)
   Tensor row_weight_dev;           // the same on the GPU (CUDA forward), with target on the GPU
   const char* kind() const override { return "cross_entropy"; }
@@ -106,8 +106,8 @@ struct CrossEntropyNode : Node {
       T* d = dx.data<T>();
       for (int64_t i = 0; i < n; ++i)
         for (int64_t k = 0; k < c; ++k)
-          d[i * c + k] = static_cast<T>(g * row_weight[i] * (std::exp(static_cast<double>(lp[i * c + k])) -
-                                                            (k == t[i] ? 1.0 : 0.0)));
+          d[i * c + k] = static_cast<T>(g * row_weight[i] *
+                                        (std::exp(static_cast<double>(lp[i * c + k])) - (k == t[i] ? 1.0 : 0.0)));
     });
     return {dx};
   }
@@ -163,14 +163,14 @@ Tensor check_targets(const Tensor& logits, const Tensor& target, const Tensor& w
   LB_CHECK(logits.dim() == 2, "cross_entropy: logits must be (N, C), got " << shape_str(logits.shape()));
   LB_CHECK(target.defined() && target.dtype() == DType::Int64 && target.dim() == 1,
            "cross_entropy: target must be an int64 (N) tensor of class indices, got " << target.str());
-  LB_CHECK(target.size(0) == logits.size(0), "cross_entropy: " << target.size(0) << " targets for "
-                                                               << logits.size(0) << " rows of logits");
+  LB_CHECK(target.size(0) == logits.size(0),
+           "cross_entropy: " << target.size(0) << " targets for " << logits.size(0) << " rows of logits");
   const int64_t c = logits.size(1);
   const Tensor host_t = !check_values || target.device().is_cpu() ? target : target.to(Device::cpu());
   const int64_t* t = check_values ? host_t.data<int64_t>() : nullptr;
   for (int64_t i = 0; check_values && i < target.numel(); ++i)
-    LB_CHECK(t[i] >= 0 && t[i] < c, "cross_entropy: target " << t[i] << " at row " << i
-                                                             << " is outside [0, " << c << ")");
+    LB_CHECK(t[i] >= 0 && t[i] < c,
+             "cross_entropy: target " << t[i] << " at row " << i << " is outside [0, " << c << ")");
   if (weight.defined())
     LB_CHECK(weight.dim() == 1 && weight.size(0) == c,
              "cross_entropy: weight must have one entry per class (" << c << "), got " << weight.str());
@@ -186,8 +186,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& w
   check_input("cross_entropy", logits);
   // Inside a CUDA Graph capture the targets (already on the device, checked when they were copied
   // there) cannot be read back: the capture would fail. Only the shapes are checked then.
-  const bool capturing = logits.device().is_cuda() && target.defined() && target.device().is_cuda() &&
-                         kernels::is_capturing();
+  const bool capturing =
+      logits.device().is_cuda() && target.defined() && target.device().is_cuda() && kernels::is_capturing();
   const Tensor host_t = check_targets(logits, target, weight, !capturing);
   LB_CHECK(logits.size(0) > 0, "cross_entropy: empty batch");
   if (logits.device().is_cuda()) return cross_entropy_cuda(logits, target, weight, host_t);

@@ -27,8 +27,8 @@ inline std::string check_weighted_op(const char* op, const Tensor& x, const Tens
            op << ": CUDA kernels take float32; got " << x.str() << " (float64 is for CPU checks)");
   LB_CHECK(is_floating(x.dtype()), op << ": expected float32 or float64 tensors, got input " << x.str());
   LB_CHECK(w.dtype() == x.dtype() && (!b.defined() || b.dtype() == x.dtype()),
-           op << ": input, weight and bias must share one dtype; got input " << dtype_name(x.dtype())
-              << ", weight " << dtype_name(w.dtype())
+           op << ": input, weight and bias must share one dtype; got input " << dtype_name(x.dtype()) << ", weight "
+              << dtype_name(w.dtype())
               << (b.defined() ? std::string(", bias ") + dtype_name(b.dtype()) : std::string()));
   return weighted_shapes_str(x, w, b);
 }

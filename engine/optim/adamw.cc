@@ -52,8 +52,8 @@ AdamW::AdamW(std::vector<Tensor> params, AdamWOptions opt)
     : Optimizer(std::move(params), opt.lr), opt_(opt), state_(params_.size()) {
   LB_CHECK(opt_.beta1 >= 0 && opt_.beta1 < 1 && opt_.beta2 >= 0 && opt_.beta2 < 1,
            "AdamW: betas must be in [0, 1), got beta1=" << opt_.beta1 << " beta2=" << opt_.beta2);
-  LB_CHECK(opt_.eps >= 0 && opt_.weight_decay >= 0, "AdamW: eps and weight_decay must be >= 0, got eps="
-                                                        << opt_.eps << " weight_decay=" << opt_.weight_decay);
+  LB_CHECK(opt_.eps >= 0 && opt_.weight_decay >= 0,
+           "AdamW: eps and weight_decay must be >= 0, got eps=" << opt_.eps << " weight_decay=" << opt_.weight_decay);
 }
 
 namespace {
@@ -73,8 +73,8 @@ AdamScalars adam_scalars(const AdamWOptions& o, double lr, int64_t step) {
 
 kernels::AdamWParams AdamW::cuda_scalars(int64_t t) const {
   const AdamScalars s = adam_scalars(opt_, lr_, t);
-  return {static_cast<float>(s.decay),    static_cast<float>(s.w1),         static_cast<float>(s.beta2),
-          static_cast<float>(s.w2),       static_cast<float>(s.bc2_sqrt),   static_cast<float>(-s.step_size),
+  return {static_cast<float>(s.decay), static_cast<float>(s.w1),       static_cast<float>(s.beta2),
+          static_cast<float>(s.w2),    static_cast<float>(s.bc2_sqrt), static_cast<float>(-s.step_size),
           static_cast<float>(s.eps)};
 }
 

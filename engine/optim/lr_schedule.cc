@@ -46,8 +46,7 @@ WarmupLR::WarmupLR(std::shared_ptr<LRSchedule> inner, int64_t warmup_steps, doub
     : inner_(std::move(inner)), warmup_steps_(warmup_steps), start_factor_(start_factor) {
   LB_CHECK(inner_ != nullptr, "WarmupLR: the inner schedule is null");
   LB_CHECK(warmup_steps_ >= 0, "WarmupLR: warmup_steps must be >= 0, got " << warmup_steps_);
-  LB_CHECK(start_factor_ > 0 && start_factor_ <= 1,
-           "WarmupLR: start_factor must be in (0, 1], got " << start_factor_);
+  LB_CHECK(start_factor_ > 0 && start_factor_ <= 1, "WarmupLR: start_factor must be in (0, 1], got " << start_factor_);
 }
 
 double WarmupLR::lr_at(int64_t step) const {
@@ -59,8 +58,7 @@ double WarmupLR::lr_at(int64_t step) const {
 
 // ---- OneCycleLR ----------------------------------------------------------------------------------
 
-OneCycleLR::OneCycleLR(double max_lr, int64_t total_steps, double pct_start, double div_factor,
-                       double final_div_factor)
+OneCycleLR::OneCycleLR(double max_lr, int64_t total_steps, double pct_start, double div_factor, double final_div_factor)
     : max_lr_(max_lr),
       initial_lr_(max_lr / div_factor),
       min_lr_(max_lr / div_factor / final_div_factor),

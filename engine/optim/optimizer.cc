@@ -35,8 +35,8 @@ void Optimizer::use_device_scalars() {
   const Device dev = params_[0].device();
   for (size_t i = 0; i < params_.size(); ++i)
     LB_CHECK(params_[i].device().is_cuda() && params_[i].device() == dev,
-             "optimizer: CUDA Graph replay needs every parameter on one CUDA device; parameter "
-                 << i << " is " << params_[i].str());
+             "optimizer: CUDA Graph replay needs every parameter on one CUDA device; parameter " << i << " is "
+                                                                                                 << params_[i].str());
   if (!scalar_table_.defined())
     scalar_table_ = Tensor::zeros({static_cast<int64_t>(params_.size() * kTableStride)}, DType::Float32, dev);
 }
@@ -45,8 +45,9 @@ bool Optimizer::recording_for_replay() const {
   bool cuda = false;
   for (const Tensor& p : params_) cuda |= p.device().is_cuda();
   if (!cuda || !kernels::is_capturing()) return false;
-  LB_CHECK(scalar_table_.defined(), "optimizer: step() is being captured in a CUDA Graph without use_device_scalars(); "
-                                    "the learning rate would be frozen into the graph");
+  LB_CHECK(scalar_table_.defined(),
+           "optimizer: step() is being captured in a CUDA Graph without use_device_scalars(); "
+           "the learning rate would be frozen into the graph");
   return true;
 }
 
@@ -86,8 +87,8 @@ bool Optimizer::parse_key(const std::string& key, size_t& index, std::string& fi
   const size_t dot = key.find('.');
   bool digits = dot != std::string::npos && dot > 0;
   for (size_t k = 0; digits && k < dot; ++k) digits = std::isdigit(static_cast<unsigned char>(key[k])) != 0;
-  LB_CHECK(digits, "optimizer load_state_dict: unexpected key '"
-                       << key << "' (expected \"<param index>.<field>\" or \"lr\")");
+  LB_CHECK(digits,
+           "optimizer load_state_dict: unexpected key '" << key << "' (expected \"<param index>.<field>\" or \"lr\")");
   index = static_cast<size_t>(std::stoull(key.substr(0, dot)));
   field = key.substr(dot + 1);
   LB_CHECK(index < params_.size(), "optimizer load_state_dict: '" << key << "' names parameter " << index

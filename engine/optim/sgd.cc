@@ -46,8 +46,12 @@ void SGD::set_momentum(double m) {
 }
 
 kernels::SgdParams SGD::cuda_scalars(bool first) const {
-  return {static_cast<float>(-lr_), static_cast<float>(opt_.weight_decay), static_cast<float>(opt_.momentum),
-          static_cast<float>(1.0 - opt_.dampening), opt_.nesterov, first};
+  return {static_cast<float>(-lr_),
+          static_cast<float>(opt_.weight_decay),
+          static_cast<float>(opt_.momentum),
+          static_cast<float>(1.0 - opt_.dampening),
+          opt_.nesterov,
+          first};
 }
 
 void SGD::step() {

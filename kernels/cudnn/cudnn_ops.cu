@@ -50,13 +50,11 @@ std::string call_name(const char* call) {
 }
 
 void check_cudnn(cudnnStatus_t st, const char* call, const char* where) {
-  LB_CHECK(st == CUDNN_STATUS_SUCCESS,
-           where << ": " << call_name(call) << " failed: " << cudnnGetErrorString(st));
+  LB_CHECK(st == CUDNN_STATUS_SUCCESS, where << ": " << call_name(call) << " failed: " << cudnnGetErrorString(st));
 }
 
 void check_cublas(cublasStatus_t st, const char* call, const char* where) {
-  LB_CHECK(st == CUBLAS_STATUS_SUCCESS,
-           where << ": " << call_name(call) << " failed: " << cublasGetStatusString(st));
+  LB_CHECK(st == CUBLAS_STATUS_SUCCESS, where << ": " << call_name(call) << " failed: " << cublasGetStatusString(st));
 }
 
 #define LB_CUDNN(where, call) check_cudnn((call), #call, where)
@@ -125,9 +123,9 @@ struct ConvDesc {
   cudnnConvolutionDescriptor_t d = nullptr;
   ConvDesc(int64_t pad, int64_t stride, cudnnMathType_t math, const char* where) {
     LB_CUDNN(where, cudnnCreateConvolutionDescriptor(&d));
-    LB_CUDNN(where, cudnnSetConvolution2dDescriptor(d, to_int(pad, where), to_int(pad, where), to_int(stride, where),
-                                                    to_int(stride, where), 1, 1, CUDNN_CROSS_CORRELATION,
-                                                    CUDNN_DATA_FLOAT));
+    LB_CUDNN(where,
+             cudnnSetConvolution2dDescriptor(d, to_int(pad, where), to_int(pad, where), to_int(stride, where),
+                                             to_int(stride, where), 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     LB_CUDNN(where, cudnnSetConvolutionMathType(d, math));
   }
   ~ConvDesc() {
@@ -142,9 +140,9 @@ struct PoolDesc {
   PoolDesc(cudnnPoolingMode_t mode, int64_t kh, int64_t kw, int64_t pad, int64_t sh, int64_t sw, const char* where) {
     LB_CUDNN(where, cudnnCreatePoolingDescriptor(&d));
     // NaN propagates through the maximum, as in PyTorch (and the CPU backend).
-    LB_CUDNN(where, cudnnSetPooling2dDescriptor(d, mode, CUDNN_PROPAGATE_NAN, to_int(kh, where), to_int(kw, where),
-                                                to_int(pad, where), to_int(pad, where), to_int(sh, where),
-                                                to_int(sw, where)));
+    LB_CUDNN(where,
+             cudnnSetPooling2dDescriptor(d, mode, CUDNN_PROPAGATE_NAN, to_int(kh, where), to_int(kw, where),
+                                         to_int(pad, where), to_int(pad, where), to_int(sh, where), to_int(sw, where)));
   }
   ~PoolDesc() {
     if (d) cudnnDestroyPoolingDescriptor(d);
@@ -194,7 +192,8 @@ cudnnMathType_t conv_math(MathMode mode) { return mode == MathMode::Tf32 ? CUDNN
 
 // Fp32 mode must not run an algorithm that reports tensor-op math (TF32 inputs).
 bool math_allowed(cudnnMathType_t algo_math, MathMode mode) {
-  return mode == MathMode::Tf32 || (algo_math != CUDNN_TENSOR_OP_MATH && algo_math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
+  return mode == MathMode::Tf32 ||
+         (algo_math != CUDNN_TENSOR_OP_MATH && algo_math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
 }
 
 // Descriptors and the chosen algorithm of one (device, shape, direction, mode).
@@ -205,7 +204,9 @@ struct ConvPlan {
   int algo = -1;  // cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t
   size_t workspace = 0;
   ConvPlan(const Conv2dShape& s, MathMode mode, const char* where)
-      : x(s.N, s.C, s.H, s.W, where), y(s.N, s.K, s.P, s.Q, where), w(s.K, s.C, s.R, s.S, where),
+      : x(s.N, s.C, s.H, s.W, where),
+        y(s.N, s.K, s.P, s.Q, where),
+        w(s.K, s.C, s.R, s.S, where),
         conv(s.pad, s.stride, conv_math(mode), where) {}
 };
 
@@ -232,27 +233,28 @@ void choose_algorithm(cudnnHandle_t h, ConvPlan& p, Dir dir, MathMode mode, cons
   int returned = 0;
   if (dir == Dir::Forward) {
     cudnnConvolutionFwdAlgoPerf_t perf[kMaxAlgos];
-    LB_CUDNN(where, cudnnGetConvolutionForwardAlgorithm_v7(h, p.x.d, p.w.d, p.conv.d, p.y.d, kMaxAlgos, &returned, perf));
+    LB_CUDNN(where,
+             cudnnGetConvolutionForwardAlgorithm_v7(h, p.x.d, p.w.d, p.conv.d, p.y.d, kMaxAlgos, &returned, perf));
     pick(p, perf, returned, mode, where);
-    LB_CUDNN(where, cudnnGetConvolutionForwardWorkspaceSize(h, p.x.d, p.w.d, p.conv.d, p.y.d,
-                                                            static_cast<cudnnConvolutionFwdAlgo_t>(p.algo),
-                                                            &p.workspace));
+    LB_CUDNN(where,
+             cudnnGetConvolutionForwardWorkspaceSize(h, p.x.d, p.w.d, p.conv.d, p.y.d,
+                                                     static_cast<cudnnConvolutionFwdAlgo_t>(p.algo), &p.workspace));
   } else if (dir == Dir::BackwardData) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[kMaxAlgos];
-    LB_CUDNN(where, cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w.d, p.y.d, p.conv.d, p.x.d, kMaxAlgos, &returned,
-                                                                perf));
+    LB_CUDNN(where,
+             cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w.d, p.y.d, p.conv.d, p.x.d, kMaxAlgos, &returned, perf));
     pick(p, perf, returned, mode, where);
-    LB_CUDNN(where, cudnnGetConvolutionBackwardDataWorkspaceSize(h, p.w.d, p.y.d, p.conv.d, p.x.d,
-                                                                 static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo),
-                                                                 &p.workspace));
+    LB_CUDNN(where,
+             cudnnGetConvolutionBackwardDataWorkspaceSize(
+                 h, p.w.d, p.y.d, p.conv.d, p.x.d, static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo), &p.workspace));
   } else {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[kMaxAlgos];
     LB_CUDNN(where, cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x.d, p.y.d, p.conv.d, p.w.d, kMaxAlgos,
                                                                   &returned, perf));
     pick(p, perf, returned, mode, where);
-    LB_CUDNN(where, cudnnGetConvolutionBackwardFilterWorkspaceSize(
-                        h, p.x.d, p.y.d, p.conv.d, p.w.d, static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.algo),
-                        &p.workspace));
+    LB_CUDNN(where,
+             cudnnGetConvolutionBackwardFilterWorkspaceSize(
+                 h, p.x.d, p.y.d, p.conv.d, p.w.d, static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.algo), &p.workspace));
   }
 }
 
@@ -261,8 +263,8 @@ ConvPlan& conv_plan(cudnnHandle_t h, int device, const Conv2dShape& s, Dir dir, 
   LB_CHECK(s.N > 0 && s.C > 0 && s.K > 0 && s.P > 0 && s.Q > 0,
            where << ": empty convolution N=" << s.N << " C=" << s.C << " K=" << s.K << " P=" << s.P << " Q=" << s.Q);
   thread_local std::map<PlanKey, std::unique_ptr<ConvPlan>> cache;
-  const PlanKey key{device, static_cast<int>(dir), static_cast<int>(mode), s.N, s.C, s.H, s.W, s.K, s.R, s.S,
-                    s.stride, s.pad};
+  const PlanKey key{device, static_cast<int>(dir), static_cast<int>(mode), s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.stride,
+                    s.pad};
   auto& plan = cache[key];
   if (!plan) {
     auto p = std::make_unique<ConvPlan>(s, mode, where);
@@ -376,8 +378,8 @@ void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w
   ConvPlan& p = conv_plan(h.dnn, device, s, Dir::BackwardData, mode, where);
   DeviceBuffer ws(p.workspace, device);
   LB_CUDNN(where, cudnnConvolutionBackwardData(h.dnn, &kOne, p.w.d, w, p.y.d, dy, p.conv.d,
-                                               static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo), ws.ptr,
-                                               p.workspace, &kZero, p.x.d, dx));
+                                               static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo), ws.ptr, p.workspace,
+                                               &kZero, p.x.d, dx));
 }
 
 void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw, MathMode mode) {
@@ -407,7 +409,8 @@ void batch_norm2d_forward_train(const BatchNormShape& s, const float* x, const f
                                 float eps, float momentum) {
   const char* where = "cudnn::batch_norm2d_forward_train";
   LB_CHECK(s.N * s.HW > 1, where << ": needs more than one value per channel, got N=" << s.N << " HW=" << s.HW);
-  LB_CHECK(eps >= CUDNN_BN_MIN_EPSILON, where << ": eps " << eps << " is below cuDNN's minimum " << CUDNN_BN_MIN_EPSILON);
+  LB_CHECK(eps >= CUDNN_BN_MIN_EPSILON,
+           where << ": eps " << eps << " is below cuDNN's minimum " << CUDNN_BN_MIN_EPSILON);
   LB_CHECK((running_mean == nullptr) == (running_var == nullptr),
            where << ": running_mean and running_var must both be given or both be null");
   const int device = current_device();
@@ -419,17 +422,17 @@ void batch_norm2d_forward_train(const BatchNormShape& s, const float* x, const f
   if (!bias) fill(zeros.f(), s.C, 0.0f);
   // running = (1 - factor) * running + factor * batch, with the unbiased batch variance: PyTorch's
   // rule with factor = momentum. resultSaveInvVariance is 1 / sqrt(biased var + eps): our invstd.
-  LB_CUDNN(where, cudnnBatchNormalizationForwardTraining(h.dnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, xd.d, x, xd.d, y,
-                                                         pd.d, weight ? weight : ones.f(), bias ? bias : zeros.f(),
-                                                         double(momentum), running_mean, running_var, double(eps), mean,
-                                                         invstd));
+  LB_CUDNN(where, cudnnBatchNormalizationForwardTraining(
+                      h.dnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, xd.d, x, xd.d, y, pd.d, weight ? weight : ones.f(),
+                      bias ? bias : zeros.f(), double(momentum), running_mean, running_var, double(eps), mean, invstd));
 }
 
 void batch_norm2d_forward_eval(const BatchNormShape& s, const float* x, const float* weight, const float* bias,
                                const float* running_mean, const float* running_var, float* y, float* invstd,
                                float eps) {
   const char* where = "cudnn::batch_norm2d_forward_eval";
-  LB_CHECK(eps >= CUDNN_BN_MIN_EPSILON, where << ": eps " << eps << " is below cuDNN's minimum " << CUDNN_BN_MIN_EPSILON);
+  LB_CHECK(eps >= CUDNN_BN_MIN_EPSILON,
+           where << ": eps " << eps << " is below cuDNN's minimum " << CUDNN_BN_MIN_EPSILON);
   const int device = current_device();
   Handles& h = handles(device);
   TensorDesc xd(s.N, s.C, s.HW, 1, where), pd(1, s.C, 1, 1, where);
@@ -464,15 +467,15 @@ void batch_norm2d_backward(const BatchNormShape& s, const float* x, const float*
   TensorDesc xd(s.N, s.C, s.HW, 1, where), pd(1, s.C, 1, 1, where);
   // cuDNN always writes dx, dscale and dbias: scratch buffers stand in for those not wanted.
   DeviceBuffer ones(weight ? 0 : s.C * sizeof(float), device);
-  DeviceBuffer scratch_dw(dweight ? 0 : s.C * sizeof(float), device), scratch_db(dbias ? 0 : s.C * sizeof(float), device);
+  DeviceBuffer scratch_dw(dweight ? 0 : s.C * sizeof(float), device),
+      scratch_db(dbias ? 0 : s.C * sizeof(float), device);
   DeviceBuffer scratch_dx(dx ? 0 : s.N * s.C * s.HW * sizeof(float), device);
   if (!weight) fill(ones.f(), s.C, 1.0f);
   // With the saved mean and invstd given, epsilon is not used; it must still pass cuDNN's check.
-  LB_CUDNN(where, cudnnBatchNormalizationBackward(h.dnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, &kOne, &kZero, xd.d, x,
-                                                  xd.d, dy, xd.d, dx ? dx : scratch_dx.f(), pd.d,
-                                                  weight ? weight : ones.f(), dweight ? dweight : scratch_dw.f(),
-                                                  dbias ? dbias : scratch_db.f(), std::max<double>(CUDNN_BN_MIN_EPSILON, 1e-5),
-                                                  mean, invstd));
+  LB_CUDNN(where, cudnnBatchNormalizationBackward(
+                      h.dnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, &kOne, &kZero, xd.d, x, xd.d, dy, xd.d,
+                      dx ? dx : scratch_dx.f(), pd.d, weight ? weight : ones.f(), dweight ? dweight : scratch_dw.f(),
+                      dbias ? dbias : scratch_db.f(), std::max<double>(CUDNN_BN_MIN_EPSILON, 1e-5), mean, invstd));
 }
 
 // ---- pooling -------------------------------------------------------------------------------------
@@ -484,7 +487,8 @@ void max_pool2d_forward(const MaxPoolShape& s, const float* x, float* y) {
   TensorDesc xd(s.planes, 1, s.H, s.W, where), yd(s.planes, 1, s.P, s.Q, where);
   int n, c, pp, qq;
   LB_CUDNN(where, cudnnGetPooling2dForwardOutputDim(pool.d, xd.d, &n, &c, &pp, &qq));
-  LB_CHECK(pp == s.P && qq == s.Q, where << ": output " << s.P << "x" << s.Q << " but cuDNN computes " << pp << "x" << qq);
+  LB_CHECK(pp == s.P && qq == s.Q,
+           where << ": output " << s.P << "x" << s.Q << " but cuDNN computes " << pp << "x" << qq);
   LB_CUDNN(where, cudnnPoolingForward(h.dnn, pool.d, &kOne, xd.d, x, &kZero, yd.d, y));
 }
 

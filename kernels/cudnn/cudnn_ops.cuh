@@ -13,8 +13,7 @@ namespace lb::kernels::cudnn {
 
 LB_CUDA_API(void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
                                 MathMode mode))
-LB_CUDA_API(void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w, float* dx,
-                                       MathMode mode))
+LB_CUDA_API(void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w, float* dx, MathMode mode))
 LB_CUDA_API(void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw,
                                         MathMode mode))
 LB_CUDA_API(void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* db))
@@ -31,8 +30,7 @@ LB_CUDA_API(void batch_norm2d_backward(const BatchNormShape& s, const float* x, 
 
 // cuDNN's max pooling has no indices: its backward takes x, y and dy. Used by the benchmark.
 LB_CUDA_API(void max_pool2d_forward(const MaxPoolShape& s, const float* x, float* y))
-LB_CUDA_API(void max_pool2d_backward(const MaxPoolShape& s, const float* x, const float* y, const float* dy,
-                                     float* dx))
+LB_CUDA_API(void max_pool2d_backward(const MaxPoolShape& s, const float* x, const float* y, const float* dy, float* dx))
 // Global average pooling (OH = OW = 1) through cuDNN average pooling. Used by the benchmark.
 LB_CUDA_API(void global_avg_pool2d_forward(const AvgPoolShape& s, const float* x, float* y))
 LB_CUDA_API(void global_avg_pool2d_backward(const AvgPoolShape& s, const float* dy, float* dx))

@@ -14,21 +14,21 @@ void check_compatible(const lb::models::Checkpoint& ck, const lb::data::Dataset&
   LB_CHECK(ck.meta.in_channels == ds.train.channels(),
            weights << " takes " << ck.meta.in_channels << "-channel images but " << ds.path << " has "
                    << ds.train.channels() << "-channel ones; use a checkpoint trained on this data");
-  LB_CHECK(ds.num_classes <= ck.meta.num_classes,
-           ds.path << " has labels up to " << ds.num_classes - 1 << " but " << weights << " predicts "
-                   << ck.meta.num_classes << " classes; use a checkpoint trained on this data");
+  LB_CHECK(ds.num_classes <= ck.meta.num_classes, ds.path << " has labels up to " << ds.num_classes - 1 << " but "
+                                                          << weights << " predicts " << ck.meta.num_classes
+                                                          << " classes; use a checkpoint trained on this data");
   LB_CHECK(ck.meta.num_classes == 2, weights << " has " << ck.meta.num_classes
                                              << " classes; lightbox's clinical evaluation is binary (2 classes)");
 }
 
-ModelEvaluation evaluate_checkpoint(lb::models::Checkpoint& ck, const lb::data::Dataset& ds,
-                                    const EvaluateOptions& o) {
+ModelEvaluation evaluate_checkpoint(lb::models::Checkpoint& ck, const lb::data::Dataset& ds, const EvaluateOptions& o) {
   check_compatible(ck, ds, "the checkpoint");
   ModelEvaluation ev;
   ev.split = o.split;
   const auto val = lb::models::predict(*ck.model, ds.val, ck.meta.norm, 256, o.progress);
   ev.val_point = youden_threshold(val.positive_scores(), val.int_labels());
-  ev.predictions = o.split == "val" ? val : lb::models::predict(*ck.model, ds.split(o.split), ck.meta.norm, 256, o.progress);
+  ev.predictions =
+      o.split == "val" ? val : lb::models::predict(*ck.model, ds.split(o.split), ck.meta.norm, 256, o.progress);
   BootstrapOptions bo;
   bo.resamples = o.bootstrap;
   bo.seed = o.seed;

@@ -46,7 +46,8 @@ double quantile_sorted(const std::vector<double>& sorted, double p) {
 uint64_t draw_index(std::mt19937_64& rng, uint64_t n) {
   const uint64_t limit = std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % n;
   uint64_t r;
-  do r = rng(); while (r >= limit);
+  do r = rng();
+  while (r >= limit);
   return r % n;
 }
 
@@ -59,8 +60,10 @@ Confusion confusion_at(const std::vector<double>& score, const std::vector<int>&
   Confusion cm;
   for (size_t i = 0; i < score.size(); ++i) {
     const bool pred = score[i] > threshold;
-    if (label[i] == 1) (pred ? cm.tp : cm.fn)++;
-    else (pred ? cm.fp : cm.tn)++;
+    if (label[i] == 1)
+      (pred ? cm.tp : cm.fn)++;
+    else
+      (pred ? cm.fp : cm.tn)++;
   }
   return cm;
 }
@@ -91,9 +94,9 @@ RocCurve roc_curve(const std::vector<double>& score, const std::vector<int>& lab
   RocCurve roc;
   roc.positives = std::count(label.begin(), label.end(), 1);
   roc.negatives = static_cast<int64_t>(label.size()) - roc.positives;
-  LB_CHECK(roc.positives > 0 && roc.negatives > 0,
-           "roc_curve: the labels hold only class " << (roc.positives > 0 ? 1 : 0)
-                                                     << "; a ROC curve needs both classes (use a split with both)");
+  LB_CHECK(roc.positives > 0 && roc.negatives > 0, "roc_curve: the labels hold only class "
+                                                       << (roc.positives > 0 ? 1 : 0)
+                                                       << "; a ROC curve needs both classes (use a split with both)");
   std::vector<size_t> order(score.size());
   std::iota(order.begin(), order.end(), 0);
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return score[a] > score[b]; });
@@ -124,8 +127,10 @@ double roc_auc(const RocCurve& roc) {
   // Trapezoids in integer counts: twice the area is sum (dFP) * (TP_k + TP_{k-1}), exact in
   // int64 for any split that fits in memory, then one division. No summation-order rounding.
   int64_t twice_area = 0;
-  for (size_t k = 1; k < roc.tps.size(); ++k) twice_area += (roc.fps[k] - roc.fps[k - 1]) * (roc.tps[k] + roc.tps[k - 1]);
-  return static_cast<double>(twice_area) / (2.0 * static_cast<double>(roc.positives) * static_cast<double>(roc.negatives));
+  for (size_t k = 1; k < roc.tps.size(); ++k)
+    twice_area += (roc.fps[k] - roc.fps[k - 1]) * (roc.tps[k] + roc.tps[k - 1]);
+  return static_cast<double>(twice_area) /
+         (2.0 * static_cast<double>(roc.positives) * static_cast<double>(roc.negatives));
 }
 
 double roc_auc(const std::vector<double>& score, const std::vector<int>& label) {
@@ -216,8 +221,10 @@ std::map<std::string, Interval> bootstrap_intervals(const std::vector<double>& s
     const bool resample_both = pos > 0 && pos < static_cast<int64_t>(n);
     for (size_t m = 0; m < metrics.size(); ++m) {
       const double v = (metrics[m].needs_both_classes && !resample_both) ? kNaN : metrics[m].fn(s, l);
-      if (std::isnan(v)) out[metrics[m].name].skipped++;
-      else values[m].push_back(v);
+      if (std::isnan(v))
+        out[metrics[m].name].skipped++;
+      else
+        values[m].push_back(v);
     }
   }
   const double tail = 0.5 * (1.0 - options.level);
@@ -238,11 +245,13 @@ Interval bootstrap_interval(const std::vector<double>& score, const std::vector<
 
 std::vector<NamedMetric> standard_metrics(double threshold) {
   using Field = double ClassMetrics::*;
-  const std::pair<const char*, Field> fields[] = {
-      {"accuracy", &ClassMetrics::accuracy}, {"sensitivity", &ClassMetrics::sensitivity},
-      {"specificity", &ClassMetrics::specificity}, {"ppv", &ClassMetrics::ppv},
-      {"npv", &ClassMetrics::npv}, {"f1", &ClassMetrics::f1},
-      {"balanced_accuracy", &ClassMetrics::balanced_accuracy}};
+  const std::pair<const char*, Field> fields[] = {{"accuracy", &ClassMetrics::accuracy},
+                                                  {"sensitivity", &ClassMetrics::sensitivity},
+                                                  {"specificity", &ClassMetrics::specificity},
+                                                  {"ppv", &ClassMetrics::ppv},
+                                                  {"npv", &ClassMetrics::npv},
+                                                  {"f1", &ClassMetrics::f1},
+                                                  {"balanced_accuracy", &ClassMetrics::balanced_accuracy}};
   std::vector<NamedMetric> out;
   for (const auto& [name, field] : fields) {
     Field f = field;
@@ -279,9 +288,7 @@ Evaluation evaluate(const std::vector<double>& score, const std::vector<int>& la
 
 nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
-nlohmann::json to_json(const Confusion& cm) {
-  return {{"tp", cm.tp}, {"fp", cm.fp}, {"fn", cm.fn}, {"tn", cm.tn}};
-}
+nlohmann::json to_json(const Confusion& cm) { return {{"tp", cm.tp}, {"fp", cm.fp}, {"fn", cm.fn}, {"tn", cm.tn}}; }
 
 nlohmann::json to_json(const ClassMetrics& m) {
   return {{"accuracy", number_or_null(m.accuracy)},
@@ -296,26 +303,39 @@ nlohmann::json to_json(const ClassMetrics& m) {
 nlohmann::json to_json(const RocCurve& roc) {
   nlohmann::json thresholds = nlohmann::json::array();
   for (double t : roc.thresholds) thresholds.push_back(number_or_null(t));
-  return {{"fpr", roc.fpr}, {"tpr", roc.tpr}, {"thresholds", thresholds},
-          {"positives", roc.positives}, {"negatives", roc.negatives}};
+  return {{"fpr", roc.fpr},
+          {"tpr", roc.tpr},
+          {"thresholds", thresholds},
+          {"positives", roc.positives},
+          {"negatives", roc.negatives}};
 }
 
 nlohmann::json to_json(const OperatingPoint& op) {
-  return {{"threshold", number_or_null(op.threshold)}, {"roc_threshold", number_or_null(op.roc_threshold)},
-          {"fpr", number_or_null(op.fpr)}, {"tpr", number_or_null(op.tpr)},
-          {"sensitivity", number_or_null(op.tpr)}, {"specificity", number_or_null(1.0 - op.fpr)},
+  return {{"threshold", number_or_null(op.threshold)},
+          {"roc_threshold", number_or_null(op.roc_threshold)},
+          {"fpr", number_or_null(op.fpr)},
+          {"tpr", number_or_null(op.tpr)},
+          {"sensitivity", number_or_null(op.tpr)},
+          {"specificity", number_or_null(1.0 - op.fpr)},
           {"youden_j", number_or_null(op.youden_j)}};
 }
 
 nlohmann::json to_json(const Interval& ci) {
-  return {{"estimate", number_or_null(ci.estimate)}, {"lo", number_or_null(ci.lo)}, {"hi", number_or_null(ci.hi)},
-          {"used", ci.used}, {"skipped", ci.skipped}};
+  return {{"estimate", number_or_null(ci.estimate)},
+          {"lo", number_or_null(ci.lo)},
+          {"hi", number_or_null(ci.hi)},
+          {"used", ci.used},
+          {"skipped", ci.skipped}};
 }
 
 nlohmann::json to_json(const Evaluation& ev, bool include_roc) {
-  nlohmann::json j = {{"n", ev.n}, {"positives", ev.positives}, {"negatives", ev.negatives},
-                      {"threshold", number_or_null(ev.threshold)}, {"confusion", to_json(ev.confusion)},
-                      {"metrics", to_json(ev.metrics)}, {"auc", number_or_null(ev.auc)}};
+  nlohmann::json j = {{"n", ev.n},
+                      {"positives", ev.positives},
+                      {"negatives", ev.negatives},
+                      {"threshold", number_or_null(ev.threshold)},
+                      {"confusion", to_json(ev.confusion)},
+                      {"metrics", to_json(ev.metrics)},
+                      {"auc", number_or_null(ev.auc)}};
   if (include_roc && !ev.roc.thresholds.empty()) j["roc"] = to_json(ev.roc);
   if (!ev.intervals.empty()) {
     nlohmann::json ci = nlohmann::json::object();

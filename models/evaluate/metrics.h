@@ -137,8 +137,8 @@ struct Evaluation {
   double threshold = 0.5;
   Confusion confusion;
   ClassMetrics metrics;
-  double auc = 0;  // NaN with one class
-  RocCurve roc;    // empty with one class
+  double auc = 0;                             // NaN with one class
+  RocCurve roc;                               // empty with one class
   std::map<std::string, Interval> intervals;  // empty when options.resamples == 0
 };
 

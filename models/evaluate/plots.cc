@@ -14,7 +14,7 @@ namespace lb::eval {
 
 namespace {
 
-constexpr const char* kInk = "#1a1a1a";    // text and axes: near-black reads softer than #000
+constexpr const char* kInk = "#1a1a1a";  // text and axes: near-black reads softer than #000
 constexpr const char* kGrid = "#e6e6e6";
 constexpr const char* kMuted = "#777777";  // chance line, marker line
 // A white outline drawn under the glyphs keeps a label readable where it crosses a curve.
@@ -32,7 +32,6 @@ std::string fixed(double v, int decimals) {
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
   return buf;
 }
-
 
 // Rough width of sans-serif text: about 0.6 em per character, enough to size legend boxes.
 double text_width(const std::string& s, double size) { return 0.6 * size * static_cast<double>(s.size()); }
@@ -91,8 +90,8 @@ struct Scale {
 };
 
 // Grid lines, tick labels and axis titles of a rectangular plot area.
-void draw_axes(Svg& svg, const Scale& sx, const Scale& sy, const Ticks& tx, const Ticks& ty,
-               const std::string& x_label, const std::string& y_label) {
+void draw_axes(Svg& svg, const Scale& sx, const Scale& sy, const Ticks& tx, const Ticks& ty, const std::string& x_label,
+               const std::string& y_label) {
   const double left = sx.p0, right = sx.p1, bottom = sy.p0, top = sy.p1;
   for (double v : tx.values) {
     svg.line(sx(v), top, sx(v), bottom, kGrid, 1);
@@ -180,8 +179,10 @@ Ticks nice_ticks(double lo, double hi, int target) {
   auto nice = [](double x, bool round) {
     const double e = std::floor(std::log10(x)), f = x / std::pow(10.0, e);
     double nf;
-    if (round) nf = f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10;
-    else nf = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10;
+    if (round)
+      nf = f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10;
+    else
+      nf = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10;
     return nf * std::pow(10.0, e);
   };
   Ticks t;
@@ -227,8 +228,8 @@ std::string roc_svg(const std::vector<RocSeries>& series, const std::string& tit
     const OperatingPoint& op = *series[s].point;
     const double px = sx(op.fpr), py = sy(op.tpr);
     svg.circle(px, py, 5.5, okabe_ito(s), " stroke=\"#ffffff\" stroke-width=\"1.5\" class=\"operating-point\"");
-    const std::string label = "t=" + fixed(op.threshold, 2) + ": sens " + fixed(op.tpr, 2) + ", spec " +
-                              fixed(1.0 - op.fpr, 2);
+    const std::string label =
+        "t=" + fixed(op.threshold, 2) + ": sens " + fixed(op.tpr, 2) + ", spec " + fixed(1.0 - op.fpr, 2);
     // Right of the dot unless that would leave the plot; below it, stacked per series.
     const bool flip = px + 10 + text_width(label, 12) > left + size;
     const double ly = std::clamp(py + 18 + 16.0 * static_cast<double>(s), top + 14, top + size - 6);
@@ -296,8 +297,8 @@ void data_bounds(const std::vector<CurveSeries>& series, double b[4], bool& inte
   b[1] = b[3] = -std::numeric_limits<double>::infinity();
   integral = true;
   for (const CurveSeries& s : series) {
-    LB_CHECK(s.x.empty() || s.x.size() == s.y.size(), "curves_svg: series '" << s.name << "' has " << s.x.size()
-                                                                             << " x and " << s.y.size() << " y values");
+    LB_CHECK(s.x.empty() || s.x.size() == s.y.size(),
+             "curves_svg: series '" << s.name << "' has " << s.x.size() << " x and " << s.y.size() << " y values");
     for (size_t i = 0; i < s.y.size(); ++i) {
       const double x = x_of(s, i), y = s.y[i];
       if (!std::isfinite(x) || !std::isfinite(y)) continue;
@@ -315,8 +316,10 @@ std::string curves_svg(const std::vector<CurveSeries>& series, const CurvesOptio
   std::vector<LegendRow> legend;
   for (size_t s = 0; s < series.size(); ++s) legend.push_back({okabe_ito(s), series[s].name});
   const double legend_w = legend.empty() ? 0 : legend_width(legend);
-  Svg svg(left + width + 24 + legend_w + 16, top + height + 60, options.title.empty() ? "training curves" : options.title);
-  if (!options.title.empty()) svg.text(left + 0.5 * width, 28, options.title, 16, "middle", kInk, " font-weight=\"bold\"");
+  Svg svg(left + width + 24 + legend_w + 16, top + height + 60,
+          options.title.empty() ? "training curves" : options.title);
+  if (!options.title.empty())
+    svg.text(left + 0.5 * width, 28, options.title, 16, "middle", kInk, " font-weight=\"bold\"");
 
   double b[4];
   bool integral = true;
@@ -342,8 +345,10 @@ std::string curves_svg(const std::vector<CurveSeries>& series, const CurvesOptio
       run.clear();
     };
     for (size_t i = 0; i < c.y.size(); ++i) {
-      if (std::isfinite(c.y[i]) && std::isfinite(x_of(c, i))) run.emplace_back(sx(x_of(c, i)), sy(c.y[i]));
-      else flush();
+      if (std::isfinite(c.y[i]) && std::isfinite(x_of(c, i)))
+        run.emplace_back(sx(x_of(c, i)), sy(c.y[i]));
+      else
+        flush();
     }
     flush();
     if (c.y.size() <= 100) {
@@ -362,12 +367,23 @@ std::string xml_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;

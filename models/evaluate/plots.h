@@ -37,7 +37,7 @@ Ticks nice_ticks(double lo, double hi, int target = 6);
 // ---- ROC ----------------------------------------------------------------------------------------------
 
 struct RocSeries {
-  std::string name;                     // legend text: "<name> (AUC 0.953)"
+  std::string name;  // legend text: "<name> (AUC 0.953)"
   RocCurve roc;
   double auc = 0;
   std::optional<OperatingPoint> point;  // a dot labelled "t=0.62: sens 0.95, spec 0.81"

@@ -118,7 +118,7 @@ void check_delong_inputs(const char* where, size_t n_scores, const std::vector<i
   }
   const int64_t neg = static_cast<int64_t>(label.size()) - pos;
   LB_CHECK(pos >= 2 && neg >= 2, where << ": " << pos << " positives and " << neg
-                                        << " negatives; DeLong's variance needs at least 2 of each class");
+                                       << " negatives; DeLong's variance needs at least 2 of each class");
 }
 
 }  // namespace
@@ -173,10 +173,14 @@ McNemarResult mcnemar_exact(const std::vector<int>& correct_a, const std::vector
   McNemarResult r;
   for (size_t i = 0; i < correct_a.size(); ++i) {
     const bool a = correct_a[i] != 0, b = correct_b[i] != 0;
-    if (a && b) r.both_right++;
-    else if (a) r.b++;
-    else if (b) r.c++;
-    else r.both_wrong++;
+    if (a && b)
+      r.both_right++;
+    else if (a)
+      r.b++;
+    else if (b)
+      r.c++;
+    else
+      r.both_wrong++;
   }
   const int64_t k = std::min(r.b, r.c);
   r.statistic = static_cast<double>(k);
@@ -192,11 +196,12 @@ ChiSquaredResult chi2_contingency(const std::vector<std::vector<double>>& table,
   std::vector<double> row_sum(rows, 0.0), col_sum(cols, 0.0);
   double total = 0;
   for (size_t i = 0; i < rows; ++i) {
-    LB_CHECK(table[i].size() == cols, "chi2_contingency: row " << i << " has " << table[i].size() << " cells, row 0 has "
-                                                               << cols << "; the table must be rectangular");
+    LB_CHECK(table[i].size() == cols, "chi2_contingency: row " << i << " has " << table[i].size()
+                                                               << " cells, row 0 has " << cols
+                                                               << "; the table must be rectangular");
     for (size_t j = 0; j < cols; ++j) {
-      LB_CHECK(table[i][j] >= 0, "chi2_contingency: cell (" << i << ", " << j << ") = " << table[i][j]
-                                                            << "; counts must be >= 0");
+      LB_CHECK(table[i][j] >= 0,
+               "chi2_contingency: cell (" << i << ", " << j << ") = " << table[i][j] << "; counts must be >= 0");
       row_sum[i] += table[i][j];
       col_sum[j] += table[i][j];
       total += table[i][j];
@@ -207,7 +212,8 @@ ChiSquaredResult chi2_contingency(const std::vector<std::vector<double>>& table,
   for (size_t i = 0; i < rows; ++i)
     for (size_t j = 0; j < cols; ++j) {
       r.expected[i][j] = row_sum[i] * col_sum[j] / total;
-      LB_CHECK(r.expected[i][j] > 0, "chi2_contingency: the expected frequency at (" << i << ", " << j
+      LB_CHECK(r.expected[i][j] > 0, "chi2_contingency: the expected frequency at ("
+                                         << i << ", " << j
                                          << ") is zero (a row or column of zeros); drop it or use another test");
     }
   r.dof = static_cast<int>((rows - 1) * (cols - 1));
@@ -232,7 +238,9 @@ ChiSquaredResult chi2_confusion_table(const Confusion& a, const Confusion& b) {
 }
 
 ChiSquaredResult chi2_correct_table(const Confusion& a, const Confusion& b) {
-  auto row = [](const Confusion& c) { return std::vector<double>{double(c.correct()), double(c.total() - c.correct())}; };
+  auto row = [](const Confusion& c) {
+    return std::vector<double>{double(c.correct()), double(c.total() - c.correct())};
+  };
   return chi2_contingency({row(a), row(b)}, true);
 }
 
@@ -295,8 +303,7 @@ Comparison compare_models(const std::vector<double>& score_a, const std::vector<
   };
   c.chi2_confusion.statistic = c.chi2_confusion.p_value = kNaN;
   c.chi2_correct.statistic = c.chi2_correct.p_value = kNaN;
-  guarded([&] { return chi2_confusion_table(c.confusion_a, c.confusion_b); }, c.chi2_confusion,
-          c.chi2_confusion_error);
+  guarded([&] { return chi2_confusion_table(c.confusion_a, c.confusion_b); }, c.chi2_confusion, c.chi2_confusion_error);
   guarded([&] { return chi2_correct_table(c.confusion_a, c.confusion_b); }, c.chi2_correct, c.chi2_correct_error);
   // NaN until computed, so a refused test can never be read as "no difference".
   c.delong.auc_a = c.delong.auc_b = c.delong.diff = c.delong.z = c.delong.p_value = kNaN;
@@ -308,26 +315,33 @@ Comparison compare_models(const std::vector<double>& score_a, const std::vector<
 
 nlohmann::json to_json(const McNemarResult& r) {
   return {{"test", "McNemar exact (binomial on discordant pairs)"},
-          {"b_a_right_b_wrong", r.b}, {"c_a_wrong_b_right", r.c},
-          {"both_right", r.both_right}, {"both_wrong", r.both_wrong},
-          {"statistic", number_or_null(r.statistic)}, {"p_value", number_or_null(r.p_value)}};
+          {"b_a_right_b_wrong", r.b},
+          {"c_a_wrong_b_right", r.c},
+          {"both_right", r.both_right},
+          {"both_wrong", r.both_wrong},
+          {"statistic", number_or_null(r.statistic)},
+          {"p_value", number_or_null(r.p_value)}};
 }
 
 nlohmann::json to_json(const ChiSquaredResult& r) {
-  return {{"statistic", number_or_null(r.statistic)}, {"dof", r.dof}, {"p_value", number_or_null(r.p_value)},
-          {"yates", r.yates}, {"expected", r.expected}};
+  return {{"statistic", number_or_null(r.statistic)},
+          {"dof", r.dof},
+          {"p_value", number_or_null(r.p_value)},
+          {"yates", r.yates},
+          {"expected", r.expected}};
 }
 
 nlohmann::json to_json(const DeLongResult& r) {
-  return {{"auc_a", number_or_null(r.auc_a)}, {"auc_b", number_or_null(r.auc_b)},
-          {"var_a", number_or_null(r.var_a)}, {"var_b", number_or_null(r.var_b)},
-          {"cov_ab", number_or_null(r.cov_ab)}, {"diff", number_or_null(r.diff)},
-          {"se", number_or_null(r.se)}, {"z", number_or_null(r.z)}, {"p_value", number_or_null(r.p_value)},
-          {"ci95", {number_or_null(r.ci_lo), number_or_null(r.ci_hi)}}};
+  return {{"auc_a", number_or_null(r.auc_a)},     {"auc_b", number_or_null(r.auc_b)},
+          {"var_a", number_or_null(r.var_a)},     {"var_b", number_or_null(r.var_b)},
+          {"cov_ab", number_or_null(r.cov_ab)},   {"diff", number_or_null(r.diff)},
+          {"se", number_or_null(r.se)},           {"z", number_or_null(r.z)},
+          {"p_value", number_or_null(r.p_value)}, {"ci95", {number_or_null(r.ci_lo), number_or_null(r.ci_hi)}}};
 }
 
 nlohmann::json to_json(const AucWithCi& r) {
-  return {{"auc", number_or_null(r.auc)}, {"se", number_or_null(r.se)},
+  return {{"auc", number_or_null(r.auc)},
+          {"se", number_or_null(r.se)},
           {"ci95", {number_or_null(r.lo), number_or_null(r.hi)}}};
 }
 

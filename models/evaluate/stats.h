@@ -77,8 +77,8 @@ struct ChiSquaredResult {
   double statistic = 0;
   int dof = 0;
   double p_value = 1;
-  bool yates = false;                          // whether the continuity correction was applied
-  std::vector<std::vector<double>> expected;   // (rows, cols) row_sum * col_sum / total
+  bool yates = false;                         // whether the continuity correction was applied
+  std::vector<std::vector<double>> expected;  // (rows, cols) row_sum * col_sum / total
 };
 
 // scipy.stats.chi2_contingency(table, correction): dof = (r - 1)(c - 1); Yates' correction when

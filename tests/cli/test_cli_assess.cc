@@ -27,7 +27,8 @@ const std::string kModel = std::string(LB_FIXTURES_DIR) + "/explain/model.safete
 // A 28x28 phantom of 24/8/12 images (the fixture model takes 28x28).
 std::string make_phantom(const std::string& dir, const std::string& extra = "") {
   const std::string path = dir + "/phantom.npz";
-  const auto r = test::run_cli(dir, "phantom --out " + quoted(path) + " --train 24 --val 8 --test 12 --seed 4 --quiet " + extra);
+  const auto r =
+      test::run_cli(dir, "phantom --out " + quoted(path) + " --train 24 --val 8 --test 12 --seed 4 --quiet " + extra);
   EXPECT_EQ(r.code, 0) << r.err;
   return path;
 }
@@ -35,7 +36,8 @@ std::string make_phantom(const std::string& dir, const std::string& extra = "") 
 // Cheap explainer settings: the point is the plumbing, not the estimates.
 std::string cheap(const std::string& out) {
   return "--weights " + quoted(kModel) + " --out " + quoted(out) +
-         " --per-class 2 --background 4 --nsamples 8 --max-evals 40 --steps 4 --curve-steps 8 --sanity-images 1 --quiet --threads 2";
+         " --per-class 2 --background 4 --nsamples 8 --max-evals 40 --steps 4 --curve-steps 8 --sanity-images 1 "
+         "--quiet --threads 2";
 }
 
 TEST(CliPhantom, WritesAMedmnistFileWithMasksAndASampleSheet) {
@@ -50,19 +52,21 @@ TEST(CliPhantom, WritesAMedmnistFileWithMasksAndASampleSheet) {
   EXPECT_TRUE(std::ifstream(dir + "/samples.png").good());
   // Same flags, same bytes.
   const std::string again = dir + "/again.npz";
-  ASSERT_EQ(test::run_cli(dir, "phantom --out " + quoted(again) +
-                                   " --train 24 --val 8 --test 12 --seed 4 --quiet --shortcut").code,
-            0);
+  ASSERT_EQ(
+      test::run_cli(dir, "phantom --out " + quoted(again) + " --train 24 --val 8 --test 12 --seed 4 --quiet --shortcut")
+          .code,
+      0);
   EXPECT_EQ(io::read_file(path), io::read_file(again));
-  EXPECT_NE(test::run_cli(dir, "phantom --out " + quoted(dir + "/x.npz") + " --size 4").code, 0);  // CLI11's range check
+  EXPECT_NE(test::run_cli(dir, "phantom --out " + quoted(dir + "/x.npz") + " --size 4").code,
+            0);  // CLI11's range check
   EXPECT_FALSE(std::ifstream(dir + "/x.npz").good());
 }
 
 TEST(CliAssess, EveryMethodEveryScoreOnThePhantom) {
   const std::string dir = test::fresh_dir();
   const std::string data = make_phantom(dir);
-  const auto r = test::run_cli(dir, "assess --data " + quoted(data) + " --methods gradient,deep,partition,ig " +
-                                        cheap(dir + "/out"));
+  const auto r = test::run_cli(
+      dir, "assess --data " + quoted(data) + " --methods gradient,deep,partition,ig " + cheap(dir + "/out"));
   ASSERT_EQ(r.code, 0) << r.err;
   const json j = json::parse(io::read_file(dir + "/out/assess.json"));
   EXPECT_EQ(j["images"], 4);
@@ -99,8 +103,9 @@ TEST(CliAssess, LabelCheckWithTheSameModelFails) {
   // same seed), so rho = 1 and SSIM = 1, and the check must report a failure.
   const std::string dir = test::fresh_dir();
   const std::string data = make_phantom(dir);
-  const auto r = test::run_cli(dir, "assess --data " + quoted(data) + " --methods deep,ig --sanity labels --label-weights " +
-                                        quoted(kModel) + " " + cheap(dir + "/out"));
+  const auto r =
+      test::run_cli(dir, "assess --data " + quoted(data) + " --methods deep,ig --sanity labels --label-weights " +
+                             quoted(kModel) + " " + cheap(dir + "/out"));
   ASSERT_EQ(r.code, 0) << r.err;
   const json j = json::parse(io::read_file(dir + "/out/assess.json"));
   for (const char* m : {"deep", "ig"}) {
@@ -117,8 +122,8 @@ TEST(CliAssess, LayerAttributionsAndDataWithoutMasks) {
   spec.size = 28;
   spec.train = 8, spec.val = 4, spec.test = 4;
   const std::string data = test::write_tiny_dataset(dir + "/tiny.npz", spec);
-  const auto r = test::run_cli(dir, "assess --data " + quoted(data) + " --methods gradient,deep --layer layer3 --sanity none " +
-                                        cheap(dir + "/out"));
+  const auto r = test::run_cli(dir, "assess --data " + quoted(data) +
+                                        " --methods gradient,deep --layer layer3 --sanity none " + cheap(dir + "/out"));
   ASSERT_EQ(r.code, 0) << r.err;
   const json j = json::parse(io::read_file(dir + "/out/assess.json"));
   EXPECT_FALSE(j["has_masks"].get<bool>());
@@ -133,16 +138,17 @@ TEST(CliAssess, LayerAttributionsAndDataWithoutMasks) {
 TEST(CliAssess, BadInputIsOneLine) {
   const std::string dir = test::fresh_dir();
   const std::string data = make_phantom(dir);
-  EXPECT_TRUE(one_error_line(test::run_cli(dir, "assess --data " + quoted(data) + " --methods gradient,lime " + cheap(dir + "/o")),
-                             {"unknown method", "lime"}));
+  EXPECT_TRUE(one_error_line(
+      test::run_cli(dir, "assess --data " + quoted(data) + " --methods gradient,lime " + cheap(dir + "/o")),
+      {"unknown method", "lime"}));
   EXPECT_TRUE(one_error_line(
       test::run_cli(dir, "assess --data " + quoted(data) + " --methods partition --layer layer2 " + cheap(dir + "/o")),
       {"partition", "input only"}));
   EXPECT_TRUE(one_error_line(
       test::run_cli(dir, "assess --data " + quoted(data) + " --methods deep --sanity everything " + cheap(dir + "/o")),
       {"--sanity", "everything"}));
-  EXPECT_TRUE(one_error_line(test::run_cli(dir, "assess --data " + quoted(dir + "/missing.npz") + " " + cheap(dir + "/o")),
-                             {"missing.npz"}));
+  EXPECT_TRUE(one_error_line(
+      test::run_cli(dir, "assess --data " + quoted(dir + "/missing.npz") + " " + cheap(dir + "/o")), {"missing.npz"}));
 }
 
 }  // namespace

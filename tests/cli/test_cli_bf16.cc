@@ -18,8 +18,8 @@ TEST(CliBf16, Tf32AndBf16TogetherIsOneErrorLine) {
   const std::string dir = test::fresh_dir();
   EXPECT_TRUE(test::one_error_line(test::run_cli(dir, "train --quiet --tf32 --bf16 --out " + dir + "/run"),
                                    {"--tf32", "--bf16"}));
-  EXPECT_TRUE(test::one_error_line(
-      test::run_cli(dir, "train --quiet --bf16 --backend cudnn --out " + dir + "/run2"), {"--bf16", "--backend custom"}));
+  EXPECT_TRUE(test::one_error_line(test::run_cli(dir, "train --quiet --bf16 --backend cudnn --out " + dir + "/run2"),
+                                   {"--bf16", "--backend custom"}));
 }
 
 TEST(CliBf16, TrainRunsOnTheCpuInBf16) {

@@ -14,13 +14,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/data/medmnist.h"
 #include "engine/io/file.h"
 #include "engine/io/npy.h"
 #include "engine/io/png.h"
 #include "engine/io/safetensors.h"
 #include "engine/ops/ops.h"
 #include "engine/storage.h"
-#include "engine/data/medmnist.h"
 #include "models/checkpoint.h"
 #include "tests/support/check.h"
 #include "tests/support/cli.h"
@@ -88,10 +88,12 @@ TEST(CliExplain, PartitionReproducesShapGolden) {
   const std::string dir = test::fresh_dir();
   const Tensor x = io::load_npy(kFix + "/x.npy");
   io::save_npy(dir + "/x3.npy", x.slice0(0, 3).clone());  // the golden's images 0, 1, 2
-  const auto r = test::run_cli(dir, "explain --method partition --masker 'blur(28,28)' --max-evals 300 --batch-size 100 "
-                                    "--input " + quoted(dir + "/x3.npy") + " " + common(dir + "/out"));
+  const auto r = test::run_cli(dir,
+                               "explain --method partition --masker 'blur(28,28)' --max-evals 300 --batch-size 100 "
+                               "--input " +
+                                   quoted(dir + "/x3.npy") + " " + common(dir + "/out"));
   ASSERT_EQ(r.code, 0) << r.err;
-  const Tensor v = io::load_npy(dir + "/out/values.npy");        // (3, 2, 1, 28, 28)
+  const Tensor v = io::load_npy(dir + "/out/values.npy");                          // (3, 2, 1, 28, 28)
   const Tensor want = io::load_npy(kFix + "/partition/resnet_logits_values.npy");  // (3, 784, 2)
   ASSERT_EQ(v.shape(), (Shape{3, 2, 1, 28, 28}));
   double worst = 0;
@@ -126,7 +128,9 @@ TEST(CliExplain, LayerGradientWritesLayerSpaceAndUpsampledMaps) {
   // same seed, same numbers
   ASSERT_EQ(test::run_cli(dir, "explain --method gradient --layer layer1 --nsamples 8 --seed 3 --input " +
                                    quoted(kFix + "/x.npy") + " --background " + quoted(kFix + "/bg.npy") + " " +
-                                   common(dir + "/again")).code, 0);
+                                   common(dir + "/again"))
+                .code,
+            0);
   EXPECT_EQ(max_abs_diff(io::load_npy(dir + "/again/values.npy"), v), 0.0);
 }
 
@@ -187,22 +191,25 @@ TEST(CliExplain, BadInputIsOneLine) {
   x.data<float>()[17] = std::nanf("");
   io::save_npy(dir + "/nan.npy", x);
   const std::string bg = " --background " + quoted(kFix + "/bg.npy");
-  EXPECT_TRUE(one_error_line(test::run_cli(dir, "explain --method deep --input " + quoted(dir + "/nan.npy") + bg + " " +
-                                                    common(dir + "/o1")),
-                             {"NaN"}));
+  EXPECT_TRUE(one_error_line(
+      test::run_cli(dir, "explain --method deep --input " + quoted(dir + "/nan.npy") + bg + " " + common(dir + "/o1")),
+      {"NaN"}));
   const std::string xin = " --input " + quoted(kFix + "/x.npy");
   EXPECT_TRUE(one_error_line(
       test::run_cli(dir, "explain --method deep --model-output probs" + xin + bg + " " + common(dir + "/o2")),
       {"logits"}));
-  EXPECT_TRUE(one_error_line(test::run_cli(dir, "explain --method partition --layer layer1" + xin + " " + common(dir + "/o3")),
-                             {"input only"}));
-  EXPECT_TRUE(one_error_line(test::run_cli(dir, "explain --method gradient --layer layer9" + xin + bg + " " + common(dir + "/o4")),
-                             {"layer9"}));
+  EXPECT_TRUE(
+      one_error_line(test::run_cli(dir, "explain --method partition --layer layer1" + xin + " " + common(dir + "/o3")),
+                     {"input only"}));
+  EXPECT_TRUE(one_error_line(
+      test::run_cli(dir, "explain --method gradient --layer layer9" + xin + bg + " " + common(dir + "/o4")),
+      {"layer9"}));
   EXPECT_TRUE(one_error_line(test::run_cli(dir, "explain --method ig" + xin + " --image " + quoted(kFix + "/none.png") +
                                                     " " + common(dir + "/o5")),
                              {"exactly one of"}));
-  EXPECT_TRUE(one_error_line(test::run_cli(dir, "explain --method partition --masker gauss:3" + xin + " " + common(dir + "/o6")),
-                             {"gauss:3"}));
+  EXPECT_TRUE(one_error_line(
+      test::run_cli(dir, "explain --method partition --masker gauss:3" + xin + " " + common(dir + "/o6")),
+      {"gauss:3"}));
   EXPECT_TRUE(one_error_line(test::run_cli(dir, "explain --method deep --background " + quoted(dir + "/missing.npy") +
                                                     xin + " " + common(dir + "/o7")),
                              {"missing.npy"}));
@@ -215,7 +222,8 @@ TEST(CliExplain, BadInputIsOneLine) {
 TEST(CliExplain, DeviceOption) {
   const std::string dir = test::fresh_dir();
   const std::string xin = " --input " + quoted(kFix + "/x.npy");
-  ASSERT_EQ(test::run_cli(dir, "explain --method ig --steps 4 --device cpu" + xin + " " + common(dir + "/cpu")).code, 0);
+  ASSERT_EQ(test::run_cli(dir, "explain --method ig --steps 4 --device cpu" + xin + " " + common(dir + "/cpu")).code,
+            0);
   EXPECT_EQ(read_json(dir + "/cpu/meta.json")["device"], "cpu");
   EXPECT_EQ(read_json(dir + "/cpu/meta.json")["math"], "fp32");
   ASSERT_EQ(test::run_cli(dir, "explain --method ig --steps 4" + xin + " " + common(dir + "/default")).code, 0);
@@ -232,9 +240,11 @@ TEST(CliExplain, DeviceOption) {
       {"demo", "demo --epochs 1 --out " + quoted(dir + "/o4") + " --quiet"},
       {"compare", "compare " + quoted(kModel) + " " + quoted(kModel) + " --explain deep --out " + quoted(dir + "/o5")}};
   for (size_t i = 0; i < runs.size(); ++i) {
-    EXPECT_TRUE(one_error_line(test::run_cli(dir, runs[i].second + " --device cuda"), {"no CUDA device", "--device cpu"}))
+    EXPECT_TRUE(
+        one_error_line(test::run_cli(dir, runs[i].second + " --device cuda"), {"no CUDA device", "--device cpu"}))
         << runs[i].first;
-    EXPECT_FALSE(std::filesystem::exists(dir + "/o" + std::to_string(i + 1))) << runs[i].first << " wrote before checking";
+    EXPECT_FALSE(std::filesystem::exists(dir + "/o" + std::to_string(i + 1)))
+        << runs[i].first << " wrote before checking";
   }
 }
 

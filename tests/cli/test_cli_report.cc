@@ -94,7 +94,8 @@ void check_agreement_and_summaries(const std::string& d) {
 // Every section is there, every image is inline, and the numbers come from the run's files.
 void check_html(const std::string& d) {
   const std::string html = io::read_file(d + "/run/report.html");
-  for (const char* id : {"id=\"data\"", "id=\"training\"", "id=\"metrics\"", "id=\"comparison\"", "id=\"explanations\""})
+  for (const char* id :
+       {"id=\"data\"", "id=\"training\"", "id=\"metrics\"", "id=\"comparison\"", "id=\"explanations\""})
     EXPECT_NE(html.find(id), std::string::npos) << id;
   EXPECT_EQ(html.find("src=\"http"), std::string::npos);
   EXPECT_EQ(html.find("href=\"http"), std::string::npos);
@@ -117,10 +118,14 @@ TEST(Report, StudyReportOpensInHeadlessChromiumWithEveryImageLoaded) {
   const std::string chromium = find_chromium();
   if (chromium.empty()) GTEST_SKIP() << "chromium is not installed (apt-get install chromium; tools/test.sh does it)";
   const std::string url = "file://" + fs::absolute(d + "/run/report.html").string();
-  const std::string flags = " --headless --disable-gpu --no-sandbox --hide-scrollbars --enable-logging=stderr --v=0"
-                            " --user-data-dir=" + quoted(d + "/chromium-profile") + " --virtual-time-budget=10000 ";
+  const std::string flags =
+      " --headless --disable-gpu --no-sandbox --hide-scrollbars --enable-logging=stderr --v=0"
+      " --user-data-dir=" +
+      quoted(d + "/chromium-profile") + " --virtual-time-budget=10000 ";
   ASSERT_EQ(std::system((chromium + flags + "--dump-dom " + quoted(url) + " > " + quoted(d + "/dom.html") + " 2> " +
-                         quoted(d + "/chromium.err")).c_str()), 0);
+                         quoted(d + "/chromium.err"))
+                            .c_str()),
+            0);
   const std::string dom = io::read_file(d + "/dom.html"), err = io::read_file(d + "/chromium.err");
   const std::string html = io::read_file(d + "/run/report.html");
   std::smatch m;
@@ -133,7 +138,9 @@ TEST(Report, StudyReportOpensInHeadlessChromiumWithEveryImageLoaded) {
   EXPECT_FALSE(std::regex_search(err, std::regex("CONSOLE.*(rror|Failed)"))) << err;
   const std::string shot = d + "/report.png";
   ASSERT_EQ(std::system((chromium + flags + "--window-size=1400,3000 --screenshot=" + quoted(shot) + " " + quoted(url) +
-                         " > /dev/null 2>&1").c_str()), 0);
+                         " > /dev/null 2>&1")
+                            .c_str()),
+            0);
   ASSERT_TRUE(fs::exists(shot));
   EXPECT_EQ(io::read_file(shot).substr(1, 3), "PNG");
   fs::copy_file(shot, ::testing::TempDir() + "lightbox_report_screenshot.png", fs::copy_options::overwrite_existing);
@@ -145,8 +152,8 @@ TEST(Report, ExplainSimulatesColourVisionAndTakesOpacity) {
   test::TinySpec spec;
   spec.size = 28;
   test::write_tiny_dataset(d + "/tiny.npz", spec);
-  const std::string base = "explain --method deep --weights " + quoted(kFixModel) + " --data " + quoted(d + "/tiny.npz") +
-                           " --select tp,fp,fn,tn --background 4 --quiet --threads 2";
+  const std::string base = "explain --method deep --weights " + quoted(kFixModel) + " --data " +
+                           quoted(d + "/tiny.npz") + " --select tp,fp,fn,tn --background 4 --quiet --threads 2";
   const std::string common = base + " --simulate protanopia,deuteranopia,tritanopia";
   ASSERT_EQ(test::run_cli(d, common + " --out " + quoted(out)).code, 0);
   ASSERT_EQ(test::run_cli(d, common + " --opacity 0.3 --out " + quoted(out + "-faint")).code, 0);
@@ -166,9 +173,10 @@ TEST(ReportCli, BadInput) {
   EXPECT_TRUE(one_error_line(test::run_cli(dir, "report " + quoted(dir + "/nope")), {"is not a folder"}));
   fs::create_directories(dir + "/empty");
   EXPECT_TRUE(one_error_line(test::run_cli(dir, "report " + quoted(dir + "/empty")), {"no history.json"}));
-  EXPECT_TRUE(one_error_line(test::run_cli(dir, "compare " + quoted(kFixModel) + " " + quoted(kFixModel) +
-                                                    " --explain deep --out " + quoted(dir + "/c") + " --names x,x --quiet"),
-                             {"--names"}));
+  EXPECT_TRUE(
+      one_error_line(test::run_cli(dir, "compare " + quoted(kFixModel) + " " + quoted(kFixModel) +
+                                            " --explain deep --out " + quoted(dir + "/c") + " --names x,x --quiet"),
+                     {"--names"}));
 }
 
 }  // namespace

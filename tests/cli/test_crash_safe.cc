@@ -40,9 +40,8 @@ using Clock = std::chrono::steady_clock;
 // The run every case must reproduce: 3 epochs, a schedule and augmentation whose positions must
 // survive a kill, two threads (the CI's cores) for the OpenMP reductions.
 std::vector<std::string> train_args(const std::string& data, const std::string& out) {
-  return {"train",    "--data",     data,      "--out",      out,    "--epochs", "3",       "--batch-size",
-          "16",       "--lr",       "0.05",    "--seed",     "7",    "--schedule", "cosine", "--augment",
-          "shift=1",  "--quiet",    "--threads", "2"};
+  return {"train", "--data", data, "--out",      out,      "--epochs",  "3",       "--batch-size", "16",        "--lr",
+          "0.05",  "--seed", "7",  "--schedule", "cosine", "--augment", "shift=1", "--quiet",      "--threads", "2"};
 }
 
 // Starts `lightbox args...` with stdout and stderr going to files in `dir`; returns its pid.
@@ -85,7 +84,6 @@ json history_of(const std::string& run) {
   return h;
 }
 
-
 // Temporary files of write_file_atomic ("<name>.tmp.<pid>.<n>") anywhere under `run`.
 std::vector<std::string> temp_files(const std::string& run) {
   std::vector<std::string> found;
@@ -102,7 +100,10 @@ std::vector<std::string> temp_files(const std::string& run) {
     const std::string name = e.path().filename().string(), path = e.path().string();
     if (!e.is_regular_file() || name.find(".tmp.") != std::string::npos) continue;
     try {
-      if (e.path().extension() == ".json") { const json parsed = json::parse(io::read_file(path)); EXPECT_FALSE(parsed.is_discarded()) << path; }
+      if (e.path().extension() == ".json") {
+        const json parsed = json::parse(io::read_file(path));
+        EXPECT_FALSE(parsed.is_discarded()) << path;
+      }
       if (e.path().extension() == ".safetensors") io::load_safetensors(path);
     } catch (const std::exception& ex) {
       return ::testing::AssertionFailure() << path << " is not a complete file: " << ex.what();
@@ -113,7 +114,9 @@ std::vector<std::string> temp_files(const std::string& run) {
 
 ::testing::AssertionResult same_result(const std::string& ref, const std::string& run) {
   if (history_of(ref) != history_of(run))
-    return ::testing::AssertionFailure() << "history differs:\n" << history_of(ref).dump() << "\n" << history_of(run).dump();
+    return ::testing::AssertionFailure() << "history differs:\n"
+                                         << history_of(ref).dump() << "\n"
+                                         << history_of(run).dump();
   for (const char* ck : {"/checkpoints/best.safetensors", "/checkpoints/resume.safetensors"}) {
     auto r = same_tensors(ref + ck, run + ck);
     if (!r) return r;

@@ -264,9 +264,9 @@ TEST(BatchNorm2dFiniteDiff, Eval) {
   in.weight.requires_grad_();
   in.bias.requires_grad_();
   const Tensor rm = in.running_mean, rv = in.running_var;
-  EXPECT_TRUE(test::gradcheck(
-      [&](const std::vector<Tensor>& v) { return batch_norm2d(v[0], v[1], v[2], rm, rv, false); },
-      {in.x, in.weight, in.bias}));
+  EXPECT_TRUE(
+      test::gradcheck([&](const std::vector<Tensor>& v) { return batch_norm2d(v[0], v[1], v[2], rm, rv, false); },
+                      {in.x, in.weight, in.bias}));
 }
 
 // ---- running statistics ------------------------------------------------------------------------------
@@ -351,8 +351,9 @@ TEST(BatchNorm2dRunningStats, UpdateBetweenEvalForwardAndBackwardKeepsTheGradien
 // ---- errors -------------------------------------------------------------------------------------------
 
 TEST(BatchNorm2dErrors, WrongRank) {
-  const std::string msg =
-      error_of([] { batch_norm2d(Tensor::zeros({2, 3, 4}), Tensor(), Tensor(), Tensor(), Tensor(), true); });
+  const std::string msg = error_of([] {
+    batch_norm2d(Tensor::zeros({2, 3, 4}), Tensor(), Tensor(), Tensor(), Tensor(), true);
+  });
   EXPECT_HAS(msg, "batch_norm2d");
   EXPECT_HAS(msg, "4-D");
   EXPECT_HAS(msg, "[2, 3, 4]");

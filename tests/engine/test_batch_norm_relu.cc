@@ -32,21 +32,21 @@ struct Inputs {
 // x in [-2, 3) (mean far from zero), residual in [-1, 1) so about half the outputs are clipped.
 Inputs make_inputs(const Shape& s, DType dt, uint64_t seed) {
   const Shape c{s[1]};
-  return {random_tensor(s, seed, dt, -2.0, 3.0),         random_tensor(c, seed + 1, dt, 0.5, 1.5),
-          random_tensor(c, seed + 2, dt, -0.5, 0.5),     random_tensor(c, seed + 3, dt, -0.5, 0.5),
-          random_tensor(c, seed + 4, dt, 0.5, 2.0),      random_tensor(s, seed + 5, dt, -1.0, 1.0)};
+  return {random_tensor(s, seed, dt, -2.0, 3.0),     random_tensor(c, seed + 1, dt, 0.5, 1.5),
+          random_tensor(c, seed + 2, dt, -0.5, 0.5), random_tensor(c, seed + 3, dt, -0.5, 0.5),
+          random_tensor(c, seed + 4, dt, 0.5, 2.0),  random_tensor(s, seed + 5, dt, -1.0, 1.0)};
 }
 
 // ResNet18's BN shapes at 28x28 (stem, layer1..4 at batch 4) and odd ones.
 const std::vector<Shape>& shapes() {
   static const std::vector<Shape> s = {{4, 64, 14, 14}, {4, 64, 7, 7}, {4, 128, 4, 4}, {4, 256, 2, 2},
-                                       {3, 512, 1, 1},  {2, 3, 5, 7},  {1, 4, 3, 3},  {5, 2, 1, 1}};
+                                       {3, 512, 1, 1},  {2, 3, 5, 7},  {1, 4, 3, 3},   {5, 2, 1, 1}};
   return s;
 }
 
 // BasicBlock's unfused tail: out = bn(x); out += residual; relu_(out).
-Tensor composed(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& rm, const Tensor& rv,
-                bool training, const Tensor& residual) {
+Tensor composed(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& rm, const Tensor& rv, bool training,
+                const Tensor& residual) {
   Tensor out = batch_norm2d(x, w, b, rm, rv, training, 0.1, 1e-5);
   if (residual.defined()) add_(out, residual);
   relu_(out);
@@ -75,8 +75,7 @@ TEST(BatchNormReluFused, EqualsCompositionBitForBit) {
           const std::vector<Tensor> a = leaves(in, with_res), b = leaves(in, with_res);
           Tensor rm_a = in.running_mean.clone(), rv_a = in.running_var.clone();
           Tensor rm_b = in.running_mean.clone(), rv_b = in.running_var.clone();
-          Tensor y = batch_norm2d_relu(a[0], a[1], a[2], rm_a, rv_a, training, 0.1, 1e-5,
-                                       with_res ? a[3] : Tensor());
+          Tensor y = batch_norm2d_relu(a[0], a[1], a[2], rm_a, rv_a, training, 0.1, 1e-5, with_res ? a[3] : Tensor());
           Tensor want = composed(b[0], b[1], b[2], rm_b, rv_b, training, with_res ? b[3] : Tensor());
           EXPECT_STREQ(y.grad_fn()->kind(), "batch_norm2d_relu");
           // Exact: the same loops in the same order (cpu/batch_norm2d.cc), so tolerance 0.
@@ -128,8 +127,8 @@ TEST(BatchNormReluFused, OnlyRequestedGradients) {
     const Tensor dy = random_tensor(y.shape(), 601);
     LB_EXPECT_CLOSE(autograd::grad({y}, {r1}, {dy})[0], autograd::grad({want}, {r2}, {dy})[0], 0.0, 0.0);
     Tensor x1 = in.x.clone().requires_grad_(), x2 = in.x.clone().requires_grad_();
-    y = batch_norm2d_relu(x1, in.weight, in.bias, in.running_mean.clone(), in.running_var.clone(), training, 0.1,
-                          1e-5, in.residual);
+    y = batch_norm2d_relu(x1, in.weight, in.bias, in.running_mean.clone(), in.running_var.clone(), training, 0.1, 1e-5,
+                          in.residual);
     want = composed(x2, in.weight, in.bias, in.running_mean.clone(), in.running_var.clone(), training, in.residual);
     LB_EXPECT_CLOSE(autograd::grad({y}, {x1}, {dy})[0], autograd::grad({want}, {x2}, {dy})[0], 0.0, 0.0);
   }
@@ -182,8 +181,8 @@ TEST(BatchNormReluInPlace, WritingTheOutputBeforeBackwardIsAnError) {
   const Inputs in = make_inputs({2, 3, 2, 2}, DType::Float64, 800);
   for (bool training : {true, false}) {
     const auto v = leaves(in, true);
-    Tensor y = batch_norm2d_relu(v[0], v[1], v[2], in.running_mean.clone(), in.running_var.clone(), training, 0.1,
-                                 1e-5, v[3]);
+    Tensor y =
+        batch_norm2d_relu(v[0], v[1], v[2], in.running_mean.clone(), in.running_var.clone(), training, 0.1, 1e-5, v[3]);
     Tensor z = scale(y, 2.0);
     add_(y, Tensor::full({1}, 1.0, DType::Float64));
     const std::string msg = error_of([&] { z.backward(random_tensor(z.shape(), 801)); });
@@ -214,7 +213,9 @@ TEST(BatchNormReluErrors, OneLineMessagesNameTheOp) {
   EXPECT_TRUE(one_line(msg));
   msg = error_of([&] { batch_norm2d_relu(x, Tensor::ones({3}), c4, Tensor(), Tensor(), true); });
   EXPECT_HAS(msg, "batch_norm2d_relu: weight has shape [3]");
-  msg = error_of([&] { batch_norm2d_relu(x, c4, c4, Tensor(), Tensor(), true, 0.1, 1e-5, Tensor::zeros({2, 4, 3, 2})); });
+  msg = error_of([&] {
+    batch_norm2d_relu(x, c4, c4, Tensor(), Tensor(), true, 0.1, 1e-5, Tensor::zeros({2, 4, 3, 2}));
+  });
   EXPECT_HAS(msg, "batch_norm2d_relu: residual has shape [2, 4, 3, 2] but input has [2, 4, 3, 3]");
   EXPECT_TRUE(one_line(msg));
   msg = error_of([&] {
@@ -223,7 +224,9 @@ TEST(BatchNormReluErrors, OneLineMessagesNameTheOp) {
   EXPECT_HAS(msg, "batch_norm2d_relu: residual is float64 but the input is float32");
   msg = error_of([&] { batch_norm2d_relu(x, c4, c4, Tensor(), Tensor(), false); });
   EXPECT_HAS(msg, "batch_norm2d_relu: eval mode normalises with running_mean and running_var");
-  EXPECT_EQ(error_of([&] { batch_norm2d_relu(Tensor::ones({1, 3, 1, 1}), Tensor(), Tensor(), Tensor(), Tensor(), true); }),
+  EXPECT_EQ(error_of([&] {
+              batch_norm2d_relu(Tensor::ones({1, 3, 1, 1}), Tensor(), Tensor(), Tensor(), Tensor(), true);
+            }),
             "batch_norm2d_relu: expected more than 1 value per channel when training, got input [1, 3, 1, 1]");
 }
 

@@ -16,9 +16,9 @@
 #include <random>
 #include <vector>
 
+#include "base/bf16.h"
 #include "engine/autograd.h"
 #include "engine/backend.h"
-#include "base/bf16.h"
 #include "engine/ops/ops.h"
 #include "tests/support/check.h"
 
@@ -55,13 +55,13 @@ TEST(Bf16Round, HandCheckedCases) {
   for (float v : {0.0f, -0.0f, 1.0f, -2.75f, 0.5f, from_bits(0x7f7f0000u), from_bits(0x00010000u)})
     EXPECT_EQ(bits(round_to_bf16(v)), bits(v)) << v;
   // Near 1 the bf16 step is 2^-7. Exactly halfway: ties to the even neighbour.
-  EXPECT_EQ(round_to_bf16(1.0f + 0x1p-8f), 1.0f);                         // tie, 1.0 is even
-  EXPECT_EQ(round_to_bf16(1.0f + 3 * 0x1p-8f), 1.0f + 0x1p-6f);           // tie, 1 + 2^-6 is even
-  EXPECT_EQ(round_to_bf16(1.0f + 0x1p-8f + 0x1p-20f), 1.0f + 0x1p-7f);    // above the tie: up
-  EXPECT_EQ(round_to_bf16(1.0f + 0x1p-8f - 0x1p-23f), 1.0f);              // below the tie: down
+  EXPECT_EQ(round_to_bf16(1.0f + 0x1p-8f), 1.0f);                             // tie, 1.0 is even
+  EXPECT_EQ(round_to_bf16(1.0f + 3 * 0x1p-8f), 1.0f + 0x1p-6f);               // tie, 1 + 2^-6 is even
+  EXPECT_EQ(round_to_bf16(1.0f + 0x1p-8f + 0x1p-20f), 1.0f + 0x1p-7f);        // above the tie: up
+  EXPECT_EQ(round_to_bf16(1.0f + 0x1p-8f - 0x1p-23f), 1.0f);                  // below the tie: down
   EXPECT_EQ(round_to_bf16(-(1.0f + 0x1p-8f + 0x1p-20f)), -(1.0f + 0x1p-7f));  // symmetric in sign
-  EXPECT_EQ(round_to_bf16(1.9999999f), 2.0f);                             // carry into the exponent
-  EXPECT_EQ(round_to_bf16(0.1f), 0.10009765625f);                         // torch.tensor(0.1).bfloat16()
+  EXPECT_EQ(round_to_bf16(1.9999999f), 2.0f);                                 // carry into the exponent
+  EXPECT_EQ(round_to_bf16(0.1f), 0.10009765625f);                             // torch.tensor(0.1).bfloat16()
   // The top of the range: max finite bf16 is 0x7f7f0000 (3.3895e38); from the midpoint to the
   // next power (2^128) it rounds to inf, as torch and __float2bfloat16_rn do.
   EXPECT_EQ(rb(0x7f7f7fffu), 0x7f7f0000u);
@@ -173,8 +173,8 @@ TEST(Bf16Cpu, Conv2dEqualsFp32OnRoundedOperands) {
   // The CPU backend's code paths: a 7x7 stem (C = 1), 3x3 with groups of images, stride 2, a 1x1
   // stride-1 input that is its own column matrix, a 1x1 map with dead taps, and a case above the
   // threading threshold.
-  const ConvShape cases[] = {{2, 1, 28, 28, 8, 7, 2, 3},  {3, 8, 7, 7, 8, 3, 1, 1},   {2, 8, 7, 7, 16, 3, 2, 1},
-                             {1, 16, 5, 7, 4, 1, 1, 0},   {3, 16, 5, 7, 4, 1, 1, 0},  {5, 16, 1, 1, 8, 3, 1, 1},
+  const ConvShape cases[] = {{2, 1, 28, 28, 8, 7, 2, 3}, {3, 8, 7, 7, 8, 3, 1, 1},  {2, 8, 7, 7, 16, 3, 2, 1},
+                             {1, 16, 5, 7, 4, 1, 1, 0},  {3, 16, 5, 7, 4, 1, 1, 0}, {5, 16, 1, 1, 8, 3, 1, 1},
                              {8, 32, 7, 7, 32, 3, 1, 1}};
   uint64_t seed = 10;
   for (const ConvShape& c : cases) {
@@ -189,8 +189,8 @@ TEST(Bf16Cpu, LinearEqualsFp32OnRoundedOperands) {
   uint64_t seed = 100;
   for (auto [n, in, out] : std::vector<std::array<int64_t, 3>>{{3, 5, 7}, {16, 512, 2}, {33, 70, 20}}) {
     SCOPED_TRACE("linear " + std::to_string(n) + "x" + std::to_string(in) + "->" + std::to_string(out));
-    check_bf16_op([](const Tensor& x, const Tensor& w, const Tensor& b) { return linear(x, w, b); }, {n, in},
-                  {out, in}, out, seed += 10);
+    check_bf16_op([](const Tensor& x, const Tensor& w, const Tensor& b) { return linear(x, w, b); }, {n, in}, {out, in},
+                  out, seed += 10);
   }
 }
 

@@ -46,7 +46,7 @@ const ConvCase kCases[] = {
     {"layer3_3x3_map_3x3_s2_p1", 6, 8, 3, 3, 8, 3, 3, 2, 1, true},
     {"batch17_4x4_map_3x3_s1_p1", 17, 4, 4, 4, 4, 3, 3, 1, 1, true},
     {"rect_2x3_s1_p0", 2, 2, 6, 5, 3, 2, 3, 1, 0, true},
-    {"rect_3x2_s3_p2", 2, 3, 8, 9, 2, 3, 2, 3, 2, true},  // some windows lie wholly in the pad
+    {"rect_3x2_s3_p2", 2, 3, 8, 9, 2, 3, 2, 3, 2, true},                // some windows lie wholly in the pad
     {"threaded_layer1_3x3_s1_p1", 8, 32, 7, 7, 32, 3, 3, 1, 1, false},  // 3.6M multiply-adds
     {"threaded_layer4_1x1_map_3x3", 24, 128, 1, 1, 64, 3, 3, 1, 1, false},
     {"threaded_pointwise_1x1_s1_16x16", 4, 32, 16, 16, 64, 1, 1, 1, 0, true},
@@ -354,13 +354,19 @@ TEST(Conv2dErrors, WeightMustBe4D) {
 }
 
 TEST(Conv2dErrors, ChannelMismatch) {
-  expect_conv_error([] { conv2d(t64({1, 3, 8, 8}), t64({4, 1, 3, 3}), Tensor()); },
-                    "input has 3 channels but weight expects 1; input [1, 3, 8, 8], weight [4, 1, 3, 3]");
+  expect_conv_error(
+      [] {
+        conv2d(t64({1, 3, 8, 8}), t64({4, 1, 3, 3}), Tensor());
+      },
+      "input has 3 channels but weight expects 1; input [1, 3, 8, 8], weight [4, 1, 3, 3]");
 }
 
 TEST(Conv2dErrors, DtypeMismatch) {
-  expect_conv_error([] { conv2d(Tensor::zeros({1, 1, 4, 4}), t64({1, 1, 3, 3}), Tensor()); },
-                    "got input float32, weight float64");
+  expect_conv_error(
+      [] {
+        conv2d(Tensor::zeros({1, 1, 4, 4}), t64({1, 1, 3, 3}), Tensor());
+      },
+      "got input float32, weight float64");
   expect_conv_error([] { conv2d(t64({1, 1, 4, 4}), t64({2, 1, 3, 3}), Tensor::zeros({2})); }, "bias float32");
 }
 
@@ -370,8 +376,7 @@ TEST(Conv2dErrors, IntegerTensors) {
 }
 
 TEST(Conv2dErrors, BiasShape) {
-  expect_conv_error([] { conv2d(t64({1, 1, 4, 4}), t64({2, 1, 3, 3}), t64({3})); },
-                    "one entry per output channel (2)");
+  expect_conv_error([] { conv2d(t64({1, 1, 4, 4}), t64({2, 1, 3, 3}), t64({3})); }, "one entry per output channel (2)");
   expect_conv_error([] { conv2d(t64({1, 1, 4, 4}), t64({2, 1, 3, 3}), t64({2, 1})); }, "bias [2, 1]");
 }
 

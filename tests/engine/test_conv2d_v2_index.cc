@@ -53,8 +53,16 @@ struct RecSink {
   size_t asize, bsize;
   int64_t out_of_range = 0;
   RecSink(int bn, const float* a, size_t an, const float* b, size_t bnum)
-      : A(kBK * kLdA), B(kBK * (bn + 4)), na(A.size()), nb(B.size()), va(A.size()), vb(B.size()), abase(a),
-        bbase(b), asize(an), bsize(bnum) {}
+      : A(kBK * kLdA),
+        B(kBK * (bn + 4)),
+        na(A.size()),
+        nb(B.size()),
+        va(A.size()),
+        vb(B.size()),
+        abase(a),
+        bbase(b),
+        asize(an),
+        bsize(bnum) {}
   void reset() {
     std::fill(A.begin(), A.end(), kNaN);
     std::fill(B.begin(), B.end(), kNaN);
@@ -99,7 +107,8 @@ template <int BN, class Prob>
         std::fill(C.begin(), C.end(), 0.0);
         for (int t = 0; t < ntiles; ++t) {
           sink.reset();
-          for (int tid = 0; tid < kThreads; ++tid) prob.template load<BN>(st[tid], tab, kbeg + t * kBK, kend, tid, sink);
+          for (int tid = 0; tid < kThreads; ++tid)
+            prob.template load<BN>(st[tid], tab, kbeg + t * kBK, kend, tid, sink);
           if (sink.out_of_range)
             return ::testing::AssertionFailure() << sink.out_of_range << " copies from outside the source (block " << bx
                                                  << "," << by << "," << z << " tile " << t << ")";
@@ -116,14 +125,14 @@ template <int BN, class Prob>
             }
             for (int c = 0; c < kLdA; ++c)
               if (sink.na[kl * kLdA + c] != (c < kBM ? 1 : 0))
-                return ::testing::AssertionFailure() << "A slot (" << kl << ", " << c << ") written "
-                                                     << sink.na[kl * kLdA + c] << " times (block " << bx << "," << by
-                                                     << "," << z << " tile " << t << ")";
+                return ::testing::AssertionFailure()
+                       << "A slot (" << kl << ", " << c << ") written " << sink.na[kl * kLdA + c] << " times (block "
+                       << bx << "," << by << "," << z << " tile " << t << ")";
             for (int c = 0; c < BN + 4; ++c)
               if (sink.nb[kl * (BN + 4) + c] != (c < BN ? 1 : 0))
-                return ::testing::AssertionFailure() << "B slot (" << kl << ", " << c << ") written "
-                                                     << sink.nb[kl * (BN + 4) + c] << " times (block " << bx << ","
-                                                     << by << "," << z << " tile " << t << ")";
+                return ::testing::AssertionFailure()
+                       << "B slot (" << kl << ", " << c << ") written " << sink.nb[kl * (BN + 4) + c]
+                       << " times (block " << bx << "," << by << "," << z << " tile " << t << ")";
           }
           for (int kl = 0; kl < kBK; ++kl)
             for (int m = 0; m < kBM; ++m) {
@@ -134,7 +143,8 @@ template <int BN, class Prob>
         }
         for (int m = 0; m < kBM; ++m)
           for (int n = 0; n < BN; ++n)
-            if (m0 + m < prob.M && n0 + n < prob.Ncols) prob.store(tab, z, m0 + m, n0 + n, static_cast<float>(C[m * BN + n]));
+            if (m0 + m < prob.M && n0 + n < prob.Ncols)
+              prob.store(tab, z, m0 + m, n0 + n, static_cast<float>(C[m * BN + n]));
       }
   return ::testing::AssertionSuccess();
 }
@@ -223,8 +233,8 @@ void check_backward_input(const Conv2dShape& s) {
   const int classes = plan.d.stride * plan.d.stride;
   const std::vector<float> wt = transposed(w, s, WeightLayout::kBackwardInput);
   if (plan.d.K % kBK == 0)
-    EXPECT_TRUE(emulate_any(backward_input_problem<true>(plan, dy.data(), wt.data(), got.data()), classes, 0,
-                            dy.data(), dy.size(), wt.data(), wt.size()));
+    EXPECT_TRUE(emulate_any(backward_input_problem<true>(plan, dy.data(), wt.data(), got.data()), classes, 0, dy.data(),
+                            dy.size(), wt.data(), wt.size()));
   else
     EXPECT_TRUE(emulate_any(backward_input_problem<false>(plan, dy.data(), wt.data(), got.data()), classes, 0,
                             dy.data(), dy.size(), wt.data(), wt.size()));
@@ -309,7 +319,8 @@ TEST(Conv2dV2Index, OddShapes) {
 
 // The fp32 micro-tile and the tf32 warp tiles cover the 128 x BN C tile exactly once, and every
 // column lies in the epilogue chunk it is written in.
-template <int BN> void check_c_mappings() {
+template <int BN>
+void check_c_mappings() {
   std::vector<int> seen(static_cast<size_t>(kBM) * BN, 0);
   for (int tid = 0; tid < kThreads; ++tid)
     for (int i = 0; i < 8; ++i)

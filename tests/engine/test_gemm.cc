@@ -37,8 +37,8 @@ std::vector<Isa> runnable_isas() {
 // |got - want| <= tol * (K-scaled magnitude): float32 sums of K products of values in [-1, 1)
 // carry a rounding error of about sqrt(K) * 2^-24 * |partial sums|; 1e-5 * (K + 1) bounds it with
 // room, and is still 1000x below the error of a wrong or missing term (>= 1e-2 here).
-void expect_near_matrix(const std::vector<double>& want, const float* got, int64_t M, int64_t N, int64_t ldc,
-                        int64_t K, const std::string& what) {
+void expect_near_matrix(const std::vector<double>& want, const float* got, int64_t M, int64_t N, int64_t ldc, int64_t K,
+                        const std::string& what) {
   const double tol = 1e-5 * static_cast<double>(K + 1);
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
@@ -78,8 +78,8 @@ void run_case(Isa isa, const GemmCase& c, uint32_t seed) {
     for (int64_t i = 0; i < c.M; ++i)
       for (int64_t j = 0; j < c.N; ++j) C[i * ldc + j] = std::numeric_limits<float>::quiet_NaN();
   const std::vector<float> before = cbuf;
-  sgemm(PackedA(row_major(A, lda, c.ta), c.M, c.K, isa), c.N, pack_b_view(row_major(B, ldb, c.tb)), c.alpha, c.beta,
-        C, ldc);
+  sgemm(PackedA(row_major(A, lda, c.ta), c.M, c.K, isa), c.N, pack_b_view(row_major(B, ldb, c.tb)), c.alpha, c.beta, C,
+        ldc);
   const std::string what = std::string(isa_name(isa)) + " M=" + std::to_string(c.M) + " N=" + std::to_string(c.N) +
                            " K=" + std::to_string(c.K) + (c.ta ? " A^T" : "") + (c.tb ? " B^T" : "");
   expect_near_matrix(want, C, c.M, c.N, ldc, c.K, what);
@@ -93,10 +93,10 @@ void run_case(Isa isa, const GemmCase& c, uint32_t seed) {
 TEST(Gemm, EdgeSizesEveryIsa) {
   // Tiles are 8x32 (avx512), 6x16 (avx2), 4x8 (generic): these sizes hit every edge of each.
   const GemmCase cases[] = {
-      {1, 1, 1, false, false, 1.0f, 0.0f, 0},   {8, 32, 1, false, false, 1.0f, 0.0f, 0},
-      {7, 31, 5, false, false, 1.0f, 0.0f, 3},  {9, 33, 17, false, false, 1.0f, 0.0f, 1},
-      {13, 47, 64, true, false, 1.0f, 1.0f, 2}, {6, 16, 3, false, true, 0.5f, -2.0f, 5},
-      {25, 70, 129, true, true, 1.0f, 0.0f, 7}, {64, 147, 576, false, false, 1.0f, 0.0f, 0},
+      {1, 1, 1, false, false, 1.0f, 0.0f, 0},     {8, 32, 1, false, false, 1.0f, 0.0f, 0},
+      {7, 31, 5, false, false, 1.0f, 0.0f, 3},    {9, 33, 17, false, false, 1.0f, 0.0f, 1},
+      {13, 47, 64, true, false, 1.0f, 1.0f, 2},   {6, 16, 3, false, true, 0.5f, -2.0f, 5},
+      {25, 70, 129, true, true, 1.0f, 0.0f, 7},   {64, 147, 576, false, false, 1.0f, 0.0f, 0},
       {3, 100, 2, false, false, -1.0f, 0.25f, 1}, {40, 5, 300, false, true, 1.0f, 1.0f, 0},
   };
   uint32_t seed = 1;
@@ -126,8 +126,7 @@ TEST(Gemm, IndexedOperandsEveryIsa) {
   std::vector<double> want(static_cast<size_t>(M * N), 0.0);
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j)
-      for (int64_t k = 0; k < K; ++k)
-        want[i * N + j] += double(src[arow[i] + acol[k]]) * src[brow[k] + bcol[j]];
+      for (int64_t k = 0; k < K; ++k) want[i * N + j] += double(src[arow[i] + acol[k]]) * src[brow[k] + bcol[j]];
   for (Isa isa : runnable_isas()) {
     std::vector<float> c(static_cast<size_t>(M * N), std::numeric_limits<float>::quiet_NaN());
     const PackedA pa(IndexedView{src.data(), arow.data(), acol.data()}, M, K, isa);

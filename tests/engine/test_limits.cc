@@ -106,15 +106,17 @@ TEST(Limits, JpegHuffmanTableWithMoreThan256CodesIsRefusedBeforeDecoding) {
 }
 
 TEST(Limits, RunConfigWithEpochsThatWouldOverflowTheScheduleIsRefused) {
-  expect_error([] { models::parse_run_config(io::read_file(kept("run_config", "limit-epochs-overflow.json")), "c.json"); },
-               {"c.json: --epochs must be in [1, 1000000]"});
+  expect_error(
+      [] { models::parse_run_config(io::read_file(kept("run_config", "limit-epochs-overflow.json")), "c.json"); },
+      {"c.json: --epochs must be in [1, 1000000]"});
 }
 
 TEST(Limits, RunConfigFieldsOfTheWrongTypeAreNamed) {
   expect_error([] { models::parse_run_config(io::read_file(kept("run_config", "limit-wrong-types.json")), "c.json"); },
                {"c.json: config.json: \"epochs\" is 2.5, not an integer"});
-  expect_error([] { models::parse_run_config(io::read_file(kept("run_config", "limit-negative-seed.json")), "c.json"); },
-               {"\"seed\" is -1, not a non-negative integer"});
+  expect_error(
+      [] { models::parse_run_config(io::read_file(kept("run_config", "limit-negative-seed.json")), "c.json"); },
+      {"\"seed\" is -1, not a non-negative integer"});
   expect_error([] { models::parse_run_config("[1, 2]", "c.json"); }, {"c.json holds array, not an object"});
   expect_error([] { models::parse_run_config("{\"lr\": ", "c.json"); }, {"c.json is not valid JSON"});
   expect_error([] { models::parse_run_config("{\"schedule\": \"step:0:0.1\"}", "c.json"); }, {"--schedule step needs"});

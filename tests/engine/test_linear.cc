@@ -23,12 +23,9 @@ struct LinearCase {
 };
 
 const LinearCase kCases[] = {
-    {"resnet_fc_512_to_2", 4, 512, 2, true},
-    {"resnet_fc_batch128", 128, 512, 2, true},
-    {"square_16_no_bias", 3, 16, 16, false},
-    {"odd_33_to_17", 7, 33, 17, true},
-    {"single_element", 1, 1, 1, true},
-    {"batch1_no_bias", 1, 10, 5, false},
+    {"resnet_fc_512_to_2", 4, 512, 2, true}, {"resnet_fc_batch128", 128, 512, 2, true},
+    {"square_16_no_bias", 3, 16, 16, false}, {"odd_33_to_17", 7, 33, 17, true},
+    {"single_element", 1, 1, 1, true},       {"batch1_no_bias", 1, 10, 5, false},
 };
 
 std::string case_name(const testing::TestParamInfo<LinearCase>& info) { return info.param.name; }
@@ -203,13 +200,19 @@ TEST(LinearErrors, WeightMustBe2D) {
 }
 
 TEST(LinearErrors, FeatureMismatch) {
-  expect_linear_error([] { linear(t64({2, 4}), t64({3, 5}), Tensor()); },
-                      "input has 4 features but weight expects 5; input [2, 4], weight [3, 5]");
+  expect_linear_error(
+      [] {
+        linear(t64({2, 4}), t64({3, 5}), Tensor());
+      },
+      "input has 4 features but weight expects 5; input [2, 4], weight [3, 5]");
 }
 
 TEST(LinearErrors, DtypeMismatch) {
-  expect_linear_error([] { linear(Tensor::zeros({2, 4}), t64({3, 4}), Tensor()); },
-                      "got input float32, weight float64");
+  expect_linear_error(
+      [] {
+        linear(Tensor::zeros({2, 4}), t64({3, 4}), Tensor());
+      },
+      "got input float32, weight float64");
   expect_linear_error([] { linear(t64({2, 4}), t64({3, 4}), Tensor::zeros({3})); }, "bias float32");
 }
 

@@ -58,9 +58,8 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 
 TEST(Module, DottedParameterNamesOfNestedSequential) {
   auto m = make_model(0);
-  EXPECT_EQ(keys_of(m->named_parameters()),
-            (std::vector<std::string>{"0.0.weight", "0.1.weight", "0.1.bias", "2.gain", "2.conv.weight",
-                                      "2.bn.weight", "2.bn.bias"}));
+  EXPECT_EQ(keys_of(m->named_parameters()), (std::vector<std::string>{"0.0.weight", "0.1.weight", "0.1.bias", "2.gain",
+                                                                      "2.conv.weight", "2.bn.weight", "2.bn.bias"}));
   EXPECT_EQ(m->parameters().size(), 7u);
   for (const auto& p : m->parameters()) EXPECT_TRUE(p.requires_grad());
   EXPECT_EQ(keys_of(m->named_buffers()),
@@ -68,19 +67,19 @@ TEST(Module, DottedParameterNamesOfNestedSequential) {
                                       "2.bn.running_mean", "2.bn.running_var", "2.bn.num_batches_tracked"}));
   std::vector<std::string> mods;
   for (const auto& [name, mod] : m->named_modules()) mods.push_back(name + ":" + mod->type_name());
-  EXPECT_EQ(mods, (std::vector<std::string>{":Sequential", "0:Sequential", "0.0:Conv2d", "0.1:BatchNorm2d",
-                                            "1:ReLU", "2:Block", "2.conv:Conv2d", "2.bn:BatchNorm2d"}));
+  EXPECT_EQ(mods, (std::vector<std::string>{":Sequential", "0:Sequential", "0.0:Conv2d", "0.1:BatchNorm2d", "1:ReLU",
+                                            "2:Block", "2.conv:Conv2d", "2.bn:BatchNorm2d"}));
   EXPECT_EQ(m->named_children().size(), 3u);
 }
 
 TEST(Module, StateDictOrderIsPyTorchs) {
   auto m = make_model(0);
   // Own parameters, own buffers, then each child: Block's gain and count come before conv and bn.
-  EXPECT_EQ(keys_of(m->state_dict()),
-            (std::vector<std::string>{"0.0.weight", "0.1.weight", "0.1.bias", "0.1.running_mean",
-                                      "0.1.running_var", "0.1.num_batches_tracked", "2.gain", "2.count",
-                                      "2.conv.weight", "2.bn.weight", "2.bn.bias", "2.bn.running_mean",
-                                      "2.bn.running_var", "2.bn.num_batches_tracked"}));
+  EXPECT_EQ(
+      keys_of(m->state_dict()),
+      (std::vector<std::string>{"0.0.weight", "0.1.weight", "0.1.bias", "0.1.running_mean", "0.1.running_var",
+                                "0.1.num_batches_tracked", "2.gain", "2.count", "2.conv.weight", "2.bn.weight",
+                                "2.bn.bias", "2.bn.running_mean", "2.bn.running_var", "2.bn.num_batches_tracked"}));
   // Entries alias the model's storage but carry no autograd history.
   auto sd = m->state_dict();
   EXPECT_TRUE(sd[0].second.same_storage(m->named_parameters()[0].second));
@@ -198,8 +197,7 @@ TEST(Module, ReprIsPyTorchs) {
       ")";
   EXPECT_EQ(m->repr(), want);
   Generator gen(0);
-  EXPECT_EQ(MaxPool2d(3, 2, 1).repr(),
-            "MaxPool2d(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False)");
+  EXPECT_EQ(MaxPool2d(3, 2, 1).repr(), "MaxPool2d(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False)");
   EXPECT_EQ(AdaptiveAvgPool2d(1, 1).repr(), "AdaptiveAvgPool2d(output_size=(1, 1))");
   EXPECT_EQ(Flatten().repr(), "Flatten(start_dim=1, end_dim=-1)");
   EXPECT_EQ(Linear(512, 2, true, gen).repr(), "Linear(in_features=512, out_features=2, bias=True)");

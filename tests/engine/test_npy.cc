@@ -199,8 +199,7 @@ TEST(Npy, RejectsTruncatedHeader) {
 
 TEST(Npy, RejectsCorruptHeaders) {
   expect_error([] { parse("PK\x03\x04 this is a zip"); }, {"mem.npy", ".npz"});
-  expect_error([] { parse(std::string("\x93NUMPY\x04\x00", 8) + std::string(60, ' ')); },
-               {"mem.npy", "version 4.0"});
+  expect_error([] { parse(std::string("\x93NUMPY\x04\x00", 8) + std::string(60, ' ')); }, {"mem.npy", "version 4.0"});
   expect_error([] { parse(handmade("{'descr': '<f4', 'shape': (2,), }", 8)); }, {"mem.npy", "lacks 'fortran_order'"});
   expect_error([] { parse(handmade("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (2,), }", 8)); },
                {"mem.npy", "malformed", "True or False"});
@@ -209,12 +208,14 @@ TEST(Npy, RejectsCorruptHeaders) {
   expect_error([] { parse(handmade("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': 1}", 8)); },
                {"mem.npy", "unexpected key 'x'"});
   // Each dimension fits an int64; their product does not. Must fail before any allocation.
-  expect_error([] { parse(handmade("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }", 0)); },
-               {"mem.npy", "overflows"});
+  expect_error(
+      [] { parse(handmade("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }", 0)); },
+      {"mem.npy", "overflows"});
 }
 
 TEST(Npy, MissingFileAndDirectory) {
-  expect_error([] { io::load_npy(fixture("no_such_file.npy")); }, {"no_such_file.npy", "cannot open", "check the path"});
+  expect_error([] { io::load_npy(fixture("no_such_file.npy")); },
+               {"no_such_file.npy", "cannot open", "check the path"});
   expect_error([] { io::load_npy(std::string(LB_FIXTURES_DIR) + "/npy"); }, {"is a directory"});
 }
 

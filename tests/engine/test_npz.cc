@@ -24,8 +24,8 @@
 namespace lb {
 namespace {
 
-using test::TempFolder;
 using test::expect_error;
+using test::TempFolder;
 
 namespace fs = std::filesystem;
 
@@ -142,7 +142,10 @@ TEST(Npz, ReadsPneumoniaMNIST) {
   io::NpzReader r(LB_SOURCE_DIR "/data/pneumoniamnist.npz");
   for (const char* k : {"train_images", "train_labels", "val_images", "val_labels", "test_images", "test_labels"})
     EXPECT_TRUE(r.has(k)) << k;
-  const struct { const char* split; int64_t n; } splits[] = {{"train", 4708}, {"val", 524}, {"test", 624}};
+  const struct {
+    const char* split;
+    int64_t n;
+  } splits[] = {{"train", 4708}, {"val", 524}, {"test", 624}};
   for (const auto& s : splits) {
     SCOPED_TRACE(s.split);
     const Tensor images = r.get(std::string(s.split) + "_images");
@@ -223,12 +226,14 @@ TEST(Npz, SaveRefusesBadKeysAndTensors) {
   TempFolder dir;
   const std::string path = dir.file("x.npz");
   expect_error([&] { io::save_npz(path, {{"", Tensor::ones({1})}}); }, {"x.npz", "empty key"});
-  expect_error([&] { io::save_npz(path, {{"a", Tensor::ones({1})}, {"a", Tensor::ones({2})}}); },
-               {"x.npz", "'a' appears twice"});
+  expect_error(
+      [&] {
+        io::save_npz(path, {{"a", Tensor::ones({1})}, {"a", Tensor::ones({2})}});
+      },
+      {"x.npz", "'a' appears twice"});
   expect_error([&] { io::save_npz(path, {{"a", Tensor()}}); }, {"undefined"});
   EXPECT_FALSE(fs::exists(path)) << "a refused save writes nothing";
-  expect_error([&] { io::save_npz(dir.file("no/such/folder/x.npz"), {{"a", Tensor::ones({1})}}); },
-               {"folder exists"});
+  expect_error([&] { io::save_npz(dir.file("no/such/folder/x.npz"), {{"a", Tensor::ones({1})}}); }, {"folder exists"});
 }
 
 // ---- sweeps: every cut and every flipped byte ----------------------------------------------------

@@ -65,9 +65,9 @@ cpu::Conv2dArgs conv_args(int64_t N, int64_t C, int64_t H, int64_t K, int64_t R,
 
 // ResNet18's conv kinds at small channels.
 std::vector<std::pair<std::string, cpu::Conv2dArgs>> conv_cases() {
-  return {{"stem 7x7/2", conv_args(2, 1, 28, 8, 7, 2, 3)},     {"3x3/1", conv_args(2, 8, 7, 8, 3, 1, 1)},
-          {"3x3/2", conv_args(2, 8, 7, 16, 3, 2, 1)},          {"1x1/2 downsample", conv_args(2, 8, 7, 16, 1, 2, 0)},
-          {"3x3/2 to 1x1", conv_args(3, 16, 2, 16, 3, 2, 1)},  {"3x3/1 on 1x1", conv_args(3, 16, 1, 16, 3, 1, 1)}};
+  return {{"stem 7x7/2", conv_args(2, 1, 28, 8, 7, 2, 3)},    {"3x3/1", conv_args(2, 8, 7, 8, 3, 1, 1)},
+          {"3x3/2", conv_args(2, 8, 7, 16, 3, 2, 1)},         {"1x1/2 downsample", conv_args(2, 8, 7, 16, 1, 2, 0)},
+          {"3x3/2 to 1x1", conv_args(3, 16, 2, 16, 3, 2, 1)}, {"3x3/1 on 1x1", conv_args(3, 16, 1, 16, 3, 1, 1)}};
 }
 
 TEST(Onednn, Conv2dEveryDirectionMatchesOwn) {
@@ -166,8 +166,8 @@ TEST(Onednn, BatchNormBackwardMatchesOwnInBothModes) {
       Buf mean(a.C), invstd(a.C), y(n);
       cpu::BatchNorm2dArgs fa;
       fa.N = a.N, fa.C = a.C, fa.HW = a.HW;
-      cpu::batch_norm2d_forward_train<float>(x.data(), w.data(), nullptr, y.data(), mean.data(), invstd.data(),
-                                             nullptr, nullptr, fa);
+      cpu::batch_norm2d_forward_train<float>(x.data(), w.data(), nullptr, y.data(), mean.data(), invstd.data(), nullptr,
+                                             nullptr, fa);
       if (!training)
         for (int64_t c = 0; c < a.C; ++c) mean[c] += 0.3f, invstd[c] *= 0.7f;
       const float* wp = affine ? w.data() : nullptr;

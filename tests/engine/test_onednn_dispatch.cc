@@ -38,8 +38,9 @@ struct Params {
 Params make_params(DType dt) {
   uint64_t s = 100;
   auto t = [&](const Shape& sh, double lo = -1.0, double hi = 1.0) { return random_tensor(sh, ++s, dt, lo, hi); };
-  return {t({2, 4, 8, 8}),  t({8, 4, 3, 3}), t({8}),          t({8, 4, 1, 1}), t({8}, 0.5, 1.5), t({8}, -0.5, 0.5),
-          t({16, 8, 3, 3}), t({16}, 0.5, 1.5), t({16}, -0.5, 0.5), t({3, 64}),   t({3}),           t({2, 3})};
+  return {t({2, 4, 8, 8}),    t({8, 4, 3, 3}),   t({8}),           t({8, 4, 1, 1}),
+          t({8}, 0.5, 1.5),   t({8}, -0.5, 0.5), t({16, 8, 3, 3}), t({16}, 0.5, 1.5),
+          t({16}, -0.5, 0.5), t({3, 64}),        t({3}),           t({2, 3})};
 }
 
 struct Result {
@@ -65,10 +66,10 @@ Result run_graph(const Params& p, CpuBackend backend, bool training, bool frozen
   // The bias sits on the residual's conv: before a batch norm its gradient would be zero (BN
   // subtracts the mean), leaving only rounding noise to compare.
   Tensor h = batch_norm2d_relu(conv2d(x, w1, Tensor(), 1, 1), g1, b1, rm1, rv1, training, 0.1, 1e-5,
-                               conv2d(x, wd, c1, 1, 0));  // (2, 8, 8, 8)
-  h = max_pool2d(h, 3, 2, 1);                                    // (2, 8, 4, 4)
+                               conv2d(x, wd, c1, 1, 0));                                         // (2, 8, 8, 8)
+  h = max_pool2d(h, 3, 2, 1);                                                                    // (2, 8, 4, 4)
   h = relu(batch_norm2d(conv2d(h, w2, Tensor(), 2, 1), g2, b2, rm2, rv2, training, 0.1, 1e-5));  // (2, 16, 2, 2)
-  const Tensor y = linear(flatten(h), fw, fb);                   // (2, 3)
+  const Tensor y = linear(flatten(h), fw, fb);                                                   // (2, 3)
   sum(mul(y, p.r)).backward();
   Result r{{y.detach()}};
   for (const Tensor& l : leaves) r.values.push_back(l.grad());

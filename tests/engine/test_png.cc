@@ -21,8 +21,8 @@
 namespace lb {
 namespace {
 
-using test::TempFolder;
 using test::expect_error;
+using test::TempFolder;
 
 namespace fs = std::filesystem;
 

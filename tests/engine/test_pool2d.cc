@@ -239,12 +239,12 @@ struct AdaptiveCase {
 
 const std::vector<AdaptiveCase>& adaptive_cases() {
   static const std::vector<AdaptiveCase> c = {
-      {{2, 3, 5, 7}, 2, 3},     // non-divisible, overlapping bins
-      {{2, 64, 7, 7}, 1, 1},    // ResNet18 head at 224x224 input
-      {{3, 512, 1, 1}, 1, 1},   // ResNet18 head at 28x28 input: the identity
-      {{2, 4, 14, 14}, 7, 7},   // divisible
-      {{1, 2, 4, 4}, 3, 3},     // every inner bin overlaps its neighbours
-      {{1, 2, 3, 3}, 5, 5},     // more outputs than inputs: bins repeat cells
+      {{2, 3, 5, 7}, 2, 3},    // non-divisible, overlapping bins
+      {{2, 64, 7, 7}, 1, 1},   // ResNet18 head at 224x224 input
+      {{3, 512, 1, 1}, 1, 1},  // ResNet18 head at 28x28 input: the identity
+      {{2, 4, 14, 14}, 7, 7},  // divisible
+      {{1, 2, 4, 4}, 3, 3},    // every inner bin overlaps its neighbours
+      {{1, 2, 3, 3}, 5, 5},    // more outputs than inputs: bins repeat cells
       {{2, 3, 6, 9}, 4, 4},
   };
   return c;
@@ -323,8 +323,8 @@ TEST(AdaptiveAvgPool2dBackward, MatchesReference) {
 // Default gradcheck tolerances (atol 1e-6, rtol 1e-5): the op is linear, so central differences
 // are exact up to rounding (~1e-10).
 TEST(AdaptiveAvgPool2dFiniteDiff, OverlappingAndUpsamplingBins) {
-  for (const AdaptiveCase& c : {AdaptiveCase{{2, 2, 5, 7}, 2, 3}, AdaptiveCase{{1, 2, 3, 3}, 5, 4},
-                                AdaptiveCase{{2, 3, 4, 4}, 1, 1}}) {
+  for (const AdaptiveCase& c :
+       {AdaptiveCase{{2, 2, 5, 7}, 2, 3}, AdaptiveCase{{1, 2, 3, 3}, 5, 4}, AdaptiveCase{{2, 3, 4, 4}, 1, 1}}) {
     SCOPED_TRACE(case_str(c));
     Tensor x = random_tensor(c.shape, 17).requires_grad_();
     EXPECT_TRUE(test::gradcheck(
@@ -333,11 +333,17 @@ TEST(AdaptiveAvgPool2dFiniteDiff, OverlappingAndUpsamplingBins) {
 }
 
 TEST(AdaptiveAvgPool2dErrors, BadInputsAndSizes) {
-  EXPECT_HAS(error_of([] { adaptive_avg_pool2d(Tensor::zeros({4, 4}), 1, 1); }),
+  EXPECT_HAS(error_of([] {
+               adaptive_avg_pool2d(Tensor::zeros({4, 4}), 1, 1);
+             }),
              "adaptive_avg_pool2d: expected a 4-D input");
-  EXPECT_HAS(error_of([] { adaptive_avg_pool2d(Tensor::zeros({1, 1, 4, 4}, DType::UInt8), 1, 1); }),
+  EXPECT_HAS(error_of([] {
+               adaptive_avg_pool2d(Tensor::zeros({1, 1, 4, 4}, DType::UInt8), 1, 1);
+             }),
              "adaptive_avg_pool2d: expected a float32 or float64 input");
-  EXPECT_HAS(error_of([] { adaptive_avg_pool2d(Tensor::zeros({1, 1, 4, 4}), 0, 2); }),
+  EXPECT_HAS(error_of([] {
+               adaptive_avg_pool2d(Tensor::zeros({1, 1, 4, 4}), 0, 2);
+             }),
              "adaptive_avg_pool2d: output size 0x2 must be positive");
   EXPECT_HAS(error_of([] { adaptive_avg_pool2d(Tensor::zeros({1, 1, 0, 4}), 1, 1); }), "empty plane");
 }

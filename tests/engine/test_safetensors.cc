@@ -23,8 +23,8 @@
 namespace lb {
 namespace {
 
-using test::TempFolder;
 using test::expect_error;
+using test::TempFolder;
 
 namespace fs = std::filesystem;
 
@@ -143,8 +143,8 @@ TEST(Safetensors, ReadsHandPackedFileWithHalfPrecision) {
   EXPECT_EQ(st.metadata, (std::map<std::string, std::string>{{"arch", "resnet18"}, {"format", "pt"}}));
   std::vector<std::string> names;
   for (const auto& [name, t] : st.tensors) names.push_back(name);
-  EXPECT_EQ(names, (std::vector<std::string>{"conv1.weight", "scale", "bn1.num_batches_tracked", "mask_u8",
-                                             "mask_bool", "half", "brain", "nothing"}));  // header order
+  EXPECT_EQ(names, (std::vector<std::string>{"conv1.weight", "scale", "bn1.num_batches_tracked", "mask_u8", "mask_bool",
+                                             "half", "brain", "nothing"}));  // header order
   const auto& t = st.tensors;
   EXPECT_EQ(t[0].second.shape(), (Shape{2, 3}));
   EXPECT_EQ(t[0].second.to_vector(), (std::vector<double>{-2.5, -1.5, -0.5, 0.5, 1.5, 2.5}));
@@ -170,8 +170,9 @@ TEST(Safetensors, ReadsHandPackedFileWithHalfPrecision) {
 TEST(Safetensors, HalfPrecisionNaNAndSubnormals) {
   // F16 0x7e00 is NaN; 0x0201 is the subnormal 513 * 2^-24; 0x3c01 is 1 + 2^-10. BF16 0xffc0 is NaN.
   TempFolder dir;
-  const std::string h = "{\"h\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[0,6]},"
-                        "\"b\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[6,8]}}";
+  const std::string h =
+      "{\"h\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[0,6]},"
+      "\"b\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[6,8]}}";
   io::write_file_atomic(dir.file("h.safetensors"), packed(h, std::string("\x00\x7e\x01\x02\x01\x3c\xc0\xff", 8)));
   const io::SafeTensors st = io::load_safetensors(dir.file("h.safetensors"));
   EXPECT_TRUE(std::isnan(st.tensors[0].second.at(0)));
@@ -267,8 +268,7 @@ TEST(Safetensors, NegativeShape) {
 TEST(Safetensors, OverflowingShape) {
   expect_bad("{\"w\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,4]}}",
              std::string(4, '\0'), {"overflows"});
-  expect_bad("{\"w\":{\"dtype\":\"U8\",\"shape\":[18446744073709551615],\"data_offsets\":[0,1]}}", "x",
-             {"too large"});
+  expect_bad("{\"w\":{\"dtype\":\"U8\",\"shape\":[18446744073709551615],\"data_offsets\":[0,1]}}", "x", {"too large"});
   expect_bad("{\"w\":{\"dtype\":\"U8\",\"shape\":[1e30],\"data_offsets\":[0,1]}}", "x", {"not an integer"});
 }
 
@@ -287,15 +287,17 @@ TEST(Safetensors, OffsetsDoNotMatchShape) {
 }
 
 TEST(Safetensors, OverlappingTensors) {
-  expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-             "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
-             std::string(12, '\0'), {"'a' and 'b' overlap"});
+  expect_bad(
+      "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+      "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+      std::string(12, '\0'), {"'a' and 'b' overlap"});
 }
 
 TEST(Safetensors, HoleBetweenTensors) {
-  expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-             "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
-             std::string(12, '\0'), {"data bytes [4, 8) belong to no tensor", "holes"});
+  expect_bad(
+      "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+      "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
+      std::string(12, '\0'), {"data bytes [4, 8) belong to no tensor", "holes"});
 }
 
 TEST(Safetensors, TrailingBytesAfterTheLastTensor) {

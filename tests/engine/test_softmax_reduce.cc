@@ -24,8 +24,7 @@ TEST(SoftmaxForward, MatchesReferenceAndIsStableForLargeLogits) {
   for (DType dt : {DType::Float32, DType::Float64}) {
     Tensor x = random_tensor({4, 5}, 1, dt, -3, 3);
     LB_EXPECT_CLOSE(softmax(x, 1), from(ref::softmax_rows(x.to_vector(), 4, 5), x.shape(), dt), 1e-7, kTol32);
-    LB_EXPECT_CLOSE(log_softmax(x, -1), from(ref::log_softmax_rows(x.to_vector(), 4, 5), x.shape(), dt), 1e-6,
-                    kTol32);
+    LB_EXPECT_CLOSE(log_softmax(x, -1), from(ref::log_softmax_rows(x.to_vector(), 4, 5), x.shape(), dt), 1e-6, kTol32);
   }
   Tensor big = from({1000.0, 1001.0}, {1, 2}, DType::Float32);
   Tensor p = softmax(big, 1);
@@ -47,16 +46,17 @@ TEST(SoftmaxBackward, MatchesReferenceJacobian) {
   Tensor x = random_tensor({3, 4}, 3).requires_grad_();
   Tensor dy = random_tensor({3, 4}, 4);
   const auto g = autograd::grad({softmax(x, 1)}, {x}, {dy})[0];
-  LB_EXPECT_CLOSE(g, from(ref::softmax_rows_backward(x.to_vector(), dy.to_vector(), 3, 4), x.shape(),
-                          DType::Float64), 1e-12, 1e-10);
+  LB_EXPECT_CLOSE(g, from(ref::softmax_rows_backward(x.to_vector(), dy.to_vector(), 3, 4), x.shape(), DType::Float64),
+                  1e-12, 1e-10);
 }
 
 TEST(LogSoftmaxBackward, MatchesReferenceJacobian) {
   Tensor x = random_tensor({3, 4}, 3).requires_grad_();
   Tensor dy = random_tensor({3, 4}, 4);
   const auto gl = autograd::grad({log_softmax(x, 1)}, {x}, {dy})[0];
-  LB_EXPECT_CLOSE(gl, from(ref::log_softmax_rows_backward(x.to_vector(), dy.to_vector(), 3, 4), x.shape(),
-                           DType::Float64), 1e-12, 1e-10);
+  LB_EXPECT_CLOSE(gl,
+                  from(ref::log_softmax_rows_backward(x.to_vector(), dy.to_vector(), 3, 4), x.shape(), DType::Float64),
+                  1e-12, 1e-10);
 }
 
 TEST(SoftmaxFiniteDiff, Float64EveryDim) {
@@ -95,8 +95,8 @@ TEST(CrossEntropyBackward, MatchesReferenceWithAndWithoutWeights) {
     Tensor loss = cross_entropy(logits, t, wt);
     EXPECT_NEAR(loss.item(), ref::cross_entropy(logits.to_vector(), tv, wv, 6, 3), 1e-12);
     Tensor g = autograd::grad({loss}, {logits})[0];
-    LB_EXPECT_CLOSE(g, from(ref::cross_entropy_backward(logits.to_vector(), tv, wv, 6, 3), {6, 3},
-                            DType::Float64), 1e-12, 1e-10);
+    LB_EXPECT_CLOSE(g, from(ref::cross_entropy_backward(logits.to_vector(), tv, wv, 6, 3), {6, 3}, DType::Float64),
+                    1e-12, 1e-10);
   }
 }
 
@@ -109,9 +109,9 @@ TEST(CrossEntropyFiniteDiff, Float64Weighted) {
 
 TEST(CrossEntropyErrors, BadTargets) {
   Tensor logits = Tensor::zeros({2, 2});
-  EXPECT_THROW(cross_entropy(logits, from({0, 2}, {2}, DType::Int64)), Error);   // out of range
-  EXPECT_THROW(cross_entropy(logits, from({0, 1}, {2}, DType::Float32)), Error); // wrong dtype
-  EXPECT_THROW(cross_entropy(logits, from({0}, {1}, DType::Int64)), Error);      // wrong count
+  EXPECT_THROW(cross_entropy(logits, from({0, 2}, {2}, DType::Int64)), Error);    // out of range
+  EXPECT_THROW(cross_entropy(logits, from({0, 1}, {2}, DType::Float32)), Error);  // wrong dtype
+  EXPECT_THROW(cross_entropy(logits, from({0}, {1}, DType::Int64)), Error);       // wrong count
   try {
     cross_entropy(logits, from({0, -1}, {2}, DType::Int64));
   } catch (const Error& e) {
@@ -170,7 +170,11 @@ TEST(ShapeBackward, GradientHasInputShape) {
 
 TEST(ShapeFiniteDiff, Float64) {
   Tensor x = random_tensor({2, 2, 3}, 14).requires_grad_();
-  EXPECT_TRUE(gradcheck([](const std::vector<Tensor>& in) { return mul(reshape(in[0], {3, 4}), reshape(in[0], {3, 4})); }, {x}));
+  EXPECT_TRUE(gradcheck(
+      [](const std::vector<Tensor>& in) {
+        return mul(reshape(in[0], {3, 4}), reshape(in[0], {3, 4}));
+      },
+      {x}));
 }
 
 TEST(ShapeErrors, BadShapesAndAliasedInPlace) {

@@ -53,8 +53,7 @@ class Golden {
 // Output and gradients of a one-output case: y = f(inputs) against g("y"), and every
 // d<name> against autograd::grad(y, inputs, dy).
 void check_case(const Golden& g, const std::vector<std::string>& names,
-                const std::function<Tensor(const std::vector<Tensor>&)>& f, double atol = kAtol,
-                double rtol = kRtol) {
+                const std::function<Tensor(const std::vector<Tensor>&)>& f, double atol = kAtol, double rtol = kRtol) {
   std::vector<Tensor> inputs;
   for (const std::string& n : names) inputs.push_back(g.input(n));
   Tensor y = f(inputs);
@@ -166,15 +165,18 @@ TEST(TorchParity_AdaptiveAvgPool2d, UnevenBins2x3) {
 // relu is a select: exact. add and mul are one float32 operation per element on both sides:
 // exact too, but a compiler may fuse a*b+c differently, so allow one ulp (~1e-7 at magnitude 1).
 TEST(TorchParity_Elementwise, Relu) {
-  check_case(Golden("relu"), {"x"}, [](const std::vector<Tensor>& in) { return relu(in[0]); }, 0.0, 0.0);
+  check_case(
+      Golden("relu"), {"x"}, [](const std::vector<Tensor>& in) { return relu(in[0]); }, 0.0, 0.0);
 }
 
 TEST(TorchParity_Elementwise, Add) {
-  check_case(Golden("add"), {"a", "b"}, [](const std::vector<Tensor>& in) { return add(in[0], in[1]); }, 0.0, 2e-7);
+  check_case(
+      Golden("add"), {"a", "b"}, [](const std::vector<Tensor>& in) { return add(in[0], in[1]); }, 0.0, 2e-7);
 }
 
 TEST(TorchParity_Elementwise, Mul) {
-  check_case(Golden("mul"), {"a", "b"}, [](const std::vector<Tensor>& in) { return mul(in[0], in[1]); }, 0.0, 2e-7);
+  check_case(
+      Golden("mul"), {"a", "b"}, [](const std::vector<Tensor>& in) { return mul(in[0], in[1]); }, 0.0, 2e-7);
 }
 
 // ---- softmax and cross-entropy -------------------------------------------------------------------
@@ -195,8 +197,7 @@ void check_cross_entropy(const char* name, bool weighted) {
   const Golden g(name);
   const Tensor target = g("target");
   const Tensor weight = weighted ? g("weight") : Tensor();
-  check_case(g, {"logits"},
-             [&](const std::vector<Tensor>& in) { return cross_entropy(in[0], target, weight); });
+  check_case(g, {"logits"}, [&](const std::vector<Tensor>& in) { return cross_entropy(in[0], target, weight); });
 }
 
 TEST(TorchParity_CrossEntropy, Mean) { check_cross_entropy("cross_entropy", false); }
@@ -223,7 +224,8 @@ TEST(TorchParity_Reduce, MeanDim1) {
 
 // (2,3,4,4) -> (2,48): pure data movement, so exact.
 TEST(TorchParity_Shape, FlattenFromDim1) {
-  check_case(Golden("flatten"), {"x"}, [](const std::vector<Tensor>& in) { return flatten(in[0], 1); }, 0.0, 0.0);
+  check_case(
+      Golden("flatten"), {"x"}, [](const std::vector<Tensor>& in) { return flatten(in[0], 1); }, 0.0, 0.0);
 }
 
 // ---- a whole residual block ----------------------------------------------------------------------
@@ -238,8 +240,8 @@ TEST(TorchParity_Shape, FlattenFromDim1) {
 // gradient of 1.34 (4e-6 relative), well inside atol 1e-5 + rtol 1e-4.
 TEST(TorchParity_ResidualBlock, BasicBlockTraining) {
   const Golden g("residual_block");
-  const std::vector<std::string> names = {"x", "conv1_weight", "bn1_weight", "bn1_bias",
-                                          "conv2_weight", "bn2_weight", "bn2_bias"};
+  const std::vector<std::string> names = {"x",          "conv1_weight", "bn1_weight", "bn1_bias", "conv2_weight",
+                                          "bn2_weight", "bn2_bias"};
   std::vector<Tensor> in;
   for (const std::string& n : names) in.push_back(g.input(n));
   Tensor rm1 = g("bn1_running_mean"), rv1 = g("bn1_running_var");

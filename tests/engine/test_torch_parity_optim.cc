@@ -36,8 +36,7 @@ Tensor golden(const std::string& name, const std::string& array) {
 
 // Runs five steps on a copy of p0 and compares p after each one with torch's.
 // `make` builds the optimizer over the one parameter and returns its step function.
-void check_optimizer(const std::string& name,
-                     const std::function<std::function<void()>(std::vector<Tensor>)>& make) {
+void check_optimizer(const std::string& name, const std::function<std::function<void()>(std::vector<Tensor>)>& make) {
   const Tensor grads = golden(name, "grads");  // (5, 10)
   const Tensor want = golden(name, "p");       // (5, 10)
   Tensor p = golden(name, "p0");               // (10)
@@ -100,8 +99,8 @@ void check_schedule(const std::string& name, const std::function<double(int64_t)
   std::vector<double> got;
   for (int64_t k = 0; k < static_cast<int64_t>(want.size()); ++k) got.push_back(lr_at(k));
   const Shape s = {static_cast<int64_t>(want.size())};
-  LB_EXPECT_CLOSE(Tensor::from_vector(got, s, DType::Float64), Tensor::from_vector(want, s, DType::Float64),
-                  0.0, kLrRtol);
+  LB_EXPECT_CLOSE(Tensor::from_vector(got, s, DType::Float64), Tensor::from_vector(want, s, DType::Float64), 0.0,
+                  kLrRtol);
 }
 
 // base 0.1, x0.1 every 3 steps: 0.1 0.1 0.1 0.01 ... over 10 steps.
@@ -123,7 +122,8 @@ TEST(TorchParity_LRSchedule, CosineAnnealing) {
 TEST(TorchParity_LRSchedule, OneCycle) {
   const optim::OneCycleLR s(0.05, 20, 0.3, 25.0, 1e4);
   check_schedule("one_cycle_lr", [&](int64_t k) { return s.lr_at(k); });
-  check_schedule("one_cycle_lr", [&](int64_t k) { return s.momentum_at(k, 0.85, 0.95); }, "momentum");
+  check_schedule(
+      "one_cycle_lr", [&](int64_t k) { return s.momentum_at(k, 0.85, 0.95); }, "momentum");
 }
 
 }  // namespace

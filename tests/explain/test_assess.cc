@@ -117,8 +117,11 @@ TEST(AssessCurves, AttributionOrderBeatsEveryRandomOrderOnALinearModel) {
 TEST(AssessCurves, BadInputIsOneLine) {
   const BatchFn f = linear_model({1, 1, 1, 1});
   const Tensor x = Tensor::zeros({1, 1, 2, 2});
-  expect_error([&] { perturbation_curve(f, x, Tensor::zeros({1, 1, 2, 3}), {0, 1, 2, 3}, 0, CurveKind::Deletion, 4); },
-               {"reference must match"});
+  expect_error(
+      [&] {
+        perturbation_curve(f, x, Tensor::zeros({1, 1, 2, 3}), {0, 1, 2, 3}, 0, CurveKind::Deletion, 4);
+      },
+      {"reference must match"});
   expect_error([&] { perturbation_curve(f, x, x, {0, 1}, 0, CurveKind::Deletion, 4); }, {"order has 2"});
   expect_error([&] { perturbation_curve(f, x, x, {0, 1, 2, 3}, 0, CurveKind::Deletion, 5); }, {"steps must be 1..4"});
   expect_error([&] { perturbation_curve(f, x, x, {0, 1, 2, 3}, 2, CurveKind::Deletion, 4); }, {"output 2"});
@@ -157,11 +160,11 @@ TEST(AssessSimilarity, AbsMapSumsChannelsAndUpsamples) {
   // 2 channels of 2x2 -> 4x4: each output pixel is |c0| + |c1| of its 2x2 block's cell.
   const std::vector<double> v = {1, -2, 3, 4, /*c1*/ -1, 1, 0, -1};
   const std::vector<double> m = abs_map(v, 2, 2, 2, 4, 4);
-  EXPECT_EQ(m[0], 2);                   // cell (0,0): 1 + 1
-  EXPECT_EQ(m[3], 3);                   // cell (0,1): 2 + 1
-  EXPECT_EQ(m[2 * 4 + 0], 3);           // cell (1,0): 3 + 0
-  EXPECT_EQ(m[3 * 4 + 3], 5);           // cell (1,1): 4 + 1
-  EXPECT_EQ(m[1 * 4 + 1], m[0]);        // same block, same value
+  EXPECT_EQ(m[0], 2);             // cell (0,0): 1 + 1
+  EXPECT_EQ(m[3], 3);             // cell (0,1): 2 + 1
+  EXPECT_EQ(m[2 * 4 + 0], 3);     // cell (1,0): 3 + 0
+  EXPECT_EQ(m[3 * 4 + 3], 5);     // cell (1,1): 4 + 1
+  EXPECT_EQ(m[1 * 4 + 1], m[0]);  // same block, same value
 }
 
 TEST(AssessSanity, RandomizeStageTouchesOnlyThatStage) {

@@ -132,9 +132,7 @@ class BlockReluNet : public nn::Module {
     head = register_module("head", std::make_shared<nn::Linear>(18, 2, true, gen));
     skip = register_module("skip", std::make_shared<nn::Linear>(36, 2, false, gen));
   }
-  Tensor forward(const Tensor& x) override {
-    return add((*head)(flatten(relu((*conv)(x)))), (*skip)(flatten(x)));
-  }
+  Tensor forward(const Tensor& x) override { return add((*head)(flatten(relu((*conv)(x)))), (*skip)(flatten(x))); }
   std::string type_name() const override { return "BlockReluNet"; }
   std::shared_ptr<nn::Conv2d> conv;
   std::shared_ptr<nn::Linear> head, skip;
@@ -148,8 +146,8 @@ TEST(DeepToy, AdditiveReluNetEqualsExactShapley) {
   std::vector<std::vector<int64_t>> blocks;  // 9 players: the 2x2 blocks of a 6x6 image
   for (int64_t bi = 0; bi < 3; ++bi)
     for (int64_t bj = 0; bj < 3; ++bj)
-      blocks.push_back({(2 * bi) * 6 + 2 * bj, (2 * bi) * 6 + 2 * bj + 1, (2 * bi + 1) * 6 + 2 * bj,
-                        (2 * bi + 1) * 6 + 2 * bj + 1});
+      blocks.push_back(
+          {(2 * bi) * 6 + 2 * bj, (2 * bi) * 6 + 2 * bj + 1, (2 * bi + 1) * 6 + 2 * bj, (2 * bi + 1) * 6 + 2 * bj + 1});
   const Tensor x = random_tensor({1, 1, 6, 6}, 12, DType::Float32, -2, 2);
   for (int64_t B : {1, 3}) {
     const Tensor bg = random_tensor({B, 1, 6, 6}, 13 + B, DType::Float32, -2, 2);
@@ -182,7 +180,7 @@ TEST(DeepRelu, FallbackMatchesHandComputationAndShap) {
   // |Δu| < 1e-6 (shap's fallback reads the reference half); G_ci = sum_c L[k, c*9+pix] m_c W[c, ci].
   std::map<std::string, std::vector<double>> sd;
   for (const auto& [k, v] : g.state) sd[k] = v.to_vector();
-  const std::vector<double> &W = sd.at("0.weight"), &b = sd.at("0.bias"), &L = sd.at("3.weight");
+  const std::vector<double>&W = sd.at("0.weight"), &b = sd.at("0.bias"), &L = sd.at("3.weight");
   auto u = [&](const Tensor& img, int64_t n, int64_t c, int64_t pix) {
     return b[c] + W[c * 2 + 0] * img.at((n * 2 + 0) * 9 + pix) + W[c * 2 + 1] * img.at((n * 2 + 1) * 9 + pix);
   };
@@ -194,8 +192,8 @@ TEST(DeepRelu, FallbackMatchesHandComputationAndShap) {
           for (int64_t c = 0; c < 3; ++c) {
             const double ux = u(x, n, c, pix), ur = u(bg, p, c, pix), du = ux - ur;
             const double m = fallback && std::abs(du) < 1e-6 ? (ur > 0 ? 1.0 : 0.0)
-                             : du == 0                        ? 0.0
-                                                              : (std::max(ux, 0.0) - std::max(ur, 0.0)) / du;
+                             : du == 0                       ? 0.0
+                                                             : (std::max(ux, 0.0) - std::max(ur, 0.0)) / du;
             for (int64_t k = 0; k < 2; ++k)
               for (int64_t ci = 0; ci < 2; ++ci)
                 phi.data<double>()[((n * 2 + k) * 2 + ci) * 9 + pix] +=
@@ -296,8 +294,8 @@ TEST(DeepResNet, MatchesShapOnPatchedTwinInputAndLayers) {
     const Tensor& want = g.t.at(layer);
     ASSERT_EQ(l.values.shape(), want.shape()) << layer;
     LB_EXPECT_CLOSE(l.values, want, 1e-4 * max_abs(want), 0);
-    std::cout << "[ fixture ResNet18 ] " << layer << ": max |lightbox - shap| / max |shap| = "
-              << relative_diff(l.values, want) << "\n";
+    std::cout << "[ fixture ResNet18 ] " << layer
+              << ": max |lightbox - shap| / max |shap| = " << relative_diff(l.values, want) << "\n";
     EXPECT_LT(max_relative_gap(l, f, bg), 1e-4) << layer;
   }
 
@@ -373,8 +371,8 @@ TEST(DeepInPlace, InplaceSharedReluEqualsSeparateOutOfPlace) {
   // the skip connection bypasses it, so the output is not a function of that layer alone)
   DeepOptions o;
   o.layer = "pool";
-  LB_EXPECT_CLOSE(deep_explain(Explained{tv}, x, bg, o).values, deep_explain(Explained{patched}, x, bg, o).values,
-                  0, 0);
+  LB_EXPECT_CLOSE(deep_explain(Explained{tv}, x, bg, o).values, deep_explain(Explained{patched}, x, bg, o).values, 0,
+                  0);
 }
 
 // ---- 8. errors --------------------------------------------------------------------------------

@@ -8,9 +8,9 @@
 
 #include "engine/autograd.h"
 #include "engine/io/npy.h"
+#include "engine/io/safetensors.h"
 #include "engine/nn/layers.h"
 #include "explain/gradient.h"
-#include "engine/io/safetensors.h"
 #include "models/resnet.h"
 #include "tests/support/check.h"
 #include "tests/support/explain_fixture.h"
@@ -24,9 +24,8 @@ std::string golden(const std::string& name) { return fixture("gradient/" + name)
 // f(x) = W flatten(x) + c: K = 3 outputs of a (C, H, W) = (2, 3, 3) image.
 std::shared_ptr<nn::Sequential> linear_model(uint64_t seed) {
   Generator gen(seed);
-  auto m = std::make_shared<nn::Sequential>(
-      std::initializer_list<std::shared_ptr<nn::Module>>{std::make_shared<nn::Flatten>(),
-                                                         std::make_shared<nn::Linear>(18, 3, true, gen)});
+  auto m = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(18, 3, true, gen)});
   m->assign_names();
   m->eval();
   return m;
@@ -371,10 +370,16 @@ TEST(GradientErrors, BadInputs) {
   bad.data<float>()[5] = std::nanf("");
   test::expect_error([&] { gradient_explain(f, bad, bg, opt); }, {"inputs", "non-finite", "index 5"});
   test::expect_error([&] { gradient_explain(f, x, bad, opt); }, {"background", "non-finite"});
-  test::expect_error([&] { gradient_explain(f, x, test::random_tensor({3, 1, 5, 4}, 1, DType::Float32), opt); },
-                     {"background [3, 1, 5, 4] does not match the inputs [2, 1, 4, 4]"});
-  test::expect_error([&] { gradient_explain(f, x, test::random_tensor({3, 16}, 1, DType::Float32), opt); },
-                     {"background must be (N, C, H, W)"});
+  test::expect_error(
+      [&] {
+        gradient_explain(f, x, test::random_tensor({3, 1, 5, 4}, 1, DType::Float32), opt);
+      },
+      {"background [3, 1, 5, 4] does not match the inputs [2, 1, 4, 4]"});
+  test::expect_error(
+      [&] {
+        gradient_explain(f, x, test::random_tensor({3, 16}, 1, DType::Float32), opt);
+      },
+      {"background must be (N, C, H, W)"});
   GradientOptions o = opt;
   o.layer = "layer9";
   test::expect_error([&] { gradient_explain(f, x, bg, o); }, {"no module named 'layer9'"});

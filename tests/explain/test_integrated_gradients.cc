@@ -66,9 +66,11 @@ TEST(IntegratedGradientsLinear, ClosedFormForAnySteps) {
   const Tensor& W = static_cast<nn::Linear&>(*m->at(1)).weight();
   const Tensor x = test::random_tensor({2, 2, 3, 3}, 2, DType::Float32);
   const Tensor base = test::random_tensor({1, 2, 3, 3}, 3, DType::Float32);
-  for (const auto& [method, steps] : std::vector<std::pair<std::string, int64_t>>{
-           {"gausslegendre", 1}, {"gausslegendre", 5}, {"riemann_left", 2}, {"riemann_trapezoid", 7},
-           {"riemann_middle", 3}}) {
+  for (const auto& [method, steps] : std::vector<std::pair<std::string, int64_t>>{{"gausslegendre", 1},
+                                                                                  {"gausslegendre", 5},
+                                                                                  {"riemann_left", 2},
+                                                                                  {"riemann_trapezoid", 7},
+                                                                                  {"riemann_middle", 3}}) {
     IGOptions opt;
     opt.method = method;
     opt.steps = steps;

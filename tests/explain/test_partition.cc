@@ -99,17 +99,20 @@ TEST(PartitionTree, BoxesArePointReflectedHalves) {
 
 // 4x4x1: f0 = (sum w.x)^2, f1 = (sum of rows 0-1) * (sum of columns 2-3) (make_partition_golden.py).
 BatchFn full_budget_f(const std::vector<double>& w, std::vector<int64_t>* calls = nullptr) {
-  return analytic(2, [w](const float* x, double* y) {
-    double a = 0, top = 0, right = 0;
-    for (int r = 0; r < 4; ++r)
-      for (int c = 0; c < 4; ++c) {
-        a += w[r * 4 + c] * x[r * 4 + c];
-        if (r < 2) top += x[r * 4 + c];
-        if (c >= 2) right += x[r * 4 + c];
-      }
-    y[0] = a * a;
-    y[1] = top * right;
-  }, calls);
+  return analytic(
+      2,
+      [w](const float* x, double* y) {
+        double a = 0, top = 0, right = 0;
+        for (int r = 0; r < 4; ++r)
+          for (int c = 0; c < 4; ++c) {
+            a += w[r * 4 + c] * x[r * 4 + c];
+            if (r < 2) top += x[r * 4 + c];
+            if (c >= 2) right += x[r * 4 + c];
+          }
+        y[0] = a * a;
+        y[1] = top * right;
+      },
+      calls);
 }
 
 // v(S) = f(x on the elements of S's features, reference elsewhere): the game the recursion plays.
@@ -184,15 +187,18 @@ TEST(OwenFullBudget, ThreeChannelsMatchTheOracleInNCHW) {
 // 28x28x1: a = sum wa.x, b = sum wb.x; f0 = a + 0.25 a^2, f1 = tanh(b) + 0.1 a b.
 BatchFn seed_f(std::vector<int64_t>* calls = nullptr) {
   const std::vector<double> wa = vec(golden("seed_wa.npy")), wb = vec(golden("seed_wb.npy"));
-  return analytic(2, [wa, wb](const float* x, double* y) {
-    double a = 0, b = 0;
-    for (int i = 0; i < 784; ++i) {
-      a += wa[i] * x[i];
-      b += wb[i] * x[i];
-    }
-    y[0] = a + 0.25 * a * a;
-    y[1] = std::tanh(b) + 0.1 * a * b;
-  }, calls);
+  return analytic(
+      2,
+      [wa, wb](const float* x, double* y) {
+        double a = 0, b = 0;
+        for (int i = 0; i < 784; ++i) {
+          a += wa[i] * x[i];
+          b += wb[i] * x[i];
+        }
+        y[0] = a + 0.25 * a * a;
+        y[1] = std::tanh(b) + 0.1 * a * b;
+      },
+      calls);
 }
 
 Tensor fixture_images() { return io::load_npy(kDir + "x.npy"); }  // (6, 1, 28, 28)
@@ -265,7 +271,6 @@ TEST(OwenBudget, OutputSelectionRanksByTheSelectedOutputsOnly) {
 
 // ---- the fixture ResNet18 against shap on its PyTorch twin ----------------------------------------
 
-
 struct Fixture {
   models::Checkpoint ck;
   Fixture() : ck(test::explain_fixture_checkpoint()) {}
@@ -305,8 +310,10 @@ void compare_resnet(ModelOutput output, const std::string& name, double tol) {
     EXPECT_TRUE(near(r.values, w, tol)) << name << " image " << images[i];
     for (size_t e = 0; e < w.size(); ++e) worst = std::max(worst, std::abs(r.values[e] - w[e]));
   }
-  std::printf("  [partition %s] max |lightbox - shap| = %.3g over %zu images; %.1f ms per image "
-              "(max_evals 300, batch 100)\n", name.c_str(), worst, images.size(), 1e3 * seconds / images.size());
+  std::printf(
+      "  [partition %s] max |lightbox - shap| = %.3g over %zu images; %.1f ms per image "
+      "(max_evals 300, batch 100)\n",
+      name.c_str(), worst, images.size(), 1e3 * seconds / images.size());
 }
 
 // lightbox's and PyTorch's float32 forwards differ by ~1e-6 in the logits (different summation

@@ -76,8 +76,8 @@ TEST(Phantom, LesionIsWhereTheMaskSays) {
         outside += std::fabs(d), ++n_out;
     }
   }
-  EXPECT_GT(inside / n_in, 30.0);                    // consolidations add 0.22..0.40 of full scale at the peak
-  EXPECT_GT(inside / n_in, 4.0 * (outside / n_out)); // elsewhere only blur, noise and lesion tails differ
+  EXPECT_GT(inside / n_in, 30.0);                     // consolidations add 0.22..0.40 of full scale at the peak
+  EXPECT_GT(inside / n_in, 4.0 * (outside / n_out));  // elsewhere only blur, noise and lesion tails differ
 }
 
 TEST(Phantom, ClassCountsFollowTheShares) {

@@ -21,11 +21,12 @@ double luminance(Rgb c) { return 0.2126 * c.r + 0.7152 * c.g + 0.0722 * c.b; }
 TEST(Render, BlueOrangeIsMonotoneInLightnessOnEachSide) {
   for (double t = 0; t < 1.0; t += 0.01) {
     EXPECT_GE(luminance(colormap_at(Colormap::BlueOrange, t)), luminance(colormap_at(Colormap::BlueOrange, t + 0.01)));
-    EXPECT_GE(luminance(colormap_at(Colormap::BlueOrange, -t)), luminance(colormap_at(Colormap::BlueOrange, -t - 0.01)));
+    EXPECT_GE(luminance(colormap_at(Colormap::BlueOrange, -t)),
+              luminance(colormap_at(Colormap::BlueOrange, -t - 0.01)));
   }
   const Rgb neg = colormap_at(Colormap::BlueOrange, -1), pos = colormap_at(Colormap::BlueOrange, 1);
-  EXPECT_GT(neg.b, neg.r);  // blue end
-  EXPECT_GT(pos.r, pos.b);  // orange end
+  EXPECT_GT(neg.b, neg.r);                                       // blue end
+  EXPECT_GT(pos.r, pos.b);                                       // orange end
   const Rgb shap_pos = colormap_at(Colormap::ShapRedBlue, 5.0);  // clipped to +1
   EXPECT_EQ(shap_pos.r, 255);
   EXPECT_EQ(shap_pos.g, 13);
@@ -36,8 +37,8 @@ TEST(Render, GridLayoutAndSharedScale) {
   const int64_t N = 2, K = 2, H = 4, W = 5;
   Tensor images = Tensor::zeros({N, 1, H, W});
   Tensor maps = Tensor::zeros({N, K, 1, H, W}, DType::Float64);
-  maps.data<double>()[0] = 2.0;                          // image 0, output 0, pixel (0,0): +m
-  maps.data<double>()[(1 * K + 1) * H * W + 7] = -2.0;   // image 1, output 1, pixel (1,2): -m
+  maps.data<double>()[0] = 2.0;                         // image 0, output 0, pixel (0,0): +m
+  maps.data<double>()[(1 * K + 1) * H * W + 7] = -2.0;  // image 1, output 1, pixel (1,2): -m
   GridOptions opt;
   opt.scale = 3;
   opt.vmax = 2.0;
@@ -101,7 +102,8 @@ TEST(Render, PngDataUriDecodesToTheSamePixels) {
     io::write_file_atomic(dir + "/x.png", unbase64(uri.substr(22)));
     const Tensor back = io::load_png(dir + "/x.png", 3);
     ASSERT_EQ(back.shape(), img.shape());
-    for (int64_t i = 0; i < img.numel(); ++i) ASSERT_EQ(back.data<uint8_t>()[i], img.data<uint8_t>()[i]) << W << " " << i;
+    for (int64_t i = 0; i < img.numel(); ++i)
+      ASSERT_EQ(back.data<uint8_t>()[i], img.data<uint8_t>()[i]) << W << " " << i;
   }
 }
 
@@ -150,8 +152,8 @@ TEST(Render, FigureHasLabelsColourbarAndNumbers) {
   EXPECT_EQ(count(f.svg, "<image "), N * (1 + K));
   EXPECT_EQ(count(f.svg, "data:image/png;base64,"), N * (1 + K));
   EXPECT_EQ(count(f.svg, "<ellipse "), 2 * N);  // two lung fields on each X-ray
-  for (const char* want : {">TP<", ">#9<", "attribution to 'pneumonia'", "2x2 -&gt; 6x6, nearest", ">\u22120.25<", ">+0.25<",
-                           ">0<", "for +0.75", "against \u22120.5", "net +0.25", "in lungs 42% (area 34%)"})
+  for (const char* want : {">TP<", ">#9<", "attribution to 'pneumonia'", "2x2 -&gt; 6x6, nearest", ">\u22120.25<",
+                           ">+0.25<", ">0<", "for +0.75", "against \u22120.5", "net +0.25", "in lungs 42% (area 34%)"})
     EXPECT_NE(f.svg.find(want), std::string::npos) << want;
   spec.numbers.clear();
   EXPECT_EQ(attribution_figure(images, maps, spec, opt).svg.find("in lungs"), std::string::npos);
@@ -160,8 +162,11 @@ TEST(Render, FigureHasLabelsColourbarAndNumbers) {
 }
 
 TEST(Render, BadInput) {
-  expect_error([] { attribution_grid(Tensor::zeros({1, 1, 4, 4}), Tensor::zeros({1, 2, 1, 5, 4}, DType::Float64)); },
-               {"(N, K, 1, H, W)"});
+  expect_error(
+      [] {
+        attribution_grid(Tensor::zeros({1, 1, 4, 4}), Tensor::zeros({1, 2, 1, 5, 4}, DType::Float64));
+      },
+      {"(N, K, 1, H, W)"});
   expect_error([] { parse_colormap("jet"); }, {"blue-orange, shap"});
 }
 

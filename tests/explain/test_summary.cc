@@ -40,7 +40,7 @@ TEST(Summary, NumbersOfAHandMadeAttribution) {
   a.values = Tensor::zeros({N, K, 1, H, W}, DType::Float64);
   double* v = a.values.data<double>();
   v[0] = 3.0, v[5] = -1.0, v[6] = 0.5;  // output 0: pixel 0 is a corner (outside), 5 and 6 inside
-  v[16 + 10] = -2.0;                     // output 1: one negative pixel, inside
+  v[16 + 10] = -2.0;                    // output 1: one negative pixel, inside
   a.outputs = Tensor::from_vector({4.0, -1.0}, {N, K}, DType::Float64);
   a.expected = Tensor::from_vector({1.0, 0.5}, {K}, DType::Float64);
   a.gaps = completeness_gaps(a.values, a.outputs, a.expected);
@@ -61,7 +61,8 @@ TEST(Summary, NumbersOfAHandMadeAttribution) {
   EXPECT_DOUBLE_EQ(s[0][1].net, -2.0);
   EXPECT_DOUBLE_EQ(s[0][1].gap, -1.0 - 0.5 + 2.0);
   EXPECT_TRUE(std::isnan(summarise(Attribution{"x", "input", a.values, Tensor(), a.outputs, Tensor(), Tensor(), {}},
-                                   Tensor::zeros({N, K, 1, H, W}, DType::Float64))[0][0].lung_share));
+                                   Tensor::zeros({N, K, 1, H, W}, DType::Float64))[0][0]
+                             .lung_share));
   const auto j = to_json(s[0][0]);
   EXPECT_DOUBLE_EQ(j["net"].get<double>(), 2.5);
   expect_error([&] { summarise(a, Tensor::zeros({N, K, 2, H, W}, DType::Float64)); }, {"(N, K, 1, H, W)"});

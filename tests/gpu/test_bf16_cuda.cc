@@ -63,10 +63,10 @@ void expect_rounded(const Op& op, const Tensor& x, const Tensor& w, double tol) 
 
 // Our kernels: 1e-4 (tensor-core accumulation order and truncation; see test_ops_cuda.cc).
 TEST_F(CudaBf16, CustomKernelsRoundTheirOperands) {
-  expect_rounded([](const Tensor& x, const Tensor& w) { return conv2d(x, w, Tensor(), 1, 1); },
-                 rnd({4, 64, 14, 14}, 1), rnd({64, 64, 3, 3}, 2, -0.1, 0.1), 1e-4);
-  expect_rounded([](const Tensor& x, const Tensor& w) { return conv2d(x, w, Tensor(), 2, 3); },
-                 rnd({4, 1, 28, 28}, 3), rnd({64, 1, 7, 7}, 4, -0.3, 0.3), 1e-4);  // the stem: direct dx kernel
+  expect_rounded([](const Tensor& x, const Tensor& w) { return conv2d(x, w, Tensor(), 1, 1); }, rnd({4, 64, 14, 14}, 1),
+                 rnd({64, 64, 3, 3}, 2, -0.1, 0.1), 1e-4);
+  expect_rounded([](const Tensor& x, const Tensor& w) { return conv2d(x, w, Tensor(), 2, 3); }, rnd({4, 1, 28, 28}, 3),
+                 rnd({64, 1, 7, 7}, 4, -0.3, 0.3), 1e-4);  // the stem: direct dx kernel
   expect_rounded([](const Tensor& x, const Tensor& w) { return linear(x, w, Tensor()); }, rnd({64, 512}, 5),
                  rnd({10, 512}, 6, -0.1, 0.1), 1e-4);
 }

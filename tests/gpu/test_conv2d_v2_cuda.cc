@@ -14,9 +14,9 @@
 #include "engine/cpu/conv2d.h"
 #include "engine/storage.h"
 #include "engine/tensor.h"
-#include "lab/conv2d_v2.cuh"
-#include "lab/cases.h"
 #include "kernels/runtime.cuh"
+#include "lab/cases.h"
+#include "lab/conv2d_v2.cuh"
 #include "tests/support/check.h"
 
 namespace lb {

@@ -37,8 +37,8 @@ Tensor cuda(const Tensor& t) { return t.to(Device::cuda()); }
   const float *a = got.data<float>(), *b = want.data<float>();
   for (int64_t i = 0; i < got.numel(); ++i)
     if (std::memcmp(a + i, b + i, sizeof(float)) != 0)
-      return ::testing::AssertionFailure() << "element " << i << ": " << a[i] << " vs " << b[i] << " (of "
-                                           << got.numel() << ")";
+      return ::testing::AssertionFailure()
+             << "element " << i << ": " << a[i] << " vs " << b[i] << " (of " << got.numel() << ")";
   return ::testing::AssertionSuccess();
 }
 
@@ -57,11 +57,20 @@ Tensor make_pass_input(const Shape& s, const DeepPairing& pr, uint64_t seed, boo
     float* ref = p + r * per_row;
     for (int64_t e = 0; e < per_row; ++e) {
       switch ((e * 7 + r) % 11) {
-        case 0: ref[e] = x[e]; break;
-        case 1: ref[e] = std::nextafter(x[e], 2.f); break;
-        case 2: ref[e] = x[e] - 5e-7f; break;
-        case 3: ref[e] = x[e] + 1.5e-6f; break;
-        default: break;
+        case 0:
+          ref[e] = x[e];
+          break;
+        case 1:
+          ref[e] = std::nextafter(x[e], 2.f);
+          break;
+        case 2:
+          ref[e] = x[e] - 5e-7f;
+          break;
+        case 3:
+          ref[e] = x[e] + 1.5e-6f;
+          break;
+        default:
+          break;
       }
     }
   }
@@ -76,8 +85,10 @@ std::pair<int64_t, int64_t> count_small(const Tensor& u, const DeepPairing& pr, 
   for (int64_t r = pr.n; r < pr.rows(); ++r)
     for (int64_t e = 0; e < per_row; ++e) {
       const float du = p[pr.image_row(r) * per_row + e] - p[r * per_row + e];
-      if (du == 0.f) ++zero;
-      else if (std::fabs(du) < static_cast<float>(eps)) ++tiny;
+      if (du == 0.f)
+        ++zero;
+      else if (std::fabs(du) < static_cast<float>(eps))
+        ++tiny;
     }
   return {zero, tiny};
 }

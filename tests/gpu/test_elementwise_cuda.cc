@@ -61,10 +61,42 @@ TEST_F(CudaElementwise, AddMulScaleMatchCpu) {
 // gives what the x86-64 CPU build gives (kernels/cast.cuh), so they are compared too.
 std::vector<double> special_doubles() {
   const double inf = std::numeric_limits<double>::infinity();
-  return {0.0, -0.0, 0.5, -0.5, 0.999, -0.999, 1.5, -3.7, 127.5, 255.9, 256.0, 300.5, -300.5, 65535.7,
-          2147483647.9, 2147483648.0, -2147483648.9, -2147483649.0, 4e9, -4e9, 1e10,
-          9007199254740993.0, -9007199254740995.0, 1e18, 9.2e18, 9.3e18, -9.2233720368547758e18, -9.3e18, 1e19,
-          3.4e38, 1e39, 1e-39, 1e-46, inf, -inf, std::nan("")};
+  return {0.0,
+          -0.0,
+          0.5,
+          -0.5,
+          0.999,
+          -0.999,
+          1.5,
+          -3.7,
+          127.5,
+          255.9,
+          256.0,
+          300.5,
+          -300.5,
+          65535.7,
+          2147483647.9,
+          2147483648.0,
+          -2147483648.9,
+          -2147483649.0,
+          4e9,
+          -4e9,
+          1e10,
+          9007199254740993.0,
+          -9007199254740995.0,
+          1e18,
+          9.2e18,
+          9.3e18,
+          -9.2233720368547758e18,
+          -9.3e18,
+          1e19,
+          3.4e38,
+          1e39,
+          1e-39,
+          1e-46,
+          inf,
+          -inf,
+          std::nan("")};
 }
 
 // A tensor of `dt` holding the specials (as representable) and 1000 random values: fractional in
@@ -78,18 +110,37 @@ Tensor cast_source(DType dt, uint64_t seed) {
   Tensor t = Tensor::empty({static_cast<int64_t>(v.size())}, dt);
   for (size_t i = 0; i < v.size(); ++i) {
     switch (dt) {
-      case DType::Float32: t.data<float>()[i] = static_cast<float>(v[i]); break;
-      case DType::Float64: t.data<double>()[i] = v[i]; break;
-      case DType::UInt8: t.data<uint8_t>()[i] = static_cast<uint8_t>(i % 256); break;
+      case DType::Float32:
+        t.data<float>()[i] = static_cast<float>(v[i]);
+        break;
+      case DType::Float64:
+        t.data<double>()[i] = v[i];
+        break;
+      case DType::UInt8:
+        t.data<uint8_t>()[i] = static_cast<uint8_t>(i % 256);
+        break;
       case DType::Int64: {
         // Full-range bit patterns, then edges and neighbours of 2^31, 2^53 and 2^63.
-        const int64_t edges[] = {0, -1, 1, 255, 256, -256, INT64_C(2147483648), -INT64_C(2147483649),
-                                 (INT64_C(1) << 53) + 1, -(INT64_C(1) << 53) - 1, (INT64_C(1) << 62) + 12345,
-                                 std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min()};
+        const int64_t edges[] = {0,
+                                 -1,
+                                 1,
+                                 255,
+                                 256,
+                                 -256,
+                                 INT64_C(2147483648),
+                                 -INT64_C(2147483649),
+                                 (INT64_C(1) << 53) + 1,
+                                 -(INT64_C(1) << 53) - 1,
+                                 (INT64_C(1) << 62) + 12345,
+                                 std::numeric_limits<int64_t>::max(),
+                                 std::numeric_limits<int64_t>::min()};
         constexpr size_t n_edges = sizeof(edges) / sizeof(edges[0]);
-        if (i < n_edges) t.data<int64_t>()[i] = edges[i];
-        else if (i < n_special + 500) t.data<int64_t>()[i] = static_cast<int64_t>(gen.uniform(-1e6, 1e6));
-        else t.data<int64_t>()[i] = static_cast<int64_t>(gen.next());
+        if (i < n_edges)
+          t.data<int64_t>()[i] = edges[i];
+        else if (i < n_special + 500)
+          t.data<int64_t>()[i] = static_cast<int64_t>(gen.uniform(-1e6, 1e6));
+        else
+          t.data<int64_t>()[i] = static_cast<int64_t>(gen.next());
         break;
       }
     }
@@ -110,8 +161,7 @@ int64_t mismatches(const Tensor& src, const Tensor& got, const Tensor& want) {
   int64_t bad = 0;
   for (int64_t i = 0; i < src.numel(); ++i)
     if (element_bytes(got, i) != element_bytes(want, i) && ++bad <= 5)
-      ADD_FAILURE() << "element " << i << " (source " << src.at(i) << "): cuda " << got.at(i) << ", cpu "
-                    << want.at(i);
+      ADD_FAILURE() << "element " << i << " (source " << src.at(i) << "): cuda " << got.at(i) << ", cpu " << want.at(i);
   return bad;
 }
 

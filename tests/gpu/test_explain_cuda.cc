@@ -128,7 +128,8 @@ TEST_F(CudaExplain, GradientAtTheInput) {
   opt.batch_size = 40;  // batches straddle images
   opt.seed = 7;
   Attribution c, g;
-  both("gradient input", [&](const Explained& f) { return gradient_explain(f, x_, bg_, opt); }, c, g);
+  both(
+      "gradient input", [&](const Explained& f) { return gradient_explain(f, x_, bg_, opt); }, c, g);
   EXPECT_LE(rel_l2(g.variances, c.variances), kRelL2);
   ASSERT_TRUE(g.gaps.defined());
   const double scale = explained_scale(c);
@@ -142,7 +143,8 @@ TEST_F(CudaExplain, GradientWithLocalSmoothing) {
   opt.local_smoothing = 0.1;
   opt.seed = 11;
   Attribution c, g;
-  both("gradient smoothing", [&](const Explained& f) { return gradient_explain(f, x_.slice0(0, 3), bg_, opt); }, c, g);
+  both(
+      "gradient smoothing", [&](const Explained& f) { return gradient_explain(f, x_.slice0(0, 3), bg_, opt); }, c, g);
 }
 
 // Layer modes read the layer input through nn::Capture on the device: shap's h(z) x grad at
@@ -154,13 +156,15 @@ TEST_F(CudaExplain, GradientAtLayers) {
   opt.layer = "layer4";
   opt.layer_mode = LayerMode::Shap;
   Attribution c, g;
-  both("gradient layer4 shap", [&](const Explained& f) { return gradient_explain(f, x_, bg_, opt); }, c, g);
+  both(
+      "gradient layer4 shap", [&](const Explained& f) { return gradient_explain(f, x_, bg_, opt); }, c, g);
   EXPECT_EQ(g.values.shape(), (Shape{6, 2, 32, 2, 2}));  // layer4's input at width 8
   EXPECT_FALSE(g.gaps.defined());
   opt.layer = "layer1";
   opt.layer_mode = LayerMode::Expected;
   opt.local_smoothing = 0.05;
-  both("gradient layer1 expected", [&](const Explained& f) { return gradient_explain(f, x_, bg_, opt); }, c, g);
+  both(
+      "gradient layer1 expected", [&](const Explained& f) { return gradient_explain(f, x_, bg_, opt); }, c, g);
   EXPECT_EQ(g.values.shape(), (Shape{6, 2, 8, 7, 7}));
   ASSERT_TRUE(g.gaps.defined());
 }
@@ -172,7 +176,8 @@ TEST_F(CudaExplain, IntegratedGradients) {
   opt.steps = 32;
   opt.batch_size = 50;
   Attribution c, g;
-  both("ig", [&](const Explained& f) { return integrated_gradients(f, x_, opt); }, c, g);
+  both(
+      "ig", [&](const Explained& f) { return integrated_gradients(f, x_, opt); }, c, g);
   const double scale = explained_scale(c);
   for (int64_t i = 0; i < c.gaps.numel(); ++i) {
     EXPECT_NEAR(g.gaps.at(i), c.gaps.at(i), kRelL2 * scale) << i;
@@ -198,19 +203,22 @@ TEST_F(CudaExplain, IntegratedGradients) {
 TEST_F(CudaExplain, DeepAtTheInputAndAtALayer) {
   DeepOptions opt;  // check_completeness on
   Attribution c, g;
-  both("deep input", [&](const Explained& f) { return deep_explain(f, x_, bg_, opt); }, c, g);
+  both(
+      "deep input", [&](const Explained& f) { return deep_explain(f, x_, bg_, opt); }, c, g);
   const double scale = explained_scale(c);
   for (int64_t i = 0; i < g.gaps.numel(); ++i) EXPECT_LE(std::fabs(g.gaps.at(i)), 1e-3 * scale) << i;
   opt.layer = "layer2";
   opt.batch_size = 7;  // background chunks of 7, 7, 6: several passes per image
-  both("deep layer2", [&](const Explained& f) { return deep_explain(f, x_, bg_, opt); }, c, g);
+  both(
+      "deep layer2", [&](const Explained& f) { return deep_explain(f, x_, bg_, opt); }, c, g);
   EXPECT_EQ(g.values.shape(), (Shape{6, 2, 8, 7, 7}));
   for (int64_t i = 0; i < g.gaps.numel(); ++i) EXPECT_LE(std::fabs(g.gaps.at(i)), 1e-3 * scale) << i;
   // shap's max-pool overwrite (incomplete by design): the same routing on both devices.
   DeepOptions shap_opt;
   shap_opt.shap_maxpool = true;
   shap_opt.check_completeness = false;
-  both("deep shap maxpool", [&](const Explained& f) { return deep_explain(f, x_.slice0(0, 2), bg_, shap_opt); }, c, g);
+  both(
+      "deep shap maxpool", [&](const Explained& f) { return deep_explain(f, x_.slice0(0, 2), bg_, shap_opt); }, c, g);
 }
 
 // Partition: masks and the blur on the host, every batch of masked images evaluated on CUDA.
@@ -223,8 +231,8 @@ TEST_F(CudaExplain, PartitionWithTheBlurMasker) {
   opt.max_evals = 300;
   opt.batch_size = 100;
   Attribution c, g;
-  both("partition", [&](const Explained& f) { return partition_explain(as_batch_fn(f), x_.slice0(0, 3), opt); }, c,
-       g);
+  both(
+      "partition", [&](const Explained& f) { return partition_explain(as_batch_fn(f), x_.slice0(0, 3), opt); }, c, g);
   for (int64_t i = 0; i < g.gaps.numel(); ++i) EXPECT_LT(std::fabs(g.gaps.at(i)), 1e-9) << i;
 }
 
@@ -238,10 +246,12 @@ TEST_F(CudaExplain, CliExplainOnCuda) {
     const std::string name = method.substr(0, method.find(' '));
     const auto rc = test::run_cli(dir, "explain --method " + method + common + " --out " + dir + "/cpu-" + name);
     ASSERT_EQ(rc.code, 0) << rc.err;
-    const auto rg = test::run_cli(dir, "explain --method " + method + common + " --device cuda --out " + dir + "/cuda-" + name);
+    const auto rg =
+        test::run_cli(dir, "explain --method " + method + common + " --device cuda --out " + dir + "/cuda-" + name);
     ASSERT_EQ(rg.code, 0) << rg.err;
-    EXPECT_LE(rel_l2(io::load_npy(dir + "/cuda-" + name + "/values.npy"), io::load_npy(dir + "/cpu-" + name + "/values.npy")),
-              kRelL2)
+    EXPECT_LE(
+        rel_l2(io::load_npy(dir + "/cuda-" + name + "/values.npy"), io::load_npy(dir + "/cpu-" + name + "/values.npy")),
+        kRelL2)
         << method;
     const auto meta = nlohmann::json::parse(io::read_file(dir + "/cuda-" + name + "/meta.json"));
     EXPECT_EQ(meta["device"], "cuda:0");

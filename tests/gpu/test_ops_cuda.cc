@@ -37,8 +37,9 @@ struct Mode {
 
 std::string mode_name(const ::testing::TestParamInfo<Mode>& p) {
   const MathMode m = p.param.math;
-  return std::string(cuda_backend_name(p.param.backend)) +
-         (m == MathMode::Tf32 ? "_tf32" : m == MathMode::Bf16 ? "_bf16" : "_fp32");
+  return std::string(cuda_backend_name(p.param.backend)) + (m == MathMode::Tf32   ? "_tf32"
+                                                            : m == MathMode::Bf16 ? "_bf16"
+                                                                                  : "_fp32");
 }
 
 // Sets the backend and math mode for one test and restores the defaults afterwards.
@@ -115,8 +116,8 @@ struct ConvCase {
 
 std::string conv_str(const ConvCase& c) {
   std::ostringstream os;
-  os << "conv N=" << c.N << " C=" << c.C << " " << c.H << "x" << c.W << " K=" << c.K << " " << c.R << "x" << c.R
-     << "/" << c.stride << " pad=" << c.pad << (c.bias ? " bias" : "");
+  os << "conv N=" << c.N << " C=" << c.C << " " << c.H << "x" << c.W << " K=" << c.K << " " << c.R << "x" << c.R << "/"
+     << c.stride << " pad=" << c.pad << (c.bias ? " bias" : "");
   return os.str();
 }
 
@@ -146,10 +147,10 @@ TEST_P(CudaOps, Conv2dOddSizesMatchCpu) {
                   {5, 65, 3, 3, 70, 3, 1, 1, false},
                   {2, 8, 1, 1, 9, 3, 1, 1, true},
                   {2, 8, 1, 1, 9, 3, 2, 1, false},
-                  {2, 9, 9, 8, 11, 3, 2, 1, true},      // backward_input: stride-class GEMM (C > 8), stride 2
-                  {2, 10, 11, 7, 5, 7, 3, 3, false},    // stride-class GEMM, stride 3, 7x7
-                  {3, 12, 9, 7, 17, 1, 2, 0, false},    // 1x1 stride 2: three tapless classes write zeros
-                  {2, 9, 13, 12, 6, 3, 5, 2, false}},   // stride 5: the plain gather (beyond kMaxPhase)
+                  {2, 9, 9, 8, 11, 3, 2, 1, true},     // backward_input: stride-class GEMM (C > 8), stride 2
+                  {2, 10, 11, 7, 5, 7, 3, 3, false},   // stride-class GEMM, stride 3, 7x7
+                  {3, 12, 9, 7, 17, 1, 2, 0, false},   // 1x1 stride 2: three tapless classes write zeros
+                  {2, 9, 13, 12, 6, 3, 5, 2, false}},  // stride 5: the plain gather (beyond kMaxPhase)
                  tol(), tol(5e-5));
 }
 
@@ -163,9 +164,9 @@ TEST_P(CudaOps, Conv2dResNet18ShapesMatchCpu) {
     int64_t hw = s2, c = 64;
     for (int64_t k : {64, 128, 256, 512}) {
       const int64_t stride = k == 64 ? 1 : 2, out = (hw - 1) / stride + 1;
-      cases.push_back({n, c, hw, hw, k, 3, stride, 1, false});          // block.0 conv1
+      cases.push_back({n, c, hw, hw, k, 3, stride, 1, false});              // block.0 conv1
       if (stride == 2) cases.push_back({n, c, hw, hw, k, 1, 2, 0, false});  // downsample
-      cases.push_back({n, k, out, out, k, 3, 1, 1, false});             // conv2 and block.1
+      cases.push_back({n, k, out, out, k, 3, 1, 1, false});                 // conv2 and block.1
       hw = out;
       c = k;
     }
@@ -268,9 +269,9 @@ TEST_P(CudaOps, ElementwiseAndInPlaceReluMatchCpu) {
 TEST_P(CudaOps, BatchNormReluFusedMatchesCpuAndComposition) {
   uint64_t seed = 700;
   const bool custom = GetParam().backend == CudaBackend::Custom;
-  for (const Shape& s : {Shape{8, 64, 14, 14}, Shape{8, 64, 7, 7}, Shape{8, 128, 4, 4}, Shape{8, 256, 2, 2},
-                         Shape{8, 512, 1, 1}, Shape{2, 64, 56, 56}, Shape{2, 3, 5, 7}, Shape{3, 5, 33, 31},
-                         Shape{1, 4, 3, 3}}) {
+  for (const Shape& s :
+       {Shape{8, 64, 14, 14}, Shape{8, 64, 7, 7}, Shape{8, 128, 4, 4}, Shape{8, 256, 2, 2}, Shape{8, 512, 1, 1},
+        Shape{2, 64, 56, 56}, Shape{2, 3, 5, 7}, Shape{3, 5, 33, 31}, Shape{1, 4, 3, 3}}) {
     const int64_t C = s[1];
     Tensor x = rnd(s, ++seed, -2, 3).requires_grad_(), r = rnd(s, ++seed).requires_grad_();
     Tensor w = rnd({C}, ++seed, 0.5, 1.5).requires_grad_(), b = rnd({C}, ++seed).requires_grad_();

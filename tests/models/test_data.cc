@@ -22,7 +22,6 @@
 #include "tests/support/check.h"
 #include "tests/support/tiny_dataset.h"
 
-
 namespace lb::data {
 namespace {
 

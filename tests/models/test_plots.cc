@@ -62,8 +62,8 @@ struct Element {
     i = end + 1;
     if (tag.rfind("/", 0) == 0) {
       if (stack.empty() || stack.back().first != tag.substr(1))
-        return ::testing::AssertionFailure() << "</" << tag.substr(1) << "> closes <"
-                                             << (stack.empty() ? "nothing" : stack.back().first) << ">";
+        return ::testing::AssertionFailure()
+               << "</" << tag.substr(1) << "> closes <" << (stack.empty() ? "nothing" : stack.back().first) << ">";
       stack.pop_back();
       closed_root = stack.empty();
       continue;
@@ -81,8 +81,10 @@ struct Element {
     if (leftover.find_first_not_of(" \n/") != std::string::npos)
       return ::testing::AssertionFailure() << "malformed attributes in <" << tag << ">";
     out->push_back(e);
-    if (tag.back() != '/') stack.emplace_back(e.name, out->size() - 1);
-    else if (stack.empty()) closed_root = true;
+    if (tag.back() != '/')
+      stack.emplace_back(e.name, out->size() - 1);
+    else if (stack.empty())
+      closed_root = true;
   }
   if (!stack.empty()) return ::testing::AssertionFailure() << "<" << stack.back().first << "> never closed";
   if (out->empty() || out->front().name != "svg") return ::testing::AssertionFailure() << "the root is not <svg>";
@@ -159,9 +161,9 @@ std::string fmt(const char* f, double v) {
 TEST(Plots, TagCheckerRejectsBrokenXml) {
   std::vector<Element> els;
   EXPECT_TRUE(parse_svg("<svg viewBox=\"0 0 1 1\"><g><text x=\"0\">a &amp; b</text></g></svg>", &els));
-  for (const char* bad : {"<svg><g></svg>", "<svg><text>a & b</text></svg>", "<svg><text>x</svg>",
-                          "<svg a=\"1\" a=\"2\"/>", "<svg><rect x=\"1/></svg>", "<svg></svg><svg></svg>",
-                          "<svg><text>1 > 0</text></svg>", "<svg x=1></svg>"}) {
+  for (const char* bad :
+       {"<svg><g></svg>", "<svg><text>a & b</text></svg>", "<svg><text>x</svg>", "<svg a=\"1\" a=\"2\"/>",
+        "<svg><rect x=\"1/></svg>", "<svg></svg><svg></svg>", "<svg><text>1 > 0</text></svg>", "<svg x=1></svg>"}) {
     els.clear();
     EXPECT_FALSE(parse_svg(bad, &els)) << bad;
   }
@@ -221,8 +223,8 @@ TEST(Plots, RocCurvesLegendAndOperatingPoints) {
   EXPECT_TRUE(has_text(els, "tuned (AUC " + fmt("%.3f", b.auc) + ")"));
   EXPECT_TRUE(has_text(els, "chance (AUC 0.500)"));
   EXPECT_EQ(with_class(els, "operating-point").size(), 2u);
-  const std::string label = "t=" + fmt("%.2f", a.point->threshold) + ": sens " + fmt("%.2f", a.point->tpr) +
-                            ", spec " + fmt("%.2f", 1 - a.point->fpr);
+  const std::string label = "t=" + fmt("%.2f", a.point->threshold) + ": sens " + fmt("%.2f", a.point->tpr) + ", spec " +
+                            fmt("%.2f", 1 - a.point->fpr);
   EXPECT_TRUE(has_text(els, label)) << label;
 
   int dashed_diagonals = 0;  // the chance line runs from (0, 0) to (1, 1): bottom-left to top-right
@@ -318,7 +320,7 @@ TEST(Plots, ShortRunsGetWholeEpochTicksAndNamesAreEscaped) {
   std::vector<Element> els;
   ASSERT_TRUE(parse_svg(svg, &els));
   EXPECT_NE(svg.find("val &lt;AUC&gt; &amp; &quot;ACC&quot;"), std::string::npos);
-  EXPECT_FALSE(has_text(els, "1.5"));  // 3 epochs must not produce half-epoch ticks
+  EXPECT_FALSE(has_text(els, "1.5"));            // 3 epochs must not produce half-epoch ticks
   EXPECT_TRUE(parse_svg(curves_svg({}), &els));  // no series: an empty frame, still valid
 }
 

@@ -83,7 +83,6 @@ double rel_max_error(const Tensor& got, const Tensor& want) {
   return diff / std::max(scale, 1e-30);
 }
 
-
 // Overwrites t with seeded uniform values in [lo, hi) (a parameter or buffer, outside autograd).
 void set_uniform(Tensor& t, Generator& gen, double lo, double hi) {
   NoGradGuard ng;
@@ -201,7 +200,7 @@ TEST(FoldCache, ReusesTheFoldUntilASourceChanges) {
 
 TEST(ResNetFold, EvalLogitsMatchUnfoldedAt28AndAnOddSize) {
   auto model = make_model(41, /*width=*/64);  // full width: the longest reductions (512 x 3 x 3)
-  model->set_requires_grad(false);  // frozen: only the activations' path is on the tape
+  model->set_requires_grad(false);            // frozen: only the activations' path is on the tape
   Generator gen(42);
   for (int64_t size : {28, 33}) {
     SCOPED_TRACE("size " + std::to_string(size));
@@ -356,11 +355,11 @@ TEST(ResNetFold, CaptureOfAConvOrBatchNormSeesTheUnfoldedModule) {
     bool exact;                 // nothing before the tap folds: the capture is bit-identical
   };
   const Case cases[] = {
-      {"conv1", 1, 0, true},                    // the stem runs conv1 -> bn1 -> relu as modules
+      {"conv1", 1, 0, true},  // the stem runs conv1 -> bn1 -> relu as modules
       {"bn1", 1, 0, true},
-      {"layer1.0.conv2", 0, 2, false},          // that block falls back to the fused BN + ReLU
-      {"layer2.1.bn1", 2, 0, false},            // a tap on a BN: the block runs unfused
-      {"layer3.0.downsample.1", 1, 2, false},   // the downsample's BN as a module, the rest fused
+      {"layer1.0.conv2", 0, 2, false},         // that block falls back to the fused BN + ReLU
+      {"layer2.1.bn1", 2, 0, false},           // a tap on a BN: the block runs unfused
+      {"layer3.0.downsample.1", 1, 2, false},  // the downsample's BN as a module, the rest fused
       {"layer4.0.downsample.0", 1, 2, false},
   };
   for (const Case& c : cases) {
@@ -462,7 +461,11 @@ TEST(ResNetFold, OutputFollowsEditsBetweenEvalForwards) {
       {"running_var of layer2.0.bn2", [&] { block->bn2->running_var().fill_(4.0); }},
       {"running_mean of the stem's bn1", [&] { model->bn1->running_mean().fill_(0.3); }},
       {"gamma of layer2.0.bn1", [&] { block->bn1->weight().fill_(0.7); }},
-      {"weight of layer2.0.conv1", [&] { NoGradGuard ng; conv->weight().copy_(scale(conv->weight(), 0.5)); }},
+      {"weight of layer2.0.conv1",
+       [&] {
+         NoGradGuard ng;
+         conv->weight().copy_(scale(conv->weight(), 0.5));
+       }},
       {"an SGD step in training mode", sgd_step},
   };
   Tensor prev = y0;

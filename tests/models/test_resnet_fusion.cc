@@ -44,7 +44,6 @@ bool bitwise_equal(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
 }
 
-
 struct ModelRun {
   Tensor logits;
   std::vector<Tensor> grads;  // every parameter's .grad, then d loss / d input
@@ -139,7 +138,7 @@ TEST(ResNetFusion, CaptureOnABlocksBnOrReluKeepsThatBlockUnfused) {
     nn::Capture cap({name});
     const Tensor y = model(x);
     EXPECT_EQ(test::count_kind(y, "batch_norm2d_relu"), 14);  // the other seven blocks still fuse
-    EXPECT_TRUE(cap.at(name).output.defined());          // and the tap saw its module run
+    EXPECT_TRUE(cap.at(name).output.defined());               // and the tap saw its module run
   }
   // A tap on a whole block or a conv does not need the block unfused.
   nn::Capture cap({"layer1.0", "layer3.1.conv2"});

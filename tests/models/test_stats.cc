@@ -145,7 +145,8 @@ TEST(ChiSquared, MatchesScipyOnGoldenCases) {
     const json g = golden(name);
     const auto label = g["label"].get<std::vector<int>>();
     const double t = g["threshold"].get<double>();
-    const Confusion a = confusion_at(doubles(g["score_a"]), label, t), b = confusion_at(doubles(g["score_b"]), label, t);
+    const Confusion a = confusion_at(doubles(g["score_a"]), label, t),
+                    b = confusion_at(doubles(g["score_b"]), label, t);
     const std::pair<const char*, std::function<ChiSquaredResult()>> tests[] = {
         {"chi2_confusion", [&] { return chi2_confusion_table(a, b); }},
         {"chi2_correct", [&] { return chi2_correct_table(a, b); }}};
@@ -262,7 +263,8 @@ TEST(DeLong, CompareModelsRecordsRefusalsInsteadOfThrowing) {
   for (const char* key : {"mcnemar", "chi2_confusion_2x4", "chi2_correct_2x2", "delong"}) EXPECT_TRUE(j.contains(key));
 
   const json s = golden("single_class");
-  const Comparison one = compare_models(doubles(s["score_a"]), doubles(s["score_b"]), s["label"].get<std::vector<int>>());
+  const Comparison one =
+      compare_models(doubles(s["score_a"]), doubles(s["score_b"]), s["label"].get<std::vector<int>>());
   EXPECT_FALSE(one.delong_error.empty());
   EXPECT_FALSE(one.chi2_confusion_error.empty());  // zero expected counts (no positives)
   EXPECT_TRUE(one.chi2_correct_error.empty());

@@ -24,7 +24,6 @@
 #include "tests/support/check.h"
 #include "tests/support/tiny_dataset.h"
 
-
 namespace lb::models {
 namespace {
 using test::same_tensors;
@@ -54,7 +53,6 @@ json history_of(const std::string& run) {
   for (auto& r : h) r.erase("seconds");
   return h;
 }
-
 
 Tensor tensor_in(const std::string& path, const std::string& key) {
   for (const auto& [k, t] : io::load_safetensors(path).tensors)

@@ -73,11 +73,16 @@ Tensor formula_value(const std::string& name, const Shape& shape) {
   for (int64_t i = 0; i < n; ++i) {
     const double u = static_cast<double>(splitmix64(h + static_cast<uint64_t>(i)) >> 40) * 0x1p-24;
     double v = 0;
-    if (leaf == "weight" && shape.size() >= 2) v = std::sqrt(3.0 / static_cast<double>(n / shape[0])) * (2.0 * u - 1.0);
-    else if (leaf == "weight") v = 1.0 + 0.25 * (2.0 * u - 1.0);
-    else if (leaf == "bias" || leaf == "running_mean") v = 0.1 * (2.0 * u - 1.0);
-    else if (leaf == "running_var") v = 1.0 + 0.5 * u;
-    else ADD_FAILURE() << "no formula for " << name;
+    if (leaf == "weight" && shape.size() >= 2)
+      v = std::sqrt(3.0 / static_cast<double>(n / shape[0])) * (2.0 * u - 1.0);
+    else if (leaf == "weight")
+      v = 1.0 + 0.25 * (2.0 * u - 1.0);
+    else if (leaf == "bias" || leaf == "running_mean")
+      v = 0.1 * (2.0 * u - 1.0);
+    else if (leaf == "running_var")
+      v = 1.0 + 0.5 * u;
+    else
+      ADD_FAILURE() << "no formula for " << name;
     p[i] = static_cast<float>(v);
   }
   return t;
@@ -98,9 +103,10 @@ std::map<std::string, std::string> converter_metadata() {
           {"arch", "resnet18"},
           {"in_channels", "3"},
           {"num_classes", "1000"},
-          {"normalization", nlohmann::json{{"mean", 0.449}, {"std", 0.226},
-                                           {"mean_rgb", {0.485, 0.456, 0.406}}, {"std_rgb", {0.229, 0.224, 0.225}}}
-                                .dump()},
+          {"normalization",
+           nlohmann::json{
+               {"mean", 0.449}, {"std", 0.226}, {"mean_rgb", {0.485, 0.456, 0.406}}, {"std_rgb", {0.229, 0.224, 0.225}}}
+               .dump()},
           {"image_size", "224"},
           {"source", "test_weights formula"}};
 }
@@ -277,7 +283,7 @@ TEST(Weights, Conv1ModesFollowTheirDefinitions) {
     const InitReport r = load_imagenet(m, path, "random", gen);
     EXPECT_EQ(r.reinitialised, std::vector<std::string>{"conv1.weight"});
     EXPECT_TRUE(r.adapted.empty());
-    LB_EXPECT_CLOSE(state_of(m, "conv1.weight"), before, 0, 0);  // untouched, bit for bit
+    LB_EXPECT_CLOSE(state_of(m, "conv1.weight"), before, 0, 0);                                // untouched, bit for bit
     LB_EXPECT_CLOSE(state_of(m, "layer1.0.conv1.weight"), sd[6].second, 0, 0) << sd[6].first;  // the rest loads
   }
 }
@@ -295,7 +301,8 @@ TEST(Weights, NewClassCountReinitialisesTheHead) {
   for (const char* k : {"fc.weight", "fc.bias"}) {
     const Tensor t = state_of(m, k);
     double maxabs = 0;
-    for (int64_t i = 0; i < t.numel(); ++i) maxabs = std::max(maxabs, std::abs(static_cast<double>(t.data_ptr<float>()[i])));
+    for (int64_t i = 0; i < t.numel(); ++i)
+      maxabs = std::max(maxabs, std::abs(static_cast<double>(t.data_ptr<float>()[i])));
     EXPECT_LE(maxabs, bound) << k;
     EXPECT_GT(maxabs, 0.5 * bound) << k;  // 1024 draws: the largest is near the bound
   }

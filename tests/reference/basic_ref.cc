@@ -55,8 +55,7 @@ Vec log_softmax_rows_backward(const Vec& x, const Vec& dy, int64_t rows, int64_t
   return dx;
 }
 
-double cross_entropy(const Vec& logits, const std::vector<int64_t>& target, const Vec& weight, int64_t n,
-                     int64_t c) {
+double cross_entropy(const Vec& logits, const std::vector<int64_t>& target, const Vec& weight, int64_t n, int64_t c) {
   const Vec lp = log_softmax_rows(logits, n, c);
   double num = 0.0, den = 0.0;
   for (int64_t i = 0; i < n; ++i) {

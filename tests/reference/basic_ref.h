@@ -20,8 +20,7 @@ Vec log_softmax_rows(const Vec& x, int64_t rows, int64_t n);
 Vec log_softmax_rows_backward(const Vec& x, const Vec& dy, int64_t rows, int64_t n);
 
 // Mean (weighted) negative log-likelihood of softmax(logits) and its gradient w.r.t. logits.
-double cross_entropy(const Vec& logits, const std::vector<int64_t>& target, const Vec& weight, int64_t n,
-                     int64_t c);
+double cross_entropy(const Vec& logits, const std::vector<int64_t>& target, const Vec& weight, int64_t n, int64_t c);
 Vec cross_entropy_backward(const Vec& logits, const std::vector<int64_t>& target, const Vec& weight, int64_t n,
                            int64_t c);
 

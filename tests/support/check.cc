@@ -33,8 +33,8 @@ namespace lb::test {
   }
   if (worst_i >= 0)
     return ::testing::AssertionFailure() << "element " << worst_i << " of " << shape_str(got.shape()) << ": got "
-                                         << g[worst_i] << ", want " << w[worst_i] << " (atol " << atol
-                                         << ", rtol " << rtol << ")";
+                                         << g[worst_i] << ", want " << w[worst_i] << " (atol " << atol << ", rtol "
+                                         << rtol << ")";
   return ::testing::AssertionSuccess();
 }
 
@@ -89,8 +89,8 @@ Tensor random_tensor(const Shape& shape, uint64_t seed, DType dtype, double lo, 
       const double numeric = (fp - fm) / (2 * eps);
       const double a = analytic[k].defined() ? analytic[k].at(i) : 0.0;
       if (!(std::fabs(a - numeric) <= atol + rtol * std::fabs(numeric)))
-        return ::testing::AssertionFailure() << "input " << k << " element " << i << ": analytic " << a
-                                             << ", numeric " << numeric;
+        return ::testing::AssertionFailure()
+               << "input " << k << " element " << i << ": analytic " << a << ", numeric " << numeric;
     }
   }
   return ::testing::AssertionSuccess();
@@ -139,8 +139,8 @@ TempFolder::~TempFolder() {
     const auto& [kb, tb] = y.tensors[i];
     if (ka != kb || ta.shape() != tb.shape() || ta.dtype() != tb.dtype() ||
         std::memcmp(ta.raw_data(), tb.raw_data(), ta.nbytes()) != 0)
-      return ::testing::AssertionFailure() << a << " vs " << b << ": tensor " << i << " (" << ka << " / " << kb
-                                           << ") differs";
+      return ::testing::AssertionFailure()
+             << a << " vs " << b << ": tensor " << i << " (" << ka << " / " << kb << ") differs";
   }
   return ::testing::AssertionSuccess();
 }

@@ -30,9 +30,9 @@ namespace lb::test {
 // differ or got holds a non-finite value. The GPU tests' measure: one number per tensor.
 double rel_l2_error(const Tensor& got, const Tensor& want);
 
-#define LB_EXPECT_REL(got, want, tol)                                                        \
-  do {                                                                                       \
-    const double lb_e_ = ::lb::test::rel_l2_error((got), (want));                            \
+#define LB_EXPECT_REL(got, want, tol)                                                      \
+  do {                                                                                     \
+    const double lb_e_ = ::lb::test::rel_l2_error((got), (want));                          \
     EXPECT_LE(lb_e_, (tol)) << #got << " vs " << #want << ": relative L2 error " << lb_e_; \
   } while (0)
 

@@ -15,11 +15,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <cstring>
+#include <filesystem>
 #include <iomanip>
-#include <map>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -45,7 +45,7 @@ using nlohmann::json;
 
 struct AssessOptions {
   std::string weights, data, split = "test", methods = "gradient,deep,partition,ig", out, layer = "input", masker,
-      sanity = "cascade", label_weights;
+                             sanity = "cascade", label_weights;
   int64_t per_class = 10, background = 50, nsamples = 100, max_evals = 500, steps = 32, curve_steps = 28,
           sanity_images = 4, label_epochs = 1;
   uint64_t seed = 0;
@@ -65,11 +65,11 @@ std::vector<std::string> split_list(const std::string& s) {
 // What the whole run shares: the model, the images and what is known about them.
 struct Study {
   models::Checkpoint ck;
-  Tensor x;                              // (N, C, H, W) model space
+  Tensor x;  // (N, C, H, W) model space
   std::vector<int64_t> index, label, pred;
   std::vector<std::vector<uint8_t>> mask;  // (N) x (H*W); empty without masks
-  Tensor background;                     // (B, C, H, W)
-  Tensor curve_reference;                // (N, ...) the reference each image's curves move towards
+  Tensor background;                       // (B, C, H, W)
+  Tensor curve_reference;                  // (N, ...) the reference each image's curves move towards
 };
 
 std::vector<int64_t> first_per_class(const data::Split& s, int64_t per_class, int64_t classes) {
@@ -125,7 +125,8 @@ Study load_study(const AssessOptions& o, Device dev) {
   st.ck = models::load_checkpoint(o.weights);
   st.ck.model->eval();
   st.ck.model->to(dev);  // the images and maps stay on the CPU; Explained moves each batch
-  const std::string path = o.data.empty() ? st.ck.meta.config.value("data", std::string("data/pneumoniamnist.npz")) : o.data;
+  const std::string path =
+      o.data.empty() ? st.ck.meta.config.value("data", std::string("data/pneumoniamnist.npz")) : o.data;
   const data::Dataset ds = data::load_medmnist(path);
   eval::check_compatible(st.ck, ds, o.weights);
   LB_CHECK(o.per_class > 0, "assess: --per-class must be positive, got " << o.per_class);
@@ -266,7 +267,9 @@ json score_method(const std::string& method, const explain::Attribution& a, Stud
   }
   bar.finish();
   json s;
-  s["localisation"] = {{"images", share.size()}, {"share", num(mean_of(share))}, {"pointing", num(mean_of(point))},
+  s["localisation"] = {{"images", share.size()},
+                       {"share", num(mean_of(share))},
+                       {"pointing", num(mean_of(point))},
                        {"auc", num(mean_of(auc))}};
   s["faithfulness"] = {{"images", N},
                        {"deletion_auc", mean_of(del)},
@@ -313,7 +316,8 @@ std::vector<std::vector<double>> visual_maps(const explain::Attribution& a, int6
 }
 
 // Mean Spearman and SSIM of two sets of maps, image by image.
-json similarity(const std::vector<std::vector<double>>& a, const std::vector<std::vector<double>>& b, int64_t H, int64_t W) {
+json similarity(const std::vector<std::vector<double>>& a, const std::vector<std::vector<double>>& b, int64_t H,
+                int64_t W) {
   std::vector<double> rho, s;
   for (size_t n = 0; n < a.size(); ++n) {
     rho.push_back(explain::spearman(a[n], b[n]));
@@ -331,7 +335,6 @@ json similarity(const std::vector<std::vector<double>>& a, const std::vector<std
   return {{"spearman", num(mean_of(rho))}, {"ssim", num(mean_of(s))}};
 }
 
-
 // A model trained briefly on shuffled labels: --label-weights, or trained here on a copy of the
 // data whose train and val labels are permuted (images untouched).
 std::shared_ptr<models::ResNet18> label_random_model(const AssessOptions& o, const std::string& data_path, Device dev) {
@@ -340,7 +343,8 @@ std::shared_ptr<models::ResNet18> label_random_model(const AssessOptions& o, con
     m->to(dev);
     return m;
   }
-  LB_CHECK(!o.out.empty(), "assess --sanity labels: give --out (the shuffled-label model is trained there) or --label-weights W");
+  LB_CHECK(!o.out.empty(),
+           "assess --sanity labels: give --out (the shuffled-label model is trained there) or --label-weights W");
   const std::string dir = o.out + "/label-random";
   std::filesystem::create_directories(dir);
   io::NpzReader npz(data_path);
@@ -352,7 +356,8 @@ std::shared_ptr<models::ResNet18> label_random_model(const AssessOptions& o, con
       Tensor sh = t.clone();
       const int64_t per = t.numel() / t.size(0), bytes = per * static_cast<int64_t>(dtype_size(t.dtype()));
       for (int64_t i = 0; i < t.size(0); ++i)
-        std::memcpy(static_cast<char*>(sh.raw_data()) + i * bytes, static_cast<const char*>(t.raw_data()) + perm[i] * bytes, bytes);
+        std::memcpy(static_cast<char*>(sh.raw_data()) + i * bytes,
+                    static_cast<const char*>(t.raw_data()) + perm[i] * bytes, bytes);
       t = sh;
     }
     arrays.emplace_back(key, t);
@@ -387,7 +392,8 @@ json run_sanity(const AssessOptions& o, Study& st, const std::vector<std::string
   s.progress = false;
   std::map<std::string, std::vector<std::vector<double>>> base;
   for (const auto& m : methods)
-    base[m] = visual_maps(explain::run_explainer(m, {*st.ck.model, explain::ModelOutput::Logits}, xs, st.background, s), k, H, W);
+    base[m] = visual_maps(explain::run_explainer(m, {*st.ck.model, explain::ModelOutput::Logits}, xs, st.background, s),
+                          k, H, W);
   out["images"] = rows.size();
   out["output"] = k;
   out["pass_below_spearman"] = explain::kSanityPass;
@@ -395,7 +401,8 @@ json run_sanity(const AssessOptions& o, Study& st, const std::vector<std::string
     models::Checkpoint fresh = models::load_checkpoint(o.weights);  // randomised stage by stage
     fresh.model->eval();
     fresh.model->to(dev);  // randomize_stage copies its fresh CPU weights in (load_state_dict)
-    ProgressBar bar("cascade", static_cast<int64_t>(explain::cascade_stages().size() * methods.size()), "map set", !o.quiet);
+    ProgressBar bar("cascade", static_cast<int64_t>(explain::cascade_stages().size() * methods.size()), "map set",
+                    !o.quiet);
     json cascade = json::object();
     for (size_t i = 0; i < explain::cascade_stages().size(); ++i) {
       const std::string& stage = explain::cascade_stages()[i];
@@ -412,7 +419,8 @@ json run_sanity(const AssessOptions& o, Study& st, const std::vector<std::string
     bar.finish();
     for (const auto& m : methods) {
       const json& last = cascade[m].back();
-      cascade[m] = {{"steps", cascade[m]}, {"pass", !last["spearman"].is_null() && last["spearman"].get<double>() < explain::kSanityPass}};
+      cascade[m] = {{"steps", cascade[m]},
+                    {"pass", !last["spearman"].is_null() && last["spearman"].get<double>() < explain::kSanityPass}};
     }
     out["cascade"] = cascade;
   }
@@ -457,10 +465,16 @@ int run_assess(const AssessOptions& o) {
   result["split"] = o.split;
   result["layer"] = o.layer;
   result["images"] = st.index.size();
-  result["settings"] = {{"per_class", o.per_class}, {"background", o.background}, {"nsamples", o.nsamples},
-                        {"max_evals", o.max_evals}, {"ig_steps", o.steps}, {"curve_steps", o.curve_steps},
+  result["settings"] = {{"per_class", o.per_class},
+                        {"background", o.background},
+                        {"nsamples", o.nsamples},
+                        {"max_evals", o.max_evals},
+                        {"ig_steps", o.steps},
+                        {"curve_steps", o.curve_steps},
                         {"masker", o.masker.empty() ? "blur:" + std::to_string(st.x.size(3)) : o.masker},
-                        {"seed", o.seed}, {"curve_output", "log-odds of the predicted class"}, {"device", dev.str()}};
+                        {"seed", o.seed},
+                        {"curve_output", "log-odds of the predicted class"},
+                        {"device", dev.str()}};
   result["has_masks"] = !st.mask.empty();
   json table = json::object();
   for (const auto& m : methods) {
@@ -486,32 +500,43 @@ int run_assess(const AssessOptions& o) {
 }  // namespace
 
 Command assess_command() {
-  return {"assess", [](CLI::App& app) -> std::function<int()> {
-            auto o = std::make_shared<AssessOptions>();
-            CLI::App* sub = app.add_subcommand("assess", "judge explainers: lesion localisation, deletion/insertion, sanity checks");
-            sub->add_option("--weights", o->weights, "checkpoint (.safetensors)")->required();
-            sub->add_option("--data", o->data, "MedMNIST .npz, with {split}_masks for localisation (default: the checkpoint's)");
-            sub->add_option("--methods", o->methods, "comma-separated: gradient,deep,partition,ig")->capture_default_str();
-            sub->add_option("--split", o->split, "split to assess")->check(CLI::IsMember({"train", "val", "test"}))->capture_default_str();
-            sub->add_option("--per-class", o->per_class, "images per class (the first ones of the split)")->capture_default_str();
-            sub->add_option("--out", o->out, "folder for assess.json and curves.svg");
-            sub->add_option("--layer", o->layer, "input, or a stage whose input gradient/deep explain (layer1..layer4)")->capture_default_str();
-            sub->add_option("--background", o->background, "random training images for gradient and deep")->capture_default_str();
-            sub->add_option("--nsamples", o->nsamples, "gradient: samples per image")->capture_default_str();
-            sub->add_option("--max-evals", o->max_evals, "partition: model evaluations per image")->capture_default_str();
-            sub->add_option("--masker", o->masker, "partition masker and the curves' reference (default blur:image size)");
-            sub->add_option("--steps", o->steps, "ig: Gauss-Legendre steps")->capture_default_str();
-            sub->add_option("--curve-steps", o->curve_steps, "points of each deletion/insertion curve (minus one)")->capture_default_str();
-            sub->add_option("--sanity", o->sanity, "cascade, labels (trains on shuffled labels), cascade,labels or none")->capture_default_str();
-            sub->add_option("--sanity-images", o->sanity_images, "images for the sanity checks")->capture_default_str();
-            sub->add_option("--label-weights", o->label_weights, "a checkpoint trained on shuffled labels (else trained here)");
-            sub->add_option("--label-epochs", o->label_epochs, "epochs of the shuffled-label model")->capture_default_str();
-            sub->add_option("--seed", o->seed, "seed (background, gradient draws, random orders)")->capture_default_str();
-            sub->add_flag("--quiet", o->quiet, "no progress bars");
-            add_threads_option(sub, &o->threads);
-            add_device_options(sub, &o->device);
-            return [o] { return run_assess(*o); };
-          }};
+  return {
+      "assess", [](CLI::App& app) -> std::function<int()> {
+        auto o = std::make_shared<AssessOptions>();
+        CLI::App* sub =
+            app.add_subcommand("assess", "judge explainers: lesion localisation, deletion/insertion, sanity checks");
+        sub->add_option("--weights", o->weights, "checkpoint (.safetensors)")->required();
+        sub->add_option("--data", o->data,
+                        "MedMNIST .npz, with {split}_masks for localisation (default: the checkpoint's)");
+        sub->add_option("--methods", o->methods, "comma-separated: gradient,deep,partition,ig")->capture_default_str();
+        sub->add_option("--split", o->split, "split to assess")
+            ->check(CLI::IsMember({"train", "val", "test"}))
+            ->capture_default_str();
+        sub->add_option("--per-class", o->per_class, "images per class (the first ones of the split)")
+            ->capture_default_str();
+        sub->add_option("--out", o->out, "folder for assess.json and curves.svg");
+        sub->add_option("--layer", o->layer, "input, or a stage whose input gradient/deep explain (layer1..layer4)")
+            ->capture_default_str();
+        sub->add_option("--background", o->background, "random training images for gradient and deep")
+            ->capture_default_str();
+        sub->add_option("--nsamples", o->nsamples, "gradient: samples per image")->capture_default_str();
+        sub->add_option("--max-evals", o->max_evals, "partition: model evaluations per image")->capture_default_str();
+        sub->add_option("--masker", o->masker, "partition masker and the curves' reference (default blur:image size)");
+        sub->add_option("--steps", o->steps, "ig: Gauss-Legendre steps")->capture_default_str();
+        sub->add_option("--curve-steps", o->curve_steps, "points of each deletion/insertion curve (minus one)")
+            ->capture_default_str();
+        sub->add_option("--sanity", o->sanity, "cascade, labels (trains on shuffled labels), cascade,labels or none")
+            ->capture_default_str();
+        sub->add_option("--sanity-images", o->sanity_images, "images for the sanity checks")->capture_default_str();
+        sub->add_option("--label-weights", o->label_weights,
+                        "a checkpoint trained on shuffled labels (else trained here)");
+        sub->add_option("--label-epochs", o->label_epochs, "epochs of the shuffled-label model")->capture_default_str();
+        sub->add_option("--seed", o->seed, "seed (background, gradient draws, random orders)")->capture_default_str();
+        sub->add_flag("--quiet", o->quiet, "no progress bars");
+        add_threads_option(sub, &o->threads);
+        add_device_options(sub, &o->device);
+        return [o] { return run_assess(*o); };
+      }};
 }
 
 }  // namespace lb::cli

@@ -23,11 +23,12 @@ const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"};
 }  // namespace
 
 void print_assessment(const json& r, const std::vector<std::string>& methods, std::ostream& os) {
-  os << "assess: " << r["images"] << " images of " << r["data"].get<std::string>() << " (" << r["split"].get<std::string>()
-     << "), at " << r["layer"].get<std::string>() << "\n";
+  os << "assess: " << r["images"] << " images of " << r["data"].get<std::string>() << " ("
+     << r["split"].get<std::string>() << "), at " << r["layer"].get<std::string>() << "\n";
   os << std::left << std::setw(10) << "method" << std::right << std::setw(7) << "share" << std::setw(7) << "point"
      << std::setw(7) << "auc" << std::setw(16) << "deletion(rand)" << std::setw(17) << "insertion(rand)" << std::setw(8)
-     << "gap" << std::setw(9) << "s/img" << "\n";
+     << "gap" << std::setw(9) << "s/img"
+     << "\n";
   for (const auto& m : methods) {
     const json& s = r["methods"][m];
     const json& l = s["localisation"];
@@ -39,7 +40,8 @@ void print_assessment(const json& r, const std::vector<std::string>& methods, st
        << cell(f["completeness_gap_rel"]) << std::setw(9) << cell(s["seconds_per_image"], 2) << "\n";
   }
   os << "share/point/auc: lesion localisation (" << r["methods"][methods[0]]["localisation"]["images"]
-     << " images with masks); deletion: lower is better, insertion: higher; gap: median over images of |completeness gap| / |f(x) - expected|\n";
+     << " images with masks); deletion: lower is better, insertion: higher; gap: median over images of |completeness "
+        "gap| / |f(x) - expected|\n";
   const json& san = r["sanity"];
   if (san.contains("cascade") || san.contains("labels")) {
     os << "sanity (Spearman rho of |maps| vs the trained model's, SSIM in brackets; pass: rho < "
@@ -48,12 +50,14 @@ void print_assessment(const json& r, const std::vector<std::string>& methods, st
       os << std::left << std::setw(10) << m << std::right;
       if (san.contains("cascade")) {
         for (const auto& st : san["cascade"][m]["steps"])
-          os << "  " << st["stage"].get<std::string>() << " " << cell(st["spearman"], 2) << " (" << cell(st["ssim"], 2) << ")";
+          os << "  " << st["stage"].get<std::string>() << " " << cell(st["spearman"], 2) << " (" << cell(st["ssim"], 2)
+             << ")";
         os << (san["cascade"][m]["pass"].get<bool>() ? "  pass" : "  FAIL");
       }
       if (san.contains("labels")) {
         const json& l = san["labels"][m];
-        os << "  labels " << cell(l["spearman"], 2) << " (" << cell(l["ssim"], 2) << ")" << (l["pass"].get<bool>() ? " pass" : " FAIL");
+        os << "  labels " << cell(l["spearman"], 2) << " (" << cell(l["ssim"], 2) << ")"
+           << (l["pass"].get<bool>() ? " pass" : " FAIL");
       }
       os << "\n";
     }
@@ -83,7 +87,8 @@ std::string curves_svg(const json& r, const std::vector<std::string>& methods) {
     double lo = 1e300, hi = -1e300;
     for (const auto& m : methods)
       for (const char* key : {"deletion", "insertion", "deletion_random", "insertion_random"})
-        for (double v : r["methods"][m]["curves"][key].get<std::vector<double>>()) lo = std::min(lo, v), hi = std::max(hi, v);
+        for (double v : r["methods"][m]["curves"][key].get<std::vector<double>>())
+          lo = std::min(lo, v), hi = std::max(hi, v);
     if (!(hi > lo)) lo -= 1, hi += 1;
     for (int t = 0; t <= 4; ++t)
       s << "<text x=\"" << x0 - 5 << "\" y=\"" << y0 + ph - t / 4.0 * ph + 4 << "\" text-anchor=\"end\">"

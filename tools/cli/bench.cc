@@ -14,17 +14,17 @@
 #include <iostream>
 #include <memory>
 
-#include <nlohmann/json.hpp>
 #include <omp.h>
+#include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/cpu/conv2d.h"
 #include "engine/cpu/cpu_info.h"
 #include "engine/nn/fusion.h"
-#include "kernels/runtime.cuh"
 #include "engine/ops/ops.h"
 #include "engine/optim/optim.h"
+#include "kernels/runtime.cuh"
 #include "models/graph_step.h"
 #include "models/resnet.h"
 #include "tools/cli/bench_kernels.h"
@@ -105,11 +105,16 @@ int run_bench(const BenchOptions& o) {
     nn::set_folding(folding_was);
   }
   const double imgs = static_cast<double>(o.batch * o.steps);
-  nlohmann::json j = {{"engine", "lightbox"},           {"threads", omp_get_max_threads()},
-                      {"batch", o.batch},               {"size", o.size},
-                      {"steps", o.steps},               {"train_img_per_s", imgs / train_s},
-                      {"infer_img_per_s", imgs / infer_s}, {"train_step_ms", 1e3 * train_s / o.steps},
-                      {"device", dev.str()},  {"bn_folded", !o.no_fold}};
+  nlohmann::json j = {{"engine", "lightbox"},
+                      {"threads", omp_get_max_threads()},
+                      {"batch", o.batch},
+                      {"size", o.size},
+                      {"steps", o.steps},
+                      {"train_img_per_s", imgs / train_s},
+                      {"infer_img_per_s", imgs / infer_s},
+                      {"train_step_ms", 1e3 * train_s / o.steps},
+                      {"device", dev.str()},
+                      {"bn_folded", !o.no_fold}};
   j["cpu"] = cpu::cpu_info().model;
   j["isa"] = cpu::isa_name(cpu::active_isa());
   j["best_isa"] = cpu::isa_name(cpu::best_isa());
@@ -134,23 +139,28 @@ int run_bench(const BenchOptions& o) {
 }  // namespace
 
 Command bench_command() {
-  return {"bench", [](CLI::App& app) -> std::function<int()> {
-            auto o = std::make_shared<BenchOptions>();
-            CLI::App* sub = app.add_subcommand("bench", "throughput benchmarks (train: ResNet18 training and inference img/s)");
-            sub->add_option("what", o->what, "train")->check(CLI::IsMember({"train"}))->capture_default_str();
-            sub->add_option("--batch", o->batch, "batch size")->check(CLI::Range(2, 4096))->capture_default_str();
-            sub->add_option("--size", o->size, "image height and width")->check(CLI::Range(8, 512))->capture_default_str();
-            sub->add_option("--steps", o->steps, "timed steps")->check(CLI::Range(1, 100000))->capture_default_str();
-            sub->add_option("--warmup", o->warmup, "untimed steps first")->check(CLI::Range(0, 1000))->capture_default_str();
-            sub->add_flag("--graph", o->graph, "train: capture the training step in a CUDA Graph and replay it (--device cuda)");
-            sub->add_flag("--no-fold", o->no_fold,
-                          "inference without batch norm folded into the convolutions (for comparison)");
-            add_threads_option(sub, &o->threads);
-            add_device_options(sub, &o->device);
-            auto kernels_run = std::make_shared<std::function<int()>>();  // `bench kernels` (bench_kernels.cc)
-            CLI::App* kernels_sub = add_bench_kernels(sub, kernels_run.get());
-            return [o, kernels_sub, kernels_run] { return kernels_sub->parsed() ? (*kernels_run)() : run_bench(*o); };
-          }};
+  return {
+      "bench", [](CLI::App& app) -> std::function<int()> {
+        auto o = std::make_shared<BenchOptions>();
+        CLI::App* sub =
+            app.add_subcommand("bench", "throughput benchmarks (train: ResNet18 training and inference img/s)");
+        sub->add_option("what", o->what, "train")->check(CLI::IsMember({"train"}))->capture_default_str();
+        sub->add_option("--batch", o->batch, "batch size")->check(CLI::Range(2, 4096))->capture_default_str();
+        sub->add_option("--size", o->size, "image height and width")->check(CLI::Range(8, 512))->capture_default_str();
+        sub->add_option("--steps", o->steps, "timed steps")->check(CLI::Range(1, 100000))->capture_default_str();
+        sub->add_option("--warmup", o->warmup, "untimed steps first")
+            ->check(CLI::Range(0, 1000))
+            ->capture_default_str();
+        sub->add_flag("--graph", o->graph,
+                      "train: capture the training step in a CUDA Graph and replay it (--device cuda)");
+        sub->add_flag("--no-fold", o->no_fold,
+                      "inference without batch norm folded into the convolutions (for comparison)");
+        add_threads_option(sub, &o->threads);
+        add_device_options(sub, &o->device);
+        auto kernels_run = std::make_shared<std::function<int()>>();  // `bench kernels` (bench_kernels.cc)
+        CLI::App* kernels_sub = add_bench_kernels(sub, kernels_run.get());
+        return [o, kernels_sub, kernels_run] { return kernels_sub->parsed() ? (*kernels_run)() : run_bench(*o); };
+      }};
 }
 
 }  // namespace lb::cli

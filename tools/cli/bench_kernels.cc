@@ -72,9 +72,12 @@ void print_case(const kernels::lab::LabCase& c, const std::vector<LabResult>& ro
               conv ? "GFLOP/s" : "GB/s", "% peak", "/cuDNN", "note");
   for (const LabResult& r : rows) {
     std::string check = "-";
-    if (r.variant == "cpu") check = "(reference)";
-    else if (!r.checked) check = "ERROR";
-    else check = std::string(r.pass ? "ok " : "FAIL ") + fmt("%.1e", r.rel_err) + " / " + fmt("%.0e", r.tol);
+    if (r.variant == "cpu")
+      check = "(reference)";
+    else if (!r.checked)
+      check = "ERROR";
+    else
+      check = std::string(r.pass ? "ok " : "FAIL ") + fmt("%.1e", r.rel_err) + " / " + fmt("%.0e", r.tol);
     std::printf("   %-16s %-12s %-22s %10s %10s %8s %9s  %s\n", r.direction.c_str(), r.variant.c_str(), check.c_str(),
                 fmt("%.4f", r.ms).c_str(), fmt("%.1f", conv ? r.gflops : r.gbps).c_str(),
                 fmt("%.1f", r.pct_peak).c_str(), fmt("%.2f", vs_cudnn(r, rows)).c_str(), r.note.c_str());
@@ -84,24 +87,40 @@ void print_case(const kernels::lab::LabCase& c, const std::vector<LabResult>& ro
 
 nlohmann::json to_json(const LabResult& r, const std::vector<LabResult>& rows, int64_t size) {
   auto num = [](double v) { return v < 0 ? nlohmann::json(nullptr) : nlohmann::json(v); };
-  return {{"input_size", size}, {"layer", r.layer},     {"op", r.op},           {"direction", r.direction},
-          {"variant", r.variant}, {"shape", r.shape},   {"checked", r.checked}, {"pass", r.pass},
-          {"rel_err", num(r.rel_err)}, {"tol", r.tol},  {"check_batch", r.check_batch},
-          {"ms", num(r.ms)},      {"reps", r.reps},     {"flops", r.flops},     {"bytes", r.bytes},
-          {"gflops", num(r.gflops)}, {"gbps", num(r.gbps)}, {"pct_peak", num(r.pct_peak)},
-          {"vs_cudnn", num(vs_cudnn(r, rows))}, {"note", r.note}};
+  return {{"input_size", size},
+          {"layer", r.layer},
+          {"op", r.op},
+          {"direction", r.direction},
+          {"variant", r.variant},
+          {"shape", r.shape},
+          {"checked", r.checked},
+          {"pass", r.pass},
+          {"rel_err", num(r.rel_err)},
+          {"tol", r.tol},
+          {"check_batch", r.check_batch},
+          {"ms", num(r.ms)},
+          {"reps", r.reps},
+          {"flops", r.flops},
+          {"bytes", r.bytes},
+          {"gflops", num(r.gflops)},
+          {"gbps", num(r.gbps)},
+          {"pct_peak", num(r.pct_peak)},
+          {"vs_cudnn", num(vs_cudnn(r, rows))},
+          {"note", r.note}};
 }
 
 int run_bench_kernels(const KernelBenchOptions& o) {
-  LB_CHECK(cuda_available(), "bench kernels needs a CUDA GPU, and this build has no CUDA or no device is visible; "
-                             "run it on a machine with an NVIDIA GPU and a CUDA build (-DLB_CUDA=ON)");
+  LB_CHECK(cuda_available(),
+           "bench kernels needs a CUDA GPU, and this build has no CUDA or no device is visible; "
+           "run it on a machine with an NVIDIA GPU and a CUDA build (-DLB_CUDA=ON)");
   apply_threads(o.threads);
   const kernels::lab::DeviceInfo dev = kernels::lab::device_info();
   std::printf("device: %s (sm_%d%d), %d SMs at %.2f GHz, L2 %.0f MiB\n", dev.name.c_str(), dev.cc_major, dev.cc_minor,
               dev.sm_count, dev.clock_ghz, dev.l2_bytes / 1048576.0);
-  std::printf("peaks: fp32 %.1f TFLOP/s (SMs x 128 FMA x 2 x clock), TF32 dense %.1f TFLOP/s, bf16 dense %.1f "
-              "TFLOP/s, memory %.0f GB/s\n",
-              dev.peak_fp32_gflops * 1e-3, dev.peak_tf32_gflops * 1e-3, dev.peak_bf16_gflops * 1e-3, dev.peak_gbps);
+  std::printf(
+      "peaks: fp32 %.1f TFLOP/s (SMs x 128 FMA x 2 x clock), TF32 dense %.1f TFLOP/s, bf16 dense %.1f "
+      "TFLOP/s, memory %.0f GB/s\n",
+      dev.peak_fp32_gflops * 1e-3, dev.peak_tf32_gflops * 1e-3, dev.peak_bf16_gflops * 1e-3, dev.peak_gbps);
   std::vector<int64_t> sizes;
   if (o.shapes == "28" || o.shapes == "all") sizes.push_back(28);
   if (o.shapes == "224" || o.shapes == "all") sizes.push_back(224);
@@ -125,10 +144,15 @@ int run_bench_kernels(const KernelBenchOptions& o) {
     }
   }
   if (!o.out.empty()) {
-    nlohmann::json j = {{"device", {{"name", dev.name}, {"sm_count", dev.sm_count}, {"clock_ghz", dev.clock_ghz},
-                                    {"l2_bytes", dev.l2_bytes}, {"peak_fp32_gflops", dev.peak_fp32_gflops},
-                                    {"peak_tf32_gflops", dev.peak_tf32_gflops}, {"peak_bf16_gflops", dev.peak_bf16_gflops},
-                                    {"peak_gbps", dev.peak_gbps}}},
+    nlohmann::json j = {{"device",
+                         {{"name", dev.name},
+                          {"sm_count", dev.sm_count},
+                          {"clock_ghz", dev.clock_ghz},
+                          {"l2_bytes", dev.l2_bytes},
+                          {"peak_fp32_gflops", dev.peak_fp32_gflops},
+                          {"peak_tf32_gflops", dev.peak_tf32_gflops},
+                          {"peak_bf16_gflops", dev.peak_bf16_gflops},
+                          {"peak_gbps", dev.peak_gbps}}},
                         {"reps", o.reps},
                         {"cpu", cpu::cpu_info().model},  // the host: the CPU reference ran there
                         {"isa", cpu::isa_name(cpu::active_isa())},
@@ -137,7 +161,8 @@ int run_bench_kernels(const KernelBenchOptions& o) {
     io::write_file_atomic(o.out, j.dump(2) + "\n");
     std::printf("\nwrote %s\n", o.out.c_str());
   }
-  LB_CHECK(failed == 0, failed << " kernel variant(s) failed their check against the CPU backend (see FAIL/ERROR above)");
+  LB_CHECK(failed == 0,
+           failed << " kernel variant(s) failed their check against the CPU backend (see FAIL/ERROR above)");
   return 0;
 }
 

@@ -17,10 +17,10 @@ CLI::App* add_bench_kernels(CLI::App* bench, std::function<int()>* run);
 struct CpuKernelBenchOptions {
   std::string shapes = "28";  // 28, 224 or all
   int64_t batch = 128;
-  int reps = 5;               // timed runs per implementation (median)
-  int warmup = 1;             // untimed runs first (the first is also the one checked)
+  int reps = 5;    // timed runs per implementation (median)
+  int warmup = 1;  // untimed runs first (the first is also the one checked)
   int threads = 0;
-  std::string json;           // write every row here (atomically) when not empty
+  std::string json;  // write every row here (atomically) when not empty
 };
 
 // `bench kernels --device cpu`: every ResNet18 conv shape and direction through our conv, oneDNN

@@ -138,33 +138,43 @@ void conv_rows(Bench& b, const LabCase& c) {
     Dir dir;
     const char* name;
     size_t out_n;
-  } dirs[] = {{Dir::Forward, "forward", dy.size()}, {Dir::BackwardInput, "backward_input", x.size()},
+  } dirs[] = {{Dir::Forward, "forward", dy.size()},
+              {Dir::BackwardInput, "backward_input", x.size()},
               {Dir::BackwardWeight, "backward_weight", w.size()}};
   for (const auto& d : dirs) {
     // The operands of each direction: (x, w) -> y, (dy, w) -> dx, (x, dy) -> dw.
     const float* in0 = d.dir == Dir::BackwardInput ? dy.data() : x.data();
     const float* in1 = d.dir == Dir::BackwardWeight ? dy.data() : w.data();
     auto own = [&, d](float* out) {
-      if (d.dir == Dir::Forward) cpu::conv2d_forward<float>(a, in0, in1, nullptr, out);
-      else if (d.dir == Dir::BackwardInput) cpu::conv2d_backward_input<float>(a, in0, in1, out);
-      else cpu::conv2d_backward_weight<float>(a, in0, in1, out);
+      if (d.dir == Dir::Forward)
+        cpu::conv2d_forward<float>(a, in0, in1, nullptr, out);
+      else if (d.dir == Dir::BackwardInput)
+        cpu::conv2d_backward_input<float>(a, in0, in1, out);
+      else
+        cpu::conv2d_backward_weight<float>(a, in0, in1, out);
     };
     auto dnn = [&, d](float* out) {
-      if (d.dir == Dir::Forward) cpu::onednn::conv2d_forward(b.ctx, a, in0, in1, nullptr, out);
-      else if (d.dir == Dir::BackwardInput) cpu::onednn::conv2d_backward_input(b.ctx, a, in0, in1, out);
-      else cpu::onednn::conv2d_backward_weight(b.ctx, a, in0, in1, out);
+      if (d.dir == Dir::Forward)
+        cpu::onednn::conv2d_forward(b.ctx, a, in0, in1, nullptr, out);
+      else if (d.dir == Dir::BackwardInput)
+        cpu::onednn::conv2d_backward_input(b.ctx, a, in0, in1, out);
+      else
+        cpu::onednn::conv2d_backward_weight(b.ctx, a, in0, in1, out);
     };
     Row r{c.layer, "conv2d", d.name, kernels::lab::describe(c), 2.0 * s.N * s.K * s.C * s.R * s.S * s.P * s.Q, {}};
     Buf want(d.out_n), out(d.out_n);
-    r.impls.push_back(measure(b, "own", [&] { own(want.data()); }, want, nullptr));
-    r.impls.push_back(measure(b, "onednn", [&] { dnn(out.data()); }, out, &want));
+    r.impls.push_back(measure(
+        b, "own", [&] { own(want.data()); }, want, nullptr));
+    r.impls.push_back(measure(
+        b, "onednn", [&] { dnn(out.data()); }, out, &want));
     cpu::onednn::Conv2dPlan plan(b.ctx, a, d.dir);
     r.impls.push_back(measure(
         b, "onednn-blocked", [&] { plan.run(in0, in1, nullptr, out.data()); }, [&] { plan.run_inner(); }, out, &want));
     r.impls.back().kernel = r.impls[1].kernel = plan.implementation();
     {
       GemmBackendScope blas(cpu::GemmBackend::OpenBlas);
-      r.impls.push_back(measure(b, "openblas-im2col", [&] { own(out.data()); }, out, &want));
+      r.impls.push_back(measure(
+          b, "openblas-im2col", [&] { own(out.data()); }, out, &want));
     }
     b.rows.push_back(r);
   }
@@ -181,43 +191,61 @@ void bn_rows(Bench& b, const LabCase& c) {
   a.HW = s.HW;
   const Buf x = random_buf(n, 4), dy = random_buf(n, 5), w = random_buf(s.C, 6), bias = random_buf(s.C, 7);
   Buf mean(s.C), invstd(s.C), rm(s.C, 0.0f), rv(s.C, 1.0f), want(n), out(n);  // (C) stats; (N,C,HW) y
-  Buf dw(s.C), db(s.C);                                                         // (C) parameter gradients
+  Buf dw(s.C), db(s.C);                                                       // (C) parameter gradients
   const std::string shape = kernels::lab::describe(c);
   Row train{c.layer, "batch_norm2d", "forward_train", shape, 0, {}};
-  train.impls.push_back(measure(b, "own", [&] {
-    cpu::batch_norm2d_forward_train(x.data(), w.data(), bias.data(), want.data(), mean.data(), invstd.data(),
-                                    rm.data(), rv.data(), a);
-  }, want, nullptr));
+  train.impls.push_back(measure(
+      b, "own",
+      [&] {
+        cpu::batch_norm2d_forward_train(x.data(), w.data(), bias.data(), want.data(), mean.data(), invstd.data(),
+                                        rm.data(), rv.data(), a);
+      },
+      want, nullptr));
   Buf m2(s.C), is2(s.C);  // (C) oneDNN's, kept apart: the backward below reads own's mean and invstd
-  train.impls.push_back(measure(b, "onednn", [&] {
-    cpu::onednn::batch_norm2d_forward_train(b.ctx, a, x.data(), w.data(), bias.data(), out.data(), m2.data(),
-                                            is2.data(), rm.data(), rv.data());
-  }, out, &want));
+  train.impls.push_back(measure(
+      b, "onednn",
+      [&] {
+        cpu::onednn::batch_norm2d_forward_train(b.ctx, a, x.data(), w.data(), bias.data(), out.data(), m2.data(),
+                                                is2.data(), rm.data(), rv.data());
+      },
+      out, &want));
   b.rows.push_back(train);
   Row eval{c.layer, "batch_norm2d", "forward_eval", shape, 0, {}};
   Buf is_eval(s.C);  // (C)
-  eval.impls.push_back(measure(b, "own", [&] {
-    cpu::batch_norm2d_forward_eval(x.data(), w.data(), bias.data(), rm.data(), rv.data(), want.data(), is_eval.data(),
-                                   a);
-  }, want, nullptr));
-  eval.impls.push_back(measure(b, "onednn", [&] {
-    cpu::onednn::batch_norm2d_forward_eval(b.ctx, a, x.data(), w.data(), bias.data(), rm.data(), rv.data(),
-                                           out.data(), is_eval.data());
-  }, out, &want));
+  eval.impls.push_back(measure(
+      b, "own",
+      [&] {
+        cpu::batch_norm2d_forward_eval(x.data(), w.data(), bias.data(), rm.data(), rv.data(), want.data(),
+                                       is_eval.data(), a);
+      },
+      want, nullptr));
+  eval.impls.push_back(measure(
+      b, "onednn",
+      [&] {
+        cpu::onednn::batch_norm2d_forward_eval(b.ctx, a, x.data(), w.data(), bias.data(), rm.data(), rv.data(),
+                                               out.data(), is_eval.data());
+      },
+      out, &want));
   b.rows.push_back(eval);
   cpu::BatchNorm2dBackwardArgs ba;
   ba.N = s.N;
   ba.C = s.C;
   ba.HW = s.HW;
   Row back{c.layer, "batch_norm2d", "backward", shape, 0, {}};
-  back.impls.push_back(measure(b, "own", [&] {
-    cpu::batch_norm2d_backward(x.data(), dy.data(), mean.data(), invstd.data(), w.data(), want.data(), dw.data(),
-                               db.data(), ba);
-  }, want, nullptr));
-  back.impls.push_back(measure(b, "onednn", [&] {
-    cpu::onednn::batch_norm2d_backward(b.ctx, ba, x.data(), dy.data(), mean.data(), invstd.data(), w.data(),
-                                       out.data(), dw.data(), db.data());
-  }, out, &want));
+  back.impls.push_back(measure(
+      b, "own",
+      [&] {
+        cpu::batch_norm2d_backward(x.data(), dy.data(), mean.data(), invstd.data(), w.data(), want.data(), dw.data(),
+                                   db.data(), ba);
+      },
+      want, nullptr));
+  back.impls.push_back(measure(
+      b, "onednn",
+      [&] {
+        cpu::onednn::batch_norm2d_backward(b.ctx, ba, x.data(), dy.data(), mean.data(), invstd.data(), w.data(),
+                                           out.data(), dw.data(), db.data());
+      },
+      out, &want));
   b.rows.push_back(back);
 }
 
@@ -233,15 +261,17 @@ void pool_rows(Bench& b, const LabCase& c) {
   cpu::onednn::MaxPool2dPlan plan(b.ctx, kernels::lab::batch_of(c), c.channels, a);
   const std::string shape = kernels::lab::describe(c);
   Row fwd{c.layer, "max_pool2d", "forward", shape, 0, {}};
-  fwd.impls.push_back(measure(b, "own", [&] { cpu::max_pool2d_forward(x.data(), y_want.data(), idx.data(), a); },
-                              y_want, nullptr));
-  fwd.impls.push_back(measure(b, "onednn", [&] { plan.forward(x.data(), y.data()); }, y, &y_want));
+  fwd.impls.push_back(measure(
+      b, "own", [&] { cpu::max_pool2d_forward(x.data(), y_want.data(), idx.data(), a); }, y_want, nullptr));
+  fwd.impls.push_back(measure(
+      b, "onednn", [&] { plan.forward(x.data(), y.data()); }, y, &y_want));
   fwd.impls.back().kernel = plan.implementation();
   b.rows.push_back(fwd);
   Row bwd{c.layer, "max_pool2d", "backward", shape, 0, {}};
-  bwd.impls.push_back(measure(b, "own", [&] { cpu::max_pool2d_backward(dy.data(), idx.data(), dx_want.data(), a); },
-                              dx_want, nullptr));
-  bwd.impls.push_back(measure(b, "onednn", [&] { plan.backward(dy.data(), dx.data()); }, dx, &dx_want));
+  bwd.impls.push_back(measure(
+      b, "own", [&] { cpu::max_pool2d_backward(dy.data(), idx.data(), dx_want.data(), a); }, dx_want, nullptr));
+  bwd.impls.push_back(measure(
+      b, "onednn", [&] { plan.backward(dy.data(), dx.data()); }, dx, &dx_want));
   bwd.impls.back().kernel = plan.implementation();
   b.rows.push_back(bwd);
 }
@@ -261,21 +291,30 @@ void linear_rows(Bench& b, const LabCase& c) {
   } dirs[] = {{Fwd, "forward", dy.size()}, {BwdIn, "backward_input", x.size()}, {BwdW, "backward_weight", w.size()}};
   for (const auto& d : dirs) {
     auto own = [&, d](float* out) {
-      if (d.dir == Fwd) cpu::linear_forward<float>(N, IN, OUT, x.data(), w.data(), nullptr, out);
-      else if (d.dir == BwdIn) cpu::linear_backward_input<float>(N, IN, OUT, dy.data(), w.data(), out);
-      else cpu::linear_backward_weight<float>(N, IN, OUT, x.data(), dy.data(), out);
+      if (d.dir == Fwd)
+        cpu::linear_forward<float>(N, IN, OUT, x.data(), w.data(), nullptr, out);
+      else if (d.dir == BwdIn)
+        cpu::linear_backward_input<float>(N, IN, OUT, dy.data(), w.data(), out);
+      else
+        cpu::linear_backward_weight<float>(N, IN, OUT, x.data(), dy.data(), out);
     };
     auto dnn = [&, d](float* out) {
-      if (d.dir == Fwd) cpu::onednn::linear_forward(b.ctx, N, IN, OUT, x.data(), w.data(), nullptr, out);
-      else if (d.dir == BwdIn) cpu::onednn::linear_backward_input(b.ctx, N, IN, OUT, dy.data(), w.data(), out);
-      else cpu::onednn::linear_backward_weight(b.ctx, N, IN, OUT, x.data(), dy.data(), out);
+      if (d.dir == Fwd)
+        cpu::onednn::linear_forward(b.ctx, N, IN, OUT, x.data(), w.data(), nullptr, out);
+      else if (d.dir == BwdIn)
+        cpu::onednn::linear_backward_input(b.ctx, N, IN, OUT, dy.data(), w.data(), out);
+      else
+        cpu::onednn::linear_backward_weight(b.ctx, N, IN, OUT, x.data(), dy.data(), out);
     };
     Row r{c.layer, "linear", d.name, shape, flops, {}};
     Buf want(d.out_n), out(d.out_n);
-    r.impls.push_back(measure(b, "own", [&] { own(want.data()); }, want, nullptr));
-    r.impls.push_back(measure(b, "onednn", [&] { dnn(out.data()); }, out, &want));
+    r.impls.push_back(measure(
+        b, "own", [&] { own(want.data()); }, want, nullptr));
+    r.impls.push_back(measure(
+        b, "onednn", [&] { dnn(out.data()); }, out, &want));
     GemmBackendScope blas(cpu::GemmBackend::OpenBlas);
-    r.impls.push_back(measure(b, "openblas", [&] { own(out.data()); }, out, &want));
+    r.impls.push_back(measure(
+        b, "openblas", [&] { own(out.data()); }, out, &want));
     b.rows.push_back(r);
   }
 }
@@ -287,8 +326,10 @@ double gflops(const Row& r, const Measured& m) { return r.flops > 0 ? r.flops / 
 std::string cell(const Row& r, const Measured* m, double peak) {
   char buf[64];
   if (!m) return std::string(22, ' ');
-  if (r.flops <= 0) std::snprintf(buf, sizeof buf, "%9.3f %12s", m->ms, "");
-  else std::snprintf(buf, sizeof buf, "%9.3f %6.1f %4.0f%%", m->ms, gflops(r, *m), 100 * gflops(r, *m) / peak);
+  if (r.flops <= 0)
+    std::snprintf(buf, sizeof buf, "%9.3f %12s", m->ms, "");
+  else
+    std::snprintf(buf, sizeof buf, "%9.3f %6.1f %4.0f%%", m->ms, gflops(r, *m), 100 * gflops(r, *m) / peak);
   return buf;
 }
 
@@ -333,8 +374,13 @@ nlohmann::json row_json(const Row& r, double peak) {
     if (!m.kernel.empty()) j["kernel"] = m.kernel;
     impls[m.impl] = j;
   }
-  return {{"layer", r.layer}, {"op", r.op},       {"direction", r.direction}, {"shape", r.shape},
-          {"flops", r.flops}, {"impls", impls}, {"own_over_onednn", find(r, "own")->ms / find(r, "onednn")->ms}};
+  return {{"layer", r.layer},
+          {"op", r.op},
+          {"direction", r.direction},
+          {"shape", r.shape},
+          {"flops", r.flops},
+          {"impls", impls},
+          {"own_over_onednn", find(r, "own")->ms / find(r, "onednn")->ms}};
 }
 
 std::string utc_now() {
@@ -355,8 +401,12 @@ nlohmann::json header_json(const CpuKernelBenchOptions& o, const cpu::FmaPeak& p
           {"caches", {{"l1d", c.l1d}, {"l2", c.l2}, {"l3", c.l3}}},
           {"threads", p.threads},
           {"fma_peak_gflops", p.gflops},
-          {"fma_peak", {{"isa", cpu::isa_name(p.isa)}, {"lanes", p.lanes}, {"chains", p.chains},
-                        {"gflops_per_thread", p.gflops_per_thread}, {"side_by_side", p.side_by_side}}},
+          {"fma_peak",
+           {{"isa", cpu::isa_name(p.isa)},
+            {"lanes", p.lanes},
+            {"chains", p.chains},
+            {"gflops_per_thread", p.gflops_per_thread},
+            {"side_by_side", p.side_by_side}}},
           {"date", utc_now()},
           {"batch", o.batch},
           {"reps", o.reps},
@@ -375,8 +425,10 @@ int run_bench_kernels_cpu(const CpuKernelBenchOptions& o) {
   std::printf("FMA peak (%s: %d chains x %d lanes x 2 FLOPs per step, %d threads): %.1f GFLOP/s (%.1f per thread)\n",
               cpu::isa_name(peak.isa), peak.chains, peak.lanes, peak.threads, peak.gflops, peak.gflops_per_thread);
   if (!peak.side_by_side)
-    std::printf("  (no probe run had all %d threads computing at once: the machine is busy, the peak is a lower bound "
-                "and %% of peak too high; rerun on a quiet machine)\n", peak.threads);
+    std::printf(
+        "  (no probe run had all %d threads computing at once: the machine is busy, the peak is a lower bound "
+        "and %% of peak too high; rerun on a quiet machine)\n",
+        peak.threads);
   nlohmann::json j = header_json(o, peak);
   j["sizes"] = nlohmann::json::array();
   nlohmann::json rows = nlohmann::json::array();
@@ -387,10 +439,14 @@ int run_bench_kernels_cpu(const CpuKernelBenchOptions& o) {
                 (long long)size, (long long)size, (long long)o.batch, o.reps, o.warmup);
     Bench b{o, {}, {}};
     for (const LabCase& c : kernels::lab::resnet18_cases(size, o.batch)) {
-      if (c.op == OpKind::Conv2d) conv_rows(b, c);
-      else if (c.op == OpKind::BatchNorm2d) bn_rows(b, c);
-      else if (c.op == OpKind::MaxPool2d) pool_rows(b, c);
-      else if (c.op == OpKind::Linear) linear_rows(b, c);
+      if (c.op == OpKind::Conv2d)
+        conv_rows(b, c);
+      else if (c.op == OpKind::BatchNorm2d)
+        bn_rows(b, c);
+      else if (c.op == OpKind::MaxPool2d)
+        pool_rows(b, c);
+      else if (c.op == OpKind::Linear)
+        linear_rows(b, c);
     }
     // Convolutions first (the FLOPs), then the memory-bound ops, each in network order.
     auto rank = [](const Row& r) {

@@ -81,25 +81,28 @@ nlohmann::json explain_both(const CompareOptions& o, const std::string& spec, co
   const std::string name = e.method + "-" + e.layer;
   e.data = data, e.split = o.split, e.per_cell = o.per_cell, e.quiet = o.quiet, e.threads = o.threads;
   e.device = o.device;  // the explainers run where the scoring ran (run_explain loads each model there)
-  e.background_spec = std::to_string(o.background), e.nsamples = o.nsamples, e.max_evals = o.max_evals, e.steps = o.steps;
+  e.background_spec = std::to_string(o.background), e.nsamples = o.nsamples, e.max_evals = o.max_evals,
+  e.steps = o.steps;
   ExplainOptions ea = e, eb = e;
   ea.weights = o.a, ea.select = o.select, ea.out = root + "/" + names[0] + "/" + name;
   ea.title = e.method + " at " + e.layer + " (" + names[0] + ")";
   if (!o.quiet) std::cout << "explaining with " << spec << " under " << names[0] << " and " << names[1] << "\n";
   run_explain(ea);
-  eb.weights = o.b, eb.input = ea.out + "/inputs.npy", eb.samples_from = ea.out + "/meta.json", eb.out = root + "/" + names[1] + "/" + name;
+  eb.weights = o.b, eb.input = ea.out + "/inputs.npy", eb.samples_from = ea.out + "/meta.json",
+  eb.out = root + "/" + names[1] + "/" + name;
   eb.title = e.method + " at " + e.layer + " (" + names[1] + ")";
   run_explain(eb);
 
   const Tensor x = io::load_npy(ea.out + "/inputs.npy");
   const Tensor va = io::load_npy(ea.out + "/values.npy"), vb = io::load_npy(eb.out + "/values.npy");
-  const Tensor ma = explain::channel_sum_upsampled(va, x.size(2), x.size(3)), mb = explain::channel_sum_upsampled(vb, x.size(2), x.size(3));
+  const Tensor ma = explain::channel_sum_upsampled(va, x.size(2), x.size(3)),
+               mb = explain::channel_sum_upsampled(vb, x.size(2), x.size(3));
   const auto agree = explain::compare_maps(ma, mb, o.top_fraction);
   const auto meta_a = nlohmann::json::parse(io::read_file(ea.out + "/meta.json"));
   const auto samples = meta_a["samples"];
   const int64_t K = ma.size(1), k_show = K == 2 ? 1 : 0;  // the positive class of a binary model
-  nlohmann::json j = {{"name", name}, {"method", e.method}, {"layer", e.layer}, {"a", o.a}, {"b", o.b},
-                      {"names", names}, {"output", k_show}, {"top_fraction", o.top_fraction}};
+  nlohmann::json j = {{"name", name}, {"method", e.method}, {"layer", e.layer}, {"a", o.a},
+                      {"b", o.b},     {"names", names},     {"output", k_show}, {"top_fraction", o.top_fraction}};
   j["samples"] = nlohmann::json::array();
   double sum_rho = 0, sum_top = 0;
   int64_t n_rho = 0;
@@ -107,8 +110,9 @@ nlohmann::json explain_both(const CompareOptions& o, const std::string& spec, co
   fig.title = names[1] + " minus " + names[0] + ": " + e.method + " at " + e.layer;
   fig.output_names = meta_a.value("output_names", std::vector<std::string>{});
   if (static_cast<int64_t>(fig.output_names.size()) != K) fig.output_names.clear();
-  fig.subtitle = "difference of the two models' attributions on the same images (one symmetric scale); row numbers for " +
-                 (fig.output_names.empty() ? "output " + std::to_string(k_show) : "'" + fig.output_names[k_show] + "'");
+  fig.subtitle =
+      "difference of the two models' attributions on the same images (one symmetric scale); row numbers for " +
+      (fig.output_names.empty() ? "output " + std::to_string(k_show) : "'" + fig.output_names[k_show] + "'");
   for (size_t n = 0; n < agree.size(); ++n) {
     nlohmann::json row = samples[n];
     row["per_output"] = nlohmann::json::array();
@@ -131,7 +135,8 @@ nlohmann::json explain_both(const CompareOptions& o, const std::string& spec, co
   std::filesystem::create_directories(dir);
   io::write_file_atomic(dir + "/agreement.json", j.dump(2) + "\n");
   fig.lung_outline = true;
-  io::write_file_atomic(dir + "/difference.svg", explain::attribution_figure(x, explain::difference_maps(ma, mb), fig).svg);
+  io::write_file_atomic(dir + "/difference.svg",
+                        explain::attribution_figure(x, explain::difference_maps(ma, mb), fig).svg);
   return j;
 }
 
@@ -143,7 +148,8 @@ int run_compare(const CompareOptions& o) {
   const auto names = split_commas(o.names);
   if (!o.explain.empty()) {
     LB_CHECK(!o.out.empty(), "compare --explain needs --out DIR for the explanations");
-    LB_CHECK(names.size() == 2 && names[0] != names[1], "--names must be two different names, e.g. base,tuned; got '" << o.names << "'");
+    LB_CHECK(names.size() == 2 && names[0] != names[1],
+             "--names must be two different names, e.g. base,tuned; got '" << o.names << "'");
   }
   models::Checkpoint ck_a = models::load_checkpoint(o.a), ck_b = models::load_checkpoint(o.b);
   const std::string data =
@@ -153,8 +159,8 @@ int run_compare(const CompareOptions& o) {
   ck_b.model->to(dev);
   const Scored a = score_model(ck_a, o.a, ds, o), b = score_model(ck_b, o.b, ds, o);
   const eval::Comparison c = eval::compare_models(a.score, b.score, a.label, a.threshold, b.threshold);
-  std::cout << o.split << " split of " << data << " (" << a.label.size() << " images), thresholds "
-            << a.threshold << " / " << b.threshold << "\n";
+  std::cout << o.split << " split of " << data << " (" << a.label.size() << " images), thresholds " << a.threshold
+            << " / " << b.threshold << "\n";
   print_comparison(c, o.a, o.b, std::cout);
   if (!o.out.empty()) {
     std::filesystem::create_directories(o.out);
@@ -168,8 +174,8 @@ int run_compare(const CompareOptions& o) {
   }
   if (!o.explain.empty()) {
     const std::string root = o.explain_dir.empty() ? o.out + "/explain-runs" : o.explain_dir;
-    std::cout << "\nexplanations, " << names[0] << " vs " << names[1] << " (output " << "positive class; Spearman / top-"
-              << 100 * o.top_fraction << "% overlap, mean over images):\n";
+    std::cout << "\nexplanations, " << names[0] << " vs " << names[1] << " (output "
+              << "positive class; Spearman / top-" << 100 * o.top_fraction << "% overlap, mean over images):\n";
     for (const auto& spec : split_commas(o.explain)) {
       const nlohmann::json j = explain_both(o, spec, data, names, root);
       std::printf("  %-20s Spearman %6.3f   top-k overlap %5.1f%%\n", j["name"].get<std::string>().c_str(),
@@ -185,24 +191,35 @@ int run_compare(const CompareOptions& o) {
 Command compare_command() {
   return {"compare", [](CLI::App& app) -> std::function<int()> {
             auto o = std::make_shared<CompareOptions>();
-            CLI::App* sub = app.add_subcommand("compare", "McNemar, DeLong and chi-squared tests between two checkpoints");
+            CLI::App* sub =
+                app.add_subcommand("compare", "McNemar, DeLong and chi-squared tests between two checkpoints");
             sub->add_option("A", o->a, "first checkpoint")->required();
             sub->add_option("B", o->b, "second checkpoint")->required();
             sub->add_option("--data", o->data, "MedMNIST .npz (default: the one A was trained on)");
-            sub->add_option("--split", o->split, "split")->check(CLI::IsMember({"train", "val", "test"}))->capture_default_str();
-            sub->add_option("--threshold", o->threshold, "decision threshold: a number, or 'val' (each model's Youden threshold on val)")
+            sub->add_option("--split", o->split, "split")
+                ->check(CLI::IsMember({"train", "val", "test"}))
+                ->capture_default_str();
+            sub->add_option("--threshold", o->threshold,
+                            "decision threshold: a number, or 'val' (each model's Youden threshold on val)")
                 ->capture_default_str();
             sub->add_option("--out", o->out, "folder for compare.json (and explain/ with --explain)");
-            sub->add_option("--explain", o->explain, "also compare explanations: METHOD[@LAYER],... e.g. gradient,gradient@layer4,deep,partition,ig");
+            sub->add_option(
+                "--explain", o->explain,
+                "also compare explanations: METHOD[@LAYER],... e.g. gradient,gradient@layer4,deep,partition,ig");
             sub->add_option("--names", o->names, "--explain: names of A and B")->capture_default_str();
-            sub->add_option("--explain-dir", o->explain_dir, "--explain: where the two models' explanations go (default OUT/explain-runs)");
-            sub->add_option("--select", o->select, "--explain: confusion cells (as model A sees them)")->capture_default_str();
+            sub->add_option("--explain-dir", o->explain_dir,
+                            "--explain: where the two models' explanations go (default OUT/explain-runs)");
+            sub->add_option("--select", o->select, "--explain: confusion cells (as model A sees them)")
+                ->capture_default_str();
             sub->add_option("--per-cell", o->per_cell, "--explain: images per cell")->capture_default_str();
-            sub->add_option("--background", o->background, "--explain: background images (gradient, deep)")->capture_default_str();
+            sub->add_option("--background", o->background, "--explain: background images (gradient, deep)")
+                ->capture_default_str();
             sub->add_option("--nsamples", o->nsamples, "--explain: gradient samples per image")->capture_default_str();
-            sub->add_option("--max-evals", o->max_evals, "--explain: partition evaluations per image")->capture_default_str();
+            sub->add_option("--max-evals", o->max_evals, "--explain: partition evaluations per image")
+                ->capture_default_str();
             sub->add_option("--steps", o->steps, "--explain: ig steps")->capture_default_str();
-            sub->add_option("--top-fraction", o->top_fraction, "--explain: share of pixels in the top-k overlap")->capture_default_str();
+            sub->add_option("--top-fraction", o->top_fraction, "--explain: share of pixels in the top-k overlap")
+                ->capture_default_str();
             sub->add_flag("--quiet", o->quiet, "no progress bar");
             add_threads_option(sub, &o->threads);
             add_device_options(sub, &o->device);

@@ -13,9 +13,9 @@ struct CompareOptions {
   int threads = 0;
   DeviceOptions device;
   // --explain: explanations of the same images under A and B, and how alike they are
-  std::string explain;                  // "gradient,gradient@layer1,deep,partition,ig" (METHOD[@LAYER])
-  std::string names = "a,b";            // folder names of A's and B's explanations
-  std::string explain_dir;              // where they go: DIR/<name>/<method>-<layer>/ (default OUT/explain-runs)
+  std::string explain;                 // "gradient,gradient@layer1,deep,partition,ig" (METHOD[@LAYER])
+  std::string names = "a,b";           // folder names of A's and B's explanations
+  std::string explain_dir;             // where they go: DIR/<name>/<method>-<layer>/ (default OUT/explain-runs)
   std::string select = "tp,fp,fn,tn";  // cells, chosen with model A
   int64_t per_cell = 1, background = 50, nsamples = 100, max_evals = 500, steps = 32;
   double top_fraction = 0.1;

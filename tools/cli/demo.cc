@@ -42,7 +42,8 @@ struct DemoOptions {
 };
 
 std::string train_and_evaluate(const models::TrainConfig& cfg, const std::string& title, bool quiet) {
-  std::cout << "\n== " << title << ": " << cfg.optimizer << " lr " << cfg.lr << ", " << cfg.epochs << " epochs -> " << cfg.out << "\n";
+  std::cout << "\n== " << title << ": " << cfg.optimizer << " lr " << cfg.lr << ", " << cfg.epochs << " epochs -> "
+            << cfg.out << "\n";
   const models::TrainResult r = models::train_model(cfg);
   write_training_curves(cfg.out);
   models::Checkpoint ck = models::load_checkpoint(r.best_path);
@@ -82,7 +83,8 @@ int run_demo(DemoOptions& o) {
   c.a = a, c.b = b, c.data = o.cfg.data, c.out = root + "/compare", c.quiet = o.quiet, c.threads = o.threads;
   c.device = o.device;
   c.explain = o.methods, c.names = "baseline,tuned", c.explain_dir = root + "/explain";
-  c.per_cell = o.per_cell, c.background = o.background, c.nsamples = o.nsamples, c.max_evals = o.max_evals, c.steps = o.steps;
+  c.per_cell = o.per_cell, c.background = o.background, c.nsamples = o.nsamples, c.max_evals = o.max_evals,
+  c.steps = o.steps;
   run_compare(c);
 
   const std::string report = write_report(root, o.cfg.data);
@@ -94,25 +96,26 @@ int run_demo(DemoOptions& o) {
 }  // namespace
 
 Command demo_command() {
-  return {"demo", [](CLI::App& app) -> std::function<int()> {
-            auto o = std::make_shared<DemoOptions>();
-            o->cfg.out = "runs/demo";
-            o->cfg.epochs = 3;
-            CLI::App* sub = app.add_subcommand(
-                "demo", "the seed's study: baseline and tuned training, evaluation, comparison, explanations, report.html");
-            add_train_flags(sub, o->cfg);
-            sub->add_option("--tuned-epochs", o->tuned_epochs, "epochs of the tuned recipe")->capture_default_str();
-            sub->add_option("--methods", o->methods, "explanations: METHOD[@LAYER],...")->capture_default_str();
-            sub->add_option("--per-cell", o->per_cell, "test images per confusion cell")->capture_default_str();
-            sub->add_option("--background", o->background, "background images (gradient, deep)")->capture_default_str();
-            sub->add_option("--nsamples", o->nsamples, "gradient: samples per image")->capture_default_str();
-            sub->add_option("--max-evals", o->max_evals, "partition: model evaluations per image")->capture_default_str();
-            sub->add_option("--steps", o->steps, "ig: path steps")->capture_default_str();
-            sub->add_flag("--quiet", o->quiet, "no progress bars");
-            add_threads_option(sub, &o->threads);
-            add_device_options(sub, &o->device);
-            return [o] { return run_demo(*o); };
-          }};
+  return {
+      "demo", [](CLI::App& app) -> std::function<int()> {
+        auto o = std::make_shared<DemoOptions>();
+        o->cfg.out = "runs/demo";
+        o->cfg.epochs = 3;
+        CLI::App* sub = app.add_subcommand(
+            "demo", "the seed's study: baseline and tuned training, evaluation, comparison, explanations, report.html");
+        add_train_flags(sub, o->cfg);
+        sub->add_option("--tuned-epochs", o->tuned_epochs, "epochs of the tuned recipe")->capture_default_str();
+        sub->add_option("--methods", o->methods, "explanations: METHOD[@LAYER],...")->capture_default_str();
+        sub->add_option("--per-cell", o->per_cell, "test images per confusion cell")->capture_default_str();
+        sub->add_option("--background", o->background, "background images (gradient, deep)")->capture_default_str();
+        sub->add_option("--nsamples", o->nsamples, "gradient: samples per image")->capture_default_str();
+        sub->add_option("--max-evals", o->max_evals, "partition: model evaluations per image")->capture_default_str();
+        sub->add_option("--steps", o->steps, "ig: path steps")->capture_default_str();
+        sub->add_flag("--quiet", o->quiet, "no progress bars");
+        add_threads_option(sub, &o->threads);
+        add_device_options(sub, &o->device);
+        return [o] { return run_demo(*o); };
+      }};
 }
 
 }  // namespace lb::cli

@@ -63,9 +63,12 @@ Command eval_command() {
             sub->add_option("--weights", o->weights, "checkpoint (.safetensors)");
             sub->add_option("--run", o->run, "run folder: uses its best checkpoint and draws its training curves");
             sub->add_option("--data", o->data, "MedMNIST .npz (default: the one the checkpoint was trained on)");
-            sub->add_option("--split", o->split, "split to report")->check(CLI::IsMember({"train", "val", "test"}))->capture_default_str();
+            sub->add_option("--split", o->split, "split to report")
+                ->check(CLI::IsMember({"train", "val", "test"}))
+                ->capture_default_str();
             sub->add_option("--out", o->out, "folder for metrics.json and figures");
-            sub->add_option("--bootstrap", o->bootstrap, "bootstrap resamples for 95% CIs (0 = none)")->capture_default_str();
+            sub->add_option("--bootstrap", o->bootstrap, "bootstrap resamples for 95% CIs (0 = none)")
+                ->capture_default_str();
             sub->add_option("--seed", o->seed, "bootstrap seed")->capture_default_str();
             sub->add_flag("--quiet", o->quiet, "no progress bar");
             add_threads_option(sub, &o->threads);

@@ -25,10 +25,10 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
-#include <sstream>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -58,22 +58,21 @@ namespace {
 
 // The explained images and what is known about them.
 struct Inputs {
-  Tensor x;                   // (N, C, H, W) float32, model space
+  Tensor x;  // (N, C, H, W) float32, model space
   nlohmann::json samples = nlohmann::json::array();
 };
 
 Tensor png_to_model_space(const std::string& path, const models::ModelMeta& meta) {
   Tensor img = io::load_png(path, static_cast<int>(meta.in_channels));  // (H, W) or (H, W, C) uint8
   const int64_t H = img.size(0), W = img.size(1), C = meta.in_channels;
-  LB_CHECK(H == meta.image_size && W == meta.image_size,
-           path << ": the image is " << H << "x" << W << " but the model was trained on " << meta.image_size << "x"
-                << meta.image_size << "; resize it first");
+  LB_CHECK(H == meta.image_size && W == meta.image_size, path << ": the image is " << H << "x" << W
+                                                              << " but the model was trained on " << meta.image_size
+                                                              << "x" << meta.image_size << "; resize it first");
   Tensor x = Tensor::empty({1, C, H, W});
   const uint8_t* p = img.data<uint8_t>();
   for (int64_t c = 0; c < C; ++c)
     for (int64_t i = 0; i < H * W; ++i)
-      x.data<float>()[c * H * W + i] =
-          static_cast<float>((p[i * C + c] / 255.0 - meta.norm.mean) / meta.norm.std);
+      x.data<float>()[c * H * W + i] = static_cast<float>((p[i * C + c] / 255.0 - meta.norm.mean) / meta.norm.std);
   return x;
 }
 
@@ -104,9 +103,11 @@ Inputs gather_inputs(const ExplainOptions& o, models::Checkpoint& ck, const data
     const explain::Selection sel =
         explain::select_cells(pred.int_labels(), pred.positive_scores(), o.threshold, explain::parse_cells(o.select),
                               o.per_cell, explain::parse_select_order(o.select_order));
-    for (const auto& s : sel.short_cells) std::cerr << "note: the " << o.split << " split has too few samples in " << s << "\n";
-    LB_CHECK(!sel.samples.empty(), "explain --select " << o.select << ": no " << o.split
-                                                       << " sample falls in those cells; try other cells or --threshold");
+    for (const auto& s : sel.short_cells)
+      std::cerr << "note: the " << o.split << " split has too few samples in " << s << "\n";
+    LB_CHECK(!sel.samples.empty(), "explain --select "
+                                       << o.select << ": no " << o.split
+                                       << " sample falls in those cells; try other cells or --threshold");
     std::vector<int64_t> idx;
     for (const auto& s : sel.samples) {
       idx.push_back(s.index);
@@ -128,7 +129,9 @@ Tensor gather_background(const ExplainOptions& o, const models::Checkpoint& ck, 
     meta["background"] = {{"file", o.background_file}};
     return load_model_space_npy(o.background_file, ck.meta, "--background");
   }
-  LB_CHECK(ds != nullptr, "explain --method " << o.method << ": a background set is needed: --background N (with --data) or --background BG.npy");
+  LB_CHECK(ds != nullptr, "explain --method "
+                              << o.method
+                              << ": a background set is needed: --background N (with --data) or --background BG.npy");
   LB_CHECK(o.background > 0, "--background must be a positive count or a .npy file");
   const data::Split& train = ds->train;
   LB_CHECK(o.background <= train.size(),
@@ -168,7 +171,7 @@ std::string row_label(const nlohmann::json& sample, const std::vector<std::strin
 int run_explain(ExplainOptions o) {
   apply_threads(o.threads);
   const Device dev = apply_device_options(o.device);  // before any work: no CUDA is one line
-  std::vector<explain::Deficiency> simulate;  // checked before any work
+  std::vector<explain::Deficiency> simulate;          // checked before any work
   if (!o.simulate.empty()) {
     std::stringstream kinds(o.simulate);
     for (std::string d; std::getline(kinds, d, ',');) simulate.push_back(explain::parse_deficiency(d));
@@ -192,8 +195,8 @@ int run_explain(ExplainOptions o) {
   Inputs in = gather_inputs(o, ck, ds.get());
   if (!o.samples_from.empty()) {
     const auto given = nlohmann::json::parse(io::read_file(o.samples_from)).at("samples");
-    LB_CHECK(given.size() == in.samples.size(), o.samples_from << " describes " << given.size() << " samples, the input has "
-                                                                << in.samples.size());
+    LB_CHECK(given.size() == in.samples.size(),
+             o.samples_from << " describes " << given.size() << " samples, the input has " << in.samples.size());
     in.samples = given;
   }
   const Tensor& x = in.x;
@@ -208,8 +211,10 @@ int run_explain(ExplainOptions o) {
   meta["seed"] = o.seed;
   meta["device"] = dev.str();
   meta["math"] = math_mode_name(cuda_math_mode());  // bf16 changes the numbers on the CPU too
-  if (dev.is_cuda()) meta["cuda"] = {{"backend", o.device.backend}, {"tf32", o.device.tf32}};
-  else meta["cpu"] = {{"backend", cpu_backend_name(cpu_backend())}};  // onednn changes the rounding
+  if (dev.is_cuda())
+    meta["cuda"] = {{"backend", o.device.backend}, {"tf32", o.device.tf32}};
+  else
+    meta["cpu"] = {{"backend", cpu_backend_name(cpu_backend())}};  // onednn changes the rounding
 
   explain::Attribution a;
   const bool progress = !o.quiet;
@@ -231,7 +236,8 @@ int run_explain(ExplainOptions o) {
     dopt.progress = progress;
     a = explain::deep_explain(f, x, gather_background(o, ck, ds.get(), meta), dopt);
   } else if (o.method == "partition") {
-    LB_CHECK(o.layer == "input", "explain --method partition explains the input only (a masker hides pixels); drop --layer");
+    LB_CHECK(o.layer == "input",
+             "explain --method partition explains the input only (a masker hides pixels); drop --layer");
     explain::PartitionOptions po;
     po.masker = explain::Masker::parse(o.masker.empty() ? "blur:" + std::to_string(x.size(3)) : o.masker);
     po.max_evals = o.max_evals;
@@ -337,56 +343,71 @@ int run_explain(ExplainOptions o) {
   meta["explain_seconds"] = explain_seconds;  // the explainer alone (what tools/bench/explain.sh times)
   meta["explain_seconds_per_image"] = explain_seconds / static_cast<double>(x.size(0));
   write_json(o.out + "/meta.json", meta);
-  std::cout << "explained " << x.size(0) << " image(s) with " << o.method << " at " << a.layer << " in "
-            << seconds << " s; wrote " << o.out << "/values.npy, grid.png, figure.svg, summary.json, meta.json\n";
+  std::cout << "explained " << x.size(0) << " image(s) with " << o.method << " at " << a.layer << " in " << seconds
+            << " s; wrote " << o.out << "/values.npy, grid.png, figure.svg, summary.json, meta.json\n";
   return 0;
 }
 
 Command explain_command() {
-  return {"explain", [](CLI::App& app) -> std::function<int()> {
-            auto o = std::make_shared<ExplainOptions>();
-            CLI::App* sub = app.add_subcommand("explain", "attributions: gradient, deep, partition or integrated gradients");
-            sub->add_option("--method", o->method, "gradient | deep | partition | ig")
-                ->required()
-                ->check(CLI::IsMember({"gradient", "deep", "partition", "ig"}));
-            sub->add_option("--weights", o->weights, "checkpoint (.safetensors)")->required();
-            sub->add_option("--out", o->out, "output folder")->required();
-            sub->add_option("--layer", o->layer, "input, or a module whose input is explained (layer1..layer4)")->capture_default_str();
-            sub->add_option("--layer-mode", o->layer_mode, "gradient at a layer: shap (h(z) x grad, what shap computes) or expected (Captum's h(x)-h(b))")
-                ->capture_default_str();
-            sub->add_option("--data", o->data, "MedMNIST .npz (default: the checkpoint's)");
-            sub->add_option("--split", o->split, "split for --select")->check(CLI::IsMember({"train", "val", "test"}))->capture_default_str();
-            sub->add_option("--select", o->select, "confusion-matrix cells to explain, e.g. tp,fp,fn,tn");
-            sub->add_option("--per-cell", o->per_cell, "samples per cell")->capture_default_str();
-            sub->add_option("--select-order", o->select_order, "first (lowest indices) | confident")->capture_default_str();
-            sub->add_option("--threshold", o->threshold, "class-1 probability threshold for the cells")->capture_default_str();
-            sub->add_option("--input", o->input, "float32 (N, C, H, W) .npy in model space");
-            sub->add_option("--image", o->image, "a PNG at the model's image size");
-            sub->add_option("--background", o->background_spec,
-                            "N random training images, or BG.npy (float32 (B, C, H, W), model space)")
-                ->capture_default_str();
-            sub->add_option("--nsamples", o->nsamples, "gradient: samples per image")->capture_default_str();
-            sub->add_option("--local-smoothing", o->local_smoothing, "gradient: std of input noise")->capture_default_str();
-            sub->add_option("--max-evals", o->max_evals, "partition: model evaluations per image")->capture_default_str();
-            sub->add_option("--masker", o->masker, "partition: blur:K, blur:KXxKY, blur(KX,KY) or constant:V (default blur:image size)");
-            sub->add_option("--batch-size", o->batch_size, "images per model call (0 = the method's default)")->capture_default_str();
-            sub->add_option("--steps", o->steps, "ig: path steps")->capture_default_str();
-            sub->add_option("--ig-method", o->ig_method, "ig: gausslegendre | riemann_left | riemann_right | riemann_middle | riemann_trapezoid")
-                ->capture_default_str();
-            sub->add_option("--baseline", o->ig_baseline, "ig: zero, or a masker spelling (blur:28, constant:V)")->capture_default_str();
-            sub->add_option("--model-output", o->model_output, "logits | probs")->check(CLI::IsMember({"logits", "probs"}))->capture_default_str();
-            sub->add_option("--seed", o->seed, "seed for sampling (gradient draws, background choice)")->capture_default_str();
-            sub->add_option("--colormap", o->colormap, "blue-orange (colour-blind safe) | shap")->capture_default_str();
-            sub->add_option("--opacity", o->opacity, "opacity of the attribution colour over the X-ray at full scale")
-                ->check(CLI::Range(0.0, 1.0))
-                ->capture_default_str();
-            sub->add_option("--title", o->title, "title of figure.svg");
-            sub->add_option("--simulate", o->simulate, "also write grid-<type>.png as seen with protanopia, deuteranopia and/or tritanopia");
-            sub->add_flag("--quiet", o->quiet, "no progress bars");
-            add_threads_option(sub, &o->threads);
-            add_device_options(sub, &o->device);
-            return [o] { return run_explain(*o); };
-          }};
+  return {
+      "explain", [](CLI::App& app) -> std::function<int()> {
+        auto o = std::make_shared<ExplainOptions>();
+        CLI::App* sub =
+            app.add_subcommand("explain", "attributions: gradient, deep, partition or integrated gradients");
+        sub->add_option("--method", o->method, "gradient | deep | partition | ig")
+            ->required()
+            ->check(CLI::IsMember({"gradient", "deep", "partition", "ig"}));
+        sub->add_option("--weights", o->weights, "checkpoint (.safetensors)")->required();
+        sub->add_option("--out", o->out, "output folder")->required();
+        sub->add_option("--layer", o->layer, "input, or a module whose input is explained (layer1..layer4)")
+            ->capture_default_str();
+        sub->add_option("--layer-mode", o->layer_mode,
+                        "gradient at a layer: shap (h(z) x grad, what shap computes) or expected (Captum's h(x)-h(b))")
+            ->capture_default_str();
+        sub->add_option("--data", o->data, "MedMNIST .npz (default: the checkpoint's)");
+        sub->add_option("--split", o->split, "split for --select")
+            ->check(CLI::IsMember({"train", "val", "test"}))
+            ->capture_default_str();
+        sub->add_option("--select", o->select, "confusion-matrix cells to explain, e.g. tp,fp,fn,tn");
+        sub->add_option("--per-cell", o->per_cell, "samples per cell")->capture_default_str();
+        sub->add_option("--select-order", o->select_order, "first (lowest indices) | confident")->capture_default_str();
+        sub->add_option("--threshold", o->threshold, "class-1 probability threshold for the cells")
+            ->capture_default_str();
+        sub->add_option("--input", o->input, "float32 (N, C, H, W) .npy in model space");
+        sub->add_option("--image", o->image, "a PNG at the model's image size");
+        sub->add_option("--background", o->background_spec,
+                        "N random training images, or BG.npy (float32 (B, C, H, W), model space)")
+            ->capture_default_str();
+        sub->add_option("--nsamples", o->nsamples, "gradient: samples per image")->capture_default_str();
+        sub->add_option("--local-smoothing", o->local_smoothing, "gradient: std of input noise")->capture_default_str();
+        sub->add_option("--max-evals", o->max_evals, "partition: model evaluations per image")->capture_default_str();
+        sub->add_option("--masker", o->masker,
+                        "partition: blur:K, blur:KXxKY, blur(KX,KY) or constant:V (default blur:image size)");
+        sub->add_option("--batch-size", o->batch_size, "images per model call (0 = the method's default)")
+            ->capture_default_str();
+        sub->add_option("--steps", o->steps, "ig: path steps")->capture_default_str();
+        sub->add_option("--ig-method", o->ig_method,
+                        "ig: gausslegendre | riemann_left | riemann_right | riemann_middle | riemann_trapezoid")
+            ->capture_default_str();
+        sub->add_option("--baseline", o->ig_baseline, "ig: zero, or a masker spelling (blur:28, constant:V)")
+            ->capture_default_str();
+        sub->add_option("--model-output", o->model_output, "logits | probs")
+            ->check(CLI::IsMember({"logits", "probs"}))
+            ->capture_default_str();
+        sub->add_option("--seed", o->seed, "seed for sampling (gradient draws, background choice)")
+            ->capture_default_str();
+        sub->add_option("--colormap", o->colormap, "blue-orange (colour-blind safe) | shap")->capture_default_str();
+        sub->add_option("--opacity", o->opacity, "opacity of the attribution colour over the X-ray at full scale")
+            ->check(CLI::Range(0.0, 1.0))
+            ->capture_default_str();
+        sub->add_option("--title", o->title, "title of figure.svg");
+        sub->add_option("--simulate", o->simulate,
+                        "also write grid-<type>.png as seen with protanopia, deuteranopia and/or tritanopia");
+        sub->add_flag("--quiet", o->quiet, "no progress bars");
+        add_threads_option(sub, &o->threads);
+        add_device_options(sub, &o->device);
+        return [o] { return run_explain(*o); };
+      }};
 }
 
 }  // namespace lb::cli

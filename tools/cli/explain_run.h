@@ -11,8 +11,9 @@ namespace lb::cli {
 
 struct ExplainOptions {
   std::string method, weights, data, split = "test", select, select_order = "first", input, image, background_file,
-      layer = "input", layer_mode = "shap", masker, model_output = "logits", ig_method = "gausslegendre",
-      ig_baseline = "zero", colormap = "blue-orange", out, background_spec = "100";
+                                     layer = "input", layer_mode = "shap", masker, model_output = "logits",
+                                     ig_method = "gausslegendre", ig_baseline = "zero", colormap = "blue-orange", out,
+                                     background_spec = "100";
   int64_t per_cell = 1, background = 0, nsamples = 200, max_evals = 500, batch_size = 0, steps = 50;
   double threshold = 0.5, local_smoothing = 0.0, opacity = 0.85;
   uint64_t seed = 0;

@@ -6,9 +6,9 @@
 #include <iostream>
 
 #include "engine/autograd.h"
+#include "engine/io/file.h"
 #include "engine/ops/ops.h"
 #include "tools/cli/commands.h"
-#include "engine/io/file.h"
 
 namespace lb::cli {
 
@@ -52,7 +52,8 @@ int run_graph(const GraphOptions& o) {
 Command graph_command() {
   return {"graph", [](CLI::App& app) -> std::function<int()> {
             auto opts = std::make_shared<GraphOptions>();
-            CLI::App* sub = app.add_subcommand("graph", "print the autograd graph of a ResNet BasicBlock (Graphviz DOT)");
+            CLI::App* sub =
+                app.add_subcommand("graph", "print the autograd graph of a ResNet BasicBlock (Graphviz DOT)");
             sub->add_option("--out", opts->out, "write the DOT here instead of stdout");
             sub->add_option("--channels", opts->channels, "channels of the block")->check(CLI::Range(1, 512));
             sub->add_option("--size", opts->size, "input height and width")->check(CLI::Range(3, 64));

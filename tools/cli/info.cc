@@ -41,8 +41,10 @@ int64_t own_flops(nn::Module& m, const nn::Tap& t) {
 // "48 KiB", "2 MiB": cache sizes as lscpu prints them.
 std::string size_str(int64_t bytes) {
   char buf[32];
-  if (bytes >= (1 << 20)) std::snprintf(buf, sizeof buf, "%g MiB", static_cast<double>(bytes) / (1 << 20));
-  else std::snprintf(buf, sizeof buf, "%g KiB", static_cast<double>(bytes) / (1 << 10));
+  if (bytes >= (1 << 20))
+    std::snprintf(buf, sizeof buf, "%g MiB", static_cast<double>(bytes) / (1 << 20));
+  else
+    std::snprintf(buf, sizeof buf, "%g KiB", static_cast<double>(bytes) / (1 << 10));
   return buf;
 }
 
@@ -75,8 +77,8 @@ int run_info(const InfoOptions& o) {
     NoGradGuard g;
     (*model)(Tensor::zeros({1, model->in_channels(), o.size, o.size}));
   }
-  std::printf("ResNet18: %lld input channel(s), %lld classes, input %lldx%lld (batch 1)\n\n", (long long)model->in_channels(),
-              (long long)model->num_classes(), (long long)o.size, (long long)o.size);
+  std::printf("ResNet18: %lld input channel(s), %lld classes, input %lldx%lld (batch 1)\n\n",
+              (long long)model->in_channels(), (long long)model->num_classes(), (long long)o.size, (long long)o.size);
   std::printf("%-28s %-18s %-18s %12s %14s\n", "module", "type", "output", "params", "FLOPs");
   int64_t total_params = 0, total_flops = 0;
   for (const auto& [name, m] : model->named_modules()) {
@@ -84,7 +86,8 @@ int run_info(const InfoOptions& o) {
     int64_t params = 0, flops = 0;
     for (const auto& [pn, p] : m->named_parameters()) params += p.numel();
     for (const auto& [cn, c] : m->named_modules())
-      if (cap.has(cn.empty() ? name : name + "." + cn)) flops += own_flops(*c, cap.at(cn.empty() ? name : name + "." + cn));
+      if (cap.has(cn.empty() ? name : name + "." + cn))
+        flops += own_flops(*c, cap.at(cn.empty() ? name : name + "." + cn));
     const int depth = static_cast<int>(std::count(name.begin(), name.end(), '.'));
     if (depth == 0) {
       total_params += params;
@@ -95,7 +98,8 @@ int run_info(const InfoOptions& o) {
     std::printf("%-28s %-18s %-18s %12lld %14lld\n", shown.c_str(), m->type_name().c_str(), shape.c_str(),
                 (long long)params, (long long)flops);
   }
-  std::printf("\ntotal: %lld parameters, %.1f MFLOPs per image (forward)\n", (long long)total_params, total_flops / 1e6);
+  std::printf("\ntotal: %lld parameters, %.1f MFLOPs per image (forward)\n", (long long)total_params,
+              total_flops / 1e6);
   // Where --device cuda would run (engine/storage.h; the device's name needs the CUDA runtime,
   // which tools/ does not link directly).
   std::printf("%s\n", cpu_line().c_str());
@@ -106,15 +110,16 @@ int run_info(const InfoOptions& o) {
 }  // namespace
 
 Command info_command() {
-  return {"info", [](CLI::App& app) -> std::function<int()> {
-            auto o = std::make_shared<InfoOptions>();
-            CLI::App* sub = app.add_subcommand("info", "layer table: names, output shapes, parameters, FLOPs");
-            sub->add_option("--weights", o->weights, "read the architecture from a checkpoint");
-            sub->add_option("--in-channels", o->in_channels, "input channels")->capture_default_str();
-            sub->add_option("--classes", o->classes, "output classes")->capture_default_str();
-            sub->add_option("--size", o->size, "input height and width")->check(CLI::Range(8, 1024))->capture_default_str();
-            return [o] { return run_info(*o); };
-          }};
+  return {
+      "info", [](CLI::App& app) -> std::function<int()> {
+        auto o = std::make_shared<InfoOptions>();
+        CLI::App* sub = app.add_subcommand("info", "layer table: names, output shapes, parameters, FLOPs");
+        sub->add_option("--weights", o->weights, "read the architecture from a checkpoint");
+        sub->add_option("--in-channels", o->in_channels, "input channels")->capture_default_str();
+        sub->add_option("--classes", o->classes, "output classes")->capture_default_str();
+        sub->add_option("--size", o->size, "input height and width")->check(CLI::Range(8, 1024))->capture_default_str();
+        return [o] { return run_info(*o); };
+      }};
 }
 
 }  // namespace lb::cli

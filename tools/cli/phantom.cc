@@ -84,21 +84,33 @@ int run_phantom(const PhantomOptions& o) {
 }  // namespace
 
 Command phantom_command() {
-  return {"phantom", [](CLI::App& app) -> std::function<int()> {
-            auto o = std::make_shared<PhantomOptions>();
-            CLI::App* sub = app.add_subcommand("phantom", "a synthetic chest X-ray dataset with ground-truth lesion masks");
-            sub->add_option("--out", o->out, "the .npz to write")->required();
-            sub->add_option("--seed", o->spec.seed, "dataset seed")->capture_default_str();
-            sub->add_option("--size", o->spec.size, "image height and width")->check(CLI::Range(8, 1024))->capture_default_str();
-            sub->add_option("--train", o->spec.train, "training images")->check(CLI::Range(int64_t(1), int64_t(1) << 24))->capture_default_str();
-            sub->add_option("--val", o->spec.val, "validation images")->check(CLI::Range(int64_t(0), int64_t(1) << 24))->capture_default_str();
-            sub->add_option("--test", o->spec.test, "test images")->check(CLI::Range(int64_t(0), int64_t(1) << 24))->capture_default_str();
-            sub->add_flag("--shortcut", o->spec.shortcut, "add a corner marker that tracks the label in train/val, not in test");
-            sub->add_option("--samples", o->samples, "also write a PNG sheet of train images beside their lesion masks");
-            sub->add_option("--sample-count", o->sample_count, "images on the sheet")->check(CLI::Range(2, 64))->capture_default_str();
-            sub->add_flag("--quiet", o->quiet, "no progress bar");
-            return [o] { return run_phantom(*o); };
-          }};
+  return {
+      "phantom", [](CLI::App& app) -> std::function<int()> {
+        auto o = std::make_shared<PhantomOptions>();
+        CLI::App* sub = app.add_subcommand("phantom", "a synthetic chest X-ray dataset with ground-truth lesion masks");
+        sub->add_option("--out", o->out, "the .npz to write")->required();
+        sub->add_option("--seed", o->spec.seed, "dataset seed")->capture_default_str();
+        sub->add_option("--size", o->spec.size, "image height and width")
+            ->check(CLI::Range(8, 1024))
+            ->capture_default_str();
+        sub->add_option("--train", o->spec.train, "training images")
+            ->check(CLI::Range(int64_t(1), int64_t(1) << 24))
+            ->capture_default_str();
+        sub->add_option("--val", o->spec.val, "validation images")
+            ->check(CLI::Range(int64_t(0), int64_t(1) << 24))
+            ->capture_default_str();
+        sub->add_option("--test", o->spec.test, "test images")
+            ->check(CLI::Range(int64_t(0), int64_t(1) << 24))
+            ->capture_default_str();
+        sub->add_flag("--shortcut", o->spec.shortcut,
+                      "add a corner marker that tracks the label in train/val, not in test");
+        sub->add_option("--samples", o->samples, "also write a PNG sheet of train images beside their lesion masks");
+        sub->add_option("--sample-count", o->sample_count, "images on the sheet")
+            ->check(CLI::Range(2, 64))
+            ->capture_default_str();
+        sub->add_flag("--quiet", o->quiet, "no progress bar");
+        return [o] { return run_phantom(*o); };
+      }};
 }
 
 }  // namespace lb::cli

@@ -50,10 +50,12 @@ int run_probe(const ProbeOptions& o) {
   for (double v : x.to_vector()) LB_CHECK(std::isfinite(v), o.input << ": contains NaN or inf; clean the input first");
   const std::vector<std::string> names = split_names(o.capture);
   for (const auto& n : names)
-    LB_CHECK(ck.model->find(n) != nullptr, "--capture: no module named '" << n << "' (try: conv1, layer1, layer4.1.conv2, fc)");
+    LB_CHECK(ck.model->find(n) != nullptr,
+             "--capture: no module named '" << n << "' (try: conv1, layer1, layer4.1.conv2, fc)");
   const bool backward = o.backward_output >= 0;
-  LB_CHECK(o.backward_output < ck.meta.num_classes,
-           "--backward-output " << o.backward_output << " is not an output (the model has " << ck.meta.num_classes << ")");
+  LB_CHECK(o.backward_output < ck.meta.num_classes, "--backward-output " << o.backward_output
+                                                                         << " is not an output (the model has "
+                                                                         << ck.meta.num_classes << ")");
   ck.model->train(o.train_mode);
   ck.model->to(dev);
   x = x.to(dev);  // the input gradient is taken with respect to this copy; every file is written from the CPU
@@ -65,7 +67,9 @@ int run_probe(const ProbeOptions& o) {
     std::unique_ptr<NoGradGuard> no_grad(backward ? nullptr : new NoGradGuard);
     logits = (*ck.model)(x);
   }
-  const auto save = [&](const std::string& file, const Tensor& t) { io::save_npy(o.out + "/" + file, t.to(Device::cpu())); };
+  const auto save = [&](const std::string& file, const Tensor& t) {
+    io::save_npy(o.out + "/" + file, t.to(Device::cpu()));
+  };
   save("logits.npy", logits.detach());
   {
     NoGradGuard g;
@@ -97,7 +101,8 @@ int run_probe(const ProbeOptions& o) {
 Command probe_command() {
   return {"probe", [](CLI::App& app) -> std::function<int()> {
             auto o = std::make_shared<ProbeOptions>();
-            CLI::App* sub = app.add_subcommand("probe", "forward/backward with captured activations and gradients as .npy");
+            CLI::App* sub =
+                app.add_subcommand("probe", "forward/backward with captured activations and gradients as .npy");
             sub->add_option("--weights", o->weights, "checkpoint (.safetensors)")->required();
             sub->add_option("--input", o->input, "float32 (N, C, H, W) .npy in model space")->required();
             sub->add_option("--out", o->out, "output folder")->required();

@@ -22,7 +22,8 @@ struct ReportOptions {
 Command report_command() {
   return {"report", [](CLI::App& app) -> std::function<int()> {
             auto o = std::make_shared<ReportOptions>();
-            CLI::App* sub = app.add_subcommand("report", "report.html: data, curves, metrics, comparison and explanations of a run");
+            CLI::App* sub = app.add_subcommand(
+                "report", "report.html: data, curves, metrics, comparison and explanations of a run");
             sub->add_option("RUN_DIR", o->dir, "a run folder (lightbox train --out, or lightbox demo's)")->required();
             sub->add_option("--data", o->data, "MedMNIST .npz (default: the one in the run's config.json)");
             return [o] {

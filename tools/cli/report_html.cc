@@ -12,11 +12,11 @@
 #include <nlohmann/json.hpp>
 
 #include "base/common.h"
-#include "models/evaluate/plots.h"
 #include "engine/data/medmnist.h"
 #include "engine/io/file.h"
 #include "explain/colorvision.h"
 #include "explain/render.h"
+#include "models/evaluate/plots.h"
 
 namespace lb::cli {
 
@@ -72,7 +72,9 @@ std::vector<fs::path> find_runs(const fs::path& dir) {
   return runs;
 }
 
-std::string run_name(const fs::path& run, const fs::path& dir) { return run == dir ? dir.filename().string() : run.filename().string(); }
+std::string run_name(const fs::path& run, const fs::path& dir) {
+  return run == dir ? dir.filename().string() : run.filename().string();
+}
 
 void data_section(std::ostringstream& h, const std::string& data_path) {
   h << "<section id=\"data\"><h2>1. Data</h2>\n";
@@ -83,7 +85,8 @@ void data_section(std::ostringstream& h, const std::string& data_path) {
   const data::Dataset ds = data::load_medmnist(data_path);
   h << "<p>" << esc(data_path) << ": PneumoniaMNIST (MedMNIST v2, CC BY 4.0), " << ds.train.size() << "/"
     << ds.val.size() << "/" << ds.test.size() << " train/val/test images of " << ds.train.images.size(1) << "x"
-    << ds.train.images.size(2) << ".</p>\n<table><tr><th>split</th><th>normal (0)</th><th>pneumonia (1)</th><th>share positive</th></tr>\n";
+    << ds.train.images.size(2)
+    << ".</p>\n<table><tr><th>split</th><th>normal (0)</th><th>pneumonia (1)</th><th>share positive</th></tr>\n";
   for (const char* name : {"train", "val", "test"}) {
     const data::Split& s = ds.split(name);
     int64_t pos = 0;
@@ -117,10 +120,12 @@ void training_section(std::ostringstream& h, const std::vector<fs::path>& runs, 
   for (const auto& run : runs) {
     const json cfg = read_json_if(run / "config.json");
     h << "<h3>" << esc(run_name(run, dir)) << "</h3>\n<p class=\"cfg\">";
-    for (const char* k : {"optimizer", "lr", "momentum", "weight_decay", "batch_size", "epochs", "schedule", "augment", "init", "train_only", "seed"})
-      if (cfg.contains(k)) h << "<b>" << k << "</b> " << esc(cfg[k].is_string() ? cfg[k].get<std::string>() : cfg[k].dump()) << " &nbsp; ";
-    h << "</p>\n<div class=\"row\">" << svg_img(run / "figures/loss.svg", "loss curves") << svg_img(run / "figures/val_metrics.svg", "accuracy and AUC curves")
-      << "</div>\n";
+    for (const char* k : {"optimizer", "lr", "momentum", "weight_decay", "batch_size", "epochs", "schedule", "augment",
+                          "init", "train_only", "seed"})
+      if (cfg.contains(k))
+        h << "<b>" << k << "</b> " << esc(cfg[k].is_string() ? cfg[k].get<std::string>() : cfg[k].dump()) << " &nbsp; ";
+    h << "</p>\n<div class=\"row\">" << svg_img(run / "figures/loss.svg", "loss curves")
+      << svg_img(run / "figures/val_metrics.svg", "accuracy and AUC curves") << "</div>\n";
   }
   h << "</section>\n";
 }
@@ -135,25 +140,31 @@ std::string with_ci(const json& ev, const std::string& name, const json& value) 
 }
 
 void metrics_section(std::ostringstream& h, const std::vector<fs::path>& runs, const fs::path& dir) {
-  h << "<section id=\"metrics\"><h2>3. Test metrics</h2>\n<p>At the threshold chosen on val (Youden's J), never on test; "
-       "95% bootstrap CIs in brackets where computed.</p>\n<table><tr><th>model</th><th>threshold</th><th>AUC</th><th>accuracy</th>"
+  h << "<section id=\"metrics\"><h2>3. Test metrics</h2>\n<p>At the threshold chosen on val (Youden's J), never on "
+       "test; "
+       "95% bootstrap CIs in brackets where "
+       "computed.</p>\n<table><tr><th>model</th><th>threshold</th><th>AUC</th><th>accuracy</th>"
        "<th>sensitivity</th><th>specificity</th><th>PPV</th><th>NPV</th><th>F1</th><th>TP/FP/FN/TN</th></tr>\n";
   for (const auto& run : runs) {
     const json m = read_json_if(run / "eval-test/metrics.json");
     if (m.is_null()) {
-      h << "<tr><td>" << esc(run_name(run, dir)) << "</td><td colspan=\"9\" class=\"missing\">no eval-test/metrics.json: run lightbox eval --run</td></tr>\n";
+      h << "<tr><td>" << esc(run_name(run, dir))
+        << "</td><td colspan=\"9\" class=\"missing\">no eval-test/metrics.json: run lightbox eval --run</td></tr>\n";
       continue;
     }
     const json& ev = m["at_val_threshold"];
     const json& cm = ev["confusion"];
-    h << "<tr><td>" << esc(run_name(run, dir)) << "</td><td>" << fmt(ev["threshold"]) << "</td><td>" << with_ci(ev, "auc", ev["auc"]) << "</td>";
-    for (const char* k : {"accuracy", "sensitivity", "specificity", "ppv", "npv", "f1"}) h << "<td>" << with_ci(ev, k, ev["metrics"][k]) << "</td>";
+    h << "<tr><td>" << esc(run_name(run, dir)) << "</td><td>" << fmt(ev["threshold"]) << "</td><td>"
+      << with_ci(ev, "auc", ev["auc"]) << "</td>";
+    for (const char* k : {"accuracy", "sensitivity", "specificity", "ppv", "npv", "f1"})
+      h << "<td>" << with_ci(ev, k, ev["metrics"][k]) << "</td>";
     h << "<td>" << cm["tp"] << "/" << cm["fp"] << "/" << cm["fn"] << "/" << cm["tn"] << "</td></tr>\n";
   }
   h << "</table>\n";
   for (const auto& run : runs)
-    h << "<h3>" << esc(run_name(run, dir)) << "</h3><div class=\"row\">" << svg_img(run / "eval-test/roc.svg", "ROC curve")
-      << svg_img(run / "eval-test/confusion.svg", "confusion matrix") << "</div>\n";
+    h << "<h3>" << esc(run_name(run, dir)) << "</h3><div class=\"row\">"
+      << svg_img(run / "eval-test/roc.svg", "ROC curve") << svg_img(run / "eval-test/confusion.svg", "confusion matrix")
+      << "</div>\n";
   h << "</section>\n";
 }
 
@@ -161,23 +172,28 @@ void comparison_section(std::ostringstream& h, const fs::path& dir) {
   const json c = read_json_if(dir / "compare/compare.json");
   h << "<section id=\"comparison\"><h2>4. Comparison</h2>\n";
   if (c.is_null()) {
-    h << "<p class=\"missing\">No compare/compare.json: run lightbox compare A B --out " << esc((dir / "compare").string()) << "</p>\n";
+    h << "<p class=\"missing\">No compare/compare.json: run lightbox compare A B --out "
+      << esc((dir / "compare").string()) << "</p>\n";
   } else {
-    h << "<p>A = " << esc(c.value("a", "")) << ", B = " << esc(c.value("b", "")) << ", on the " << esc(c.value("split", "test"))
+    h << "<p>A = " << esc(c.value("a", "")) << ", B = " << esc(c.value("b", "")) << ", on the "
+      << esc(c.value("split", "test"))
       << " split. McNemar's exact test is the paired test (both models see the same images); DeLong compares the AUCs; "
-         "the seed report's chi-squared on the two confusion tables is shown for comparison, though it ignores the pairing.</p>\n"
+         "the seed report's chi-squared on the two confusion tables is shown for comparison, though it ignores the "
+         "pairing.</p>\n"
          "<table><tr><th>test</th><th>statistic</th><th>p-value</th><th>detail</th></tr>\n";
     const json& mc = c["mcnemar"];
-    h << "<tr><td>McNemar (exact)</td><td>" << sig(mc["statistic"]) << "</td><td>" << sig(mc["p_value"]) << "</td><td>A right, B wrong: "
-      << mc["b_a_right_b_wrong"] << "; A wrong, B right: " << mc["c_a_wrong_b_right"] << "</td></tr>\n";
+    h << "<tr><td>McNemar (exact)</td><td>" << sig(mc["statistic"]) << "</td><td>" << sig(mc["p_value"])
+      << "</td><td>A right, B wrong: " << mc["b_a_right_b_wrong"] << "; A wrong, B right: " << mc["c_a_wrong_b_right"]
+      << "</td></tr>\n";
     const json& dl = c["delong"];
-    h << "<tr><td>DeLong (AUC)</td><td>z = " << sig(dl["z"]) << "</td><td>" << sig(dl["p_value"]) << "</td><td>AUC " << fmt(dl["auc_a"])
-      << " vs " << fmt(dl["auc_b"]) << ", difference " << fmt(dl["diff"]);
-    if (dl.contains("ci95") && dl["ci95"].is_array()) h << " [" << fmt(dl["ci95"][0]) << ", " << fmt(dl["ci95"][1]) << "]";
+    h << "<tr><td>DeLong (AUC)</td><td>z = " << sig(dl["z"]) << "</td><td>" << sig(dl["p_value"]) << "</td><td>AUC "
+      << fmt(dl["auc_a"]) << " vs " << fmt(dl["auc_b"]) << ", difference " << fmt(dl["diff"]);
+    if (dl.contains("ci95") && dl["ci95"].is_array())
+      h << " [" << fmt(dl["ci95"][0]) << ", " << fmt(dl["ci95"][1]) << "]";
     h << "</td></tr>\n";
     const json& ch = c["chi2_confusion_2x4"];
-    h << "<tr><td>chi-squared (2x4 confusion tables)</td><td>" << sig(ch["statistic"]) << "</td><td>" << sig(ch["p_value"])
-      << "</td><td>dof " << ch.value("dof", 0) << "</td></tr>\n</table>\n";
+    h << "<tr><td>chi-squared (2x4 confusion tables)</td><td>" << sig(ch["statistic"]) << "</td><td>"
+      << sig(ch["p_value"]) << "</td><td>dof " << ch.value("dof", 0) << "</td></tr>\n</table>\n";
   }
   // explanation agreement (compare --explain)
   std::vector<fs::path> agree;
@@ -186,14 +202,19 @@ void comparison_section(std::ostringstream& h, const fs::path& dir) {
       if (fs::exists(e.path() / "agreement.json")) agree.push_back(e.path());
   std::sort(agree.begin(), agree.end());
   if (!agree.empty()) {
-    h << "<h3>Do the two models look at the same pixels?</h3>\n<p>The same test images explained under both checkpoints. "
-         "Spearman: rank correlation of the two attribution maps over the pixels (1 = same ordering). Top-10%: the share of "
-         "the 10% most important pixels (by |attribution|) that both maps pick (chance is about 10%). Output: the positive class.</p>\n"
-         "<table><tr><th>explanation</th><th>mean Spearman</th><th>mean top-10% overlap</th><th>per image (cell: Spearman / overlap)</th></tr>\n";
+    h << "<h3>Do the two models look at the same pixels?</h3>\n<p>The same test images explained under both "
+         "checkpoints. "
+         "Spearman: rank correlation of the two attribution maps over the pixels (1 = same ordering). Top-10%: the "
+         "share of "
+         "the 10% most important pixels (by |attribution|) that both maps pick (chance is about 10%). Output: the "
+         "positive class.</p>\n"
+         "<table><tr><th>explanation</th><th>mean Spearman</th><th>mean top-10% overlap</th><th>per image (cell: "
+         "Spearman / overlap)</th></tr>\n";
     for (const auto& p : agree) {
       const json a = read_json_if(p / "agreement.json");
-      h << "<tr><td>" << esc(a.value("name", p.filename().string())) << "</td><td>" << fmt(a["mean_spearman"]) << "</td><td>"
-        << pct(a["mean_top_k_overlap"].is_number() ? a["mean_top_k_overlap"].get<double>() : NAN) << "</td><td>";
+      h << "<tr><td>" << esc(a.value("name", p.filename().string())) << "</td><td>" << fmt(a["mean_spearman"])
+        << "</td><td>" << pct(a["mean_top_k_overlap"].is_number() ? a["mean_top_k_overlap"].get<double>() : NAN)
+        << "</td><td>";
       for (const auto& s : a["samples"])
         h << esc(s.value("cell", "#" + std::to_string(s.value("index", 0)))) << ": " << fmt(s["spearman"], 2) << " / "
           << pct(s["top_k_overlap"].get<double>()) << " &nbsp; ";
@@ -201,25 +222,30 @@ void comparison_section(std::ostringstream& h, const fs::path& dir) {
     }
     h << "</table>\n";
     h << "<div class=\"row\">";
-    for (const auto& p : agree) h << svg_img(p / "difference.svg", "difference of explanations " + p.filename().string(), "fig wide");
+    for (const auto& p : agree)
+      h << svg_img(p / "difference.svg", "difference of explanations " + p.filename().string(), "fig wide");
     h << "</div>\n";
   }
   h << "</section>\n";
 }
 
 void explanations_section(std::ostringstream& h, const fs::path& dir) {
-  h << "<section id=\"explanations\"><h2>5. Explanations</h2>\n<p>Colour: blue-orange (blue = evidence against the output, "
-       "orange = evidence for it; darker = stronger), chosen to stay readable with red-green and blue-yellow colour blindness. "
-       "Under each map: the sum of positive and of negative attributions, their net, the completeness gap (how far an estimate "
-       "is from f(x) - E f(x); about 0 for exact methods), and the share of |attribution| inside the dashed lung fields next to "
+  h << "<section id=\"explanations\"><h2>5. Explanations</h2>\n<p>Colour: blue-orange (blue = evidence against the "
+       "output, "
+       "orange = evidence for it; darker = stronger), chosen to stay readable with red-green and blue-yellow colour "
+       "blindness. "
+       "Under each map: the sum of positive and of negative attributions, their net, the completeness gap (how far an "
+       "estimate "
+       "is from f(x) - E f(x); about 0 for exact methods), and the share of |attribution| inside the dashed lung "
+       "fields next to "
        "the share of the image they cover. The colourbar as readers with each colour-vision deficiency see it "
        "(Machado et al. 2009):</p>\n<div class=\"row\">";
   const int64_t w = 256, hh = 14;
   for (const char* d : {"none", "protanopia", "deuteranopia", "tritanopia"}) {
     Tensor strip = Tensor::empty({hh, w, 3}, DType::UInt8);
     for (int64_t j = 0; j < w; ++j) {
-      const explain::Rgb c = explain::simulate(explain::colormap_at(explain::Colormap::BlueOrange, -1 + 2.0 * (j + 0.5) / w),
-                                               explain::parse_deficiency(d));
+      const explain::Rgb c = explain::simulate(
+          explain::colormap_at(explain::Colormap::BlueOrange, -1 + 2.0 * (j + 0.5) / w), explain::parse_deficiency(d));
       for (int64_t i = 0; i < hh; ++i) {
         uint8_t* p = strip.data<uint8_t>() + (i * w + j) * 3;
         p[0] = c.r, p[1] = c.g, p[2] = c.b;
@@ -232,31 +258,38 @@ void explanations_section(std::ostringstream& h, const fs::path& dir) {
   std::vector<fs::path> found;
   if (fs::exists(dir / "explain"))
     for (const auto& e : fs::recursive_directory_iterator(dir / "explain"))
-      if (e.path().filename() == "summary.json" && fs::exists(e.path().parent_path() / "figure.svg")) found.push_back(e.path().parent_path());
+      if (e.path().filename() == "summary.json" && fs::exists(e.path().parent_path() / "figure.svg"))
+        found.push_back(e.path().parent_path());
   // grouped by method (the folder name), the models side by side
   std::stable_sort(found.begin(), found.end(), [](const fs::path& a, const fs::path& b) {
     return a.filename() != b.filename() ? a.filename() < b.filename() : a < b;
   });
   h << "<div class=\"exs\">";
-  if (found.empty()) h << "<p class=\"missing\">No explanations under " << esc((dir / "explain").string()) << ": run lightbox explain --out there.</p>\n";
+  if (found.empty())
+    h << "<p class=\"missing\">No explanations under " << esc((dir / "explain").string())
+      << ": run lightbox explain --out there.</p>\n";
   for (const auto& p : found) {
     const json s = read_json_if(p / "summary.json");
     const std::string rel = fs::relative(p, dir / "explain").string();
-    h << "<div class=\"ex\"><h3 id=\"ex-" << esc(rel) << "\">" << esc(rel) << ": " << esc(s.value("title", "")) << "</h3>\n"
+    h << "<div class=\"ex\"><h3 id=\"ex-" << esc(rel) << "\">" << esc(rel) << ": " << esc(s.value("title", ""))
+      << "</h3>\n"
       << svg_img(p / "figure.svg", "attributions " + rel, "full") << "\n";
-    h << "<table class=\"small\"><tr><th>sample</th><th>output</th><th>f(x)</th><th>reference</th><th>for</th><th>against</th><th>net</th>"
+    h << "<table "
+         "class=\"small\"><tr><th>sample</th><th>output</th><th>f(x)</th><th>reference</th><th>for</th><th>against</"
+         "th><th>net</th>"
          "<th>gap</th><th>in lungs</th></tr>\n";
     const auto names = s.value("output_names", std::vector<std::string>{});
     for (const auto& smp : s["samples"]) {
-      const std::string who = smp.contains("cell") ? smp["cell"].get<std::string>() + " #" + std::to_string(smp["index"].get<int64_t>())
-                                                   : "#" + std::to_string(smp.value("index", 0));
+      const std::string who = smp.contains("cell")
+                                  ? smp["cell"].get<std::string>() + " #" + std::to_string(smp["index"].get<int64_t>())
+                                  : "#" + std::to_string(smp.value("index", 0));
       for (size_t k = 0; k < smp["numbers"].size(); ++k) {
         const json& c = smp["numbers"][k];
-        h << "<tr><td>" << esc(who) << "</td><td>" << esc(k < names.size() ? names[k] : std::to_string(k)) << "</td><td>" << sig(c["output"])
-          << "</td><td>" << sig(c["expected"]) << "</td><td>" << sig(c["positive"]) << "</td><td>" << sig(c["negative"]) << "</td><td>"
-          << sig(c["net"]) << "</td><td>" << sig(c["gap"]) << "</td><td>"
-          << pct(c["lung_share"].is_number() ? c["lung_share"].get<double>() : NAN) << " (area " << pct(c["lung_area"].get<double>())
-          << ")</td></tr>\n";
+        h << "<tr><td>" << esc(who) << "</td><td>" << esc(k < names.size() ? names[k] : std::to_string(k))
+          << "</td><td>" << sig(c["output"]) << "</td><td>" << sig(c["expected"]) << "</td><td>" << sig(c["positive"])
+          << "</td><td>" << sig(c["negative"]) << "</td><td>" << sig(c["net"]) << "</td><td>" << sig(c["gap"])
+          << "</td><td>" << pct(c["lung_share"].is_number() ? c["lung_share"].get<double>() : NAN) << " (area "
+          << pct(c["lung_area"].get<double>()) << ")</td></tr>\n";
       }
     }
     h << "</table></div>\n";
@@ -285,20 +318,26 @@ document.body.setAttribute('data-status',bad.length?'broken:'+bad.length:'ok');}
 
 std::string build_report_html(const std::string& run_dir, const std::string& data_override) {
   const fs::path dir = fs::path(run_dir).lexically_normal();
-  LB_CHECK(fs::is_directory(dir), "report: " << run_dir << " is not a folder; give a run folder (lightbox train/demo --out)");
+  LB_CHECK(fs::is_directory(dir),
+           "report: " << run_dir << " is not a folder; give a run folder (lightbox train/demo --out)");
   const std::vector<fs::path> runs = find_runs(dir);
   LB_CHECK(!runs.empty(), "report: no history.json in " << run_dir << " or its sub-folders; train a model there first");
   std::string data = data_override;
-  if (data.empty()) data = read_json_if(runs.front() / "config.json").value("data", std::string("data/pneumoniamnist.npz"));
+  if (data.empty())
+    data = read_json_if(runs.front() / "config.json").value("data", std::string("data/pneumoniamnist.npz"));
   std::ostringstream h;
   const std::time_t now = std::time(nullptr);
   char when[32];
   std::strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
   h << "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>lightbox report: " << esc(dir.string())
-    << "</title>\n<style>" << kStyle << "</style>\n" << kCheck << "</head>\n<body data-status=\"loading\">\n";
-  h << "<h1>lightbox report: " << esc(dir.filename().string()) << "</h1>\n<p>ResNet18 on PneumoniaMNIST, trained, evaluated and "
-       "explained by lightbox 0.1.0; made " << when << " from " << esc(dir.string()) << ". Every number below is read from the run's files.</p>\n";
-  h << "<nav><a href=\"#data\">data</a><a href=\"#training\">training</a><a href=\"#metrics\">metrics</a><a href=\"#comparison\">comparison</a>"
+    << "</title>\n<style>" << kStyle << "</style>\n"
+    << kCheck << "</head>\n<body data-status=\"loading\">\n";
+  h << "<h1>lightbox report: " << esc(dir.filename().string())
+    << "</h1>\n<p>ResNet18 on PneumoniaMNIST, trained, evaluated and "
+       "explained by lightbox 0.1.0; made "
+    << when << " from " << esc(dir.string()) << ". Every number below is read from the run's files.</p>\n";
+  h << "<nav><a href=\"#data\">data</a><a href=\"#training\">training</a><a href=\"#metrics\">metrics</a><a "
+       "href=\"#comparison\">comparison</a>"
        "<a href=\"#explanations\">explanations</a></nav>\n";
   data_section(h, data);
   training_section(h, runs, dir);

@@ -35,8 +35,8 @@ void print_evaluation(const eval::ModelEvaluation& ev, const std::vector<std::st
   const auto& b = ev.at_val_threshold;
   char head[256];
   std::snprintf(head, sizeof head, "%s: %lld images (%s %lld, %s %lld); loss %.4f\n", ev.split.c_str(), (long long)a.n,
-                names.size() > 1 ? names[1].c_str() : "1", (long long)a.positives, names.empty() ? "0" : names[0].c_str(),
-                (long long)a.negatives, ev.predictions.loss);
+                names.size() > 1 ? names[1].c_str() : "1", (long long)a.positives,
+                names.empty() ? "0" : names[0].c_str(), (long long)a.negatives, ev.predictions.loss);
   os << head;
   std::snprintf(head, sizeof head, "%-18s %-28s %-28s\n", "", "threshold 0.5",
                 ("threshold " + fmt("%.3f", b.threshold) + " (Youden on val)").c_str());
@@ -71,11 +71,14 @@ void print_comparison(const eval::Comparison& c, const std::string& na, const st
                 (long long)c.mcnemar.b, (long long)c.mcnemar.c, fmt("%.4g", c.mcnemar.p_value).c_str());
   os << line;
   std::snprintf(line, sizeof line, "DeLong AUC difference:    %s - %s = %s (95%% CI %s..%s), p = %s\n",
-                fmt("%.4f", c.delong.auc_a).c_str(), fmt("%.4f", c.delong.auc_b).c_str(), fmt("%+.4f", c.delong.diff).c_str(),
-                fmt("%+.4f", c.delong.ci_lo).c_str(), fmt("%+.4f", c.delong.ci_hi).c_str(), fmt("%.4g", c.delong.p_value).c_str());
+                fmt("%.4f", c.delong.auc_a).c_str(), fmt("%.4f", c.delong.auc_b).c_str(),
+                fmt("%+.4f", c.delong.diff).c_str(), fmt("%+.4f", c.delong.ci_lo).c_str(),
+                fmt("%+.4f", c.delong.ci_hi).c_str(), fmt("%.4g", c.delong.p_value).c_str());
   os << line << (c.delong_error.empty() ? "" : "  (" + c.delong_error + ")\n");
-  std::snprintf(line, sizeof line, "chi-squared, 2x4 confusion tables (the seed's test; not paired): chi2 = %s, dof %d, p = %s\n",
-                fmt("%.4f", c.chi2_confusion.statistic).c_str(), c.chi2_confusion.dof, fmt("%.4g", c.chi2_confusion.p_value).c_str());
+  std::snprintf(line, sizeof line,
+                "chi-squared, 2x4 confusion tables (the seed's test; not paired): chi2 = %s, dof %d, p = %s\n",
+                fmt("%.4f", c.chi2_confusion.statistic).c_str(), c.chi2_confusion.dof,
+                fmt("%.4g", c.chi2_confusion.p_value).c_str());
   os << line;
   std::snprintf(line, sizeof line, "chi-squared, 2x2 correct/incorrect (not paired): chi2 = %s, p = %s\n",
                 fmt("%.4f", c.chi2_correct.statistic).c_str(), fmt("%.4g", c.chi2_correct.p_value).c_str());

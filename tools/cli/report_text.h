@@ -11,7 +11,8 @@
 namespace lb::cli {
 
 void print_evaluation(const eval::ModelEvaluation& ev, const std::vector<std::string>& class_names, std::ostream& os);
-void print_comparison(const eval::Comparison& c, const std::string& name_a, const std::string& name_b, std::ostream& os);
+void print_comparison(const eval::Comparison& c, const std::string& name_a, const std::string& name_b,
+                      std::ostream& os);
 // Reads RUN/history.json and writes RUN/figures/loss.svg and RUN/figures/val_metrics.svg.
 void write_training_curves(const std::string& run_dir);
 

@@ -80,9 +80,11 @@ void add_train_flags(CLI::App* sub, models::TrainConfig& c) {
   sub->add_flag("--nesterov", c.nesterov, "Nesterov momentum");
   sub->add_option("--schedule", c.schedule, "none | cosine | onecycle | step:EPOCHS:GAMMA")->capture_default_str();
   sub->add_option("--warmup-epochs", c.warmup_epochs, "linear warm-up epochs")->capture_default_str();
-  sub->add_option("--train-only", c.train_only, "comma-separated module prefixes to train (e.g. fc,layer4); others frozen");
-  sub->add_option("--unfreeze-every", c.unfreeze_every,
-                  "gradual unfreezing: start with --train-only (default fc), unfreeze one more stage backwards every K epochs")
+  sub->add_option("--train-only", c.train_only,
+                  "comma-separated module prefixes to train (e.g. fc,layer4); others frozen");
+  sub->add_option(
+         "--unfreeze-every", c.unfreeze_every,
+         "gradual unfreezing: start with --train-only (default fc), unfreeze one more stage backwards every K epochs")
       ->capture_default_str();
   sub->add_option("--augment", c.augment, "none | light | shift=2,rotate=10,brightness=0.1,contrast=0.1,hflip=0")
       ->capture_default_str();
@@ -98,7 +100,8 @@ Command train_command() {
             CLI::App* sub = app.add_subcommand("train", "train or fine-tune ResNet18 (freezing, unfreezing, resume)");
             add_train_flags(sub, o->cfg);
             sub->add_flag("--resume", o->cfg.resume, "continue the run in --out from its last finished epoch");
-            sub->add_option("--stop-after", o->cfg.stop_after, "leave after N epochs of this invocation (continue with --resume)");
+            sub->add_option("--stop-after", o->cfg.stop_after,
+                            "leave after N epochs of this invocation (continue with --resume)");
             sub->add_flag("--quiet", o->quiet, "no progress bar");
             sub->add_flag("--graph", o->cfg.graph,
                           "record the training step once as a CUDA Graph and replay it per batch (--device cuda)");

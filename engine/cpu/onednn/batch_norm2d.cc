@@ -32,8 +32,10 @@ Flags affine_flags(bool scale, bool shift) {
 // A per-channel argument with the same (plain) layout on both sides: no reorder.
 void channel_arg(Step& s, int arg, int64_t C, const float* p, bool is_input) {
   const dnnl::memory::desc md = channel_md(C);
-  if (is_input) s.input(arg, md, md);
-  else s.output(arg, md, md);
+  if (is_input)
+    s.input(arg, md, md);
+  else
+    s.output(arg, md, md);
   s.bind(arg, p);
 }
 
@@ -130,8 +132,9 @@ void backward(Context& ctx, const BatchNorm2dBackwardArgs& a, const float* x, co
 void batch_norm2d_backward(Context& ctx, const BatchNorm2dBackwardArgs& a, const float* x, const float* dy,
                            const float* mean, const float* invstd, const float* weight, float* dx, float* dweight,
                            float* dbias) {
-  LB_CHECK(x != nullptr, "batch_norm2d backward (oneDNN): the input x is needed; keep this case on lightbox's loop "
-                         "(engine/ops/batch_norm2d.cc does)");
+  LB_CHECK(x != nullptr,
+           "batch_norm2d backward (oneDNN): the input x is needed; keep this case on lightbox's loop "
+           "(engine/ops/batch_norm2d.cc does)");
   std::vector<float> var(static_cast<size_t>(a.C));  // (C) 1 / invstd^2
   for (int64_t c = 0; c < a.C; ++c) var[c] = static_cast<float>(1.0 / (static_cast<double>(invstd[c]) * invstd[c]));
   std::vector<float> spare_dx;  // (N, C, HW) when dx is not wanted: oneDNN always writes it

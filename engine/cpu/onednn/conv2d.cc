@@ -26,8 +26,12 @@ struct ConvMds {
 };
 
 ConvMds conv_mds(const Conv2dArgs& a) {
-  return {plain_md({a.N, a.C, a.H, a.W}, Tag::nchw), plain_md({a.K, a.C, a.R, a.S}, Tag::oihw),
-          plain_md({a.N, a.K, a.P, a.Q}, Tag::nchw), plain_md({a.K}, Tag::x), {a.stride, a.stride}, {a.pad, a.pad}};
+  return {plain_md({a.N, a.C, a.H, a.W}, Tag::nchw),
+          plain_md({a.K, a.C, a.R, a.S}, Tag::oihw),
+          plain_md({a.N, a.K, a.P, a.Q}, Tag::nchw),
+          plain_md({a.K}, Tag::x),
+          {a.stride, a.stride},
+          {a.pad, a.pad}};
 }
 
 std::string describe(const Conv2dArgs& a) {
@@ -92,8 +96,8 @@ void make_backward_input(Context& ctx, const Conv2dArgs& a, Conv2dPlan::Impl& p)
 void make_backward_weight(Context& ctx, const Conv2dArgs& a, Conv2dPlan::Impl& p) {
   const ConvMds m = conv_mds(a);
   const Dims xd{a.N, a.C, a.H, a.W}, wd{a.K, a.C, a.R, a.S}, yd{a.N, a.K, a.P, a.Q};
-  const bwd_weights::desc d(dnnl::algorithm::convolution_direct, any_md(xd), any_md(wd), any_md(yd), m.strides,
-                            m.pad, m.pad);
+  const bwd_weights::desc d(dnnl::algorithm::convolution_direct, any_md(xd), any_md(wd), any_md(yd), m.strides, m.pad,
+                            m.pad);
   const bwd_weights::primitive_desc pd(d, user_attr(), ctx.impl().engine, forward_pd(ctx, a, false));
   p.step = std::make_unique<Step>(ctx, bwd_weights(pd), pd.scratchpad_desc());
   p.step->input(DNNL_ARG_SRC, m.x, pd.src_desc());
@@ -108,13 +112,20 @@ void make_backward_weight(Context& ctx, const Conv2dArgs& a, Conv2dPlan::Impl& p
 }  // namespace
 
 Conv2dPlan::Conv2dPlan(Context& ctx, const Conv2dArgs& a, ConvDirection d, bool bias) : impl_(new Impl) {
-  LB_CHECK(!bias || d == ConvDirection::Forward, "oneDNN conv2d plan: a bias belongs to the forward direction; "
-                                                 "the bias gradient is conv2d_backward_bias");
+  LB_CHECK(!bias || d == ConvDirection::Forward,
+           "oneDNN conv2d plan: a bias belongs to the forward direction; "
+           "the bias gradient is conv2d_backward_bias");
   guarded("conv2d", describe(a), [&] {
     switch (d) {
-      case ConvDirection::Forward: make_forward(ctx, a, bias, *impl_); break;
-      case ConvDirection::BackwardInput: make_backward_input(ctx, a, *impl_); break;
-      case ConvDirection::BackwardWeight: make_backward_weight(ctx, a, *impl_); break;
+      case ConvDirection::Forward:
+        make_forward(ctx, a, bias, *impl_);
+        break;
+      case ConvDirection::BackwardInput:
+        make_backward_input(ctx, a, *impl_);
+        break;
+      case ConvDirection::BackwardWeight:
+        make_backward_weight(ctx, a, *impl_);
+        break;
     }
   });
 }

@@ -63,8 +63,8 @@ class Step {
   // Points argument `arg` at the caller's buffer (before run()).
   void bind(int arg, const void* p);
 
-  void run();        // reorder inputs in, the primitive, reorder outputs out; returns when done
-  void run_inner();  // the primitive alone, on the layouts it chose
+  void run();             // reorder inputs in, the primitive, reorder outputs out; returns when done
+  void run_inner();       // the primitive alone, on the layouts it chose
   bool reorders() const;  // whether any argument needs a layout conversion
 
  private:
@@ -87,7 +87,8 @@ class Step {
 inline std::string implementation_of(const dnnl::primitive_desc_base& pd) { return pd.impl_info_str(); }
 
 // f() with oneDNN's exceptions turned into one lb::Error line naming the op and the shapes.
-template <class F> auto guarded(const char* op, const std::string& shapes, F&& f) -> decltype(f()) {
+template <class F>
+auto guarded(const char* op, const std::string& shapes, F&& f) -> decltype(f()) {
   try {
     return f();
   } catch (const dnnl::error& e) {

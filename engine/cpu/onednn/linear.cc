@@ -36,8 +36,8 @@ ip_fwd::primitive_desc hint_pd(Context& ctx, const LinearMds& m) {
 
 }  // namespace
 
-void linear_forward(Context& ctx, int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w,
-                    const float* bias, float* y) {
+void linear_forward(Context& ctx, int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w, const float* bias,
+                    float* y) {
   if (N == 0) return;  // an empty batch: nothing to compute (oneDNN wants non-empty dims)
   guarded("linear", describe(N, IN, OUT), [&] {
     const LinearMds m = linear_mds(N, IN, OUT);

@@ -18,8 +18,8 @@
 namespace lb::cpu::onednn {
 
 // y = x W^T + b; bias may be null.
-void linear_forward(Context& ctx, int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w,
-                    const float* bias, float* y);
+void linear_forward(Context& ctx, int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w, const float* bias,
+                    float* y);
 // dx = dy W.
 void linear_backward_input(Context& ctx, int64_t N, int64_t IN, int64_t OUT, const float* dy, const float* w,
                            float* dx);

@@ -25,9 +25,9 @@ void make(Context& ctx, int64_t N, int64_t C, const MaxPool2dArgs& a, MaxPool2dP
   const dnnl::engine& eng = ctx.impl().engine;
   using fwd = dnnl::pooling_forward;
   using bwd = dnnl::pooling_backward;
-  const fwd::primitive_desc fpd(fwd::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, x, y,
-                                          strides, kernel, pad, pad),
-                                user_attr(), eng);
+  const fwd::primitive_desc fpd(
+      fwd::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, x, y, strides, kernel, pad, pad),
+      user_attr(), eng);
   const bwd::primitive_desc bpd(bwd::desc(dnnl::algorithm::pooling_max, x, y, strides, kernel, pad, pad), user_attr(),
                                 eng, fpd);
   p.impl_name = implementation_of(fpd);
