@@ -7,8 +7,9 @@
 LB_PACKAGES_BUILD=(build-essential cmake pkg-config libopenblas-dev libomp-dev libgtest-dev
   nlohmann-json3-dev libzip-dev libcli11-dev libstb-dev libdnnl-dev)
 # tools/test.sh only: the sanitizer build and the fuzzers (docs/reliability.md); chromium for the
-# report.html browser test (tests/cli/test_cli_report.cc).
-LB_PACKAGES_TEST=(clang-14 libclang-rt-14-dev chromium)
+# report.html browser test (tests/cli/test_cli_report.cc); clang-format-14 and clang-tidy-14 for the
+# lint tests (tests/lint: the layout of every file, the length of every function).
+LB_PACKAGES_TEST=(clang-14 libclang-rt-14-dev chromium clang-format-14 clang-tidy-14)
 
 lb_ensure_packages() {
   local missing=()
