@@ -193,7 +193,9 @@ TEST(CpuInfo, FeatureBitsAndCachesAreConsistent) {
   EXPECT_NE(cpu_summary().find(isa_name(active_isa())), std::string::npos);
   // ctest runs this suite again with LB_CPU_ISA=avx2 and =generic (tests/CMakeLists.txt): the
   // forced path must be the one in use, or those runs test nothing new.
-  if (const char* forced = std::getenv("LB_CPU_ISA")) EXPECT_EQ(active_isa(), parse_isa(forced));
+  if (const char* forced = std::getenv("LB_CPU_ISA")) {
+    EXPECT_EQ(active_isa(), parse_isa(forced));
+  }
 }
 
 TEST(CpuInfo, IsaNamesParseAndUnknownOnesAreRefused) {
