@@ -1,6 +1,7 @@
 # tools/lib/common.sh: shared by tools/demo.sh and tools/test.sh.
 #   lb_ensure_packages PKG...   installs the Debian packages that are missing (apt-get, as root)
-#   lb_build [cmake args...]    configures and builds into ./build (Release), all cores
+#   lb_build [cmake args...]    configures and builds into ./build (Release), all cores; everything,
+#                               or only $LB_BUILD_TARGET when set (tools/demo.sh: the CLI alone)
 #   lb_build_asan               configures and builds ./build-asan: clang, ASan + UBSan, the
 #                               libFuzzer targets, no CUDA (tools/test.sh, tools/fuzz.sh)
 
@@ -29,7 +30,7 @@ lb_ensure_packages() {
 
 lb_build() {
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
-  cmake --build build -j"$(nproc)"
+  cmake --build build -j"$(nproc)" ${LB_BUILD_TARGET:+--target "$LB_BUILD_TARGET"}
 }
 
 lb_build_asan() {
