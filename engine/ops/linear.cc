@@ -106,15 +106,9 @@ struct LinearNode : Node {
   const char* kind() const override { return kOp; }
   std::string describe() const override { return "in=" + std::to_string(in) + " out=" + std::to_string(out); }
   std::vector<Tensor> apply(const Tensor& dy) override {
-    LB_CHECK(dy.device() == device && dy.dtype() == input_dtypes[0] && dy.shape() == output_shape,
-             kOp << " backward: expected a " << device.str() << " " << dtype_name(input_dtypes[0])
-                 << " gradient shaped " << shape_str(output_shape) << ", got " << dy.str());
-    Tensor dx, dw, db;
-    const Tensor wv = needs_input_grad(0) ? w.unpack(kOp, "weight") : Tensor();
-    const Tensor xv = needs_input_grad(1) ? x.unpack(kOp, "input") : Tensor();
-    if (needs_input_grad(0)) dx = Tensor::empty(input_shapes[0], dy.dtype(), device);
-    if (needs_input_grad(1)) dw = Tensor::empty(input_shapes[1], dy.dtype(), device);
-    if (needs_input_grad(2)) db = Tensor::empty(input_shapes[2], dy.dtype(), device);
+    ops_detail::WeightedBackward g = ops_detail::begin_weighted_backward(*this, kOp, device, dy, x, w);
+    const Tensor &xv = g.x, &wv = g.w;
+    Tensor &dx = g.dx, &dw = g.dw, &db = g.db;
     if (device.is_cuda()) {
       cuda_backward(n, in, out, dy, xv, wv, dx, dw, db);
       return {dx, dw, db};
