@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "base/notes.h"
 #include "engine/io/safetensors.h"
 
 namespace lb::models {
@@ -20,6 +21,20 @@ const nn::StateDict& find_or_throw(const nn::StateDict& sd, const std::string& k
                 << "train one with `lightbox train` or convert torchvision weights with tools/convert_weights.py");
 }
 
+// Reads one metadata entry with `parse`; an entry that does not parse is not lightbox's (another
+// tool's free text) and is noted and skipped: the tensors, not the metadata, say what the model is.
+template <class Parse>
+void read_entry(const std::map<std::string, std::string>& md, const char* key, const std::string& path, Parse parse,
+                const char* fallback) {
+  auto it = md.find(key);
+  if (it == md.end() || it->second.empty()) return;
+  try {
+    parse(it->second);
+  } catch (const std::exception&) {
+    note(path + ": metadata " + key + " '" + it->second + "' is not lightbox's; ignored, " + fallback);
+  }
+}
+
 ModelMeta parse_meta(const std::map<std::string, std::string>& md, const nn::StateDict& sd, const std::string& path) {
   ModelMeta m;
   Tensor conv1, fc;
@@ -28,24 +43,41 @@ ModelMeta parse_meta(const std::map<std::string, std::string>& md, const nn::Sta
   m.in_channels = conv1.size(1);
   m.num_classes = fc.size(0);
   m.width = conv1.size(0);
-  try {
-    auto get = [&](const char* k) { return md.count(k) ? md.at(k) : std::string(); };
-    if (!get("arch").empty()) m.arch = get("arch");
-    if (!get("normalization").empty()) {
-      auto j = nlohmann::json::parse(get("normalization"));
-      m.norm.mean = j.at("mean").get<double>();
-      m.norm.std = j.at("std").get<double>();
-    }
-    if (!get("class_names").empty())
-      m.class_names = nlohmann::json::parse(get("class_names")).get<std::vector<std::string>>();
-    if (!get("image_size").empty()) m.image_size = std::stoll(get("image_size"));
-    if (!get("config").empty()) m.config = nlohmann::json::parse(get("config"));
-  } catch (const std::exception& e) {
-    LB_THROW(path << ": unreadable lightbox metadata (" << e.what() << "); re-save the checkpoint");
-  }
-  LB_CHECK(m.arch == "resnet18",
-           path << ": architecture '" << m.arch << "' is not resnet18, the only one lightbox builds");
-  LB_CHECK(m.norm.std > 0, path << ": normalization std must be positive");
+  // arch is free text in files from other tools ("torchvision resnet18, conv1 1->64, fc 512->2"):
+  // remembered for the note load_checkpoint makes once every tensor has matched ResNet18's.
+  auto arch = md.find("arch");
+  if (arch != md.end() && arch->second != "resnet18") m.foreign_arch = arch->second;
+  read_entry(
+      md, "normalization", path,
+      [&](const std::string& v) {
+        const auto j = nlohmann::json::parse(v);
+        const double mean = j.at("mean").get<double>(), std = j.at("std").get<double>();
+        LB_CHECK(std > 0, "std must be positive");
+        m.norm.mean = mean;
+        m.norm.std = std;
+      },
+      "inputs are normalised with mean 0.5, std 0.5");
+  read_entry(
+      md, "class_names", path,
+      [&](const std::string& v) { m.class_names = nlohmann::json::parse(v).get<std::vector<std::string>>(); },
+      "classes are numbered");
+  read_entry(
+      md, "image_size", path,
+      [&](const std::string& v) {
+        size_t used = 0;
+        const long long n = std::stoll(v, &used);
+        LB_CHECK(used == v.size() && n > 0, "not a positive integer");
+        m.image_size = n;
+      },
+      "the image size is taken as 28");
+  read_entry(
+      md, "config", path,
+      [&](const std::string& v) {
+        nlohmann::json j = nlohmann::json::parse(v);
+        LB_CHECK(j.is_object(), "not an object");
+        m.config = std::move(j);
+      },
+      "the training configuration is unknown");
   if (m.class_names.size() != static_cast<size_t>(m.num_classes))
     m.class_names = default_class_names("", m.num_classes);
   return m;
@@ -84,8 +116,14 @@ Checkpoint load_checkpoint(const std::string& path) {
   try {
     ck.model->load_state_dict(st.tensors, /*strict=*/true);
   } catch (const Error& e) {
-    LB_THROW(path << ": " << e.what());
+    LB_THROW(path << ": " << e.what()
+                  << (ck.meta.foreign_arch.empty()
+                          ? std::string()
+                          : " (its metadata names the architecture '" + ck.meta.foreign_arch + "')"));
   }
+  if (!ck.meta.foreign_arch.empty())
+    note(path + ": metadata arch '" + ck.meta.foreign_arch +
+         "' is not lightbox's 'resnet18'; ignored, since every tensor matches ResNet18's names and shapes");
   ck.model->eval();
   return ck;
 }

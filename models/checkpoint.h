@@ -13,6 +13,10 @@
 //   config         the training configuration (every flag of the run)
 // A file without metadata (converted from torchvision, or timm's) still loads: arch, channels and
 // classes (and the width, conv1's output channels) are read off the tensor shapes, normalization defaults to 0.5 / 0.5.
+// The tensors are the truth; metadata is free text. An entry that is not lightbox's (an `arch` of
+// another tool's wording, a normalization that does not parse) is reported once through lb::note
+// (base/notes.h) and ignored when every tensor matches; a tensor that does not match is refused,
+// naming the first key and both shapes.
 #pragma once
 
 #include <memory>
@@ -27,7 +31,8 @@
 namespace lb::models {
 
 struct ModelMeta {
-  std::string arch = "resnet18";
+  std::string arch = "resnet18";  // what the tensors are; a file's own `arch` entry is not trusted
+  std::string foreign_arch;       // the file's `arch` entry when it is not "resnet18" (noted on load)
   int64_t in_channels = 1;
   int64_t num_classes = 2;
   int64_t width = 64;  // conv1's output channels (read off the tensor shapes, not stored)

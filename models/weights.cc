@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "base/notes.h"
 #include "engine/io/safetensors.h"
 #include "engine/nn/init.h"
 
@@ -54,9 +55,9 @@ void check_conv1_mode(const std::string& mode) {
 InitReport load_imagenet(ResNet18& model, const std::string& path, const std::string& conv1_mode, Generator& gen) {
   check_conv1_mode(conv1_mode);
   io::SafeTensors st = io::load_safetensors(path);
-  if (st.metadata.count("arch"))
-    LB_CHECK(st.metadata.at("arch") == "resnet18",
-             path << ": architecture '" << st.metadata.at("arch") << "' is not resnet18, the only one lightbox builds");
+  // The metadata is free text; the tensors say what the file is (checkpoint.h). A foreign `arch` is
+  // noted once the strict load below has matched every tensor, and named if it has not.
+  const std::string arch = st.metadata.count("arch") ? st.metadata.at("arch") : std::string("resnet18");
   nn::StateDict& sd = st.tensors;
   InitReport report;
 
@@ -98,8 +99,13 @@ InitReport load_imagenet(ResNet18& model, const std::string& path, const std::st
   try {
     model.load_state_dict(sd, /*strict=*/true);
   } catch (const Error& e) {
-    LB_THROW(path << ": " << e.what() << " (expected torchvision's resnet18; convert with tools/convert_weights.py)");
+    LB_THROW(path << ": " << e.what() << " (expected torchvision's resnet18"
+                  << (arch == "resnet18" ? std::string() : ", and its metadata names the architecture '" + arch + "'")
+                  << "; convert with tools/convert_weights.py)");
   }
+  if (arch != "resnet18")
+    note(path + ": metadata arch '" + arch +
+         "' is not lightbox's 'resnet18'; ignored, since every tensor matches ResNet18's names and shapes");
   return report;
 }
 

@@ -127,6 +127,29 @@ TEST(Cli, CheckpointThatIsNotAResNet18) {
   EXPECT_TRUE(one_error_line(run(dir, "info --weights " + dir + "/partial.safetensors"), {"bn1.running_mean"}));
 }
 
+// A checkpoint from another tool: ResNet18's tensors, with that tool's own free-text `arch`. It
+// loads, with one note on stderr; the tensors are the truth (models/checkpoint.h).
+TEST(Cli, CheckpointWithForeignArchMetadataLoadsWithANote) {
+  const std::string dir = test::fresh_dir();
+  Generator gen(3);
+  models::ResNet18 model(1, 2, gen);
+  io::save_safetensors(dir + "/other.safetensors", model.state_dict(),
+                       {{"format", "pt"}, {"arch", "torchvision resnet18, conv1 1->64, fc 512->2"}});
+  const std::string data = test::write_tiny_dataset(dir + "/d.npz"), ck = dir + "/other.safetensors";
+  for (const std::string& cmd :
+       std::vector<std::string>{"info --weights " + ck, "eval --quiet --weights " + ck + " --data " + data}) {
+    const Result r = run(dir, cmd);
+    EXPECT_EQ(r.code, 0) << cmd << "\n" << r.err;
+    EXPECT_NE(r.err.find("lightbox: note: " + ck +
+                         ": metadata arch 'torchvision resnet18, conv1 1->64, "
+                         "fc 512->2' is not lightbox's 'resnet18'; ignored"),
+              std::string::npos)
+        << cmd << "\n"
+        << r.err;
+    EXPECT_EQ(r.err.find("note:"), r.err.rfind("note:")) << "the note is given once: " << r.err;
+  }
+}
+
 TEST(Cli, ProbeRejectsWrongDtypeChannelsAndNaN) {
   const std::string dir = test::fresh_dir();
   const std::string ck = write_checkpoint(dir + "/ck.safetensors");

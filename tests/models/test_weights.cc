@@ -30,6 +30,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/notes.h"
 #include "engine/autograd.h"
 #include "engine/io/file.h"
 #include "engine/io/npy.h"
@@ -370,20 +371,95 @@ TEST(Weights, ShapeMismatchOutsideConv1AndFcNamesBothShapes) {
   EXPECT_NE(e2.find(shape_str({1000, 256})), std::string::npos) << e2;
 }
 
-TEST(Weights, ForeignArchitectureAndUnknownModeAreRefused) {
+// Collects lb::note calls (base/notes.h) for the life of a scope.
+struct NoteCollector {
+  std::vector<std::string> notes;
+  NoteHandler previous = set_note_handler([this](const std::string& t) { notes.push_back(t); });
+  ~NoteCollector() { set_note_handler(previous); }
+};
+
+TEST(Weights, ForeignArchMetadataIsNotedWhenEveryTensorMatches) {
+  Generator gen(0);
+  ResNet18 m(1, 1000, gen);
+  auto md = converter_metadata();
+  md["arch"] = "torchvision resnet18, conv1 3->64, fc 512->1000";  // another tool's free text
+  const std::string path = write_file(formula_state_dict(), "archtext", md);
+  NoteCollector c;
+  load_imagenet(m, path, "sum", gen);
+  ASSERT_EQ(c.notes.size(), 1u);
+  EXPECT_NE(c.notes[0].find("metadata arch 'torchvision resnet18, conv1 3->64, fc 512->1000'"), std::string::npos)
+      << c.notes[0];
+  EXPECT_NE(c.notes[0].find("every tensor matches"), std::string::npos) << c.notes[0];
+  expect_torchvision_outputs(m, "grey");  // the weights went in as with lightbox's own metadata
+}
+
+TEST(Weights, ForeignArchWithForeignTensorsAndUnknownModeAreRefused) {
   const std::string path = write_file(formula_state_dict(), "arch");
   Generator gen(0);
   ResNet18 m(1, 2, gen);
   const std::string e = error_of(m, path, "green");
   EXPECT_NE(e.find("--conv1 must be sum, mean, red or random, got 'green'"), std::string::npos) << e;
+  // A file whose tensors are not ResNet18's is refused whatever its metadata says, and the error
+  // names the first mismatched key with both shapes, and the architecture the metadata claims.
   auto md = converter_metadata();
   md["arch"] = "resnet50";
-  const std::string e2 = error_of(m, write_file(formula_state_dict(), "arch50", md));
-  EXPECT_NE(e2.find("'resnet50' is not resnet18"), std::string::npos) << e2;
+  nn::StateDict sd = formula_state_dict();
+  for (auto& [k, t] : sd)
+    if (k == "layer1.0.conv1.weight") t = Tensor::zeros({64, 64, 1, 1});
+  NoteCollector c;
+  const std::string e2 = error_of(m, write_file(sd, "arch50", md));
+  EXPECT_NE(e2.find("layer1.0.conv1.weight: checkpoint has " + shape_str({64, 64, 1, 1}) + ", model has " +
+                    shape_str({64, 64, 3, 3})),
+            std::string::npos)
+      << e2;
+  EXPECT_NE(e2.find("'resnet50'"), std::string::npos) << e2;
+  EXPECT_TRUE(c.notes.empty());  // no "ignored" note for a file that did not load
   // A 3-channel file into a 2-channel model has no defined adaptation.
   ResNet18 two(2, 2, gen);
   const std::string e3 = error_of(two, path);
   EXPECT_NE(e3.find("only a 1-channel model is adapted"), std::string::npos) << e3;
+}
+
+TEST(Weights, CheckpointWithForeignMetadataLoadsWithOneNoteEach) {
+  auto md = converter_metadata();
+  md["arch"] = "torchvision resnet18, conv1 1->64, fc 512->2";
+  md["normalization"] = "ImageNet mean/std";  // prose, not lightbox's JSON
+  md["image_size"] = "28px";
+  const std::string path = write_file(formula_state_dict(), "ckforeign", md);
+  NoteCollector c;
+  const Checkpoint ck = load_checkpoint(path);
+  EXPECT_EQ(ck.meta.arch, "resnet18");
+  EXPECT_DOUBLE_EQ(ck.meta.norm.mean, 0.5);  // the defaults, as the notes say
+  EXPECT_DOUBLE_EQ(ck.meta.norm.std, 0.5);
+  EXPECT_EQ(ck.meta.image_size, 28);
+  ASSERT_EQ(c.notes.size(), 3u);
+  EXPECT_NE(c.notes[0].find("metadata normalization 'ImageNet mean/std' is not lightbox's"), std::string::npos)
+      << c.notes[0];
+  EXPECT_NE(c.notes[1].find("metadata image_size '28px'"), std::string::npos) << c.notes[1];
+  EXPECT_NE(c.notes[2].find("metadata arch 'torchvision resnet18"), std::string::npos) << c.notes[2];
+  expect_torchvision_outputs(*ck.model, "rgb");
+}
+
+TEST(Weights, CheckpointWithMismatchedTensorIsRefusedNamingKeyAndShapes) {
+  auto md = converter_metadata();
+  md["arch"] = "my resnet";
+  nn::StateDict sd = formula_state_dict();
+  for (auto& [k, t] : sd)
+    if (k == "layer3.1.bn2.running_var") t = Tensor::zeros({128});
+  const std::string path = write_file(sd, "ckbad", md);
+  NoteCollector c;
+  try {
+    load_checkpoint(path);
+    ADD_FAILURE() << "a checkpoint with a 128-entry layer3.1.bn2.running_var loaded";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(
+        msg.find("layer3.1.bn2.running_var: checkpoint has " + shape_str({128}) + ", model has " + shape_str({256})),
+        std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("'my resnet'"), std::string::npos) << msg;
+  }
+  EXPECT_TRUE(c.notes.empty());
 }
 
 // ---- the trainer --------------------------------------------------------------------------------

@@ -1,16 +1,20 @@
 // main.cc: the lightbox command line. Each subcommand lives in its own file and registers itself
-// in the table below; main only parses, dispatches and turns lb::Error into one line + exit 1.
+// in the table below; main only parses, dispatches, prints the library's notes and turns lb::Error
+// into one line + exit 1.
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
 #include "base/common.h"
+#include "base/notes.h"
 #include "tools/cli/commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"lightbox: ResNet18 on chest X-rays, explained with SHAP, in C++ and CUDA"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "lightbox 0.1.0");
+  // What the library notices and lets pass (base/notes.h), one line each, before the result.
+  lb::set_note_handler([](const std::string& text) { std::cerr << "lightbox: note: " << text << "\n"; });
   std::vector<lb::cli::Command> commands = lb::cli::all_commands();
   std::vector<std::function<int()>> runners;
   for (auto& cmd : commands) runners.push_back(cmd.add(app));
