@@ -10,7 +10,7 @@
 //
 // The rules run on the tensors' device: on the CPU in their dtype (float32 or float64), on CUDA
 // in float32 (kernels/deep_rules.cu), with the same operations in the same order, so the two
-// devices give the same bits (tests/gpu/test_deep_rules_cuda.cc).
+// devices give the same bits (tests/explain/test_deep_rules_cuda.cc).
 #pragma once
 
 #include <cstdint>

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "base/common.h"
+#include "base/strings.h"
 
 namespace lb::explain {
 
@@ -48,11 +49,10 @@ Masker Masker::parse(const std::string& spec) {
     ky = x == std::string::npos ? kx : rest.substr(x + 1);
   } else if (spec.rfind("blur(", 0) == 0 && spec.back() == ')') {
     const std::string rest = spec.substr(5, spec.size() - 6);
-    const size_t comma = rest.find(',');
-    LB_CHECK(comma != std::string::npos,
-             "masker '" << spec << "' needs two kernel sizes, blur(KX,KY); use " << kSpellings);
-    kx = rest.substr(0, comma);
-    ky = rest.substr(comma + 1);
+    const std::vector<std::string> sizes = split(rest, ',');
+    LB_CHECK(sizes.size() == 2, "masker '" << spec << "' needs two kernel sizes, blur(KX,KY); use " << kSpellings);
+    kx = sizes[0];
+    ky = sizes[1];
     while (!ky.empty() && ky.front() == ' ') ky.erase(ky.begin());  // shap's "blur(28, 28)"
   } else if (spec.rfind("constant:", 0) == 0) {
     const std::string v = spec.substr(9);

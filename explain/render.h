@@ -56,8 +56,8 @@ double shared_vmax(const Tensor& maps);
 Tensor overlay_cell(const Tensor& images, const Tensor& maps, int64_t n, int64_t k, double vmax,
                     const GridOptions& opt);
 
-// A PNG (stored, uncompressed deflate: small images only) of a uint8 (H, W, 3) tensor, as a
-// "data:image/png;base64,..." URI; and base64 of any bytes (RFC 4648).
+// A PNG (io::encode_png) of a uint8 (H, W, 3) tensor, as a "data:image/png;base64,..." URI; and
+// base64 of any bytes (RFC 4648).
 std::string png_data_uri(const Tensor& rgb);
 std::string base64(const std::string& bytes);
 

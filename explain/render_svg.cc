@@ -1,45 +1,20 @@
 // render_svg.cc: the labelled attribution figure (render.h): SVG text with the picture cells
 // embedded as base64 PNG data URIs, so one .svg file (or one <img> in the HTML report) carries
-// everything. The PNG encoder is the smallest valid one (PNG spec, ISO/IEC 15948): 8-bit RGB,
-// filter 0 on every row, zlib "stored" blocks (no compression; a 28x28 cell is 2.4 kB), CRC-32
-// per chunk and Adler-32 over the raw rows. Cells are drawn at the image's own resolution and
-// scaled by the viewer with image-rendering: pixelated, so every input pixel stays a crisp square.
+// everything. The PNG bytes are the engine's (io::encode_png, stb's encoder). Cells are drawn at
+// the image's own resolution and scaled by the viewer with image-rendering: pixelated, so every
+// input pixel stays a crisp square.
 #include <cmath>
 #include <cstdio>
 #include <sstream>
 
 #include "base/common.h"
+#include "engine/io/png.h"
 #include "explain/render.h"
 #include "models/evaluate/plots.h"
 
 namespace lb::explain {
 
 namespace {
-
-uint32_t crc32(const std::string& s, size_t from) {
-  static uint32_t table[256] = {0};
-  if (table[1] == 0)
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int b = 0; b < 8; ++b) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      table[i] = c;
-    }
-  uint32_t c = 0xFFFFFFFFu;
-  for (size_t i = from; i < s.size(); ++i) c = table[(c ^ static_cast<uint8_t>(s[i])) & 0xFF] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
-}
-
-void put_be32(std::string& s, uint32_t v) {
-  for (int sh = 24; sh >= 0; sh -= 8) s.push_back(static_cast<char>((v >> sh) & 0xFF));
-}
-
-void chunk(std::string& png, const char* type, const std::string& data) {
-  put_be32(png, static_cast<uint32_t>(data.size()));
-  const size_t start = png.size();
-  png += type;
-  png += data;
-  put_be32(png, crc32(png, start));
-}
 
 std::string esc(const std::string& s) { return eval::xml_escape(s); }
 
@@ -78,35 +53,7 @@ std::string base64(const std::string& in) {
 std::string png_data_uri(const Tensor& rgb) {
   LB_CHECK(rgb.dtype() == DType::UInt8 && rgb.dim() == 3 && rgb.size(2) == 3,
            "png_data_uri: expected uint8 (H, W, 3), got " << rgb.str());
-  const int64_t H = rgb.size(0), W = rgb.size(1);
-  LB_CHECK(H * (3 * W + 1) < (1 << 26), "png_data_uri: " << H << "x" << W << " is too large for an uncompressed PNG");
-  std::string raw;  // filter byte 0 + the row's RGB bytes, row by row
-  const uint8_t* p = rgb.data<uint8_t>();
-  for (int64_t i = 0; i < H; ++i) {
-    raw.push_back(0);
-    raw.append(reinterpret_cast<const char*>(p + i * W * 3), static_cast<size_t>(W * 3));
-  }
-  std::string z = "\x78\x01";  // zlib header: deflate, 32K window, no preset dictionary
-  for (size_t off = 0; off < raw.size() || off == 0; off += 65535) {
-    const size_t len = std::min<size_t>(65535, raw.size() - off);
-    z.push_back(off + len >= raw.size() ? 1 : 0);  // BFINAL, BTYPE = 00 (stored)
-    z.push_back(static_cast<char>(len & 0xFF)), z.push_back(static_cast<char>(len >> 8));
-    z.push_back(static_cast<char>(~len & 0xFF)), z.push_back(static_cast<char>((~len >> 8) & 0xFF));
-    z.append(raw, off, len);
-    if (raw.empty()) break;
-  }
-  uint32_t s1 = 1, s2 = 0;
-  for (char c : raw) s1 = (s1 + static_cast<uint8_t>(c)) % 65521, s2 = (s2 + s1) % 65521;
-  put_be32(z, s2 << 16 | s1);
-  std::string png = "\x89PNG\r\n\x1a\n";
-  std::string ihdr;
-  put_be32(ihdr, static_cast<uint32_t>(W));
-  put_be32(ihdr, static_cast<uint32_t>(H));
-  ihdr += std::string("\x08\x02\x00\x00\x00", 5);  // 8 bits, RGB, deflate, filter 0, no interlace
-  chunk(png, "IHDR", ihdr);
-  chunk(png, "IDAT", z);
-  chunk(png, "IEND", "");
-  return "data:image/png;base64," + base64(png);
+  return "data:image/png;base64," + base64(io::encode_png(rgb));
 }
 
 Figure attribution_figure(const Tensor& images, const Tensor& maps, const FigureSpec& spec, const GridOptions& opt) {

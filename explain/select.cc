@@ -3,9 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 
 #include "base/common.h"
+#include "base/strings.h"
 
 namespace lb::explain {
 
@@ -25,9 +25,7 @@ const char* cell_name(Cell c) {
 
 std::vector<Cell> parse_cells(const std::string& spec) {
   std::vector<Cell> cells;
-  std::stringstream ss(spec);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
+  for (std::string item : split(spec, ',')) {
     std::transform(item.begin(), item.end(), item.begin(), ::tolower);
     Cell c;
     if (item == "tp")

@@ -17,7 +17,7 @@
 // buffers, Adam moments) and warms the allocator, neither of which may happen inside a capture.
 //
 // Replayed and eager steps run the same kernels in the same order on the same data, so a run
-// with graphs follows the eager run step for step (tests/gpu/test_graph_step.cc); only
+// with graphs follows the eager run step for step (tests/models/test_graph_step_cuda.cc); only
 // atomics-based kernels (max-pool backward's overlapping windows) make either differ from itself.
 #pragma once
 

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <type_traits>
 
+#include "base/strings.h"
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/data/loader.h"
@@ -30,15 +31,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-std::vector<std::string> split_list(const std::string& s, char sep = ',') {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, sep))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 // Counts past these are typos or corrupt files, and would overflow epoch * steps products.
 constexpr int64_t kMaxEpochs = 1'000'000;
@@ -71,7 +63,7 @@ std::shared_ptr<optim::LRSchedule> make_schedule(const TrainConfig& c, int64_t s
   else if (c.schedule == "onecycle")
     s = std::make_shared<optim::OneCycleLR>(c.lr, total);
   else if (c.schedule.rfind("step:", 0) == 0) {
-    const auto parts = split_list(c.schedule.substr(5), ':');
+    const auto parts = split(c.schedule.substr(5), ':', Empty::Skip);
     LB_CHECK(parts.size() == 2, "--schedule step needs step:EPOCHS:GAMMA (e.g. step:3:0.1), got " << c.schedule);
     int64_t every = 0;
     double gamma = 0;
@@ -112,7 +104,7 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, ResNet18&
 // Trainable prefixes for 0-based epoch e: the configured ones, plus one more stage of
 // unfreeze_order() every unfreeze_every epochs.
 std::vector<std::string> trainable_at(const TrainConfig& c, int64_t e) {
-  std::vector<std::string> p = split_list(c.train_only);
+  std::vector<std::string> p = split(c.train_only, ',', Empty::Skip);
   if (c.unfreeze_every <= 0) return p;
   if (p.empty()) p.push_back("fc");
   int64_t extra = e / c.unfreeze_every;

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <vector>
 
+#include "base/strings.h"
+
 namespace lb::data {
 
 namespace {
@@ -56,9 +58,7 @@ AugmentConfig parse_augment(const std::string& spec) {
   AugmentConfig a;
   if (spec.empty() || spec == "none") return a;
   if (spec == "light") return {2, 10.0, 0.1, 0.1, false};
-  std::stringstream ss(spec);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
+  for (const std::string& item : split(spec, ',')) {
     const auto eq = item.find('=');
     LB_CHECK(eq != std::string::npos,
              "--augment: expected key=value in '" << item << "' (keys: shift, rotate, brightness, contrast, hflip)");

@@ -7,7 +7,6 @@
 // never half-written.
 #include "engine/io/png.h"
 
-#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <filesystem>
@@ -42,11 +41,17 @@ void append_to_string(void* context, void* data, int size) {
   static_cast<std::string*>(context)->append(static_cast<const char*>(data), static_cast<size_t>(size));
 }
 
-// stb sizes its IDAT buffer from each chunk's length field before reading the chunk, so a 55-byte
-// file whose IDAT claims 900 MB costs 900 MB (found by tools/fuzz.sh). Walking the chunk list
-// first, every length is checked against the bytes that follow it (PNG spec 5.3: length, type,
-// data, CRC). Other formats pass through untouched.
-void check_png_chunks(const std::string& bytes, const std::string& path) {
+// Every chunk of a PNG file is walked once before stb sees the file (PNG spec 5.3: length, type,
+// data, CRC), for two faults found by tools/fuzz.sh:
+// - stb sizes its IDAT buffer from each chunk's length field before reading the chunk, so a 55-byte
+//   file whose IDAT claims 900 MB costs 900 MB. Every length is checked against the bytes that
+//   follow it.
+// - A zero-length IDAT chunk adds nothing to the image's zlib stream, but stb, meeting one before
+//   any image data, copies its 0 bytes into a buffer it has not allocated yet: memcpy(NULL, src, 0),
+//   which UBSan reports. Such chunks are dropped (erasing bytes before `at` leaves the count of
+//   bytes still to come, and so the length check of every later chunk, as it was).
+// The walk stops at IEND. Other formats pass through untouched.
+void check_png_chunks(std::string& bytes, const std::string& path) {
   static const char kSignature[] = "\x89PNG\r\n\x1a\n";
   if (bytes.size() < 8 || bytes.compare(0, 8, kSignature, 8) != 0) return;
   size_t at = 8;
@@ -58,25 +63,8 @@ void check_png_chunks(const std::string& bytes, const std::string& path) {
              path << ": cannot decode the image: its " << type << " chunk claims " << len << " bytes but only "
                   << bytes.size() - at - 8 << " follow; the file is truncated or corrupt, re-create or re-download it");
     if (type == "IEND") return;
-    at += 12 + len;
-  }
-}
-
-// A zero-length IDAT chunk adds nothing to the image's zlib stream, but stb, meeting one before any
-// image data, copies its 0 bytes into a buffer it has not allocated yet: memcpy(NULL, src, 0), which
-// UBSan reports (found by tools/fuzz.sh). Such chunks are dropped before stb sees the file. Runs
-// after check_png_chunks, so every length is known to fit.
-void drop_empty_idat_chunks(std::string& bytes) {
-  static const char kSignature[] = "\x89PNG\r\n\x1a\n";
-  if (bytes.size() < 8 || bytes.compare(0, 8, kSignature, 8) != 0) return;
-  size_t at = 8;
-  while (at + 8 <= bytes.size()) {
-    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + at);
-    const uint64_t len = (uint64_t{p[0]} << 24) | (uint64_t{p[1]} << 16) | (uint64_t{p[2]} << 8) | p[3];
-    const std::string type = bytes.substr(at + 4, 4);
-    if (type == "IEND") return;
     if (type == "IDAT" && len == 0) {
-      bytes.erase(at, std::min<size_t>(12, bytes.size() - at));  // length, type and CRC
+      bytes.erase(at, 12);  // length, type and CRC; the check above proved all 12 bytes are there
       continue;
     }
     at += 12 + len;
@@ -108,25 +96,37 @@ void check_jpeg_tables(const std::string& bytes, const std::string& path) {
   }
 }
 
-// The (H, W, C) of an image tensor, or a one-line error saying which rule it breaks.
-void image_dims(const std::string& path, const Tensor& img, int& h, int& w, int& c) {
-  LB_CHECK(img.defined(), "save_png: " << path << ": the image is undefined; pass a uint8 tensor");
-  LB_CHECK(img.dtype() == DType::UInt8, "save_png: " << path << ": the image is " << img.str()
-                                                     << ", not uint8; scale it to 0-255 and convert it to uint8");
-  LB_CHECK(img.dim() == 2 || img.dim() == 3, "save_png: " << path << ": the image has shape " << shape_str(img.shape())
-                                                          << "; give (H, W) for grey or (H, W, C) with C = 3 or 4");
+// The (H, W, C) of an image tensor, or a one-line error, starting with `who` (the function, and
+// the file if there is one), saying which rule it breaks.
+void image_dims(const std::string& who, const Tensor& img, int& h, int& w, int& c) {
+  LB_CHECK(img.defined(), who << ": the image is undefined; pass a uint8 tensor");
+  LB_CHECK(img.dtype() == DType::UInt8,
+           who << ": the image is " << img.str() << ", not uint8; scale it to 0-255 and convert it to uint8");
+  LB_CHECK(img.dim() == 2 || img.dim() == 3, who << ": the image has shape " << shape_str(img.shape())
+                                                 << "; give (H, W) for grey or (H, W, C) with C = 3 or 4");
   const int64_t c64 = img.dim() == 3 ? img.size(2) : 1;
-  LB_CHECK(c64 >= 1 && c64 <= 4, "save_png: " << path << ": the image has " << c64 << " channels (shape "
-                                              << shape_str(img.shape()) << "); PNG holds 1 (grey), 2 (grey+alpha), "
-                                              << "3 (RGB) or 4 (RGBA)");
-  LB_CHECK(img.size(0) >= 1 && img.size(1) >= 1, "save_png: " << path << ": the image has shape "
-                                                              << shape_str(img.shape())
-                                                              << "; a PNG needs at least one pixel");
+  LB_CHECK(c64 >= 1 && c64 <= 4, who << ": the image has " << c64 << " channels (shape " << shape_str(img.shape())
+                                     << "); PNG holds 1 (grey), 2 (grey+alpha), 3 (RGB) or 4 (RGBA)");
+  LB_CHECK(img.size(0) >= 1 && img.size(1) >= 1,
+           who << ": the image has shape " << shape_str(img.shape()) << "; a PNG needs at least one pixel");
   LB_CHECK(img.size(0) <= INT_MAX && img.size(1) * c64 <= INT_MAX,
-           "save_png: " << path << ": the image " << shape_str(img.shape()) << " is too large for the encoder");
+           who << ": the image " << shape_str(img.shape()) << " is too large for the encoder");
   h = static_cast<int>(img.size(0));
   w = static_cast<int>(img.size(1));
   c = static_cast<int>(c64);
+}
+
+// The PNG bytes of an image tensor: stb's encoder (filtered rows, deflate), collected in memory.
+// `who` starts every error (image_dims).
+std::string encode(const std::string& who, const Tensor& img) {
+  int h = 0, w = 0, c = 0;
+  image_dims(who, img, h, w, c);
+  const Tensor cpu = img.device().is_cpu() ? img : img.to(Device::cpu());
+  std::string out;
+  const int ok = stbi_write_png_to_func(&append_to_string, &out, w, h, c, cpu.raw_data(), w * c);
+  LB_CHECK(ok != 0 && !out.empty(),
+           who << ": the PNG encoder failed for shape " << shape_str(img.shape()) << "; check the free memory");
+  return out;
 }
 
 }  // namespace
@@ -140,7 +140,6 @@ Tensor load_png(const std::string& path, int channels) {
   LB_CHECK(!bytes.empty(), path << ": the file is empty; write or download the image again");
   LB_CHECK(bytes.size() <= INT_MAX, path << ": the file is over 2 GB, too large for the image decoder");
   check_png_chunks(bytes, path);
-  drop_empty_idat_chunks(bytes);
   check_jpeg_tables(bytes, path);
   int w = 0, h = 0, stored = 0;
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
@@ -166,15 +165,8 @@ Tensor load_png(const std::string& path, int channels) {
   return t;
 }
 
-void save_png(const std::string& path, const Tensor& img) {
-  int h = 0, w = 0, c = 0;
-  image_dims(path, img, h, w, c);
-  const Tensor cpu = img.device().is_cpu() ? img : img.to(Device::cpu());
-  std::string out;
-  const int ok = stbi_write_png_to_func(&append_to_string, &out, w, h, c, cpu.raw_data(), w * c);
-  LB_CHECK(ok != 0 && !out.empty(), "save_png: " << path << ": the PNG encoder failed for shape "
-                                                 << shape_str(img.shape()) << "; check the free memory");
-  write_file_atomic(path, out);
-}
+std::string encode_png(const Tensor& img) { return encode("encode_png", img); }
+
+void save_png(const std::string& path, const Tensor& img) { write_file_atomic(path, encode("save_png: " + path, img)); }
 
 }  // namespace lb::io

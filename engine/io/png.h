@@ -26,4 +26,7 @@ Tensor load_png(const std::string& path, int channels = 0);
 // PNG and writes it atomically (write_file_atomic).
 void save_png(const std::string& path, const Tensor& img);
 
+// The same PNG as save_png writes, as bytes in memory (for a "data:image/png;base64,..." URI, say).
+std::string encode_png(const Tensor& img);
+
 }  // namespace lb::io

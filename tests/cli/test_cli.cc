@@ -174,7 +174,7 @@ TEST(Cli, LibraryRejectedFlagValuesAreOneLine) {
   EXPECT_TRUE(one_error_line(run(dir, base + "--lr -0.1"), {"--lr"}));
   EXPECT_TRUE(one_error_line(run(dir, base + "--augment zoom=2"), {"--augment"}));
   EXPECT_TRUE(one_error_line(run(dir, base + "--train-only layer9 --epochs 1"), {"--train-only", "layer9"}));
-  // A CUDA Graph needs a CUDA device (tests/gpu/test_graph_step.cc runs it on one).
+  // A CUDA Graph needs a CUDA device (tests/models/test_graph_step_cuda.cc runs it on one).
   EXPECT_TRUE(one_error_line(run(dir, base + "--graph --epochs 1"), {"--graph", "--device cuda"}));
   EXPECT_FALSE(std::filesystem::exists(dir + "/run/config.json"));
   EXPECT_TRUE(one_error_line(run(dir, "bench train --graph --steps 1"), {"--graph", "--device cuda"}));

@@ -217,7 +217,7 @@ TEST(CliExplain, BadInputIsOneLine) {
 
 // --device: cpu (the default) is recorded in meta.json and changes nothing; a name that is no
 // device is one line; and without a GPU (or in a build without CUDA), --device cuda is one line
-// from every subcommand that runs a network, before any work. tests/gpu/test_explain_cuda.cc runs
+// from every subcommand that runs a network, before any work. tests/explain/test_explain_cuda.cc runs
 // the same commands on a GPU.
 TEST(CliExplain, DeviceOption) {
   const std::string dir = test::fresh_dir();

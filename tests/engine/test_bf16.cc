@@ -4,7 +4,7 @@
 // gradient, and differ from plain fp32 (so skipping the rounding fails); float64 ignores the mode;
 // a few training steps in Bf16 mode lower the loss and leave fp32 master weights.
 //
-// The CUDA kernels are checked against this emulation in tests/gpu (test_ops_cuda.cc's Bf16 rows).
+// The CUDA kernels are checked against this emulation in tests/kernels/test_ops_cuda.cc (its Bf16 rows).
 #include <gtest/gtest.h>
 
 #include <array>

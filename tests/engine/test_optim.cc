@@ -353,7 +353,7 @@ constexpr double kLrTol = 1e-15;
 // ---- CUDA Graph replay (engine/optim/optimizer.h) -----------------------------------------------
 // The device scalar table is CUDA-only: on the CPU it is refused in one line naming the fix, a
 // replay before the table exists is refused, and step() (never recording on the CPU) is unchanged.
-// tests/gpu/test_graph_step.cc runs the table through real captures.
+// tests/models/test_graph_step_cuda.cc runs the table through real captures.
 TEST(OptimizerReplay, DeviceScalarsNeedCudaParameters) {
   Tensor p = param(1.0);
   SGD sgd({p}, SGDOptions{});

@@ -62,6 +62,18 @@ TEST(Png, RoundTripRgbRgbaAndGreyAlpha) {
   }
 }
 
+// encode_png is save_png without the file: the same bytes, in memory.
+TEST(Png, EncodeInMemoryGivesTheBytesSavePngWrites) {
+  TempFolder dir;
+  const Tensor img = pattern({9, 4, 3});
+  io::save_png(dir.file("s.png"), img);
+  const std::string bytes = io::encode_png(img);
+  EXPECT_EQ(bytes, io::read_file(dir.file("s.png")));
+  io::write_file_atomic(dir.file("m.png"), bytes);
+  expect_same(io::load_png(dir.file("m.png")), img);
+  expect_error([] { io::encode_png(pattern({2, 2, 5})); }, {"encode_png", "5 channels"});
+}
+
 TEST(Png, SingleChannelImageLoadsAsGrey) {
   TempFolder dir;
   const Tensor img = pattern({4, 3, 1});

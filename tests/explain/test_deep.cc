@@ -418,20 +418,5 @@ TEST(DeepErrors, ClearMessages) {
   for (const Tensor& p : sq.parameters()) EXPECT_TRUE(p.requires_grad());
 }
 
-// Not a test: per-image timing on the fixture model at B = 20 and B = 100 (the 20 rows tiled).
-// ./bin/lb_explain_tests --gtest_also_run_disabled_tests --gtest_filter='*DeepBenchmark*'
-TEST(DISABLED_DeepBenchmark, FixtureResNetPerImage) {
-  auto model = fixture_resnet();
-  const Tensor x = io::load_npy(fixture("x.npy")), bg20 = io::load_npy(fixture("bg.npy"));
-  Tensor bg100 = Tensor::empty({100, 1, 28, 28});
-  for (int64_t r = 0; r < 5; ++r) bg100.slice0(r * 20, 20).copy_(bg20);
-  for (const Tensor* bg : std::vector<const Tensor*>{&bg20, &bg100}) {
-    const auto t0 = std::chrono::steady_clock::now();
-    deep_explain(Explained{*model}, x, *bg, {});
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::cout << "B=" << bg->size(0) << ": " << s / x.size(0) << " s per image (" << x.size(0) << " images)\n";
-  }
-}
-
 }  // namespace
 }  // namespace lb::explain

@@ -64,6 +64,7 @@ TEST(MaskerSpec, RejectsBadSpellingsWithOneLine) {
   expect_error([] { Masker::parse("blur:0"); }, {"blur:0", "positive whole numbers"});
   expect_error([] { Masker::parse("blur:3x"); }, {"positive whole numbers"});
   expect_error([] { Masker::parse("blur(28)"); }, {"two kernel sizes"});
+  expect_error([] { Masker::parse("blur(5,7,9)"); }, {"two kernel sizes"});
   expect_error([] { Masker::parse("constant:abc"); }, {"finite number"});
   expect_error([] { Masker::parse("constant:nan"); }, {"finite number"});
   expect_error([] { Masker::parse("inpaint_telea"); }, {"unknown masker"});

@@ -90,10 +90,10 @@ TEST(Render, Base64MatchesRfc4648Vectors) {
   EXPECT_EQ(base64("foobar"), "Zm9vYmFy");
 }
 
-// lightbox's own stored-deflate PNG encoder, read back by stb's decoder (io::load_png).
+// The data URI's PNG (io::encode_png), read back by the decoder (io::load_png): the same pixels.
 TEST(Render, PngDataUriDecodesToTheSamePixels) {
   const std::string dir = test::fresh_dir("png");
-  for (int64_t W : {1, 7, 300}) {  // 300 columns x 80 rows: more than one 64 KiB stored block
+  for (int64_t W : {1, 7, 300}) {  // 300 columns x 80 rows: over 64 KiB of pixels
     const int64_t H = W == 300 ? 80 : 3;
     Tensor img = Tensor::empty({H, W, 3}, DType::UInt8);
     for (int64_t i = 0; i < img.numel(); ++i) img.data<uint8_t>()[i] = static_cast<uint8_t>((i * 37 + 11) % 256);

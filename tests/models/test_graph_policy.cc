@@ -1,5 +1,5 @@
 // ReplayPolicy (models/graph_step.h): which batches of a `train --graph` run are replayed from the
-// CUDA Graph, which capture it and which run eagerly. The GPU test (tests/gpu/test_graph_step.cc)
+// CUDA Graph, which capture it and which run eagerly. The GPU test (tests/models/test_graph_step_cuda.cc)
 // runs the same sequence for real; this one pins the rule on every machine.
 #include <gtest/gtest.h>
 

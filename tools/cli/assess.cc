@@ -24,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/strings.h"
 #include "engine/autograd.h"
 #include "engine/io/file.h"
 #include "engine/io/npz.h"
@@ -53,14 +54,6 @@ struct AssessOptions {
   int threads = 0;
   DeviceOptions device;  // where every network pass runs (models, the shuffled-label training)
 };
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 // What the whole run shares: the model, the images and what is known about them.
 struct Study {
@@ -382,7 +375,7 @@ std::string data_path_of(const AssessOptions& o, const Study& st) {
 
 // Cascading randomisation (and label randomisation) for every method on the sanity images.
 json run_sanity(const AssessOptions& o, Study& st, const std::vector<std::string>& methods, Device dev) {
-  const std::vector<std::string> checks = split_list(o.sanity);
+  const std::vector<std::string> checks = split(o.sanity, ',', Empty::Skip);
   json out = json::object();
   if (checks.empty() || o.sanity == "none") return out;
   const std::vector<int64_t> rows = sanity_rows(st, o.sanity_images);
@@ -443,7 +436,7 @@ json run_sanity(const AssessOptions& o, Study& st, const std::vector<std::string
 int run_assess(const AssessOptions& o) {
   apply_threads(o.threads);
   const Device dev = apply_device_options(o.device);
-  const std::vector<std::string> methods = split_list(o.methods);
+  const std::vector<std::string> methods = split(o.methods, ',', Empty::Skip);
   LB_CHECK(!methods.empty(), "assess: --methods needs at least one of gradient, deep, partition, ig");
   for (const auto& m : methods) {
     LB_CHECK(m == "gradient" || m == "deep" || m == "partition" || m == "ig",
@@ -451,7 +444,7 @@ int run_assess(const AssessOptions& o) {
     LB_CHECK(o.layer == "input" || m == "gradient" || m == "deep",
              "assess: " << m << " explains the input only; with --layer use gradient,deep");
   }
-  for (const auto& c : split_list(o.sanity))
+  for (const auto& c : split(o.sanity, ',', Empty::Skip))
     LB_CHECK(c == "cascade" || c == "labels" || c == "none",
              "assess: --sanity takes cascade, labels, cascade,labels or none, got '" << c << "'");
   LB_CHECK(o.curve_steps >= 1, "assess: --curve-steps must be positive, got " << o.curve_steps);

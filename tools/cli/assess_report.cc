@@ -20,6 +20,61 @@ std::string cell(const json& v, int precision = 3) {
 
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"};
 
+// ---- curves_svg's steps ---------------------------------------------------------------------------
+// Two panels side by side, deletion and insertion, each w x h pixels, `left` of room for the
+// y ticks before each, `top` above for the title, `gap` between them.
+struct PanelGeometry {
+  double w = 300, h = 220, left = 45, top = 30, gap = 60;
+};
+const PanelGeometry kPanel;
+
+// One y range for both panels: the extent of every curve, real and random order, of every method.
+void curves_range(const json& r, const std::vector<std::string>& methods, double& lo, double& hi) {
+  lo = 1e300, hi = -1e300;
+  for (const auto& m : methods)
+    for (const char* key : {"deletion", "insertion", "deletion_random", "insertion_random"})
+      for (double v : r["methods"][m]["curves"][key].get<std::vector<double>>())
+        lo = std::min(lo, v), hi = std::max(hi, v);
+  if (!(hi > lo)) lo -= 1, hi += 1;
+}
+
+// A panel's title, frame, x ticks and label (the fraction removed or inserted), and y ticks.
+void panel_axes(std::ostream& s, const json& r, const std::string& kind, double x0, double lo, double hi) {
+  const double pw = kPanel.w, ph = kPanel.h, y0 = kPanel.top;
+  s << "<text x=\"" << x0 + pw / 2 << "\" y=\"18\" text-anchor=\"middle\">" << kind
+    << " (mean over images; dashed: random order)</text>\n";
+  s << "<rect x=\"" << x0 << "\" y=\"" << y0 << "\" width=\"" << pw << "\" height=\"" << ph
+    << "\" fill=\"none\" stroke=\"#888\"/>\n";
+  for (int t = 0; t <= 4; ++t) {
+    const double v = t / 4.0;
+    s << "<text x=\"" << x0 + v * pw << "\" y=\"" << y0 + ph + 15 << "\" text-anchor=\"middle\">" << v << "</text>\n";
+  }
+  s << "<text x=\"" << x0 + pw / 2 << "\" y=\"" << y0 + ph + 30 << "\" text-anchor=\"middle\">fraction of "
+    << (r["layer"] == "input" ? "pixels" : "layer cells") << (kind == "deletion" ? " removed" : " inserted")
+    << "</text>\n";
+  for (int t = 0; t <= 4; ++t)
+    s << "<text x=\"" << x0 - 5 << "\" y=\"" << y0 + ph - t / 4.0 * ph + 4 << "\" text-anchor=\"end\">"
+      << lo + (hi - lo) * t / 4.0 << "</text>\n";
+}
+
+// Each method's mean curve of one kind (solid) and its random-order twin (dashed), in its colour.
+void panel_curves(std::ostream& s, const json& r, const std::vector<std::string>& methods, const std::string& kind,
+                  double x0, double lo, double hi) {
+  const double pw = kPanel.w, ph = kPanel.h, y0 = kPanel.top;
+  for (size_t mi = 0; mi < methods.size(); ++mi) {
+    const json& c = r["methods"][methods[mi]]["curves"];
+    const auto fr = c["fraction"].get<std::vector<double>>();
+    for (int rnd = 0; rnd < 2; ++rnd) {
+      const auto y = c[kind + (rnd ? "_random" : "")].get<std::vector<double>>();
+      s << "<polyline fill=\"none\" stroke=\"" << kColors[mi % 5] << "\" stroke-width=\"" << (rnd ? 1 : 2) << "\""
+        << (rnd ? " stroke-dasharray=\"4,3\"" : "") << " points=\"";
+      for (size_t i = 0; i < fr.size() && i < y.size(); ++i)
+        s << x0 + fr[i] * pw << "," << y0 + ph - (y[i] - lo) / (hi - lo) * ph << " ";
+      s << "\"/>\n";
+    }
+  }
+}
+
 }  // namespace
 
 void print_assessment(const json& r, const std::vector<std::string>& methods, std::ostream& os) {
@@ -65,51 +120,23 @@ void print_assessment(const json& r, const std::vector<std::string>& methods, st
 }
 
 std::string curves_svg(const json& r, const std::vector<std::string>& methods) {
-  const double pw = 300, ph = 220, ml = 45, mt = 30, gap = 60;
   std::ostringstream s;
   s << std::fixed << std::setprecision(2);
-  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << 2 * pw + 2 * ml + gap << "\" height=\"" << ph + mt + 70
+  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << 2 * kPanel.w + 2 * kPanel.left + kPanel.gap
+    << "\" height=\"" << kPanel.h + kPanel.top + 70
     << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  double lo = 0, hi = 0;
+  curves_range(r, methods, lo, hi);
   const char* kinds[2] = {"deletion", "insertion"};
   for (int p = 0; p < 2; ++p) {
-    const double x0 = ml + p * (pw + gap + ml * 0.0), y0 = mt;
-    s << "<text x=\"" << x0 + pw / 2 << "\" y=\"18\" text-anchor=\"middle\">" << kinds[p]
-      << " (mean over images; dashed: random order)</text>\n";
-    s << "<rect x=\"" << x0 << "\" y=\"" << y0 << "\" width=\"" << pw << "\" height=\"" << ph
-      << "\" fill=\"none\" stroke=\"#888\"/>\n";
-    for (int t = 0; t <= 4; ++t) {
-      const double v = t / 4.0;
-      s << "<text x=\"" << x0 + v * pw << "\" y=\"" << y0 + ph + 15 << "\" text-anchor=\"middle\">" << v << "</text>\n";
-    }
-    s << "<text x=\"" << x0 + pw / 2 << "\" y=\"" << y0 + ph + 30 << "\" text-anchor=\"middle\">fraction of "
-      << (r["layer"] == "input" ? "pixels" : "layer cells") << (p == 0 ? " removed" : " inserted") << "</text>\n";
-    // One y range for both panels: the curves' own extent.
-    double lo = 1e300, hi = -1e300;
-    for (const auto& m : methods)
-      for (const char* key : {"deletion", "insertion", "deletion_random", "insertion_random"})
-        for (double v : r["methods"][m]["curves"][key].get<std::vector<double>>())
-          lo = std::min(lo, v), hi = std::max(hi, v);
-    if (!(hi > lo)) lo -= 1, hi += 1;
-    for (int t = 0; t <= 4; ++t)
-      s << "<text x=\"" << x0 - 5 << "\" y=\"" << y0 + ph - t / 4.0 * ph + 4 << "\" text-anchor=\"end\">"
-        << lo + (hi - lo) * t / 4.0 << "</text>\n";
-    for (size_t mi = 0; mi < methods.size(); ++mi) {
-      const json& c = r["methods"][methods[mi]]["curves"];
-      const auto fr = c["fraction"].get<std::vector<double>>();
-      for (int rnd = 0; rnd < 2; ++rnd) {
-        const auto y = c[std::string(kinds[p]) + (rnd ? "_random" : "")].get<std::vector<double>>();
-        s << "<polyline fill=\"none\" stroke=\"" << kColors[mi % 5] << "\" stroke-width=\"" << (rnd ? 1 : 2) << "\""
-          << (rnd ? " stroke-dasharray=\"4,3\"" : "") << " points=\"";
-        for (size_t i = 0; i < fr.size() && i < y.size(); ++i)
-          s << x0 + fr[i] * pw << "," << y0 + ph - (y[i] - lo) / (hi - lo) * ph << " ";
-        s << "\"/>\n";
-      }
-    }
+    const double x0 = kPanel.left + p * (kPanel.w + kPanel.gap);
+    panel_axes(s, r, kinds[p], x0, lo, hi);
+    panel_curves(s, r, methods, kinds[p], x0, lo, hi);
   }
   for (size_t mi = 0; mi < methods.size(); ++mi)
-    s << "<text x=\"" << ml + mi * 110 << "\" y=\"" << ph + mt + 60 << "\" fill=\"" << kColors[mi % 5] << "\">"
-      << methods[mi] << "</text>\n";
-  s << "<text x=\"" << ml + methods.size() * 110 << "\" y=\"" << ph + mt + 60
+    s << "<text x=\"" << kPanel.left + mi * 110 << "\" y=\"" << kPanel.h + kPanel.top + 60 << "\" fill=\""
+      << kColors[mi % 5] << "\">" << methods[mi] << "</text>\n";
+  s << "<text x=\"" << kPanel.left + methods.size() * 110 << "\" y=\"" << kPanel.h + kPanel.top + 60
     << "\">y: log-odds of the predicted class</text>\n</svg>\n";
   return s.str();
 }

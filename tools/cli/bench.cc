@@ -47,19 +47,15 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-int run_bench(const BenchOptions& o) {
-  apply_threads(o.threads);
-  const Device dev = apply_device_options(o.device);
-  Generator gen(0);
-  models::ResNet18 model(1, 2, gen);
-  model.to(dev);
-  Tensor x = Tensor::randn({o.batch, 1, o.size, o.size}, gen).to(dev);
-  Tensor y = Tensor::empty({o.batch}, DType::Int64);
-  for (int64_t i = 0; i < o.batch; ++i) y.data<int64_t>()[i] = i % 2;
-  optim::SGDOptions so;
-  so.lr = 0.01;
-  so.momentum = 0.9;
-  optim::SGD opt(model.parameters(), so);
+// GPU work is asynchronous: wait for it before reading the clock.
+void sync(Device dev) {
+  if (dev.is_cuda()) kernels::synchronize("bench");
+}
+
+// Seconds for o.steps training steps after the warm-up ones. The CUDA allocator's malloc count
+// when the timed steps begin is left in mallocs_before (the JSON reports the mallocs since).
+double time_training(models::ResNet18& model, optim::SGD& opt, const Tensor& x, const Tensor& y, const BenchOptions& o,
+                     Device dev, uint64_t& mallocs_before) {
   // --graph: the step `lightbox train --graph` runs (models/graph_step.h): recorded once as a CUDA
   // Graph, then one replay per step, after copying the batch into the graph's input buffers.
   // GraphStep refuses a CPU device and the cuDNN backend with one line each.
@@ -74,36 +70,37 @@ int run_bench(const BenchOptions& o) {
     loss.backward();
     opt.step();
   };
-  // GPU work is asynchronous: wait for it before reading the clock.
-  auto sync = [&] {
-    if (dev.is_cuda()) kernels::synchronize("bench");
-  };
   model.train();
   // A graph step runs its first batch eagerly and captures on the second.
   for (int64_t i = 0; i < std::max<int64_t>(o.warmup, o.graph ? 2 : 0); ++i) train_step();
-  sync();
+  sync(dev);
   LB_CHECK(!graph || graph->captures() == 1, "bench --graph: the step was not captured");
-  const uint64_t mallocs_before = dev.is_cuda() ? kernels::allocator_stats().cuda_mallocs : 0;
-  auto t0 = std::chrono::steady_clock::now();
+  mallocs_before = dev.is_cuda() ? kernels::allocator_stats().cuda_mallocs : 0;
+  const auto t0 = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < o.steps; ++i) train_step();
-  sync();
-  const double train_s = seconds_since(t0);
-  graph.reset();
+  sync(dev);
+  return seconds_since(t0);
+}
+
+// Seconds for o.steps inference forwards (eval mode, no autograd) after the warm-up ones.
+double time_inference(models::ResNet18& model, const Tensor& x, const BenchOptions& o, Device dev) {
   model.eval();
-  double infer_s = 0;
-  {
-    // Only inference reads the switch (training never folds); restored so nothing else sees it.
-    const bool folding_was = nn::folding_enabled();
-    nn::set_folding(!o.no_fold);
-    NoGradGuard g;
-    for (int64_t i = 0; i < o.warmup; ++i) model(x);
-    sync();
-    t0 = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < o.steps; ++i) model(x);
-    sync();
-    infer_s = seconds_since(t0);
-    nn::set_folding(folding_was);
-  }
+  // Only inference reads the switch (training never folds); restored so nothing else sees it.
+  const bool folding_was = nn::folding_enabled();
+  nn::set_folding(!o.no_fold);
+  NoGradGuard g;
+  for (int64_t i = 0; i < o.warmup; ++i) model(x);
+  sync(dev);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < o.steps; ++i) model(x);
+  sync(dev);
+  const double infer_s = seconds_since(t0);
+  nn::set_folding(folding_was);
+  return infer_s;
+}
+
+// The one JSON line: images per second, and what ran them (CPU, ISA path, backend, device state).
+nlohmann::json bench_json(const BenchOptions& o, Device dev, double train_s, double infer_s, uint64_t mallocs_before) {
   const double imgs = static_cast<double>(o.batch * o.steps);
   nlohmann::json j = {{"engine", "lightbox"},
                       {"threads", omp_get_max_threads()},
@@ -132,7 +129,27 @@ int run_bench(const BenchOptions& o) {
     j["cuda_mallocs_in_timed_steps"] = a.cuda_mallocs - mallocs_before;  // 0: the cache serves every step
     j["peak_allocated_mib"] = static_cast<double>(a.peak_allocated_bytes) / (1 << 20);
   }
-  std::cout << j.dump() << std::endl;
+  return j;
+}
+
+// ResNet18 (1 channel, 2 classes) on one fixed random batch: training steps, then inference.
+int run_bench(const BenchOptions& o) {
+  apply_threads(o.threads);
+  const Device dev = apply_device_options(o.device);
+  Generator gen(0);
+  models::ResNet18 model(1, 2, gen);
+  model.to(dev);
+  Tensor x = Tensor::randn({o.batch, 1, o.size, o.size}, gen).to(dev);
+  Tensor y = Tensor::empty({o.batch}, DType::Int64);
+  for (int64_t i = 0; i < o.batch; ++i) y.data<int64_t>()[i] = i % 2;
+  optim::SGDOptions so;
+  so.lr = 0.01;
+  so.momentum = 0.9;
+  optim::SGD opt(model.parameters(), so);
+  uint64_t mallocs_before = 0;
+  const double train_s = time_training(model, opt, x, y, o, dev, mallocs_before);
+  const double infer_s = time_inference(model, x, o, dev);
+  std::cout << bench_json(o, dev, train_s, infer_s, mallocs_before).dump() << std::endl;
   return 0;
 }
 

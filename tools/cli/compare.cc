@@ -19,6 +19,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "base/strings.h"
 #include "engine/io/file.h"
 #include "engine/io/npy.h"
 #include "explain/compare.h"
@@ -59,14 +60,6 @@ Scored score_model(models::Checkpoint& ck, const std::string& weights, const dat
     }
   }
   return s;
-}
-
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string part; std::getline(ss, part, ',');)
-    if (!part.empty()) out.push_back(part);
-  return out;
 }
 
 // One METHOD[@LAYER]: explain under A (selecting the cells), then B on A's images, then compare.
@@ -145,7 +138,7 @@ nlohmann::json explain_both(const CompareOptions& o, const std::string& spec, co
 int run_compare(const CompareOptions& o) {
   apply_threads(o.threads);
   const Device dev = apply_device_options(o.device);
-  const auto names = split_commas(o.names);
+  const auto names = split(o.names, ',', Empty::Skip);
   if (!o.explain.empty()) {
     LB_CHECK(!o.out.empty(), "compare --explain needs --out DIR for the explanations");
     LB_CHECK(names.size() == 2 && names[0] != names[1],
@@ -176,7 +169,7 @@ int run_compare(const CompareOptions& o) {
     const std::string root = o.explain_dir.empty() ? o.out + "/explain-runs" : o.explain_dir;
     std::cout << "\nexplanations, " << names[0] << " vs " << names[1] << " (output "
               << "positive class; Spearman / top-" << 100 * o.top_fraction << "% overlap, mean over images):\n";
-    for (const auto& spec : split_commas(o.explain)) {
+    for (const auto& spec : split(o.explain, ',', Empty::Skip)) {
       const nlohmann::json j = explain_both(o, spec, data, names, root);
       std::printf("  %-20s Spearman %6.3f   top-k overlap %5.1f%%\n", j["name"].get<std::string>().c_str(),
                   j["mean_spearman"].is_number() ? j["mean_spearman"].get<double>() : NAN,

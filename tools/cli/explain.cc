@@ -32,6 +32,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/strings.h"
 #include "engine/backend.h"
 #include "engine/io/file.h"
 #include "engine/io/npy.h"
@@ -172,10 +173,7 @@ int run_explain(ExplainOptions o) {
   apply_threads(o.threads);
   const Device dev = apply_device_options(o.device);  // before any work: no CUDA is one line
   std::vector<explain::Deficiency> simulate;          // checked before any work
-  if (!o.simulate.empty()) {
-    std::stringstream kinds(o.simulate);
-    for (std::string d; std::getline(kinds, d, ',');) simulate.push_back(explain::parse_deficiency(d));
-  }
+  for (const std::string& d : split(o.simulate, ',')) simulate.push_back(explain::parse_deficiency(d));
   if (!o.background_spec.empty() && o.background_spec.find_first_not_of("0123456789") == std::string::npos)
     o.background = std::stoll(o.background_spec);
   else

@@ -9,8 +9,8 @@
 // space (already normalised).
 #include <filesystem>
 #include <iostream>
-#include <sstream>
 
+#include "base/strings.h"
 #include "engine/autograd.h"
 #include "engine/io/npy.h"
 #include "engine/nn/capture.h"
@@ -30,15 +30,6 @@ struct ProbeOptions {
   DeviceOptions device;
 };
 
-std::vector<std::string> split_names(const std::string& s) {
-  std::vector<std::string> v;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) v.push_back(item);
-  return v;
-}
-
 int run_probe(const ProbeOptions& o) {
   apply_threads(o.threads);
   const Device dev = apply_device_options(o.device);
@@ -48,7 +39,7 @@ int run_probe(const ProbeOptions& o) {
            o.input << ": expected float32 (N, " << ck.meta.in_channels << ", H, W) in model space, got " << x.str()
                    << "; convert with x.astype(np.float32)");
   for (double v : x.to_vector()) LB_CHECK(std::isfinite(v), o.input << ": contains NaN or inf; clean the input first");
-  const std::vector<std::string> names = split_names(o.capture);
+  const std::vector<std::string> names = split(o.capture, ',', Empty::Skip);
   for (const auto& n : names)
     LB_CHECK(ck.model->find(n) != nullptr,
              "--capture: no module named '" << n << "' (try: conv1, layer1, layer4.1.conv2, fc)");

@@ -13,7 +13,7 @@
 //
 // What this cannot see: the cp.async pipeline (stage indices, wait counts, barriers), the float4 and
 // wmma shared-memory reads, and the epilogue's shared-memory staging. Those run only on a GPU
-// (tests/gpu/test_conv2d_v2_cuda.cc and the kernel lab).
+// (tests/lab/test_conv2d_v2_cuda.cc and the kernel lab).
 #include <gtest/gtest.h>
 
 #include <cmath>

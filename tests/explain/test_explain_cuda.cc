@@ -196,7 +196,7 @@ TEST_F(CudaExplain, IntegratedGradients) {
 
 // DeepLIFT: the rescale rules run on the device (kernels/deep_rules.cu): the fixture ResNet's
 // stem max-pool (3x3, stride 2, overlapping windows) and its 17 relus cross both rules in every
-// backward pass (tests/gpu/test_deep_rules_cuda.cc checks each rule alone against the CPU's, bit
+// backward pass (tests/explain/test_deep_rules_cuda.cc checks each rule alone against the CPU's, bit
 // for bit). Completeness is enforced inside deep_explain (per image and output, |gap| <= 1e-4
 // of mean_p |f(x) - f(bg_p)|, else it throws); here it is checked again, against the mean size of
 // what is explained, with room for images whose f(x) sits near E f(bg).

@@ -3,7 +3,7 @@
 // at 28x28 (batch 8) and 224x224 (batch 1), and odd shapes (partial tiles, strides 2-4, dead taps,
 // tapless stride classes, both the one-tap-per-tile and the per-element index paths, a bias).
 // Outputs start as NaN, so an element the kernel never writes fails the check. The index math
-// alone is also checked without a GPU (tests/engine/test_conv2d_v2_index.cc). Skipped, and
+// alone is also checked without a GPU (tests/lab/test_conv2d_v2_index.cc). Skipped, and
 // reported as skipped, without a CUDA device.
 #include <gtest/gtest.h>
 

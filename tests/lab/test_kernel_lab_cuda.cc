@@ -1,4 +1,4 @@
-// test_kernel_lab.cc (label gpu): every kernel-lab variant (lab/lab.cuh) of every op and
+// test_kernel_lab_cuda.cc (label gpu): every kernel-lab variant (lab/lab.cuh) of every op and
 // direction passes its check against the CPU backend on one small ResNet18 shape per op, and every
 // direction has the naive variant 1. No timing. Skipped, and reported as skipped, without CUDA or
 // a device; the case-table tests at the end run anywhere.
