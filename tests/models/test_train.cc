@@ -1,4 +1,4 @@
-// test_train.cc: the trainer (models/train.h) end to end on a tiny synthetic dataset
+// test_train.cc: the trainer (models/trainer.h) end to end on a tiny synthetic dataset
 // (tests/support/tiny_dataset.h: 48/16/16 images of 16x16, a ResNet18 epoch in well under a
 // second), checking the promises a run folder makes:
 //   - CPU determinism: the same config gives the same history and bitwise the same weights;
@@ -20,7 +20,7 @@
 #include "engine/io/file.h"
 #include "engine/io/npz.h"
 #include "engine/io/safetensors.h"
-#include "models/train.h"
+#include "models/trainer.h"
 #include "tests/support/check.h"
 #include "tests/support/tiny_dataset.h"
 
@@ -43,7 +43,6 @@ TrainConfig tiny_config(const std::string& dir, const std::string& run = "run") 
   c.batch_size = 16;
   c.lr = 0.05;
   c.seed = 3;
-  c.progress = false;
   return c;
 }
 
@@ -115,7 +114,6 @@ TEST(Trainer, StopAndResumeEqualsOneUninterruptedRun) {
   TrainConfig r;
   r.out = dir + "/sliced";  // everything else comes from the run's config.json
   r.resume = true;
-  r.progress = false;
   const TrainResult second = train_model(r);
   EXPECT_EQ(second.history.size(), 3u);
   EXPECT_EQ(history_of(dir + "/whole"), history_of(dir + "/sliced"));
@@ -132,7 +130,6 @@ std::string resume_with_lr(const std::string& out, double lr) {
   TrainConfig r;
   r.out = out;
   r.resume = true;
-  r.progress = false;
   return error_of([&] { train_model(r); });
 }
 
@@ -257,8 +254,8 @@ TEST(Trainer, ConfigJsonHoldsEveryFieldThatDefinesTheRun) {
   std::vector<std::string> keys;
   for (const auto& [k, v] : j.items()) keys.push_back(k);
   std::sort(keys.begin(), keys.end());
-  // Every TrainConfig field except resume, stop_after and progress, which say how this
-  // invocation runs, not what the run is.
+  // Every TrainConfig field except resume, stop_after, device, graph and stop_requested, which say
+  // how this invocation runs, not what the run is.
   EXPECT_EQ(keys,
             (std::vector<std::string>{
                 "augment",  "batch_size", "conv1",      "data",           "epochs",        "init",        "lr",
