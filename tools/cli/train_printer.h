@@ -1,6 +1,7 @@
 // train_printer.h: how `lightbox train` (and demo, and assess's label randomisation) shows a
 // training run: a TrainObserver (models/train_observer.h) that writes each event to stderr as a
-// line of text and draws one progress bar per epoch (engine/progress.h).
+// line of text and reports each epoch's batches to a progress bar (engine/progress.h), which
+// `lightbox` draws on the terminal (tools/cli/progress_bar.h).
 //
 //   lightbox: data/pneumoniamnist.npz, 28x28x1, 2 classes
 //     train: 4708 images (normal 1214, 25.8%; pneumonia 3494, 74.2%)
