@@ -164,7 +164,6 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
 namespace {
 
 struct NodeState {
-  std::vector<Node*> children;  // distinct-by-edge list, same order as next_edges (null kept out)
   int deps = 0;
   bool needed = false;
   Tensor buffer;  // summed incoming gradient
@@ -206,16 +205,22 @@ std::vector<Tensor> run_node(Node& node, const Tensor& grad) {
   return grads;
 }
 
-// Runs the backward pass. When `targets` is non-null, gradients arriving at those tensors are
-// captured and returned and no .grad is touched; otherwise leaves accumulate into .grad.
-std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs,
-                                 bool retain_graph, const std::vector<Tensor>* targets, bool allow_unused) {
-  NoGradGuard no_grad;
+// One backward pass's bookkeeping, shared by its steps below.
+struct Pass {
+  bool capturing = false;  // grad(): gradients arriving at the targets are captured, no .grad is touched
+  bool retain_graph = false;
+  std::unordered_map<Node*, NodeState> state;                // every node reachable from the roots
+  std::unordered_map<Node*, std::vector<size_t>> target_of;  // the node a target's gradient arrives at
+  std::vector<Tensor> captured;                              // per target, when capturing
+};
+using Roots = std::vector<std::pair<std::shared_ptr<Node>, Tensor>>;
+
+// The roots (each output's producer) and their seed gradients: the ones given, or ones for a
+// scalar output.
+Roots seed_roots(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs) {
   LB_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(),
            "backward: " << outputs.size() << " outputs but " << grad_outputs.size() << " grad_outputs");
-
-  // Roots and their seed gradients.
-  std::vector<std::pair<std::shared_ptr<Node>, Tensor>> roots;
+  Roots roots;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& out = outputs[i];
     LB_CHECK(out.defined() && out.requires_grad(), "backward: output "
@@ -230,31 +235,33 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs, const std::
     check_same_shape("backward (gradient vs output)", out, g);
     roots.emplace_back(gradient_edge(out), g);
   }
+  return roots;
+}
 
-  // Capture targets: the node a target's gradient arrives at.
-  std::unordered_map<Node*, std::vector<size_t>> target_of;
-  if (targets) {
-    for (size_t j = 0; j < targets->size(); ++j) {
-      const Tensor& t = (*targets)[j];
-      LB_CHECK(t.defined() && t.requires_grad(), "grad: input " << j << " does not require grad");
-      target_of[gradient_edge(t).get()].push_back(j);
-    }
+// Capture targets: the node each target's gradient arrives at.
+void find_targets(const std::vector<Tensor>& targets, Pass& pass) {
+  for (size_t j = 0; j < targets.size(); ++j) {
+    const Tensor& t = targets[j];
+    LB_CHECK(t.defined() && t.requires_grad(), "grad: input " << j << " does not require grad");
+    pass.target_of[gradient_edge(t).get()].push_back(j);
   }
+}
 
-  // 1. Collect the reachable nodes in post-order (children before parents), iteratively.
-  std::unordered_map<Node*, NodeState> state;
+// Step 1: the nodes reachable from the roots in post-order (children before parents), found
+// iteratively (a deep graph would overflow a recursive walk); each gets its entry in pass.state.
+std::vector<Node*> post_order(const Roots& roots, Pass& pass) {
   std::vector<Node*> post;
   std::vector<std::pair<Node*, size_t>> stack;
   for (auto& r : roots) {
-    if (state.count(r.first.get())) continue;
-    state[r.first.get()];
+    if (pass.state.count(r.first.get())) continue;
+    pass.state[r.first.get()];
     stack.emplace_back(r.first.get(), 0);
     while (!stack.empty()) {
       auto& [node, next] = stack.back();
       if (next < node->next_edges.size()) {
         Node* child = node->next_edges[next++].node.get();
-        if (child && !state.count(child)) {
-          state[child];
+        if (child && !pass.state.count(child)) {
+          pass.state[child];
           stack.emplace_back(child, 0);
         }
       } else {
@@ -263,11 +270,16 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs, const std::
       }
     }
   }
+  return post;
+}
 
-  // 2. A node is needed if it is a target (or a leaf accumulator when accumulating) or feeds one.
+// Step 2: a node is needed if it is a target (or a leaf accumulator when accumulating) or feeds
+// one; then each needed node counts the needed parents it waits for (deps).
+void mark_needed(const std::vector<Node*>& post, Pass& pass) {
+  auto& state = pass.state;
   for (Node* n : post) {
     NodeState& s = state[n];
-    s.needed = targets ? target_of.count(n) > 0 : dynamic_cast<AccumulateGrad*>(n) != nullptr;
+    s.needed = pass.capturing ? pass.target_of.count(n) > 0 : dynamic_cast<AccumulateGrad*>(n) != nullptr;
     for (const Edge& e : n->next_edges)
       if (e.node && state[e.node.get()].needed) s.needed = true;
   }
@@ -276,8 +288,41 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs, const std::
     for (const Edge& e : n->next_edges)
       if (e.node && state[e.node.get()].needed) state[e.node.get()].deps++;
   }
+}
 
-  // 3. Kahn's algorithm from the roots.
+// Runs one ready node on its summed gradient: captures it at a target, accumulates it into a
+// leaf's .grad, or runs the node's backward if it feeds a needed node (then frees what the node
+// saved, unless retain_graph). Returns the gradients for its inputs (empty if it ran nothing).
+std::vector<Tensor> run_ready(Node* n, Pass& pass) {
+  Tensor grad = std::move(pass.state[n].buffer);
+  if (pass.capturing) {
+    auto it = pass.target_of.find(n);
+    if (it != pass.target_of.end())
+      for (size_t j : it->second) accumulate(pass.captured[j], grad);
+  }
+  const bool is_acc = dynamic_cast<AccumulateGrad*>(n) != nullptr;
+  std::vector<Tensor> grads;
+  bool feeds_needed = false;
+  for (const Edge& e : n->next_edges) feeds_needed |= e.node && pass.state[e.node.get()].needed;
+  if (grad.defined()) {
+    if (is_acc && !pass.capturing)
+      n->apply(grad);
+    else if (!is_acc && feeds_needed)
+      grads = run_node(*n, grad);
+  }
+  if (!pass.retain_graph && !is_acc && (grad.defined() && feeds_needed)) {
+    n->release_saved();
+    n->recorded_inputs.clear();
+    n->recorded_output.reset();
+    n->released = true;
+  }
+  return grads;
+}
+
+// Step 3: Kahn's algorithm from the roots: a node runs once every needed parent has passed it
+// its gradient.
+void propagate(const Roots& roots, Pass& pass) {
+  auto& state = pass.state;
   for (auto& r : roots) accumulate(state[r.first.get()].buffer, r.second);
   std::deque<Node*> ready;
   for (auto& r : roots) {
@@ -285,33 +330,10 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs, const std::
     if (s.needed && s.deps == 0 && std::find(ready.begin(), ready.end(), r.first.get()) == ready.end())
       ready.push_back(r.first.get());
   }
-  std::vector<Tensor> captured(targets ? targets->size() : 0);
   while (!ready.empty()) {
     Node* n = ready.front();
     ready.pop_front();
-    NodeState& s = state[n];
-    Tensor grad = std::move(s.buffer);
-    if (targets) {
-      auto it = target_of.find(n);
-      if (it != target_of.end())
-        for (size_t j : it->second) accumulate(captured[j], grad);
-    }
-    const bool is_acc = dynamic_cast<AccumulateGrad*>(n) != nullptr;
-    std::vector<Tensor> grads;
-    bool feeds_needed = false;
-    for (const Edge& e : n->next_edges) feeds_needed |= e.node && state[e.node.get()].needed;
-    if (grad.defined()) {
-      if (is_acc && !targets)
-        n->apply(grad);
-      else if (!is_acc && feeds_needed)
-        grads = run_node(*n, grad);
-    }
-    if (!retain_graph && !is_acc && (grad.defined() && feeds_needed)) {
-      n->release_saved();
-      n->recorded_inputs.clear();
-      n->recorded_output.reset();
-      n->released = true;
-    }
+    const std::vector<Tensor> grads = run_ready(n, pass);
     for (size_t i = 0; i < n->next_edges.size(); ++i) {
       Node* child = n->next_edges[i].node.get();
       if (!child || !state[child].needed) continue;
@@ -319,14 +341,28 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs, const std::
       if (--state[child].deps == 0) ready.push_back(child);
     }
   }
+}
 
+// Runs the backward pass. When `targets` is non-null, gradients arriving at those tensors are
+// captured and returned and no .grad is touched; otherwise leaves accumulate into .grad.
+std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs,
+                                 bool retain_graph, const std::vector<Tensor>* targets, bool allow_unused) {
+  NoGradGuard no_grad;
+  const Roots roots = seed_roots(outputs, grad_outputs);
+  Pass pass;
+  pass.capturing = targets != nullptr;
+  pass.retain_graph = retain_graph;
+  if (targets) find_targets(*targets, pass);
+  mark_needed(post_order(roots, pass), pass);
+  pass.captured.resize(targets ? targets->size() : 0);
+  propagate(roots, pass);
   if (targets) {
-    for (size_t j = 0; j < captured.size(); ++j)
-      LB_CHECK(captured[j].defined() || allow_unused,
+    for (size_t j = 0; j < pass.captured.size(); ++j)
+      LB_CHECK(pass.captured[j].defined() || allow_unused,
                "grad: input " << j << " " << (*targets)[j].str()
                               << " is not reachable from the outputs; pass allow_unused=true");
   }
-  return captured;
+  return pass.captured;
 }
 
 }  // namespace

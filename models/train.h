@@ -1,5 +1,8 @@
-// train.h: the training loop with freezing, gradual unfreezing, validation every epoch, best-by-
-// val-AUC checkpoints, early stopping, resume, and a NaN guard.
+// train.h: what a training run is made of: its configuration (TrainConfig, saved as config.json),
+// its per-epoch records (history.json), its result, and the parts of the recipe built from the
+// configuration (schedule, optimizer, which stages train when). The loop itself, with freezing,
+// gradual unfreezing, validation every epoch, best-by-val-AUC checkpoints, early stopping, resume
+// and a NaN guard, is models/trainer.h; what it reports is models/train_observer.h.
 //
 // Defaults are the seed report's recipe: SGD lr 0.01, momentum 0.9, batch 128, 5 epochs, no
 // augmentation, random init. Every field is a CLI flag of `lightbox train` and is written to the
@@ -18,12 +21,18 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "models/checkpoint.h"
+
+namespace lb::optim {
+class LRSchedule;
+class Optimizer;
+}  // namespace lb::optim
 
 namespace lb::models {
 
@@ -50,7 +59,6 @@ struct TrainConfig {
   bool resume = false;     // continue the run in `out` from its last finished epoch
   int64_t stop_after = 0;  // > 0: leave after this many epochs of this invocation (resumable),
                            // for time-sliced runs; not part of the run's identity, not saved
-  bool progress = true;
   // Where to train: "cpu", "cuda" or "cuda:N". Like --threads, not part of the run's identity (not
   // saved): a run may be resumed on another device.
   std::string device = "cpu";
@@ -92,9 +100,18 @@ struct TrainResult {
 // does not know are ignored (newer versions may add some).
 TrainConfig parse_run_config(const std::string& text, const std::string& what);
 
-// Trains per cfg on the dataset at cfg.data, printing class counts and a progress bar. Throws on
-// bad configuration, bad data, or a non-finite loss (the last good checkpoint stays in place).
-TrainResult train_model(const TrainConfig& cfg);
+// ---- the recipe's parts: what models/trainer.cc assembles a run from --------------------------------
+
+// Throws lb::Error naming the flag unless every number of `c` is in range and every name is known.
+void validate_config(const TrainConfig& c);
+// The learning-rate schedule of c.schedule (with c.warmup_epochs of warm-up) over c.epochs epochs
+// of `steps_per_epoch` steps.
+std::shared_ptr<optim::LRSchedule> make_schedule(const TrainConfig& c, int64_t steps_per_epoch);
+// c.optimizer over every parameter of `model` (frozen ones included: they have no gradient to step).
+std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, ResNet18& model);
+// The module prefixes trainable in 0-based epoch `e`: c.train_only, plus one more stage of
+// unfreeze_order() every c.unfreeze_every epochs.
+std::vector<std::string> trainable_at(const TrainConfig& c, int64_t e);
 
 // The stages in the order gradual unfreezing opens them: fc, layer4, layer3, layer2, layer1,
 // then the stem (conv1, bn1).

@@ -1,4 +1,4 @@
-// test_train.cc: the trainer (models/train.h) end to end on a tiny synthetic dataset
+// test_train.cc: the trainer (models/trainer.h) end to end on a tiny synthetic dataset
 // (tests/support/tiny_dataset.h: 48/16/16 images of 16x16, a ResNet18 epoch in well under a
 // second), checking the promises a run folder makes:
 //   - CPU determinism: the same config gives the same history and bitwise the same weights;
@@ -8,11 +8,15 @@
 //   - freezing (--train-only) leaves frozen weights bitwise unchanged even with momentum and
 //     weight decay; gradual unfreezing opens fc, then layer4, then layer3;
 //   - config.json holds every field of TrainConfig that defines the run, and reads back;
-//   - early stopping stops after `patience` epochs without a better val AUC.
+//   - early stopping stops after `patience` epochs without a better val AUC;
+//   - what the trainer reports: every event of models/train_observer.h in its documented order,
+//     with the numbers the run folder holds, and not one byte on stdout or stderr (library code
+//     never prints; tools/cli/train_printer.cc does, and tests/cli/test_cli_train.cc checks it).
 // Wall-clock seconds are the only field allowed to differ between two runs; they are removed
 // before histories are compared.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -20,7 +24,7 @@
 #include "engine/io/file.h"
 #include "engine/io/npz.h"
 #include "engine/io/safetensors.h"
-#include "models/train.h"
+#include "models/trainer.h"
 #include "tests/support/check.h"
 #include "tests/support/tiny_dataset.h"
 
@@ -43,7 +47,6 @@ TrainConfig tiny_config(const std::string& dir, const std::string& run = "run") 
   c.batch_size = 16;
   c.lr = 0.05;
   c.seed = 3;
-  c.progress = false;
   return c;
 }
 
@@ -81,6 +84,49 @@ bool bitwise_equal(const Tensor& a, const Tensor& b) {
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
+// Every event a trainer reports, one string each ("epoch_start 1/2 3"), for comparing sequences.
+struct Recorder : TrainObserver {
+  std::vector<std::string> events;
+  RunStart start;
+  std::vector<EpochRecord> records;
+  std::vector<int64_t> images;  // batch_end's
+  Interruption where;
+  void add(const std::string& e) { events.push_back(e); }
+  void config_missing(const std::string& out) override { add("config_missing"); }
+  void imagenet_init(const InitReport&, const std::string&, int64_t) override { add("imagenet_init"); }
+  void run_start(const RunStart& s) override {
+    start = s;
+    add("run_start");
+  }
+  void resumed(const std::string& out, int64_t epochs, int64_t batches) override {
+    add("resumed " + std::to_string(epochs) + " " + std::to_string(batches));
+  }
+  void nothing_to_resume(const std::string& out) override { add("nothing_to_resume"); }
+  void epoch_start(int64_t epoch, int64_t epochs, int64_t batches) override {
+    add("epoch_start " + std::to_string(epoch) + "/" + std::to_string(epochs) + " " + std::to_string(batches));
+  }
+  void batch_end(int64_t n, double mean_loss) override {
+    images.push_back(n);
+    add(std::isfinite(mean_loss) && mean_loss > 0 ? "batch_end" : "batch_end with a bad loss");
+  }
+  void batches_end() override { add("batches_end"); }
+  void checkpoint_saved(CheckpointKind kind, const std::string& path) override {
+    add(kind == CheckpointKind::Best ? "saved best" : "saved resume");
+  }
+  void epoch_end(const EpochRecord& r, int64_t epochs, bool improved) override {
+    records.push_back(r);
+    add("epoch_end " + std::to_string(r.epoch) + "/" + std::to_string(epochs) + (improved ? " best" : ""));
+  }
+  void stop_after(int64_t epochs) override { add("stop_after " + std::to_string(epochs)); }
+  void interrupted(const Interruption& w) override {
+    where = w;
+    add("interrupted");
+  }
+  void early_stop(int64_t patience) override { add("early_stop " + std::to_string(patience)); }
+};
+
+using Events = std::vector<std::string>;
+
 // ---- determinism and resume ------------------------------------------------------------------------
 
 TEST(Trainer, SameSeedGivesTheSameRunBitForBit) {
@@ -115,7 +161,6 @@ TEST(Trainer, StopAndResumeEqualsOneUninterruptedRun) {
   TrainConfig r;
   r.out = dir + "/sliced";  // everything else comes from the run's config.json
   r.resume = true;
-  r.progress = false;
   const TrainResult second = train_model(r);
   EXPECT_EQ(second.history.size(), 3u);
   EXPECT_EQ(history_of(dir + "/whole"), history_of(dir + "/sliced"));
@@ -132,7 +177,6 @@ std::string resume_with_lr(const std::string& out, double lr) {
   TrainConfig r;
   r.out = out;
   r.resume = true;
-  r.progress = false;
   return error_of([&] { train_model(r); });
 }
 
@@ -257,8 +301,8 @@ TEST(Trainer, ConfigJsonHoldsEveryFieldThatDefinesTheRun) {
   std::vector<std::string> keys;
   for (const auto& [k, v] : j.items()) keys.push_back(k);
   std::sort(keys.begin(), keys.end());
-  // Every TrainConfig field except resume, stop_after and progress, which say how this
-  // invocation runs, not what the run is.
+  // Every TrainConfig field except resume, stop_after, device, graph and stop_requested, which say
+  // how this invocation runs, not what the run is.
   EXPECT_EQ(keys,
             (std::vector<std::string>{
                 "augment",  "batch_size", "conv1",      "data",           "epochs",        "init",        "lr",
@@ -307,8 +351,12 @@ TEST(Trainer, EarlyStoppingAfterPatienceEpochsWithoutBetterValAuc) {
   TrainConfig c = tiny_config(dir);
   c.epochs = 6;
   c.patience = 2;
-  const TrainResult r = train_model(c);
+  Recorder seen;
+  const TrainResult r = train_model(c, &seen);
   EXPECT_TRUE(r.stopped_early);
+  ASSERT_FALSE(seen.events.empty());
+  EXPECT_EQ(seen.events.back(), "early_stop 2");
+  EXPECT_EQ(seen.events.end()[-2], "epoch_end 3/6");
   ASSERT_EQ(r.history.size(), 3u);  // epoch 1 is best; epochs 2 and 3 are the two without gain
   for (const auto& e : r.history) EXPECT_EQ(e.val_auc, 0.5) << "epoch " << e.epoch;
   EXPECT_EQ(r.best_epoch, 1);
@@ -320,6 +368,115 @@ TEST(Trainer, EarlyStoppingAfterPatienceEpochsWithoutBetterValAuc) {
   const TrainResult full = train_model(c);
   EXPECT_FALSE(full.stopped_early);
   EXPECT_EQ(full.history.size(), 3u);
+}
+
+// ---- what the trainer reports ----------------------------------------------------------------------
+
+TEST(TrainerEvents, OneEpochReportsEveryEventInOrderAndPrintsNothing) {
+  const std::string dir = test::fresh_dir();
+  TrainConfig c = tiny_config(dir);
+  c.epochs = 1;
+  Recorder seen;
+  testing::internal::CaptureStdout();
+  testing::internal::CaptureStderr();
+  const TrainResult r = train_model(c, &seen);
+  const std::string err = testing::internal::GetCapturedStderr();
+  const std::string out = testing::internal::GetCapturedStdout();
+  EXPECT_EQ(err, "");
+  EXPECT_EQ(out, "");
+  // 48 training images in batches of 16: three batches.
+  EXPECT_EQ(seen.events, (Events{"run_start", "epoch_start 1/1 3", "batch_end", "batch_end", "batch_end", "batches_end",
+                                 "saved best", "saved resume", "epoch_end 1/1 best"}));
+  EXPECT_EQ(seen.images, (std::vector<int64_t>{16, 16, 16}));
+  // run_start describes the data as the file holds it.
+  EXPECT_EQ(seen.start.data, c.data);
+  EXPECT_EQ(seen.start.height, 16);
+  EXPECT_EQ(seen.start.width, 16);
+  EXPECT_EQ(seen.start.channels, 1);
+  EXPECT_EQ(seen.start.num_classes, 2);
+  ASSERT_EQ(seen.start.splits.size(), 3u);
+  EXPECT_EQ(seen.start.splits[0].name, "train");
+  EXPECT_EQ(seen.start.splits[0].size, 48);
+  EXPECT_EQ(seen.start.splits[0].counts, (std::vector<int64_t>{24, 24}));  // labels alternate 0, 1
+  EXPECT_EQ(seen.start.splits[2].name, "test");
+  EXPECT_EQ(seen.start.splits[2].size, 16);
+  EXPECT_GE(seen.start.class_names.size(), 2u);
+  // epoch_end's record is the one the result and history.json hold.
+  ASSERT_EQ(seen.records.size(), 1u);
+  ASSERT_EQ(r.history.size(), 1u);
+  EXPECT_EQ(seen.records[0].to_json(), r.history[0].to_json());
+  EXPECT_EQ(json::parse(io::read_file(c.out + "/history.json"))[0], r.history[0].to_json());
+}
+
+TEST(TrainerEvents, SilentWithoutAnObserver) {
+  const std::string dir = test::fresh_dir();
+  TrainConfig c = tiny_config(dir);
+  c.epochs = 1;
+  testing::internal::CaptureStdout();
+  testing::internal::CaptureStderr();
+  train_model(c);
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+  EXPECT_EQ(testing::internal::GetCapturedStdout(), "");
+}
+
+TEST(TrainerEvents, StopAfterAndResumeAreReported) {
+  const std::string dir = test::fresh_dir();
+  TrainConfig c = tiny_config(dir);
+  c.stop_after = 1;
+  Recorder first;
+  train_model(c, &first);
+  ASSERT_GE(first.events.size(), 2u);
+  EXPECT_EQ(first.events.end()[-2], "epoch_end 1/2 best");
+  EXPECT_EQ(first.events.back(), "stop_after 1");
+  TrainConfig r;
+  r.out = c.out;
+  r.resume = true;
+  Recorder second;
+  train_model(r, &second);
+  ASSERT_GE(second.events.size(), 3u);
+  EXPECT_EQ(second.events[0], "run_start");
+  EXPECT_EQ(second.events[1], "resumed 1 0");
+  EXPECT_EQ(second.events[2], "epoch_start 2/2 3");
+  EXPECT_EQ(second.start.data, c.data);  // the run's own config.json, not the flags' default
+}
+
+TEST(TrainerEvents, ResumeWithNothingSavedIsReported) {
+  const std::string dir = test::fresh_dir();
+  TrainConfig c = tiny_config(dir);
+  c.epochs = 1;
+  c.resume = true;
+  // No config.json: the flags start the run.
+  Recorder fresh;
+  train_model(c, &fresh);
+  ASSERT_GE(fresh.events.size(), 3u);
+  EXPECT_EQ(fresh.events[0], "config_missing");
+  EXPECT_EQ(fresh.events[1], "run_start");
+  EXPECT_EQ(fresh.events[2], "nothing_to_resume");
+  // A config.json but no saved state (a run killed in its first epoch): it starts at epoch 1.
+  fs::remove(c.out + "/checkpoints/resume.safetensors");
+  Recorder again;
+  train_model(c, &again);
+  ASSERT_GE(again.events.size(), 3u);
+  EXPECT_EQ(again.events[0], "run_start");
+  EXPECT_EQ(again.events[1], "nothing_to_resume");
+  EXPECT_EQ(again.events[2], "epoch_start 1/1 3");
+}
+
+TEST(TrainerEvents, AStopRequestSavesAndReportsWhere) {
+  const std::string dir = test::fresh_dir();
+  TrainConfig c = tiny_config(dir);
+  const std::atomic<bool> stop{true};  // already asked: the run stops before its first batch
+  c.stop_requested = &stop;
+  Recorder seen;
+  const TrainResult r = train_model(c, &seen);
+  EXPECT_TRUE(r.interrupted);
+  EXPECT_EQ(seen.events, (Events{"run_start", "epoch_start 1/2 3", "batches_end", "saved resume", "interrupted"}));
+  EXPECT_EQ(seen.where.epoch, 1);
+  EXPECT_EQ(seen.where.batch, 0);
+  EXPECT_EQ(seen.where.batches, 3);
+  EXPECT_EQ(seen.where.path, r.last_path);
+  EXPECT_EQ(seen.where.out, c.out);
+  EXPECT_TRUE(fs::exists(r.last_path));
 }
 
 }  // namespace

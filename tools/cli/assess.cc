@@ -34,9 +34,10 @@
 #include "explain/masker.h"
 #include "models/checkpoint.h"
 #include "models/evaluate/evaluate_model.h"
-#include "models/train.h"
+#include "models/trainer.h"
 #include "tools/cli/assess_report.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/train_printer.h"
 
 namespace lb::cli {
 
@@ -361,9 +362,9 @@ std::shared_ptr<models::ResNet18> label_random_model(const AssessOptions& o, con
   cfg.out = dir;
   cfg.epochs = o.label_epochs;
   cfg.seed = o.seed;
-  cfg.progress = !o.quiet;
   cfg.device = dev.str();
-  const models::TrainResult r = models::train_model(cfg);
+  TrainPrinter printer(!o.quiet);
+  const models::TrainResult r = models::train_model(cfg, &printer);
   auto m = models::load_checkpoint(r.best_path).model;  // the only epoch with --label-epochs 1
   m->to(dev);
   return m;

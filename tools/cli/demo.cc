@@ -19,11 +19,12 @@
 #include <iostream>
 
 #include "models/evaluate/evaluate_model.h"
-#include "models/train.h"
+#include "models/trainer.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/compare_run.h"
 #include "tools/cli/report_html.h"
 #include "tools/cli/report_text.h"
+#include "tools/cli/train_printer.h"
 
 namespace lb::cli {
 
@@ -44,7 +45,8 @@ struct DemoOptions {
 std::string train_and_evaluate(const models::TrainConfig& cfg, const std::string& title, bool quiet) {
   std::cout << "\n== " << title << ": " << cfg.optimizer << " lr " << cfg.lr << ", " << cfg.epochs << " epochs -> "
             << cfg.out << "\n";
-  const models::TrainResult r = models::train_model(cfg);
+  TrainPrinter printer(!quiet);
+  const models::TrainResult r = models::train_model(cfg, &printer);
   write_training_curves(cfg.out);
   models::Checkpoint ck = models::load_checkpoint(r.best_path);
   ck.model->to(parse_device(cfg.device));
@@ -65,7 +67,6 @@ int run_demo(DemoOptions& o) {
   const std::string root = o.cfg.out;
   std::cout << "lightbox demo: the seed's study on " << o.cfg.data << " -> " << root << "\n";
   models::TrainConfig base = o.cfg;
-  base.progress = !o.quiet;
   base.out = root + "/baseline";
   models::TrainConfig tuned = base;
   tuned.out = root + "/tuned";

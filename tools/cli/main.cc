@@ -1,13 +1,16 @@
 // main.cc: the lightbox command line. Each subcommand lives in its own file and registers itself
-// in the table below; main only parses, dispatches, prints the library's notes and turns lb::Error
-// into one line + exit 1.
+// in the table below; main only parses, dispatches and turns lb::Error into one line + exit 1.
+// It also installs what the library reports to: the terminal progress bar of every long loop
+// (engine/progress.h, tools/cli/progress_bar.h) and a printer for its notes (base/notes.h).
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
 #include "base/common.h"
 #include "base/notes.h"
+#include "engine/progress.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/progress_bar.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"lightbox: ResNet18 on chest X-rays, explained with SHAP, in C++ and CUDA"};
@@ -23,6 +26,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  lb::set_progress_renderer(lb::cli::terminal_progress());
   try {
     for (size_t i = 0; i < commands.size(); ++i)
       if (app.got_subcommand(commands[i].name)) return runners[i]();

@@ -10,8 +10,9 @@
 #include <cstdio>
 #include <iostream>
 
-#include "models/train.h"
+#include "models/trainer.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/train_printer.h"
 
 namespace lb::cli {
 
@@ -50,11 +51,11 @@ class SigintScope {
 int run_train(TrainOptions& o) {
   apply_threads(o.threads);
   o.cfg.device = apply_device_options(o.device).str();
-  o.cfg.progress = !o.quiet;
   g_interrupted.store(false);
   o.cfg.stop_requested = &g_interrupted;
   SigintScope sigint;
-  const models::TrainResult r = models::train_model(o.cfg);
+  TrainPrinter printer(!o.quiet);
+  const models::TrainResult r = models::train_model(o.cfg, &printer);
   if (r.interrupted) return 130;  // 128 + SIGINT, as a shell reports a Ctrl-C'd program
   std::printf("best epoch %lld: val AUC %.4f\nbest checkpoint: %s\nrun folder: %s\n", (long long)r.best_epoch,
               r.best_val_auc, r.best_path.c_str(), o.cfg.out.c_str());
