@@ -6,6 +6,9 @@
 //   lightbox explain --method gradient --layer layer1 --weights W --input X.npy --background BG.npy --out DIR
 //   lightbox explain --method partition --masker blur:28 --max-evals 300 --batch-size 100 --image x.png ...
 //
+// The methods, their flags (--nsamples, --max-evals, --steps, ...) and their help come from the
+// table of explainers (explain/registry.h); run_explain goes through the steps below in order.
+//
 // Writes into --out (every file atomically):
 //   values.npy     (N, K, C, H, W) float64: every output k of the model, in output order
 //                  (a layer: (N, K, C_l, H_l, W_l), the layer's input space)
@@ -370,7 +373,7 @@ void add_method_options(CLI::App* sub, ExplainOptions& o) {
   }
   std::string footer = "\nmethods:";
   for (const explain::Explainer& e : explain::explainers()) {
-    footer += "\n  " + e.name + std::string(std::max<size_t>(1, 11 - e.name.size()), ' ') + e.description;
+    footer += "\n  " + e.name + std::string(e.name.size() < 10 ? 11 - e.name.size() : 1, ' ') + e.description;
     if (!e.layers) footer += " (input only)";
   }
   sub->footer(footer);
