@@ -7,11 +7,7 @@
 #include <numeric>
 
 #include "engine/autograd.h"
-#include "explain/deep.h"
-#include "explain/gradient.h"
-#include "explain/integrated_gradients.h"
-#include "explain/masker.h"
-#include "explain/partition.h"
+#include "explain/registry.h"
 
 namespace lb::explain {
 
@@ -211,38 +207,19 @@ std::vector<double> abs_map(const std::vector<double>& values, int64_t C, int64_
 
 // ---- running the explainers ----------------------------------------------------------------------
 
-Attribution run_explainer(const std::string& method, const Explained& f, const Tensor& x, const Tensor& background,
-                          const MethodSettings& s) {
-  if (method == "gradient") {
-    GradientOptions o;
-    o.layer = s.layer;
-    o.layer_mode = LayerMode::Expected;  // complete where it can be; shap's mode has no gap to report
-    o.nsamples = s.nsamples;
-    o.seed = s.seed;
-    o.progress = s.progress;
-    return gradient_explain(f, x, background, o);
-  }
-  if (method == "deep") {
-    DeepOptions o;
-    o.layer = s.layer;
-    o.progress = s.progress;
-    return deep_explain(f, x, background, o);
-  }
-  LB_CHECK(method == "partition" || method == "ig",
-           "assess: unknown method '" << method << "'; use gradient, deep, partition or ig");
-  LB_CHECK(s.layer == "input", "assess: " << method << " explains the input only; layers need gradient or deep");
-  if (method == "partition") {
-    PartitionOptions o;
-    o.masker = Masker::parse(s.masker.empty() ? "blur:" + std::to_string(x.size(3)) : s.masker);
-    o.max_evals = s.max_evals;
-    o.batch_size = 50;
-    o.progress = s.progress;
-    return partition_explain(as_batch_fn(f), x, o);
-  }
-  IGOptions o;
-  o.steps = s.steps;
-  o.progress = s.progress;
-  return integrated_gradients(f, x, o);
+Attribution explain_for_assess(const std::string& method, const Explained& f, const Tensor& x, const Tensor& background,
+                               const MethodSettings& s) {
+  ExplainerSettings r;
+  r.layer = s.layer;
+  r.seed = s.seed;
+  r.progress = s.progress;
+  r.batch_size = method == "partition" ? kAssessPartitionBatch : 0;  // 0: each method's own default
+  r.options = {{"nsamples", s.nsamples},
+               {"max-evals", s.max_evals},
+               {"masker", s.masker},
+               {"steps", s.steps},
+               {"layer-mode", std::string("expected")}};
+  return run_explainer(method, f, x, background, r);
 }
 
 std::vector<double> map_of(const Attribution& a, int64_t n, int64_t k) { return map_of(a.values, n, k); }

@@ -105,7 +105,7 @@ std::vector<double> abs_map(const std::vector<double>& values, int64_t C, int64_
 
 // ---- running the explainers the same way everywhere -----------------------------------------
 struct MethodSettings {
-  std::string layer = "input";  // gradient and deep also explain a layer's input
+  std::string layer = "input";  // the explainers with layers (registry.h) also explain a layer's input
   int64_t nsamples = 100;       // gradient
   int64_t max_evals = 500;      // partition
   std::string masker;           // partition and the curves' reference; "" = blur:W (shap's default)
@@ -113,10 +113,13 @@ struct MethodSettings {
   uint64_t seed = 0;
   bool progress = false;
 };
-// method: gradient | deep | partition | ig. background: (B, C, H, W) for gradient and deep.
-// Every method explains every output of f (logits).
-Attribution run_explainer(const std::string& method, const Explained& f, const Tensor& x, const Tensor& background,
-                          const MethodSettings& s);
+// Runs the registered explainer `method` (explain/registry.h) as assess does, for every output of
+// f (logits): gradient completes where it can (layer mode "expected"; shap's mode has no gap to
+// report), and partition evaluates kAssessPartitionBatch masked images per model call. background:
+// (B, C, H, W) for the explainers that need one.
+constexpr int64_t kAssessPartitionBatch = 50;  // shap's 10 per call is slow for a table of images
+Attribution explain_for_assess(const std::string& method, const Explained& f, const Tensor& x, const Tensor& background,
+                               const MethodSettings& s);
 
 // values[n, k] of an Attribution (or of any (N, K, ...) tensor) as a flat vector.
 std::vector<double> map_of(const Attribution& a, int64_t n, int64_t k);

@@ -19,6 +19,7 @@
 #include "engine/ops/ops.h"
 #include "engine/progress.h"
 #include "explain/deep_rules.h"
+#include "explain/registry.h"
 
 namespace lb::explain {
 
@@ -212,6 +213,25 @@ Attribution deep_explain(const Explained& f, const Tensor& x_in, const Tensor& b
                 {"check_completeness", opt.check_completeness}};
   if (opt.check_completeness) check_gaps(a.gaps, a.outputs, fb, opt);
   return a;
+}
+
+// ---- the registry entry -------------------------------------------------------------------------
+
+Explainer deep_explainer() {
+  Explainer e;
+  e.name = e.title = "deep";
+  e.description =
+      "Deep SHAP (shap's DeepExplainer): DeepLIFT's rescale rule against each background image, averaged; complete";
+  e.layers = true;
+  e.needs_background = true;
+  e.run = [](const Explained& f, const Tensor& x, const Tensor& background, const ExplainerSettings& s) {
+    DeepOptions o;
+    o.layer = s.layer;
+    if (s.batch_size > 0) o.batch_size = s.batch_size;
+    o.progress = s.progress;
+    return deep_explain(f, x, background, o);
+  };
+  return e;
 }
 
 }  // namespace lb::explain

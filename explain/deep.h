@@ -77,4 +77,8 @@ struct DeepOptions {
 // mode and explain logits (f.output == Probs is refused: softmax has no complete rule here).
 Attribution deep_explain(const Explained& f, const Tensor& x, const Tensor& background, const DeepOptions& opt);
 
+// Its entry in the table of explainers (explain/registry.h): "deep", its options and its runner.
+struct Explainer;
+Explainer deep_explainer();
+
 }  // namespace lb::explain

@@ -11,6 +11,7 @@
 #include "engine/autograd.h"
 #include "engine/nn/capture.h"
 #include "engine/progress.h"
+#include "explain/registry.h"
 
 namespace lb::explain {
 
@@ -334,6 +335,34 @@ Attribution gradient_explain(const Explained& f, const Tensor& x_in, const Tenso
                 {"variance", "population variance of the per-sample products / sqrt(nsamples), as shap"},
                 {"progress", opt.progress}};
   return a;
+}
+
+// ---- the registry entry -------------------------------------------------------------------------
+
+Explainer gradient_explainer() {
+  Explainer e;
+  e.name = e.title = "gradient";
+  e.description =
+      "expected gradients (shap's GradientExplainer): gradients at random points between background images and x, "
+      "times x - background";
+  e.layers = true;
+  e.needs_background = true;
+  e.options = {{"nsamples", int64_t{200}, "gradient: samples per image", ""},
+               {"local-smoothing", 0.0, "gradient: std of input noise", ""},
+               {"layer-mode", std::string("shap"),
+                "gradient at a layer: shap (h(z) x grad, what shap computes) or expected (Captum's h(x)-h(b))", ""}};
+  e.run = [](const Explained& f, const Tensor& x, const Tensor& background, const ExplainerSettings& s) {
+    GradientOptions o;
+    o.layer = s.layer;
+    o.layer_mode = parse_layer_mode(s.text("layer-mode"));
+    o.nsamples = s.integer("nsamples");
+    o.local_smoothing = s.real("local-smoothing");
+    o.seed = s.seed;
+    if (s.batch_size > 0) o.batch_size = s.batch_size;
+    o.progress = s.progress;
+    return gradient_explain(f, x, background, o);
+  };
+  return e;
 }
 
 }  // namespace lb::explain

@@ -105,4 +105,8 @@ struct PointGradients {
 // after, also on error).
 PointGradients gradients_at(const Explained& f, const Tensor& z, const std::string& layer);
 
+// Its entry in the table of explainers (explain/registry.h): "gradient", its options and its runner.
+struct Explainer;
+Explainer gradient_explainer();
+
 }  // namespace lb::explain

@@ -8,6 +8,8 @@
 #include "base/common.h"
 #include "engine/progress.h"
 #include "explain/gradient.h"
+#include "explain/masker.h"
+#include "explain/registry.h"
 
 namespace lb::explain {
 
@@ -185,6 +187,48 @@ Tensor convergence_delta(const Attribution& a) {
   Tensor delta = Tensor::empty(gaps.shape(), DType::Float64);
   for (int64_t j = 0; j < gaps.numel(); ++j) delta.data<double>()[j] = -gaps.data<double>()[j];
   return delta;
+}
+
+// ---- the registry entry -------------------------------------------------------------------------
+
+namespace {
+
+// The baseline of image n is its fully masked (blurred or filled) copy: (N, C, H, W).
+Tensor masked_baseline(const Tensor& x, const Masker& m) {
+  Tensor base = Tensor::empty(x.shape());
+  const int64_t per = x.numel() / x.size(0);
+  for (int64_t n = 0; n < x.size(0); ++n) {
+    const Tensor r = m.reference(x.slice0(n, 1));
+    std::copy(r.data<float>(), r.data<float>() + per, base.data<float>() + n * per);
+  }
+  return base;
+}
+
+}  // namespace
+
+Explainer integrated_gradients_explainer() {
+  Explainer e;
+  e.name = "ig";
+  e.title = "integrated gradients";
+  e.description =
+      "Integrated Gradients (Captum's): the gradient along the straight path from a baseline to x, by quadrature, "
+      "times x - baseline";
+  e.layers = false;
+  e.options = {
+      {"steps", int64_t{50}, "ig: path steps", ""},
+      {"ig-method", std::string("gausslegendre"),
+       "ig: gausslegendre | riemann_left | riemann_right | riemann_middle | riemann_trapezoid", ""},
+      {"baseline", std::string("zero"), "ig: zero, or a masker spelling (blur:28, constant:V)", "ig_baseline"}};
+  e.run = [](const Explained& f, const Tensor& x, const Tensor&, const ExplainerSettings& s) {
+    IGOptions o;
+    o.steps = s.integer("steps");
+    o.method = s.text("ig-method");
+    if (s.batch_size > 0) o.batch_size = s.batch_size;
+    o.progress = s.progress;
+    if (s.text("baseline") != "zero") o.baseline = masked_baseline(x, Masker::parse(s.text("baseline")));
+    return integrated_gradients(f, x, o);
+  };
+  return e;
 }
 
 }  // namespace lb::explain

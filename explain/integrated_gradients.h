@@ -59,4 +59,8 @@ Quadrature ig_quadrature(const std::string& method, int64_t steps);
 // The n-point Gauss-Legendre rule on [-1, 1], ascending nodes, in double (no rounding to float).
 void gauss_legendre(int64_t n, std::vector<double>& nodes, std::vector<double>& weights);
 
+// Its entry in the table of explainers (explain/registry.h): "ig", its options and its runner.
+struct Explainer;
+Explainer integrated_gradients_explainer();
+
 }  // namespace lb::explain

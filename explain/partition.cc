@@ -10,6 +10,7 @@
 
 #include "base/common.h"
 #include "engine/progress.h"
+#include "explain/registry.h"
 
 namespace lb::explain {
 
@@ -319,6 +320,30 @@ Attribution partition_explain(const BatchFn& f, const Tensor& x, const Partition
                 {"fixed_context", nullptr},     {"tie_break", "push order (shap: np.random.randn)"},
                 {"evaluations", evals}};
   return a;
+}
+
+// ---- the registry entry -------------------------------------------------------------------------
+
+Explainer partition_explainer() {
+  Explainer e;
+  e.name = e.title = "partition";
+  e.description =
+      "shap's PartitionExplainer: Owen values over a hierarchy of image boxes, hidden by a masker, under an "
+      "evaluation budget";
+  e.layers = false;  // the masker hides pixels of the image
+  e.options = {{"max-evals", int64_t{500}, "partition: model evaluations per image", ""},
+               {"masker", std::string(),
+                "partition: blur:K, blur:KXxKY, blur(KX,KY) or constant:V (default blur:image size)", ""}};
+  e.run = [](const Explained& f, const Tensor& x, const Tensor&, const ExplainerSettings& s) {
+    PartitionOptions o;
+    const std::string& masker = s.text("masker");
+    o.masker = Masker::parse(masker.empty() ? "blur:" + std::to_string(x.size(3)) : masker);
+    o.max_evals = s.integer("max-evals");
+    if (s.batch_size > 0) o.batch_size = s.batch_size;
+    o.progress = s.progress;
+    return partition_explain(as_batch_fn(f), x, o);
+  };
+  return e;
 }
 
 }  // namespace lb::explain

@@ -116,4 +116,8 @@ std::vector<double> lower_credit(const PartitionTree& tree, const std::vector<do
 // f(reference), outputs (N, K_sel) = f(x), gaps (0 up to float64 rounding), settings.
 Attribution partition_explain(const BatchFn& f, const Tensor& x, const PartitionOptions& opt);
 
+// Its entry in the table of explainers (explain/registry.h): "partition", its options and its runner.
+struct Explainer;
+Explainer partition_explainer();
+
 }  // namespace lb::explain

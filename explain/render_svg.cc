@@ -56,6 +56,56 @@ std::string png_data_uri(const Tensor& rgb) {
   return "data:image/png;base64," + base64(io::encode_png(rgb));
 }
 
+namespace {
+
+// The numbers under one attribution cell of width D whose bottom edge is at (x, y): for/against,
+// net and gap, the lung share, and a force bar (against to the left of the middle, for to the
+// right, a tick at the net) drawn on the figure's shared scale `force`.
+void cell_numbers_svg(std::ostringstream& s, const CellNumbers& c, double x, double y, double D, double force,
+                      Colormap cmap) {
+  const Rgb pos = colormap_at(cmap, 0.8), neg = colormap_at(cmap, -0.8);
+  s << "<text x=\"" << x << "\" y=\"" << y + 13 << "\" font-size=\"11\">for " << g3(c.positive, true)
+    << " \u00b7 against " << g3(c.negative) << "</text>\n";
+  s << "<text x=\"" << x << "\" y=\"" << y + 26 << "\" font-size=\"11\">net " << g3(c.net, true) << " \u00b7 gap "
+    << g3(c.gap) << "</text>\n";
+  s << "<text x=\"" << x << "\" y=\"" << y + 39 << "\" font-size=\"11\" fill=\"#333\">in lungs "
+    << (std::isfinite(c.lung_share) ? std::to_string(std::lround(100 * c.lung_share)) + "%" : "n/a") << " (area "
+    << std::lround(100 * c.lung_area) << "%)</text>\n";
+  const double mid = x + D / 2, half = D / 2, by = y + 50, sc = force > 0 ? half / force : 0;
+  s << "<rect x=\"" << x << "\" y=\"" << by << "\" width=\"" << D << "\" height=\"10\" fill=\"#f2f2f2\"/>\n";
+  s << "<rect x=\"" << mid + c.negative * sc << "\" y=\"" << by << "\" width=\"" << -c.negative * sc
+    << "\" height=\"10\" fill=\"" << hex(neg) << "\"><title>against " << g3(c.negative) << "</title></rect>\n";
+  s << "<rect x=\"" << mid << "\" y=\"" << by << "\" width=\"" << c.positive * sc << "\" height=\"10\" fill=\""
+    << hex(pos) << "\"><title>for " << g3(c.positive, true) << "</title></rect>\n";
+  s << "<line x1=\"" << mid << "\" x2=\"" << mid << "\" y1=\"" << by - 2 << "\" y2=\"" << by + 12
+    << "\" stroke=\"#666\"/>\n";
+  s << "<path d=\"M" << mid + c.net * sc << " " << by - 3 << " l-4 -5 h8 z\" fill=\"black\"><title>net "
+    << g3(c.net, true) << "</title></path>\n";
+}
+
+// The colourbar from x0 to x1 at height y: 64 colour steps over [-vmax, vmax], five numbered
+// ticks, and a caption naming the colormap and the opacity.
+void colourbar_svg(std::ostringstream& s, double x0, double x1, double y, double vmax, const GridOptions& opt) {
+  const double steps = 64;
+  for (int i = 0; i < steps; ++i) {
+    const double t = -1 + 2 * (i + 0.5) / steps;
+    s << "<rect x=\"" << x0 + (x1 - x0) * i / steps << "\" y=\"" << y << "\" width=\"" << (x1 - x0) / steps + 0.5
+      << "\" height=\"14\" fill=\"" << hex(colormap_at(opt.colormap, t)) << "\"/>\n";
+  }
+  for (int i = 0; i <= 4; ++i) {
+    const double t = -1 + 0.5 * i, x = x0 + (x1 - x0) * i / 4;
+    s << "<line x1=\"" << x << "\" x2=\"" << x << "\" y1=\"" << y << "\" y2=\"" << y + 18 << "\" stroke=\"#333\"/>\n";
+    s << "<text x=\"" << x << "\" y=\"" << y + 30 << "\" text-anchor=\"middle\" font-size=\"11\">"
+      << g3(t * vmax, i > 2) << "</text>\n";
+  }
+  s << "<text x=\"" << (x0 + x1) / 2 << "\" y=\"" << y + 46
+    << "\" text-anchor=\"middle\" font-size=\"11\" fill=\"#333\">attribution (one symmetric scale for the whole "
+       "figure; "
+    << to_string(opt.colormap) << ", opacity " << opt.opacity << ")</text>\n";
+}
+
+}  // namespace
+
 Figure attribution_figure(const Tensor& images, const Tensor& maps, const FigureSpec& spec, const GridOptions& opt) {
   (void)overlay_cell(images, maps, 0, -1, 1.0, opt);  // checks the shapes and options
   const int64_t N = images.size(0), K = maps.size(1);
@@ -73,7 +123,6 @@ Figure attribution_figure(const Tensor& images, const Tensor& maps, const Figure
   double force = 0;
   for (const auto& row : spec.numbers)
     for (const auto& c : row) force = std::max(force, c.positive - c.negative);
-  const Rgb pos = colormap_at(opt.colormap, 0.8), neg = colormap_at(opt.colormap, -0.8);
   std::ostringstream s;
   s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height << "\" viewBox=\"0 0 "
     << width << " " << height << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
@@ -110,45 +159,10 @@ Figure attribution_figure(const Tensor& images, const Tensor& maps, const Figure
           s << "<ellipse cx=\"" << x + e.cx * D << "\" cy=\"" << y + e.cy * D << "\" rx=\"" << e.rx * D << "\" ry=\""
             << e.ry * D << "\" fill=\"none\" stroke=\"#ffd84d\" stroke-width=\"1.2\" stroke-dasharray=\"4 3\"/>\n";
       if (col == 0 || spec.numbers.empty()) continue;
-      const CellNumbers& c = spec.numbers[n][col - 1];
-      s << "<text x=\"" << x << "\" y=\"" << y + D + 13 << "\" font-size=\"11\">for " << g3(c.positive, true)
-        << " \u00b7 against " << g3(c.negative) << "</text>\n";
-      s << "<text x=\"" << x << "\" y=\"" << y + D + 26 << "\" font-size=\"11\">net " << g3(c.net, true)
-        << " \u00b7 gap " << g3(c.gap) << "</text>\n";
-      s << "<text x=\"" << x << "\" y=\"" << y + D + 39 << "\" font-size=\"11\" fill=\"#333\">in lungs "
-        << (std::isfinite(c.lung_share) ? std::to_string(std::lround(100 * c.lung_share)) + "%" : "n/a") << " (area "
-        << std::lround(100 * c.lung_area) << "%)</text>\n";
-      // force bar: against to the left of the middle, for to the right, a tick at the net
-      const double mid = x + D / 2, half = D / 2, by = y + D + 50, sc = force > 0 ? half / force : 0;
-      s << "<rect x=\"" << x << "\" y=\"" << by << "\" width=\"" << D << "\" height=\"10\" fill=\"#f2f2f2\"/>\n";
-      s << "<rect x=\"" << mid + c.negative * sc << "\" y=\"" << by << "\" width=\"" << -c.negative * sc
-        << "\" height=\"10\" fill=\"" << hex(neg) << "\"><title>against " << g3(c.negative) << "</title></rect>\n";
-      s << "<rect x=\"" << mid << "\" y=\"" << by << "\" width=\"" << c.positive * sc << "\" height=\"10\" fill=\""
-        << hex(pos) << "\"><title>for " << g3(c.positive, true) << "</title></rect>\n";
-      s << "<line x1=\"" << mid << "\" x2=\"" << mid << "\" y1=\"" << by - 2 << "\" y2=\"" << by + 12
-        << "\" stroke=\"#666\"/>\n";
-      s << "<path d=\"M" << mid + c.net * sc << " " << by - 3 << " l-4 -5 h8 z\" fill=\"black\"><title>net "
-        << g3(c.net, true) << "</title></path>\n";
+      cell_numbers_svg(s, spec.numbers[n][col - 1], x, y + D, D, force, opt.colormap);
     }
   }
-  // the colourbar under the attribution columns, with numbers
-  const double bx0 = col_x(1), bx1 = col_x(K) + D, steps = 64;
-  for (int i = 0; i < steps; ++i) {
-    const double t = -1 + 2 * (i + 0.5) / steps;
-    s << "<rect x=\"" << bx0 + (bx1 - bx0) * i / steps << "\" y=\"" << bar_y << "\" width=\""
-      << (bx1 - bx0) / steps + 0.5 << "\" height=\"14\" fill=\"" << hex(colormap_at(opt.colormap, t)) << "\"/>\n";
-  }
-  for (int i = 0; i <= 4; ++i) {
-    const double t = -1 + 0.5 * i, x = bx0 + (bx1 - bx0) * i / 4;
-    s << "<line x1=\"" << x << "\" x2=\"" << x << "\" y1=\"" << bar_y << "\" y2=\"" << bar_y + 18
-      << "\" stroke=\"#333\"/>\n";
-    s << "<text x=\"" << x << "\" y=\"" << bar_y + 30 << "\" text-anchor=\"middle\" font-size=\"11\">"
-      << g3(t * vmax, i > 2) << "</text>\n";
-  }
-  s << "<text x=\"" << (bx0 + bx1) / 2 << "\" y=\"" << bar_y + 46
-    << "\" text-anchor=\"middle\" font-size=\"11\" fill=\"#333\">attribution (one symmetric scale for the whole "
-       "figure; "
-    << to_string(opt.colormap) << ", opacity " << opt.opacity << ")</text>\n";
+  colourbar_svg(s, col_x(1), col_x(K) + D, bar_y, vmax, opt);
   s << "</svg>\n";
   return {s.str(), vmax};
 }

@@ -200,15 +200,15 @@ TEST(AssessSanity, RandomizeStageTouchesOnlyThatStage) {
   EXPECT_EQ(cascade_stages().back(), "stem");
 }
 
-TEST(AssessSanity, RunExplainerRefusesLayersForPartitionAndIg) {
+TEST(AssessSanity, ExplainForAssessRefusesLayersForPartitionAndIg) {
   models::Checkpoint ck = test::explain_fixture_checkpoint();
   const Explained f{*ck.model, ModelOutput::Logits};
   MethodSettings s;
   s.layer = "layer1";
   const Tensor x = test::random_tensor({1, 1, 28, 28}, 1, DType::Float32);
-  expect_error([&] { run_explainer("partition", f, x, x, s); }, {"partition", "input only"});
-  expect_error([&] { run_explainer("ig", f, x, x, s); }, {"ig", "input only"});
-  expect_error([&] { run_explainer("lime", f, x, x, s); }, {"unknown method", "lime"});
+  expect_error([&] { explain_for_assess("partition", f, x, x, s); }, {"partition", "input only"});
+  expect_error([&] { explain_for_assess("ig", f, x, x, s); }, {"ig", "input only"});
+  expect_error([&] { explain_for_assess("lime", f, x, x, s); }, {"unknown method", "lime"});
 }
 
 }  // namespace

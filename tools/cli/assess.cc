@@ -32,6 +32,7 @@
 #include "engine/progress.h"
 #include "explain/assess.h"
 #include "explain/masker.h"
+#include "explain/registry.h"
 #include "models/checkpoint.h"
 #include "models/evaluate/evaluate_model.h"
 #include "models/trainer.h"
@@ -45,9 +46,12 @@ namespace {
 
 using nlohmann::json;
 
+// Every registered explainer (explain/registry.h), comma-separated: --methods' default.
+std::string all_methods() { return explain::join_names(explain::explainer_names(), ",", ","); }
+
 struct AssessOptions {
-  std::string weights, data, split = "test", methods = "gradient,deep,partition,ig", out, layer = "input", masker,
-                             sanity = "cascade", label_weights;
+  std::string weights, data, split = "test", methods = all_methods(), out, layer = "input", masker, sanity = "cascade",
+                             label_weights;
   int64_t per_class = 10, background = 50, nsamples = 100, max_evals = 500, steps = 32, curve_steps = 28,
           sanity_images = 4, label_epochs = 1;
   uint64_t seed = 0;
@@ -386,8 +390,8 @@ json run_sanity(const AssessOptions& o, Study& st, const std::vector<std::string
   s.progress = false;
   std::map<std::string, std::vector<std::vector<double>>> base;
   for (const auto& m : methods)
-    base[m] = visual_maps(explain::run_explainer(m, {*st.ck.model, explain::ModelOutput::Logits}, xs, st.background, s),
-                          k, H, W);
+    base[m] = visual_maps(
+        explain::explain_for_assess(m, {*st.ck.model, explain::ModelOutput::Logits}, xs, st.background, s), k, H, W);
   out["images"] = rows.size();
   out["output"] = k;
   out["pass_below_spearman"] = explain::kSanityPass;
@@ -403,7 +407,8 @@ json run_sanity(const AssessOptions& o, Study& st, const std::vector<std::string
       explain::randomize_stage(*fresh.model, stage, o.seed + 1000 + i);
       for (const auto& m : methods) {
         const auto maps = visual_maps(
-            explain::run_explainer(m, {*fresh.model, explain::ModelOutput::Logits}, xs, st.background, s), k, H, W);
+            explain::explain_for_assess(m, {*fresh.model, explain::ModelOutput::Logits}, xs, st.background, s), k, H,
+            W);
         json sim = similarity(base[m], maps, H, W);
         sim["stage"] = stage;
         cascade[m].push_back(sim);
@@ -423,8 +428,8 @@ json run_sanity(const AssessOptions& o, Study& st, const std::vector<std::string
     rm->eval();
     json labels = json::object();
     for (const auto& m : methods) {
-      const auto maps =
-          visual_maps(explain::run_explainer(m, {*rm, explain::ModelOutput::Logits}, xs, st.background, s), k, H, W);
+      const auto maps = visual_maps(
+          explain::explain_for_assess(m, {*rm, explain::ModelOutput::Logits}, xs, st.background, s), k, H, W);
       json sim = similarity(base[m], maps, H, W);
       sim["pass"] = !sim["spearman"].is_null() && sim["spearman"].get<double>() < explain::kSanityPass;
       labels[m] = sim;
@@ -438,12 +443,15 @@ int run_assess(const AssessOptions& o) {
   apply_threads(o.threads);
   const Device dev = apply_device_options(o.device);
   const std::vector<std::string> methods = split(o.methods, ',', Empty::Skip);
-  LB_CHECK(!methods.empty(), "assess: --methods needs at least one of gradient, deep, partition, ig");
+  const std::vector<std::string> names = explain::explainer_names();
+  LB_CHECK(!methods.empty(), "assess: --methods needs at least one of " << explain::join_names(names, ", ", ", "));
   for (const auto& m : methods) {
-    LB_CHECK(m == "gradient" || m == "deep" || m == "partition" || m == "ig",
-             "assess: unknown method '" << m << "' in --methods; use gradient, deep, partition or ig");
-    LB_CHECK(o.layer == "input" || m == "gradient" || m == "deep",
-             "assess: " << m << " explains the input only; with --layer use gradient,deep");
+    const explain::Explainer* e = explain::find_explainer(m);
+    LB_CHECK(e != nullptr,
+             "assess: unknown method '" << m << "' in --methods; use " << explain::join_names(names, ", ", " or "));
+    LB_CHECK(o.layer == "input" || e->layers,
+             "assess: " << m << " explains the input only; with --layer use "
+                        << explain::join_names(explain::explainer_names(&explain::Explainer::layers), ",", ","));
   }
   for (const auto& c : split(o.sanity, ',', Empty::Skip))
     LB_CHECK(c == "cascade" || c == "labels" || c == "none",
@@ -473,7 +481,7 @@ int run_assess(const AssessOptions& o) {
   json table = json::object();
   for (const auto& m : methods) {
     const auto t0 = std::chrono::steady_clock::now();
-    const explain::Attribution a = explain::run_explainer(m, f, st.x, st.background, settings_of(o));
+    const explain::Attribution a = explain::explain_for_assess(m, f, st.x, st.background, settings_of(o));
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     json s = score_method(m, a, st, o);
     s["seconds_per_image"] = secs / static_cast<double>(st.x.size(0));
@@ -502,16 +510,22 @@ Command assess_command() {
         sub->add_option("--weights", o->weights, "checkpoint (.safetensors)")->required();
         sub->add_option("--data", o->data,
                         "MedMNIST .npz, with {split}_masks for localisation (default: the checkpoint's)");
-        sub->add_option("--methods", o->methods, "comma-separated: gradient,deep,partition,ig")->capture_default_str();
+        sub->add_option("--methods", o->methods, "comma-separated: " + all_methods())->capture_default_str();
         sub->add_option("--split", o->split, "split to assess")
             ->check(CLI::IsMember({"train", "val", "test"}))
             ->capture_default_str();
         sub->add_option("--per-class", o->per_class, "images per class (the first ones of the split)")
             ->capture_default_str();
         sub->add_option("--out", o->out, "folder for assess.json and curves.svg");
-        sub->add_option("--layer", o->layer, "input, or a stage whose input gradient/deep explain (layer1..layer4)")
+        sub->add_option("--layer", o->layer,
+                        "input, or a stage whose input " +
+                            explain::join_names(explain::explainer_names(&explain::Explainer::layers), "/", "/") +
+                            " explain (layer1..layer4)")
             ->capture_default_str();
-        sub->add_option("--background", o->background, "random training images for gradient and deep")
+        sub->add_option(
+               "--background", o->background,
+               "random training images for " +
+                   explain::join_names(explain::explainer_names(&explain::Explainer::needs_background), ", ", " and "))
             ->capture_default_str();
         sub->add_option("--nsamples", o->nsamples, "gradient: samples per image")->capture_default_str();
         sub->add_option("--max-evals", o->max_evals, "partition: model evaluations per image")->capture_default_str();

@@ -24,6 +24,7 @@
 #include "engine/io/npy.h"
 #include "explain/compare.h"
 #include "explain/explain.h"
+#include "explain/registry.h"
 #include "explain/render.h"
 #include "models/evaluate/evaluate_model.h"
 #include "models/evaluate/stats.h"
@@ -69,13 +70,14 @@ nlohmann::json explain_both(const CompareOptions& o, const std::string& spec, co
   ExplainOptions e;
   e.method = spec.substr(0, at);
   e.layer = at == std::string::npos ? "input" : spec.substr(at + 1);
-  LB_CHECK(e.method == "gradient" || e.method == "deep" || e.method == "partition" || e.method == "ig",
-           "compare --explain: '" << spec << "' is not METHOD[@LAYER] with METHOD gradient, deep, partition or ig");
+  LB_CHECK(explain::find_explainer(e.method) != nullptr,
+           "compare --explain: '" << spec << "' is not METHOD[@LAYER] with METHOD "
+                                  << explain::join_names(explain::explainer_names(), ", ", " or "));
   const std::string name = e.method + "-" + e.layer;
   e.data = data, e.split = o.split, e.per_cell = o.per_cell, e.quiet = o.quiet, e.threads = o.threads;
   e.device = o.device;  // the explainers run where the scoring ran (run_explain loads each model there)
-  e.background_spec = std::to_string(o.background), e.nsamples = o.nsamples, e.max_evals = o.max_evals,
-  e.steps = o.steps;
+  e.background_spec = std::to_string(o.background);
+  e.method_options = {{"nsamples", o.nsamples}, {"max-evals", o.max_evals}, {"steps", o.steps}};
   ExplainOptions ea = e, eb = e;
   ea.weights = o.a, ea.select = o.select, ea.out = root + "/" + names[0] + "/" + name;
   ea.title = e.method + " at " + e.layer + " (" + names[0] + ")";
@@ -135,6 +137,10 @@ nlohmann::json explain_both(const CompareOptions& o, const std::string& spec, co
 
 }  // namespace
 
+std::string background_methods() {
+  return explain::join_names(explain::explainer_names(&explain::Explainer::needs_background), ", ", ", ");
+}
+
 int run_compare(const CompareOptions& o) {
   apply_threads(o.threads);
   const Device dev = apply_device_options(o.device);
@@ -182,42 +188,42 @@ int run_compare(const CompareOptions& o) {
 }
 
 Command compare_command() {
-  return {"compare", [](CLI::App& app) -> std::function<int()> {
-            auto o = std::make_shared<CompareOptions>();
-            CLI::App* sub =
-                app.add_subcommand("compare", "McNemar, DeLong and chi-squared tests between two checkpoints");
-            sub->add_option("A", o->a, "first checkpoint")->required();
-            sub->add_option("B", o->b, "second checkpoint")->required();
-            sub->add_option("--data", o->data, "MedMNIST .npz (default: the one A was trained on)");
-            sub->add_option("--split", o->split, "split")
-                ->check(CLI::IsMember({"train", "val", "test"}))
-                ->capture_default_str();
-            sub->add_option("--threshold", o->threshold,
-                            "decision threshold: a number, or 'val' (each model's Youden threshold on val)")
-                ->capture_default_str();
-            sub->add_option("--out", o->out, "folder for compare.json (and explain/ with --explain)");
-            sub->add_option(
-                "--explain", o->explain,
-                "also compare explanations: METHOD[@LAYER],... e.g. gradient,gradient@layer4,deep,partition,ig");
-            sub->add_option("--names", o->names, "--explain: names of A and B")->capture_default_str();
-            sub->add_option("--explain-dir", o->explain_dir,
-                            "--explain: where the two models' explanations go (default OUT/explain-runs)");
-            sub->add_option("--select", o->select, "--explain: confusion cells (as model A sees them)")
-                ->capture_default_str();
-            sub->add_option("--per-cell", o->per_cell, "--explain: images per cell")->capture_default_str();
-            sub->add_option("--background", o->background, "--explain: background images (gradient, deep)")
-                ->capture_default_str();
-            sub->add_option("--nsamples", o->nsamples, "--explain: gradient samples per image")->capture_default_str();
-            sub->add_option("--max-evals", o->max_evals, "--explain: partition evaluations per image")
-                ->capture_default_str();
-            sub->add_option("--steps", o->steps, "--explain: ig steps")->capture_default_str();
-            sub->add_option("--top-fraction", o->top_fraction, "--explain: share of pixels in the top-k overlap")
-                ->capture_default_str();
-            sub->add_flag("--quiet", o->quiet, "no progress bar");
-            add_threads_option(sub, &o->threads);
-            add_device_options(sub, &o->device);
-            return [o] { return run_compare(*o); };
-          }};
+  return {
+      "compare", [](CLI::App& app) -> std::function<int()> {
+        auto o = std::make_shared<CompareOptions>();
+        CLI::App* sub = app.add_subcommand("compare", "McNemar, DeLong and chi-squared tests between two checkpoints");
+        sub->add_option("A", o->a, "first checkpoint")->required();
+        sub->add_option("B", o->b, "second checkpoint")->required();
+        sub->add_option("--data", o->data, "MedMNIST .npz (default: the one A was trained on)");
+        sub->add_option("--split", o->split, "split")
+            ->check(CLI::IsMember({"train", "val", "test"}))
+            ->capture_default_str();
+        sub->add_option("--threshold", o->threshold,
+                        "decision threshold: a number, or 'val' (each model's Youden threshold on val)")
+            ->capture_default_str();
+        sub->add_option("--out", o->out, "folder for compare.json (and explain/ with --explain)");
+        sub->add_option(
+            "--explain", o->explain,
+            "also compare explanations: METHOD[@LAYER],... e.g. gradient,gradient@layer4,deep,partition,ig");
+        sub->add_option("--names", o->names, "--explain: names of A and B")->capture_default_str();
+        sub->add_option("--explain-dir", o->explain_dir,
+                        "--explain: where the two models' explanations go (default OUT/explain-runs)");
+        sub->add_option("--select", o->select, "--explain: confusion cells (as model A sees them)")
+            ->capture_default_str();
+        sub->add_option("--per-cell", o->per_cell, "--explain: images per cell")->capture_default_str();
+        sub->add_option("--background", o->background, "--explain: background images (" + background_methods() + ")")
+            ->capture_default_str();
+        sub->add_option("--nsamples", o->nsamples, "--explain: gradient samples per image")->capture_default_str();
+        sub->add_option("--max-evals", o->max_evals, "--explain: partition evaluations per image")
+            ->capture_default_str();
+        sub->add_option("--steps", o->steps, "--explain: ig steps")->capture_default_str();
+        sub->add_option("--top-fraction", o->top_fraction, "--explain: share of pixels in the top-k overlap")
+            ->capture_default_str();
+        sub->add_flag("--quiet", o->quiet, "no progress bar");
+        add_threads_option(sub, &o->threads);
+        add_device_options(sub, &o->device);
+        return [o] { return run_compare(*o); };
+      }};
 }
 
 }  // namespace lb::cli

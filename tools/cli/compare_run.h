@@ -23,4 +23,7 @@ struct CompareOptions {
 
 int run_compare(const CompareOptions& o);
 
+// The explainers that need a background set, "gradient, deep" (for help texts).
+std::string background_methods();
+
 }  // namespace lb::cli

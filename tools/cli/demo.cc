@@ -108,7 +108,8 @@ Command demo_command() {
         sub->add_option("--tuned-epochs", o->tuned_epochs, "epochs of the tuned recipe")->capture_default_str();
         sub->add_option("--methods", o->methods, "explanations: METHOD[@LAYER],...")->capture_default_str();
         sub->add_option("--per-cell", o->per_cell, "test images per confusion cell")->capture_default_str();
-        sub->add_option("--background", o->background, "background images (gradient, deep)")->capture_default_str();
+        sub->add_option("--background", o->background, "background images (" + background_methods() + ")")
+            ->capture_default_str();
         sub->add_option("--nsamples", o->nsamples, "gradient: samples per image")->capture_default_str();
         sub->add_option("--max-evals", o->max_evals, "partition: model evaluations per image")->capture_default_str();
         sub->add_option("--steps", o->steps, "ig: path steps")->capture_default_str();

@@ -6,6 +6,9 @@
 //   lightbox explain --method gradient --layer layer1 --weights W --input X.npy --background BG.npy --out DIR
 //   lightbox explain --method partition --masker blur:28 --max-evals 300 --batch-size 100 --image x.png ...
 //
+// The methods, their flags (--nsamples, --max-evals, --steps, ...) and their help come from the
+// table of explainers (explain/registry.h); run_explain goes through the steps below in order.
+//
 // Writes into --out (every file atomically):
 //   values.npy     (N, K, C, H, W) float64: every output k of the model, in output order
 //                  (a layer: (N, K, C_l, H_l, W_l), the layer's input space)
@@ -167,108 +170,91 @@ std::string row_label(const nlohmann::json& sample, const std::vector<std::strin
   return s.str();
 }
 
-}  // namespace
+// What the steps below share: the model, the data, the method, the images and meta.json so far.
+struct Session {
+  Device dev;
+  const explain::Explainer* method = nullptr;
+  std::vector<explain::Deficiency> simulate;  // --simulate, checked before any work
+  models::Checkpoint ck;
+  std::unique_ptr<data::Dataset> ds;
+  Inputs in;
+  nlohmann::json meta;
+};
 
-int run_explain(ExplainOptions o) {
-  apply_threads(o.threads);
-  const Device dev = apply_device_options(o.device);  // before any work: no CUDA is one line
-  std::vector<explain::Deficiency> simulate;          // checked before any work
-  for (const std::string& d : split(o.simulate, ',')) simulate.push_back(explain::parse_deficiency(d));
+// Step 1: check what can be checked without work, then load the model (onto the device), the data
+// and the images to explain.
+Session open_session(ExplainOptions& o) {
+  Session s;
+  s.dev = apply_device_options(o.device);  // before any work: no CUDA is one line
+  s.method = explain::find_explainer(o.method);
+  LB_CHECK(s.method != nullptr, "explain: --method must be "
+                                    << explain::join_names(explain::explainer_names(), ", ", " or ") << ", got '"
+                                    << o.method << "'");
+  for (const std::string& d : split(o.simulate, ',')) s.simulate.push_back(explain::parse_deficiency(d));
   if (!o.background_spec.empty() && o.background_spec.find_first_not_of("0123456789") == std::string::npos)
     o.background = std::stoll(o.background_spec);
   else
     o.background_file = o.background_spec;
-  const auto t0 = std::chrono::steady_clock::now();
-  models::Checkpoint ck = models::load_checkpoint(o.weights);
+  s.ck = models::load_checkpoint(o.weights);
   // The network runs on dev; the images, the draws and the attributions stay on the CPU.
-  ck.model->to(dev);
-  const bool needs_background = o.method == "gradient" || o.method == "deep";
-  std::unique_ptr<data::Dataset> ds;
-  if (o.data.empty() && (!o.select.empty() || (needs_background && o.background_file.empty())))
-    o.data = ck.meta.config.value("data", std::string("data/pneumoniamnist.npz"));
+  s.ck.model->to(s.dev);
+  if (o.data.empty() && (!o.select.empty() || (s.method->needs_background && o.background_file.empty())))
+    o.data = s.ck.meta.config.value("data", std::string("data/pneumoniamnist.npz"));
   if (!o.data.empty()) {
-    ds = std::make_unique<data::Dataset>(data::load_medmnist(o.data));
-    eval::check_compatible(ck, *ds, o.weights);
+    s.ds = std::make_unique<data::Dataset>(data::load_medmnist(o.data));
+    eval::check_compatible(s.ck, *s.ds, o.weights);
   }
-  Inputs in = gather_inputs(o, ck, ds.get());
+  s.in = gather_inputs(o, s.ck, s.ds.get());
   if (!o.samples_from.empty()) {
     const auto given = nlohmann::json::parse(io::read_file(o.samples_from)).at("samples");
-    LB_CHECK(given.size() == in.samples.size(),
-             o.samples_from << " describes " << given.size() << " samples, the input has " << in.samples.size());
-    in.samples = given;
+    LB_CHECK(given.size() == s.in.samples.size(),
+             o.samples_from << " describes " << given.size() << " samples, the input has " << s.in.samples.size());
+    s.in.samples = given;
   }
-  const Tensor& x = in.x;
-  const explain::Explained f{*ck.model, explain::parse_model_output(o.model_output)};
-  nlohmann::json meta;
+  return s;
+}
+
+// Step 2: meta.json's record of the run's settings, before the explainer runs.
+void start_meta(const ExplainOptions& o, Session& s) {
+  nlohmann::json& meta = s.meta;
   meta["lightbox"] = "0.1.0";
   meta["method"] = o.method;
   meta["weights"] = o.weights;
   meta["model_output"] = o.model_output;
-  meta["output_names"] = ck.meta.class_names;
-  meta["samples"] = in.samples;
+  meta["output_names"] = s.ck.meta.class_names;
+  meta["samples"] = s.in.samples;
   meta["seed"] = o.seed;
-  meta["device"] = dev.str();
+  meta["device"] = s.dev.str();
   meta["math"] = math_mode_name(cuda_math_mode());  // bf16 changes the numbers on the CPU too
-  if (dev.is_cuda())
+  if (s.dev.is_cuda())
     meta["cuda"] = {{"backend", o.device.backend}, {"tf32", o.device.tf32}};
   else
     meta["cpu"] = {{"backend", cpu_backend_name(cpu_backend())}};  // onednn changes the rounding
+}
 
-  explain::Attribution a;
-  const bool progress = !o.quiet;
-  const auto t_explain = std::chrono::steady_clock::now();
-  if (o.method == "gradient") {
-    explain::GradientOptions go;
-    go.layer = o.layer;
-    go.layer_mode = explain::parse_layer_mode(o.layer_mode);
-    go.nsamples = o.nsamples;
-    go.local_smoothing = o.local_smoothing;
-    go.seed = o.seed;
-    if (o.batch_size > 0) go.batch_size = o.batch_size;
-    go.progress = progress;
-    a = explain::gradient_explain(f, x, gather_background(o, ck, ds.get(), meta), go);
-  } else if (o.method == "deep") {
-    explain::DeepOptions dopt;
-    dopt.layer = o.layer;
-    if (o.batch_size > 0) dopt.batch_size = o.batch_size;
-    dopt.progress = progress;
-    a = explain::deep_explain(f, x, gather_background(o, ck, ds.get(), meta), dopt);
-  } else if (o.method == "partition") {
-    LB_CHECK(o.layer == "input",
-             "explain --method partition explains the input only (a masker hides pixels); drop --layer");
-    explain::PartitionOptions po;
-    po.masker = explain::Masker::parse(o.masker.empty() ? "blur:" + std::to_string(x.size(3)) : o.masker);
-    po.max_evals = o.max_evals;
-    if (o.batch_size > 0) po.batch_size = o.batch_size;
-    po.progress = progress;
-    a = explain::partition_explain(explain::as_batch_fn(f), x, po);
-  } else if (o.method == "ig") {
-    LB_CHECK(o.layer == "input", "explain --method ig explains the input only; drop --layer");
-    explain::IGOptions io_;
-    io_.steps = o.steps;
-    io_.method = o.ig_method;
-    if (o.batch_size > 0) io_.batch_size = o.batch_size;
-    io_.progress = progress;
-    if (o.ig_baseline != "zero") {
-      // A masker spelling: the baseline of image n is its fully masked (blurred or filled) copy.
-      const explain::Masker m = explain::Masker::parse(o.ig_baseline);
-      Tensor base = Tensor::empty(x.shape());
-      const int64_t per = x.numel() / x.size(0);
-      for (int64_t n = 0; n < x.size(0); ++n) {
-        const Tensor r = m.reference(x.slice0(n, 1));
-        std::copy(r.data<float>(), r.data<float>() + per, base.data<float>() + n * per);
-      }
-      io_.baseline = base;
+// Step 3: the attributions, from the registered explainer (explain/registry.h).
+explain::Attribution run_method(const ExplainOptions& o, Session& s) {
+  const explain::Explainer& m = *s.method;
+  LB_CHECK(m.layers || o.layer == "input", "explain --method " << m.name << " explains the input only; drop --layer");
+  explain::ExplainerSettings settings;
+  settings.layer = o.layer;
+  settings.batch_size = o.batch_size;
+  settings.seed = o.seed;
+  settings.progress = !o.quiet;
+  settings.options = o.method_options;
+  for (const explain::ExplainerOption& opt : m.options)
+    if (!opt.meta_key.empty()) {
+      const auto given = settings.options.find(opt.name);
+      std::visit([&](const auto& v) { s.meta[opt.meta_key] = v; },
+                 given != settings.options.end() ? given->second : opt.default_value);
     }
-    meta["ig_baseline"] = o.ig_baseline;
-    a = explain::integrated_gradients(f, x, io_);
-  } else {
-    LB_THROW("explain: --method must be gradient, deep, partition or ig, got '" << o.method << "'");
-  }
-  const auto t_end = std::chrono::steady_clock::now();
-  const double seconds = std::chrono::duration<double>(t_end - t0).count();
-  const double explain_seconds = std::chrono::duration<double>(t_end - t_explain).count();
+  const Tensor background = m.needs_background ? gather_background(o, s.ck, s.ds.get(), s.meta) : Tensor();
+  const explain::Explained f{*s.ck.model, explain::parse_model_output(o.model_output)};
+  return explain::run_explainer(m.name, f, s.in.x, background, settings);
+}
 
+// Step 4: the arrays (values.npy, expected.npy, ...), each as the explainer returned it.
+void write_arrays(const ExplainOptions& o, const explain::Attribution& a, const Tensor& x) {
   std::filesystem::create_directories(o.out);
   io::save_npy(o.out + "/values.npy", a.values);
   if (a.expected.defined()) io::save_npy(o.out + "/expected.npy", a.expected);
@@ -276,20 +262,25 @@ int run_explain(ExplainOptions o) {
   if (a.gaps.defined()) io::save_npy(o.out + "/gaps.npy", a.gaps);
   if (a.variances.defined()) io::save_npy(o.out + "/variances.npy", a.variances);
   io::save_npy(o.out + "/inputs.npy", x);
+}
 
+// Step 5: the pictures: grid.png (and its colour-vision variants), then the labelled figure.svg
+// with its numbers, the same numbers in summary.json. Returns the grid's shared scale.
+double write_pictures(const ExplainOptions& o, const explain::Attribution& a, Session& s) {
+  const Tensor& x = s.in.x;
   const int64_t H = x.size(2), W = x.size(3);
   // The picture: summed over channels (and, for a layer, upsampled to the image).
   const Tensor maps = explain::channel_sum_upsampled(a.values, H, W);
   if (a.layer != "input") {
     io::save_npy(o.out + "/values_image.npy", maps);
-    meta["upsampling"] = explain::upsampling_label(a.values.size(3), a.values.size(4), H, W);
+    s.meta["upsampling"] = explain::upsampling_label(a.values.size(3), a.values.size(4), H, W);
   }
   explain::GridOptions gopt;
   gopt.colormap = explain::parse_colormap(o.colormap);
   gopt.opacity = o.opacity;
   const explain::Grid grid = explain::attribution_grid(x, maps, gopt);
   io::save_png(o.out + "/grid.png", grid.rgb);
-  for (explain::Deficiency d : simulate)
+  for (explain::Deficiency d : s.simulate)
     io::save_png(o.out + "/grid-" + explain::to_string(d) + ".png", explain::simulate_image(grid.rgb, d));
 
   // The labelled figure and its numbers (explain/summary.h): the same numbers in summary.json.
@@ -300,8 +291,8 @@ int run_explain(ExplainOptions o) {
                                      : "the input of " + a.layer + ", channels summed, upsampled " +
                                            explain::upsampling_label(a.values.size(3), a.values.size(4), H, W)) +
                  "; model output: " + o.model_output;
-  for (const auto& smp : in.samples) fig.row_labels.push_back(row_label(smp, ck.meta.class_names));
-  fig.output_names = ck.meta.class_names;
+  for (const auto& smp : s.in.samples) fig.row_labels.push_back(row_label(smp, s.ck.meta.class_names));
+  fig.output_names = s.ck.meta.class_names;
   if (static_cast<int64_t>(fig.output_names.size()) != a.values.size(1)) fig.output_names.clear();
   fig.numbers = numbers;
   gopt.vmax = grid.vmax;
@@ -311,25 +302,31 @@ int run_explain(ExplainOptions o) {
   summary["layer"] = a.layer;
   summary["title"] = fig.title;
   summary["subtitle"] = fig.subtitle;
-  summary["output_names"] = ck.meta.class_names;
+  summary["output_names"] = s.ck.meta.class_names;
   summary["vmax"] = grid.vmax;
   summary["lung_mask"] = "two fixed ellipses, explain/summary.h";
   summary["samples"] = nlohmann::json::array();
   for (size_t n = 0; n < numbers.size(); ++n) {
-    nlohmann::json row = in.samples[n];
+    nlohmann::json row = s.in.samples[n];
     row["numbers"] = nlohmann::json::array();
     for (const auto& c : numbers[n]) row["numbers"].push_back(explain::to_json(c));
     summary["samples"].push_back(row);
   }
   write_json(o.out + "/summary.json", summary);
+  return grid.vmax;
+}
 
+// Step 6: meta.json, completed with what the run produced and how long it took.
+void write_meta(const ExplainOptions& o, const explain::Attribution& a, double vmax, double seconds,
+                double explain_seconds, Session& s) {
+  nlohmann::json& meta = s.meta;
   meta["layer"] = a.layer;
   meta["settings"] = a.settings;
   meta["values_shape"] = a.values.shape();
   meta["grid"] = {{"file", "grid.png"},
                   {"rows", "one per sample, in samples order"},
                   {"columns", "image, then one map per output"},
-                  {"vmax", grid.vmax},
+                  {"vmax", vmax},
                   {"colormap", o.colormap}};
   meta["outputs"] = a.outputs.to_vector();
   if (a.gaps.defined()) {
@@ -339,28 +336,63 @@ int run_explain(ExplainOptions o) {
   }
   meta["seconds"] = seconds;                  // everything, loading included
   meta["explain_seconds"] = explain_seconds;  // the explainer alone (what tools/bench/explain.sh times)
-  meta["explain_seconds_per_image"] = explain_seconds / static_cast<double>(x.size(0));
+  meta["explain_seconds_per_image"] = explain_seconds / static_cast<double>(s.in.x.size(0));
   write_json(o.out + "/meta.json", meta);
-  std::cout << "explained " << x.size(0) << " image(s) with " << o.method << " at " << a.layer << " in " << seconds
+}
+
+}  // namespace
+
+int run_explain(ExplainOptions o) {
+  apply_threads(o.threads);
+  const auto t0 = std::chrono::steady_clock::now();
+  Session s = open_session(o);
+  start_meta(o, s);
+  const auto t_explain = std::chrono::steady_clock::now();
+  const explain::Attribution a = run_method(o, s);
+  const auto t_end = std::chrono::steady_clock::now();
+  const double seconds = std::chrono::duration<double>(t_end - t0).count();
+  const double explain_seconds = std::chrono::duration<double>(t_end - t_explain).count();
+  write_arrays(o, a, s.in.x);
+  const double vmax = write_pictures(o, a, s);
+  write_meta(o, a, vmax, seconds, explain_seconds, s);
+  std::cout << "explained " << s.in.x.size(0) << " image(s) with " << o.method << " at " << a.layer << " in " << seconds
             << " s; wrote " << o.out << "/values.npy, grid.png, figure.svg, summary.json, meta.json\n";
   return 0;
 }
+
+namespace {
+
+// One flag per explainer option (explain/registry.h), typed and defaulted as registered, each
+// bound to its entry in o.method_options; the list of methods and what each does under the help.
+void add_method_options(CLI::App* sub, ExplainOptions& o) {
+  for (const explain::ExplainerOption& opt : explain::explainer_options()) {
+    explain::OptionValue& value = o.method_options[opt.name] = opt.default_value;  // map entries never move
+    std::visit([&](auto& v) { sub->add_option("--" + opt.name, v, opt.help)->capture_default_str(); }, value);
+  }
+  std::string footer = "\nmethods:";
+  for (const explain::Explainer& e : explain::explainers()) {
+    footer += "\n  " + e.name + std::string(e.name.size() < 10 ? 11 - e.name.size() : 1, ' ') + e.description;
+    if (!e.layers) footer += " (input only)";
+  }
+  sub->footer(footer);
+}
+
+}  // namespace
 
 Command explain_command() {
   return {
       "explain", [](CLI::App& app) -> std::function<int()> {
         auto o = std::make_shared<ExplainOptions>();
-        CLI::App* sub =
-            app.add_subcommand("explain", "attributions: gradient, deep, partition or integrated gradients");
-        sub->add_option("--method", o->method, "gradient | deep | partition | ig")
+        std::vector<std::string> titles;
+        for (const explain::Explainer& e : explain::explainers()) titles.push_back(e.title);
+        CLI::App* sub = app.add_subcommand("explain", "attributions: " + explain::join_names(titles, ", ", " or "));
+        const std::vector<std::string> names = explain::explainer_names();
+        sub->add_option("--method", o->method, explain::join_names(names, " | ", " | "))
             ->required()
-            ->check(CLI::IsMember({"gradient", "deep", "partition", "ig"}));
+            ->check(CLI::IsMember(names));
         sub->add_option("--weights", o->weights, "checkpoint (.safetensors)")->required();
         sub->add_option("--out", o->out, "output folder")->required();
         sub->add_option("--layer", o->layer, "input, or a module whose input is explained (layer1..layer4)")
-            ->capture_default_str();
-        sub->add_option("--layer-mode", o->layer_mode,
-                        "gradient at a layer: shap (h(z) x grad, what shap computes) or expected (Captum's h(x)-h(b))")
             ->capture_default_str();
         sub->add_option("--data", o->data, "MedMNIST .npz (default: the checkpoint's)");
         sub->add_option("--split", o->split, "split for --select")
@@ -376,18 +408,8 @@ Command explain_command() {
         sub->add_option("--background", o->background_spec,
                         "N random training images, or BG.npy (float32 (B, C, H, W), model space)")
             ->capture_default_str();
-        sub->add_option("--nsamples", o->nsamples, "gradient: samples per image")->capture_default_str();
-        sub->add_option("--local-smoothing", o->local_smoothing, "gradient: std of input noise")->capture_default_str();
-        sub->add_option("--max-evals", o->max_evals, "partition: model evaluations per image")->capture_default_str();
-        sub->add_option("--masker", o->masker,
-                        "partition: blur:K, blur:KXxKY, blur(KX,KY) or constant:V (default blur:image size)");
+        add_method_options(sub, *o);
         sub->add_option("--batch-size", o->batch_size, "images per model call (0 = the method's default)")
-            ->capture_default_str();
-        sub->add_option("--steps", o->steps, "ig: path steps")->capture_default_str();
-        sub->add_option("--ig-method", o->ig_method,
-                        "ig: gausslegendre | riemann_left | riemann_right | riemann_middle | riemann_trapezoid")
-            ->capture_default_str();
-        sub->add_option("--baseline", o->ig_baseline, "ig: zero, or a masker spelling (blur:28, constant:V)")
             ->capture_default_str();
         sub->add_option("--model-output", o->model_output, "logits | probs")
             ->check(CLI::IsMember({"logits", "probs"}))

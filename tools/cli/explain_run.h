@@ -3,22 +3,26 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
+#include "explain/registry.h"
 #include "tools/cli/commands.h"
 
 namespace lb::cli {
 
 struct ExplainOptions {
   std::string method, weights, data, split = "test", select, select_order = "first", input, image, background_file,
-                                     layer = "input", layer_mode = "shap", masker, model_output = "logits",
-                                     ig_method = "gausslegendre", ig_baseline = "zero", colormap = "blue-orange", out,
+                                     layer = "input", model_output = "logits", colormap = "blue-orange", out,
                                      background_spec = "100";
-  int64_t per_cell = 1, background = 0, nsamples = 200, max_evals = 500, batch_size = 0, steps = 50;
-  double threshold = 0.5, local_smoothing = 0.0, opacity = 0.85;
+  int64_t per_cell = 1, background = 0, batch_size = 0;
+  double threshold = 0.5, opacity = 0.85;
   uint64_t seed = 0;
   bool quiet = false;
   int threads = 0;
+  // The explainers' own options by name (--nsamples, --max-evals, --steps, ...: explain/registry.h);
+  // one left out takes its registered default.
+  std::map<std::string, explain::OptionValue> method_options;
   DeviceOptions device;      // where the network runs (--device, --backend, --tf32)
   std::string title;         // heads figure.svg (default: "<method> at <layer>")
   std::string simulate;      // "protanopia,deuteranopia,tritanopia": also grid-<type>.png as they see it
