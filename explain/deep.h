@@ -66,7 +66,7 @@ struct DeepOptions {
   double tolerance = 1e-4;         // allowed |gap| relative to max(mean_p |f(x) - f(bg_p)|, 1e-6)
   bool shap_maxpool = false;       // shap's max_unpool overwrite (parity tests only; incomplete)
   int64_t batch_size = 0;          // background rows per pass (0 = all)
-  bool progress = false;           // a progress bar over images on stderr
+  bool progress = false;           // progress over images, to the installed renderer (engine/progress.h)
 };
 
 // values (N, K, C, H, W) float64 (layer: (N, K, C_l, H_l, W_l)) for every output k of f;

@@ -82,7 +82,7 @@ struct GradientOptions {
   // k; N rows of nsamples each. When non-empty they replace the generator's (b, t).
   std::vector<std::vector<int64_t>> draw_b;
   std::vector<std::vector<double>> draw_t;
-  bool progress = false;  // a progress bar over images on stderr
+  bool progress = false;  // progress over images, to the installed renderer (engine/progress.h)
 };
 
 // values    (N, K, C, H, W), or (N, K, C_l, H_l, W_l) for a layer: phi for every output k

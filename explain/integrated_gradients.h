@@ -40,7 +40,7 @@ struct IGOptions {
   std::string method = "gausslegendre";  // or riemann_left, riemann_right, riemann_middle, riemann_trapezoid
   Tensor baseline;                       // undefined = zeros; (1, C, H, W) broadcast or (N, C, H, W)
   int64_t batch_size = 50;               // path points per pass (across images)
-  bool progress = false;                 // a progress bar over images on stderr
+  bool progress = false;                 // progress over images, to the installed renderer (engine/progress.h)
 };
 
 // values (N, K, C, H, W) float64; outputs (N, K) f(x); expected (N, K) f(x'); gaps (N, K).

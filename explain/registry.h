@@ -43,7 +43,7 @@ struct ExplainerSettings {
   std::string layer = "input";                 // "input", or a module whose input is explained (layer1..layer4)
   int64_t batch_size = 0;                      // images per model call; 0 = the method's own default
   uint64_t seed = 0;                           // for methods that draw samples
-  bool progress = false;                       // a progress bar on stderr
+  bool progress = false;                       // progress, to the installed renderer (engine/progress.h)
   std::map<std::string, OptionValue> options;  // by option name; a missing one takes its default
 
   // Typed reads of an option; they throw when it is missing or has another type.
