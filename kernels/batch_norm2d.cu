@@ -24,6 +24,7 @@
 #include <cmath>
 
 #include "kernels/batch_norm2d.cuh"
+#include "kernels/common.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/reduce_impl.cuh"
 
@@ -32,10 +33,10 @@ namespace lb::kernels {
 namespace {
 
 using detail::block_sum;
+using detail::cuda_stream;
+using detail::DeviceBuffer;
 using detail::grid_for;
-using detail::lb_stream;
 using detail::warp_sum;
-using detail::Workspace;
 
 constexpr int kThreads = 256;            // threads of the walking kernels
 constexpr int kMaxSplits = 1024;         // blocks per channel at most
@@ -317,12 +318,12 @@ void bn_backward_impl(const BatchNormShape& s, const float* x, const float* y, c
   const bool reduce = (need_dot || need_sum) && M > 0;
   const int S = reduce ? splits_for(M, s.C) : 0;
   const size_t part_bytes = static_cast<size_t>(s.C) * S * 2 * sizeof(double);
-  Workspace ws(part_bytes + 3 * static_cast<size_t>(s.C) * sizeof(float));
+  DeviceBuffer ws(part_bytes + 3 * static_cast<size_t>(s.C) * sizeof(float));
   double* part = ws.as<double>();
   float* k = ws.as<float>(part_bytes);
   float* mean_dy = k + s.C;
   float* coef = mean_dy + s.C;
-  const cudaStream_t st = lb_stream();
+  const cudaStream_t st = cuda_stream();
   if (reduce) {
     bn_backward_partial_kernel1<kMask>
         <<<walk_grid(S, s.C), kThreads, 0, st>>>(x, dy, y, mean, need_dot, s.N, s.C, s.HW, part);
@@ -358,11 +359,11 @@ void bn_forward_train_then(const BatchNormShape& s, const float* x, const float*
   const int S = splits_for(M, s.C);
   // part (C, S, 2) doubles, then k and b (C) floats.
   const size_t part_bytes = static_cast<size_t>(s.C) * S * 2 * sizeof(double);
-  Workspace ws(part_bytes + 2 * static_cast<size_t>(s.C) * sizeof(float));
+  DeviceBuffer ws(part_bytes + 2 * static_cast<size_t>(s.C) * sizeof(float));
   double* part = ws.as<double>();
   float* k = ws.as<float>(part_bytes);
   float* b = k + s.C;
-  const cudaStream_t st = lb_stream();
+  const cudaStream_t st = cuda_stream();
   bn_train_stats(s, x, weight, bias, mean, invstd, running_mean, running_var, eps, momentum, part, S, k, b, st);
   normalise(k, b, mean, st);
 }
@@ -372,10 +373,10 @@ template <class Normalise>
 void bn_forward_eval_then(const BatchNormShape& s, const float* weight, const float* bias, const float* running_mean,
                           const float* running_var, float* invstd, float eps, Normalise normalise) {
   if (s.C == 0) return;
-  Workspace ws(2 * static_cast<size_t>(s.C) * sizeof(float));
+  DeviceBuffer ws(2 * static_cast<size_t>(s.C) * sizeof(float));
   float* k = ws.as<float>();
   float* b = k + s.C;
-  const cudaStream_t st = lb_stream();
+  const cudaStream_t st = cuda_stream();
   bn_eval_params_kernel1<<<grid_for(s.C, 128), 128, 0, st>>>(s.C, weight, bias, running_var, eps, invstd, k, b);
   LB_CUDA_CHECK_LAUNCH("bn_eval_params_kernel1");
   if (s.N * s.HW == 0) return;

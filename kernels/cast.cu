@@ -8,15 +8,15 @@
 #include <cstdint>
 
 #include "kernels/cast.cuh"
+#include "kernels/common.cuh"
 #include "kernels/cuda_check.cuh"
-#include "kernels/reduce_impl.cuh"
 
 namespace lb::kernels {
 
 namespace {
 
+using detail::cuda_stream;
 using detail::grid_for;
-using detail::lb_stream;
 
 constexpr int kThreads = 256;
 constexpr int64_t kGridCap = 1 << 20;  // grid-stride loops: at most this many blocks
@@ -73,7 +73,7 @@ __global__ void cast_kernel1(const void* src, DType from, void* dst, DType to, i
 
 void cast(const void* src, DType from, void* dst, DType to, int64_t n) {
   if (n == 0) return;
-  cast_kernel1<<<grid_for(n, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(src, from, dst, to, n);
+  cast_kernel1<<<grid_for(n, kThreads, kGridCap), kThreads, 0, cuda_stream()>>>(src, from, dst, to, n);
   LB_CUDA_CHECK_LAUNCH("cast_kernel1");
 }
 

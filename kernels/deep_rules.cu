@@ -12,16 +12,16 @@
 // nvcc cannot contract a multiply and an add into an FMA: the results are the CPU's bits.
 #include <cuda_runtime.h>
 
+#include "kernels/common.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/deep_rules.cuh"
-#include "kernels/reduce_impl.cuh"
 
 namespace lb::kernels {
 
 namespace {
 
+using detail::cuda_stream;
 using detail::grid_for;
-using detail::lb_stream;
 
 constexpr int kThreads = 256;
 constexpr int64_t kGridCap = 1 << 20;  // grid-stride loops: at most this many blocks
@@ -89,8 +89,8 @@ void deep_relu_rescale(const DeepPairing& pr, int64_t per_row, const float* u, c
                        float eps, float* dx) {
   const int64_t total = (pr.n + pr.n * pr.bc) * per_row;
   if (total == 0) return;
-  deep_relu_rescale_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(pr, per_row, u, y, g,
-                                                                                               eps, dx);
+  deep_relu_rescale_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, cuda_stream()>>>(pr, per_row, u, y, g,
+                                                                                                 eps, dx);
   LB_CUDA_CHECK_LAUNCH("deep_relu_rescale_kernel1");
 }
 
@@ -98,7 +98,7 @@ void deep_maxpool_rescale(const DeepPairing& pr, const DeepPoolShape& s, const f
                           const int64_t* indices, const float* g, float eps, bool overwrite, float* dx) {
   const int64_t total = (pr.n + pr.n * pr.bc) * s.C * s.H * s.W;
   if (total == 0) return;
-  deep_maxpool_rescale_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(
+  deep_maxpool_rescale_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, cuda_stream()>>>(
       pr, s, u, y, indices, g, eps, overwrite, dx);
   LB_CUDA_CHECK_LAUNCH("deep_maxpool_rescale_kernel1");
 }

@@ -18,17 +18,17 @@
 #include <cuda_runtime.h>
 #include <mma.h>
 
+#include "kernels/common.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/linear.cuh"
-#include "kernels/reduce_impl.cuh"
 #include "kernels/softmax.cuh"
 
 namespace lb::kernels {
 
 namespace {
 
+using detail::cuda_stream;
 using detail::grid_for;
-using detail::lb_stream;
 
 constexpr int kTile = 64;         // C tile edge of both kernels
 constexpr int kK1 = 8;            // kernel1: K step
@@ -254,7 +254,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   const int64_t gy = (M + kTile - 1) / kTile, gx = (N + kTile - 1) / kTile;
   LB_CHECK(gy <= 65535 && gx <= 2147483647LL, "gemm: M = " << M << " needs more than 65535 row tiles");
   const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy));
-  const cudaStream_t st = lb_stream();
+  const cudaStream_t st = cuda_stream();
   if (mode == MathMode::Bf16 && bf16_supported()) {
     gemm_kernel3<<<grid, kThreads2, 0, st>>>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     LB_CUDA_CHECK_LAUNCH("gemm_kernel3");
@@ -271,7 +271,7 @@ void linear_forward(int64_t N, int64_t IN, int64_t OUT, const float* x, const fl
                     MathMode mode) {
   if (N == 0 || OUT == 0) return;
   if (bias) {
-    bias_rows_kernel1<<<grid_for(N * OUT, 256, 1 << 20), 256, 0, lb_stream()>>>(bias, y, N, OUT);
+    bias_rows_kernel1<<<grid_for(N * OUT, 256, 1 << 20), 256, 0, cuda_stream()>>>(bias, y, N, OUT);
     LB_CUDA_CHECK_LAUNCH("bias_rows_kernel1");
   }
   // (N, IN) x (OUT, IN)^T: W is stored OUT-major, so it enters transposed.

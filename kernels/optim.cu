@@ -7,16 +7,16 @@
 // FMA, and the CPU build does not contract, so this keeps both backends on the same bits.
 #include <cuda_runtime.h>
 
+#include "kernels/common.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/optim.cuh"
-#include "kernels/reduce_impl.cuh"
 
 namespace lb::kernels {
 
 namespace {
 
+using detail::cuda_stream;
 using detail::grid_for;
-using detail::lb_stream;
 
 constexpr int kThreads = 256;
 constexpr int64_t kGridCap = 1 << 16;
@@ -66,15 +66,15 @@ __global__ void adamw_update_kernel1(float* p, const float* g, float* m, float* 
 
 void sgd_update(float* p, const float* g, float* buf, int64_t n, const SgdParams& o, const SgdParams* dyn) {
   if (n == 0) return;
-  sgd_update_kernel1<<<grid_for(n, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(p, g, buf, n, o, dyn);
+  sgd_update_kernel1<<<grid_for(n, kThreads, kGridCap), kThreads, 0, cuda_stream()>>>(p, g, buf, n, o, dyn);
   LB_CUDA_CHECK_LAUNCH("sgd_update_kernel1");
 }
 
 void adamw_update(float* p, const float* g, float* exp_avg, float* exp_avg_sq, int64_t n, const AdamWParams& o,
                   const AdamWParams* dyn) {
   if (n == 0) return;
-  adamw_update_kernel1<<<grid_for(n, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(p, g, exp_avg, exp_avg_sq, n, o,
-                                                                                      dyn);
+  adamw_update_kernel1<<<grid_for(n, kThreads, kGridCap), kThreads, 0, cuda_stream()>>>(p, g, exp_avg, exp_avg_sq, n, o,
+                                                                                        dyn);
   LB_CUDA_CHECK_LAUNCH("adamw_update_kernel1");
 }
 

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/common.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/pool2d.cuh"
 #include "kernels/reduce_impl.cuh"
@@ -22,8 +23,8 @@ namespace lb::kernels {
 
 namespace {
 
+using detail::cuda_stream;
 using detail::grid_for;
-using detail::lb_stream;
 using detail::warp_sum;
 
 constexpr int kThreads = 256;
@@ -151,14 +152,14 @@ __global__ void adaptive_avg_pool2d_backward_kernel1(const float* dy, float* dx,
 void max_pool2d_forward(const MaxPoolShape& s, const float* x, float* y, int64_t* indices) {
   const int64_t total = s.planes * s.P * s.Q;
   if (total == 0) return;
-  max_pool2d_forward_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(x, y, indices, s);
+  max_pool2d_forward_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, cuda_stream()>>>(x, y, indices, s);
   LB_CUDA_CHECK_LAUNCH("max_pool2d_forward_kernel1");
 }
 
 void max_pool2d_backward(const MaxPoolShape& s, const float* dy, const int64_t* indices, float* dx) {
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
   if (s.planes * HW == 0) return;
-  const cudaStream_t st = lb_stream();
+  const cudaStream_t st = cuda_stream();
   LB_CUDA_CHECK(cudaMemsetAsync(dx, 0, static_cast<size_t>(s.planes * HW) * sizeof(float), st));
   const int64_t total = s.planes * PQ;
   if (total == 0) return;
@@ -174,7 +175,7 @@ void adaptive_avg_pool2d_forward(const AvgPoolShape& s, const float* x, float* y
   int64_t bh = 0, bw = 0;
   for (int64_t i = 0; i < s.OH; ++i) bh = std::max(bh, bin_end(i, s.H, s.OH) - bin_start(i, s.H, s.OH));
   for (int64_t j = 0; j < s.OW; ++j) bw = std::max(bw, bin_end(j, s.W, s.OW) - bin_start(j, s.W, s.OW));
-  const cudaStream_t st = lb_stream();
+  const cudaStream_t st = cuda_stream();
   if (bh * bw >= 64) {
     const int64_t warps_per_block = kThreads / 32;
     const int64_t blocks = std::min<int64_t>((total + warps_per_block - 1) / warps_per_block, kGridCap);
@@ -189,7 +190,7 @@ void adaptive_avg_pool2d_forward(const AvgPoolShape& s, const float* x, float* y
 void adaptive_avg_pool2d_backward(const AvgPoolShape& s, const float* dy, float* dx) {
   const int64_t total = s.planes * s.H * s.W;
   if (total == 0) return;
-  adaptive_avg_pool2d_backward_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(dy, dx, s);
+  adaptive_avg_pool2d_backward_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, cuda_stream()>>>(dy, dx, s);
   LB_CUDA_CHECK_LAUNCH("adaptive_avg_pool2d_backward_kernel1");
 }
 

@@ -18,6 +18,7 @@
 
 #include <cmath>
 
+#include "kernels/common.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/reduce_impl.cuh"
 #include "kernels/softmax.cuh"
@@ -27,10 +28,10 @@ namespace lb::kernels {
 namespace {
 
 using detail::block_sum;
+using detail::cuda_stream;
+using detail::DeviceBuffer;
 using detail::grid_for;
 using detail::kFullMask;
-using detail::lb_stream;
-using detail::Workspace;
 
 constexpr int kThreads = 256;
 constexpr int kWarpsPerBlock = kThreads / 32;
@@ -283,7 +284,7 @@ unsigned warp_grid(int64_t units) {
 
 void softmax_forward(const AxisShape& s, const float* x, float* y, bool log) {
   if (s.outer * s.n * s.inner == 0) return;
-  const cudaStream_t st = lb_stream();
+  const cudaStream_t st = cuda_stream();
   if (s.inner == 1) {
     if (s.n <= kWarpRowMax) {
       softmax_forward_kernel1<<<warp_grid(s.outer), kThreads, 0, st>>>(x, y, s.outer, s.n, log);
@@ -300,7 +301,7 @@ void softmax_forward(const AxisShape& s, const float* x, float* y, bool log) {
 
 void softmax_backward(const AxisShape& s, const float* y, const float* dy, float* dx, bool log) {
   if (s.outer * s.n * s.inner == 0) return;
-  const cudaStream_t st = lb_stream();
+  const cudaStream_t st = cuda_stream();
   if (s.inner == 1) {
     if (s.n <= kWarpRowMax) {
       softmax_backward_kernel1<<<warp_grid(s.outer), kThreads, 0, st>>>(y, dy, dx, s.outer, s.n, log);
@@ -318,7 +319,7 @@ void softmax_backward(const AxisShape& s, const float* y, const float* dy, float
 void sum_axis(const AxisShape& s, const float* x, float* out, float scale) {
   const int64_t cols = s.outer * s.inner;
   if (cols == 0) return;
-  const cudaStream_t st = lb_stream();
+  const cudaStream_t st = cuda_stream();
   if (s.n == 0) {  // empty sums are zero
     LB_CUDA_CHECK(cudaMemsetAsync(out, 0, static_cast<size_t>(cols) * sizeof(float), st));
     return;
@@ -336,7 +337,7 @@ void sum_axis(const AxisShape& s, const float* x, float* out, float scale) {
     chunk = (s.n + S - 1) / S;
     S = (s.n + chunk - 1) / chunk;  // no empty chunks
   }
-  Workspace ws(S > 1 ? static_cast<size_t>(cols * S) * sizeof(double) : 0);
+  DeviceBuffer ws(S > 1 ? static_cast<size_t>(cols * S) * sizeof(double) : 0);
   double* part = ws.as<double>();
   if (s.inner == 1) {
     sum_rows_kernel1<<<warp_grid(s.outer * S), kThreads, 0, st>>>(x, s.outer, s.n, S, chunk, scale, out, part);
@@ -355,7 +356,7 @@ void sum_axis(const AxisShape& s, const float* x, float* out, float scale) {
 void broadcast_axis(const AxisShape& s, const float* dy, float* dx, float scale) {
   const int64_t total = s.outer * s.n * s.inner;
   if (total == 0) return;
-  broadcast_axis_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(dy, dx, s, scale);
+  broadcast_axis_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, cuda_stream()>>>(dy, dx, s, scale);
   LB_CUDA_CHECK_LAUNCH("broadcast_axis_kernel1");
 }
 
@@ -363,7 +364,7 @@ void cross_entropy_forward(const float* logits, const int64_t* target, const flo
                            float* log_probs, float* row_weight, float* loss) {
   if (N == 0 || C == 0) return;
   softmax_forward(AxisShape{N, C, 1}, logits, log_probs, true);
-  cross_entropy_loss_kernel1<<<1, 1024, 0, lb_stream()>>>(log_probs, target, class_weight, N, C, row_weight, loss);
+  cross_entropy_loss_kernel1<<<1, 1024, 0, cuda_stream()>>>(log_probs, target, class_weight, N, C, row_weight, loss);
   LB_CUDA_CHECK_LAUNCH("cross_entropy_loss_kernel1");
 }
 
@@ -371,7 +372,7 @@ void cross_entropy_backward(const float* log_probs, const int64_t* target, const
                             int64_t N, int64_t C, float* dlogits) {
   const int64_t total = N * C;
   if (total == 0) return;
-  cross_entropy_backward_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(
+  cross_entropy_backward_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, cuda_stream()>>>(
       log_probs, target, row_weight, g, N, C, dlogits);
   LB_CUDA_CHECK_LAUNCH("cross_entropy_backward_kernel1");
 }

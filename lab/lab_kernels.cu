@@ -18,7 +18,7 @@ namespace lb::kernels::lab {
 
 using detail::blocks_for;
 using detail::check_block;
-using detail::lab_stream;
+using detail::cuda_stream;
 using detail::thread_index;
 
 namespace {
@@ -148,7 +148,7 @@ void conv2d_forward1(const Conv2dShape& s, const float* x, const float* w, const
   check_block(block);
   const int64_t n = s.N * s.K * s.P * s.Q;
   if (n == 0) return;
-  conv2d_forward_kernel1<<<blocks_for(n, block), block, 0, lab_stream()>>>(s, x, w, bias, y);
+  conv2d_forward_kernel1<<<blocks_for(n, block), block, 0, cuda_stream()>>>(s, x, w, bias, y);
   LB_CUDA_CHECK_LAUNCH("conv2d_forward_kernel1");
 }
 
@@ -156,7 +156,7 @@ void conv2d_backward_input1(const Conv2dShape& s, const float* dy, const float* 
   check_block(block);
   const int64_t n = s.N * s.C * s.H * s.W;
   if (n == 0) return;
-  conv2d_backward_input_kernel1<<<blocks_for(n, block), block, 0, lab_stream()>>>(s, dy, w, dx);
+  conv2d_backward_input_kernel1<<<blocks_for(n, block), block, 0, cuda_stream()>>>(s, dy, w, dx);
   LB_CUDA_CHECK_LAUNCH("conv2d_backward_input_kernel1");
 }
 
@@ -164,7 +164,7 @@ void conv2d_backward_weight1(const Conv2dShape& s, const float* x, const float* 
   check_block(block);
   const int64_t n = s.K * s.C * s.R * s.S;
   if (n == 0) return;
-  conv2d_backward_weight_kernel1<<<blocks_for(n, block), block, 0, lab_stream()>>>(s, x, dy, dw);
+  conv2d_backward_weight_kernel1<<<blocks_for(n, block), block, 0, cuda_stream()>>>(s, x, dy, dw);
   LB_CUDA_CHECK_LAUNCH("conv2d_backward_weight_kernel1");
 }
 
@@ -174,7 +174,7 @@ void batch_norm2d_forward_train1(const BatchNormShape& s, const float* x, const 
   check_block(block);
   LB_CHECK(s.N * s.HW > 1, "lab batch_norm2d_forward_train1: needs more than one value per channel");
   if (s.C == 0) return;
-  batch_norm2d_forward_train_kernel1<<<blocks_for(s.C, block), block, 0, lab_stream()>>>(
+  batch_norm2d_forward_train_kernel1<<<blocks_for(s.C, block), block, 0, cuda_stream()>>>(
       s, x, weight, bias, y, mean, invstd, running_mean, running_var, eps, momentum);
   LB_CUDA_CHECK_LAUNCH("batch_norm2d_forward_train_kernel1");
 }
@@ -183,7 +183,7 @@ void max_pool2d_forward1(const MaxPoolShape& s, const float* x, float* y, int64_
   check_block(block);
   const int64_t n = s.planes * s.P * s.Q;
   if (n == 0) return;
-  max_pool2d_forward_kernel1<<<blocks_for(n, block), block, 0, lab_stream()>>>(s, x, y, indices);
+  max_pool2d_forward_kernel1<<<blocks_for(n, block), block, 0, cuda_stream()>>>(s, x, y, indices);
   LB_CUDA_CHECK_LAUNCH("max_pool2d_forward_kernel1");
 }
 

@@ -14,7 +14,7 @@
 
 namespace lb::kernels::lab {
 
-using detail::lab_stream;
+using detail::cuda_stream;
 using detail::launch;
 using detail::thread_index;
 
@@ -174,7 +174,7 @@ void cross_entropy_forward1(const float* logits, const int64_t* target, const fl
   LB_CHECK(N > 0 && C > 0, "lab cross_entropy_forward1: empty logits (" << N << ", " << C << ")");
   launch("cross_entropy_rows_kernel1", cross_entropy_rows_kernel1, N, block, logits, target, class_weight, N, C,
          log_probs, row_weight);
-  cross_entropy_loss_kernel1<<<1, 1, 0, lab_stream()>>>(log_probs, target, row_weight, N, C, loss);
+  cross_entropy_loss_kernel1<<<1, 1, 0, cuda_stream()>>>(log_probs, target, row_weight, N, C, loss);
   LB_CUDA_CHECK_LAUNCH("cross_entropy_loss_kernel1");
 }
 

@@ -35,9 +35,9 @@
 #include <string>
 #include <tuple>
 
+#include "kernels/common.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/cudnn/cudnn_ops.cuh"
-#include "kernels/runtime.cuh"
 
 namespace lb::kernels::cudnn {
 
@@ -63,13 +63,11 @@ void check_cublas(cublasStatus_t st, const char* call, const char* where) {
 // Largest workspace a convolution algorithm may ask for.
 constexpr size_t kWorkspaceLimit = size_t(1) << 30;
 
-int current_device() {
-  int d = 0;
-  LB_CUDA_CHECK(cudaGetDevice(&d));
-  return d;
-}
-
-cudaStream_t compute_stream() { return static_cast<cudaStream_t>(lb::kernels::stream()); }
+using kernels::detail::blocks_for;
+using kernels::detail::cuda_stream;
+using kernels::detail::current_device;
+using kernels::detail::DeviceBuffer;
+using kernels::detail::grid_for;
 
 // cuDNN descriptors take int dimensions.
 int to_int(int64_t v, const char* where) {
@@ -151,21 +149,6 @@ struct PoolDesc {
   PoolDesc& operator=(const PoolDesc&) = delete;
 };
 
-// A device buffer from the caching allocator, returned on scope exit. The stream orders reuse.
-struct DeviceBuffer {
-  void* ptr = nullptr;
-  int device = 0;
-  DeviceBuffer(size_t nbytes, int dev) : device(dev) {
-    if (nbytes > 0) ptr = lb::kernels::device_alloc(nbytes, dev);
-  }
-  ~DeviceBuffer() {
-    if (ptr) lb::kernels::device_free(ptr, device);
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  float* f() const { return static_cast<float*>(ptr); }
-};
-
 // This thread's handles for the current device, bound to its compute stream. Deliberately leaked
 // (one pair per thread and device, as PyTorch does): destroying them from a thread_local or static
 // destructor can run after the CUDA driver has shut down.
@@ -173,8 +156,8 @@ Handles& handles(int device) {
   thread_local std::map<int, Handles*> per_device;
   Handles*& h = per_device[device];
   if (!h) h = new Handles();
-  LB_CUDNN("cudnn backend", cudnnSetStream(h->dnn, compute_stream()));
-  LB_CUBLAS("cudnn backend", cublasSetStream(h->blas, compute_stream()));
+  LB_CUDNN("cudnn backend", cudnnSetStream(h->dnn, cuda_stream()));
+  LB_CUBLAS("cudnn backend", cublasSetStream(h->blas, cuda_stream()));
   return *h;
 }
 
@@ -344,7 +327,7 @@ __global__ void fill_kernel(int64_t n, float v, float* p) {
 
 void fill(float* p, int64_t n, float v) {
   if (n <= 0) return;
-  fill_kernel<<<static_cast<unsigned>((n + 255) / 256), 256, 0, compute_stream()>>>(n, v, p);
+  fill_kernel<<<blocks_for(n, 256), 256, 0, cuda_stream()>>>(n, v, p);
   LB_CUDA_CHECK_LAUNCH("fill_kernel");
 }
 
@@ -362,7 +345,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   ConvPlan& p = conv_plan(h.dnn, device, s, Dir::Forward, mode, where);
   DeviceBuffer ws(p.workspace, device);
   LB_CUDNN(where, cudnnConvolutionForward(h.dnn, &kOne, p.x.d, x, p.w.d, w, p.conv.d,
-                                          static_cast<cudnnConvolutionFwdAlgo_t>(p.algo), ws.ptr, p.workspace, &kZero,
+                                          static_cast<cudnnConvolutionFwdAlgo_t>(p.algo), ws.get(), p.workspace, &kZero,
                                           p.y.d, y));
   if (bias) {
     TensorDesc b(1, s.K, 1, 1, where);
@@ -378,8 +361,8 @@ void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w
   ConvPlan& p = conv_plan(h.dnn, device, s, Dir::BackwardData, mode, where);
   DeviceBuffer ws(p.workspace, device);
   LB_CUDNN(where, cudnnConvolutionBackwardData(h.dnn, &kOne, p.w.d, w, p.y.d, dy, p.conv.d,
-                                               static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo), ws.ptr, p.workspace,
-                                               &kZero, p.x.d, dx));
+                                               static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo), ws.get(),
+                                               p.workspace, &kZero, p.x.d, dx));
 }
 
 void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw, MathMode mode) {
@@ -390,7 +373,7 @@ void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* d
   ConvPlan& p = conv_plan(h.dnn, device, s, Dir::BackwardFilter, mode, where);
   DeviceBuffer ws(p.workspace, device);
   LB_CUDNN(where, cudnnConvolutionBackwardFilter(h.dnn, &kOne, p.x.d, x, p.y.d, dy, p.conv.d,
-                                                 static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.algo), ws.ptr,
+                                                 static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.algo), ws.get(),
                                                  p.workspace, &kZero, p.w.d, dw));
 }
 
@@ -418,13 +401,14 @@ void batch_norm2d_forward_train(const BatchNormShape& s, const float* x, const f
   TensorDesc xd(s.N, s.C, s.HW, 1, where), pd(1, s.C, 1, 1, where);
   // cuDNN needs a scale and a shift: affine=false is a weight of one and a bias of zero.
   DeviceBuffer ones(weight ? 0 : s.C * sizeof(float), device), zeros(bias ? 0 : s.C * sizeof(float), device);
-  if (!weight) fill(ones.f(), s.C, 1.0f);
-  if (!bias) fill(zeros.f(), s.C, 0.0f);
+  if (!weight) fill(ones.as<float>(), s.C, 1.0f);
+  if (!bias) fill(zeros.as<float>(), s.C, 0.0f);
   // running = (1 - factor) * running + factor * batch, with the unbiased batch variance: PyTorch's
   // rule with factor = momentum. resultSaveInvVariance is 1 / sqrt(biased var + eps): our invstd.
-  LB_CUDNN(where, cudnnBatchNormalizationForwardTraining(
-                      h.dnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, xd.d, x, xd.d, y, pd.d, weight ? weight : ones.f(),
-                      bias ? bias : zeros.f(), double(momentum), running_mean, running_var, double(eps), mean, invstd));
+  LB_CUDNN(where, cudnnBatchNormalizationForwardTraining(h.dnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, xd.d, x, xd.d,
+                                                         y, pd.d, weight ? weight : ones.as<float>(),
+                                                         bias ? bias : zeros.as<float>(), double(momentum),
+                                                         running_mean, running_var, double(eps), mean, invstd));
 }
 
 void batch_norm2d_forward_eval(const BatchNormShape& s, const float* x, const float* weight, const float* bias,
@@ -437,14 +421,14 @@ void batch_norm2d_forward_eval(const BatchNormShape& s, const float* x, const fl
   Handles& h = handles(device);
   TensorDesc xd(s.N, s.C, s.HW, 1, where), pd(1, s.C, 1, 1, where);
   DeviceBuffer ones(weight ? 0 : s.C * sizeof(float), device), zeros(bias ? 0 : s.C * sizeof(float), device);
-  if (!weight) fill(ones.f(), s.C, 1.0f);
-  if (!bias) fill(zeros.f(), s.C, 0.0f);
+  if (!weight) fill(ones.as<float>(), s.C, 1.0f);
+  if (!bias) fill(zeros.as<float>(), s.C, 0.0f);
   LB_CUDNN(where, cudnnBatchNormalizationForwardInference(h.dnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, xd.d, x, xd.d,
-                                                          y, pd.d, weight ? weight : ones.f(), bias ? bias : zeros.f(),
-                                                          running_mean, running_var, double(eps)));
+                                                          y, pd.d, weight ? weight : ones.as<float>(),
+                                                          bias ? bias : zeros.as<float>(), running_mean, running_var,
+                                                          double(eps)));
   if (invstd) {
-    invstd_kernel<<<static_cast<unsigned>((s.C + 255) / 256), 256, 0, compute_stream()>>>(s.C, running_var, eps,
-                                                                                          invstd);
+    invstd_kernel<<<blocks_for(s.C, 256), 256, 0, cuda_stream()>>>(s.C, running_var, eps, invstd);
     LB_CUDA_CHECK_LAUNCH("invstd_kernel");
   }
 }
@@ -458,7 +442,7 @@ void batch_norm2d_backward(const BatchNormShape& s, const float* x, const float*
     // Frozen statistics: cuDNN has no such mode.
     LB_CHECK(x != nullptr || dweight == nullptr, where << ": dweight needs x");
     if (s.C == 0 || (dx == nullptr && dweight == nullptr && dbias == nullptr)) return;
-    bn_backward_frozen_kernel<<<static_cast<unsigned>(s.C), kReduceThreads, 0, compute_stream()>>>(
+    bn_backward_frozen_kernel<<<static_cast<unsigned>(s.C), kReduceThreads, 0, cuda_stream()>>>(
         s.N, s.C, s.HW, x, dy, mean, invstd, weight, dx, dweight, dbias);
     LB_CUDA_CHECK_LAUNCH("bn_backward_frozen_kernel");
     return;
@@ -470,12 +454,13 @@ void batch_norm2d_backward(const BatchNormShape& s, const float* x, const float*
   DeviceBuffer scratch_dw(dweight ? 0 : s.C * sizeof(float), device),
       scratch_db(dbias ? 0 : s.C * sizeof(float), device);
   DeviceBuffer scratch_dx(dx ? 0 : s.N * s.C * s.HW * sizeof(float), device);
-  if (!weight) fill(ones.f(), s.C, 1.0f);
+  if (!weight) fill(ones.as<float>(), s.C, 1.0f);
   // With the saved mean and invstd given, epsilon is not used; it must still pass cuDNN's check.
   LB_CUDNN(where, cudnnBatchNormalizationBackward(
                       h.dnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, &kOne, &kZero, xd.d, x, xd.d, dy, xd.d,
-                      dx ? dx : scratch_dx.f(), pd.d, weight ? weight : ones.f(), dweight ? dweight : scratch_dw.f(),
-                      dbias ? dbias : scratch_db.f(), std::max<double>(CUDNN_BN_MIN_EPSILON, 1e-5), mean, invstd));
+                      dx ? dx : scratch_dx.as<float>(), pd.d, weight ? weight : ones.as<float>(),
+                      dweight ? dweight : scratch_dw.as<float>(), dbias ? dbias : scratch_db.as<float>(),
+                      std::max<double>(CUDNN_BN_MIN_EPSILON, 1e-5), mean, invstd));
 }
 
 // ---- pooling -------------------------------------------------------------------------------------
@@ -555,9 +540,7 @@ void linear_forward(int64_t N, int64_t IN, int64_t OUT, const float* x, const fl
   blas_gemm(h.blas, mode, CUBLAS_OP_T, CUBLAS_OP_N, blas_int(OUT, where), blas_int(N, where), blas_int(IN, where), w,
             blas_int(IN, where), x, blas_int(IN, where), y, blas_int(OUT, where), where);
   if (bias) {
-    const int64_t total = N * OUT;
-    const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((total + 255) / 256, 4096));
-    add_bias_rows_kernel<<<blocks, 256, 0, compute_stream()>>>(N, OUT, bias, y);
+    add_bias_rows_kernel<<<grid_for(N * OUT, 256, 4096), 256, 0, cuda_stream()>>>(N, OUT, bias, y);
     LB_CUDA_CHECK_LAUNCH("add_bias_rows_kernel");
   }
 }
@@ -578,7 +561,7 @@ void linear_backward_weight(int64_t N, int64_t IN, int64_t OUT, const float* x, 
   if (IN == 0 || OUT == 0) return;
   Handles& h = handles(current_device());
   if (N == 0) {
-    LB_CUDA_CHECK(cudaMemsetAsync(dw, 0, size_t(IN * OUT) * sizeof(float), compute_stream()));
+    LB_CUDA_CHECK(cudaMemsetAsync(dw, 0, size_t(IN * OUT) * sizeof(float), cuda_stream()));
     return;
   }
   // dW^T (IN, OUT) = x^T (IN, N) dy (N, OUT); dy seen column-major is dy^T (OUT, N), hence op T.
