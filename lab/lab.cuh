@@ -6,8 +6,8 @@
 //                loop reduces a channel: batchnorm), kernels in lab_kernels*.cu
 //   custom-fp32  lightbox's production kernel, MathMode::Fp32 (kernels/conv2d.cuh, ...)
 //   custom-tf32  the same with TF32 tensor cores (conv and linear)
-//   cudnn-fp32, cudnn-tf32   cuDNN through kernels/cudnn/cudnn_ops.cuh, the yardstick
-//   cublas-fp32, cublas-tf32 cuBLAS SGEMM for linear (the same file)
+//   cudnn-fp32, cudnn-tf32   cuDNN through kernels/cudnn/<op>.cuh, the yardstick
+//   cublas-fp32, cublas-tf32 cuBLAS SGEMM for linear (kernels/cudnn/linear.cuh)
 //   cpu          the CPU backend itself (engine/cpu/), timed, never checked (it is the reference)
 //
 // The harness (lab.cu), for one LabCase (lab/cases.h): fills the inputs with random

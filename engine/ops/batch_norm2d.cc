@@ -31,7 +31,7 @@
 #include "engine/cpu/batch_norm2d.h"
 #include "engine/cpu/onednn/batch_norm2d.h"
 #include "kernels/batch_norm2d.cuh"
-#include "kernels/cudnn/cudnn_ops.cuh"
+#include "kernels/cudnn/batch_norm2d.cuh"
 #include "kernels/elementwise.cuh"
 
 namespace lb {

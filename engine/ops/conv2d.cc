@@ -24,7 +24,7 @@
 #include "engine/cpu/onednn/conv2d.h"
 #include "engine/ops/weighted_checks.h"
 #include "kernels/conv2d.cuh"
-#include "kernels/cudnn/cudnn_ops.cuh"
+#include "kernels/cudnn/conv2d.cuh"
 
 namespace lb {
 
