@@ -1,9 +1,9 @@
 // cudnn/batch_norm2d.cu: batchnorm2d through cuDNN (see batch_norm2d.cuh): x, y, dy, dx
 // (N, C, HW), per-channel vectors (C), float32.
 //
-// What cuDNN lacks is done by small kernels of our own below: eval-mode invstd = 1 / sqrt(rv + eps),
-// the backward with frozen statistics (training = false), and the fill of the scratch weights
-// (ones) and biases (zeros) that stand in for affine=false.
+// What cuDNN lacks is done by two small kernels of our own below: eval-mode invstd =
+// 1 / sqrt(rv + eps) and the backward with frozen statistics (training = false). The scratch
+// weights (ones) and biases (zeros) that stand in for affine=false are filled by kernels::fill.
 #include "kernels/cudnn/batch_norm2d.cuh"
 
 #include <algorithm>
@@ -11,6 +11,7 @@
 
 #include "kernels/common.cuh"
 #include "kernels/cudnn/handles.cuh"
+#include "kernels/elementwise.cuh"
 
 namespace lb::kernels::cudnn {
 
@@ -66,18 +67,6 @@ __global__ void bn_backward_frozen_kernel(int64_t N, int64_t C, int64_t HW, cons
   }
 }
 
-// Fills n floats with v (scratch weights of one, biases of zero).
-__global__ void fill_kernel(int64_t n, float v, float* p) {
-  int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (i < n) p[i] = v;
-}
-
-void fill(float* p, int64_t n, float v) {
-  if (n <= 0) return;
-  fill_kernel<<<blocks_for(n, 256), 256, 0, cuda_stream()>>>(n, v, p);
-  LB_CUDA_CHECK_LAUNCH("fill_kernel");
-}
-
 }  // namespace
 
 // x is described as (N, C, HW, 1): spatial batchnorm normalises over N, H, W whatever H and W are.
@@ -96,8 +85,8 @@ void batch_norm2d_forward_train(const BatchNormShape& s, const float* x, const f
   TensorDesc xd(s.N, s.C, s.HW, 1, where), pd(1, s.C, 1, 1, where);
   // cuDNN needs a scale and a shift: affine=false is a weight of one and a bias of zero.
   DeviceBuffer ones(weight ? 0 : s.C * sizeof(float), device), zeros(bias ? 0 : s.C * sizeof(float), device);
-  if (!weight) fill(ones.as<float>(), s.C, 1.0f);
-  if (!bias) fill(zeros.as<float>(), s.C, 0.0f);
+  if (!weight) kernels::fill(ones.as<float>(), 1.0f, s.C);
+  if (!bias) kernels::fill(zeros.as<float>(), 0.0f, s.C);
   // running = (1 - factor) * running + factor * batch, with the unbiased batch variance: PyTorch's
   // rule with factor = momentum. resultSaveInvVariance is 1 / sqrt(biased var + eps): our invstd.
   LB_CUDNN(where, cudnnBatchNormalizationForwardTraining(h.dnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, xd.d, x, xd.d,
@@ -116,8 +105,8 @@ void batch_norm2d_forward_eval(const BatchNormShape& s, const float* x, const fl
   Handles& h = handles(device);
   TensorDesc xd(s.N, s.C, s.HW, 1, where), pd(1, s.C, 1, 1, where);
   DeviceBuffer ones(weight ? 0 : s.C * sizeof(float), device), zeros(bias ? 0 : s.C * sizeof(float), device);
-  if (!weight) fill(ones.as<float>(), s.C, 1.0f);
-  if (!bias) fill(zeros.as<float>(), s.C, 0.0f);
+  if (!weight) kernels::fill(ones.as<float>(), 1.0f, s.C);
+  if (!bias) kernels::fill(zeros.as<float>(), 0.0f, s.C);
   LB_CUDNN(where, cudnnBatchNormalizationForwardInference(h.dnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, xd.d, x, xd.d,
                                                           y, pd.d, weight ? weight : ones.as<float>(),
                                                           bias ? bias : zeros.as<float>(), running_mean, running_var,
@@ -149,7 +138,7 @@ void batch_norm2d_backward(const BatchNormShape& s, const float* x, const float*
   DeviceBuffer scratch_dw(dweight ? 0 : s.C * sizeof(float), device),
       scratch_db(dbias ? 0 : s.C * sizeof(float), device);
   DeviceBuffer scratch_dx(dx ? 0 : s.N * s.C * s.HW * sizeof(float), device);
-  if (!weight) fill(ones.as<float>(), s.C, 1.0f);
+  if (!weight) kernels::fill(ones.as<float>(), 1.0f, s.C);
   // With the saved mean and invstd given, epsilon is not used; it must still pass cuDNN's check.
   LB_CUDNN(where, cudnnBatchNormalizationBackward(
                       h.dnn, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, &kOne, &kZero, xd.d, x, xd.d, dy, xd.d,
