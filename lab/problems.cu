@@ -27,10 +27,6 @@ namespace {
 
 // ---- conv2d ----------------------------------------------------------------------------------------
 
-cpu::Conv2dArgs cpu_args(const Conv2dShape& s) {
-  return {s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.stride, s.pad, s.P, s.Q};
-}
-
 double conv_flops(const LabCase& c) {
   const Conv2dShape& s = c.conv;
   return 2.0 * double(s.N) * s.K * s.P * s.Q * s.C * s.R * s.S;
@@ -76,7 +72,7 @@ std::vector<Problem> conv_problems(const LabCase& c) {
     h.out = {std::vector<float>(size_t(s.N * s.K * s.P * s.Q))};
     h.out_init = {-1};
     h.cpu = [s](HostCase& h) {
-      cpu::conv2d_forward<float>(cpu_args(s), h.in[0].data(), h.in[1].data(), nullptr, h.out[0].data());
+      cpu::conv2d_forward<float>(cpu::Conv2dArgs{s}, h.in[0].data(), h.in[1].data(), nullptr, h.out[0].data());
     };
     return h;
   };
@@ -101,7 +97,7 @@ std::vector<Problem> conv_problems(const LabCase& c) {
     h.out = {std::vector<float>(size_t(s.N * s.C * s.H * s.W))};
     h.out_init = {-1};
     h.cpu = [s](HostCase& h) {
-      cpu::conv2d_backward_input<float>(cpu_args(s), h.in[0].data(), h.in[1].data(), h.out[0].data());
+      cpu::conv2d_backward_input<float>(cpu::Conv2dArgs{s}, h.in[0].data(), h.in[1].data(), h.out[0].data());
     };
     return h;
   };
@@ -126,7 +122,7 @@ std::vector<Problem> conv_problems(const LabCase& c) {
     h.out = {std::vector<float>(size_t(s.K * s.C * s.R * s.S))};
     h.out_init = {-1};
     h.cpu = [s](HostCase& h) {
-      cpu::conv2d_backward_weight<float>(cpu_args(s), h.in[0].data(), h.in[1].data(), h.out[0].data());
+      cpu::conv2d_backward_weight<float>(cpu::Conv2dArgs{s}, h.in[0].data(), h.in[1].data(), h.out[0].data());
     };
     return h;
   };
@@ -150,15 +146,7 @@ std::vector<Problem> conv_problems(const LabCase& c) {
 
 constexpr float kEps = 1e-5f, kMomentum = 0.1f;
 
-cpu::BatchNorm2dArgs bn_args(const BatchNormShape& s) {
-  cpu::BatchNorm2dArgs a;
-  a.N = s.N;
-  a.C = s.C;
-  a.HW = s.HW;
-  a.eps = kEps;
-  a.momentum = kMomentum;
-  return a;
-}
+cpu::BatchNorm2dArgs bn_args(const BatchNormShape& s) { return {s, kEps, kMomentum}; }
 
 std::vector<Problem> bn_problems(const LabCase& c) {
   auto cur = std::make_shared<BatchNormShape>(c.bn);
@@ -215,11 +203,7 @@ std::vector<Problem> bn_problems(const LabCase& c) {
     h.out = {std::vector<float>(h.in[0].size()), std::vector<float>(s.C), std::vector<float>(s.C)};
     h.out_init = {-1, -1, -1};
     h.cpu = [s](HostCase& h) {
-      cpu::BatchNorm2dBackwardArgs a;
-      a.N = s.N;
-      a.C = s.C;
-      a.HW = s.HW;
-      a.training = true;
+      const cpu::BatchNorm2dBackwardArgs a{s, true};
       cpu::batch_norm2d_backward<float>(h.in[0].data(), h.in[1].data(), h.in[2].data(), h.in[3].data(), h.in[4].data(),
                                         h.out[0].data(), h.out[1].data(), h.out[2].data(), a);
     };
@@ -258,9 +242,7 @@ std::vector<Problem> pool_problems(const LabCase& c) {
     h.out = {std::vector<float>(size_t(s.planes * s.P * s.Q))};
     h.out_i = {std::vector<int64_t>(size_t(s.planes * s.P * s.Q))};
     h.out_init = {-1};
-    h.cpu = [s](HostCase& h) {
-      cpu::max_pool2d_forward<float>(h.in[0].data(), h.out[0].data(), h.out_i[0].data(), cpu::max_pool_args(s));
-    };
+    h.cpu = [s](HostCase& h) { cpu::max_pool2d_forward<float>(h.in[0].data(), h.out[0].data(), h.out_i[0].data(), s); };
     return h;
   };
   fwd.variants = {{"1", 1e-4, false, true, true,
@@ -283,14 +265,12 @@ std::vector<Problem> pool_problems(const LabCase& c) {
     HostCase h;
     std::vector<float> x = random_vec(s.planes * s.H * s.W, rng, -1, 1), y(size_t(s.planes * s.P * s.Q));
     std::vector<int64_t> idx(y.size());
-    cpu::max_pool2d_forward<float>(x.data(), y.data(), idx.data(), cpu::max_pool_args(s));
+    cpu::max_pool2d_forward<float>(x.data(), y.data(), idx.data(), s);
     h.in = {random_vec(s.planes * s.P * s.Q, rng, -1, 1), std::move(x), std::move(y)};  // dy, x, y
     h.in_i = {std::move(idx)};
     h.out = {std::vector<float>(h.in[1].size())};
     h.out_init = {-1};
-    h.cpu = [s](HostCase& h) {
-      cpu::max_pool2d_backward<float>(h.in[0].data(), h.in_i[0].data(), h.out[0].data(), cpu::max_pool_args(s));
-    };
+    h.cpu = [s](HostCase& h) { cpu::max_pool2d_backward<float>(h.in[0].data(), h.in_i[0].data(), h.out[0].data(), s); };
     return h;
   };
   bwd.variants = {

@@ -53,7 +53,7 @@ namespace {
 constexpr float kEps = 1e-5f, kMomentum = 0.1f;
 
 int64_t bn_numel(const LabCase& c) { return c.bn.N * c.bn.C * c.bn.HW; }
-cpu::BatchNorm2dArgs bn_cpu(const BatchNormShape& s) { return {s.N, s.C, s.HW, kEps, kMomentum}; }
+cpu::BatchNorm2dArgs bn_cpu(const BatchNormShape& s) { return {s, kEps, kMomentum}; }
 
 // in: x (N, C, HW), weight, bias, running_mean, running_var (C), residual (N, C, HW).
 HostCase bn_inputs(const LabCase& lc, Rng& rng) {
@@ -149,7 +149,7 @@ Problem bn_relu_backward_problem(const CurrentCase& cur) {
       cpu::relu_mask<float>(h.in[1].data(), h.in[2].data(), h.out[3].data(), int64_t(h.out[3].size()));
       cpu::batch_norm2d_backward<float>(h.in[0].data(), h.out[3].data(), h.in[3].data(), h.in[4].data(), h.in[5].data(),
                                         h.out[0].data(), h.out[1].data(), h.out[2].data(),
-                                        cpu::BatchNorm2dBackwardArgs{s.N, s.C, s.HW, true});
+                                        cpu::BatchNorm2dBackwardArgs{s, true});
     };
     return h;
   };
@@ -207,7 +207,6 @@ std::vector<Problem> relu_list(const CurrentCase& cur) {
 
 int64_t avg_in(const LabCase& c) { return c.avg.planes * c.avg.H * c.avg.W; }
 int64_t avg_out(const LabCase& c) { return c.avg.planes * c.avg.OH * c.avg.OW; }
-cpu::AdaptiveAvgPool2dArgs avg_cpu(const AvgPoolShape& s) { return {s.planes, s.H, s.W, s.OH, s.OW}; }
 
 std::vector<Problem> avg_pool_list(const CurrentCase& cur) {
   auto fwd_make = [](const LabCase& lc, Rng& rng) {
@@ -215,9 +214,7 @@ std::vector<Problem> avg_pool_list(const CurrentCase& cur) {
     h.in = {random_vec(avg_in(lc), rng, -1, 1)};
     h.out = {std::vector<float>(size_t(avg_out(lc)))};
     h.out_init = {-1};
-    h.cpu = [s = lc.avg](HostCase& h) {
-      cpu::adaptive_avg_pool2d_forward<float>(h.in[0].data(), h.out[0].data(), avg_cpu(s));
-    };
+    h.cpu = [s = lc.avg](HostCase& h) { cpu::adaptive_avg_pool2d_forward<float>(h.in[0].data(), h.out[0].data(), s); };
     return h;
   };
   auto bwd_make = [](const LabCase& lc, Rng& rng) {
@@ -225,9 +222,7 @@ std::vector<Problem> avg_pool_list(const CurrentCase& cur) {
     h.in = {random_vec(avg_out(lc), rng, -1, 1)};
     h.out = {std::vector<float>(size_t(avg_in(lc)))};
     h.out_init = {-1};
-    h.cpu = [s = lc.avg](HostCase& h) {
-      cpu::adaptive_avg_pool2d_backward<float>(h.in[0].data(), h.out[0].data(), avg_cpu(s));
-    };
+    h.cpu = [s = lc.avg](HostCase& h) { cpu::adaptive_avg_pool2d_backward<float>(h.in[0].data(), h.out[0].data(), s); };
     return h;
   };
   std::vector<Variant> fwd{
