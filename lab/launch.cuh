@@ -1,4 +1,4 @@
-// lab/launch.cuh: what every file of naive lab kernels (lab_kernels*.cu) needs to launch one
+// lab/launch.cuh: what every file of naive lab kernels (lab/<op>.cu) needs to launch one
 // thread per output: the block-size check, the thread's index and launch(), on the compute stream
 // with kernels/common.cuh's one-thread-per-item grid (blocks_for). Private to lab/.
 #pragma once

@@ -1,7 +1,7 @@
 // lab/problems.cu: the kernel lab's problems: for conv2d (forward, backward-input,
 // backward-weight), batchnorm2d (forward-train, backward) and max-pool (forward, backward), how
 // to make the host data and run the CPU reference, and which variants to check and time
-// (1 = the naive port of the CPU loop in lab_kernels*.cu, then ours, then cuDNN). The other ops'
+// (1 = the naive port of the CPU loop in lab/<op>.cu, then ours, then cuDNN). The other ops'
 // problems are in problems_ops.cu and problems_optim.cu; problems_of() lists them all.
 #include <cmath>
 #include <functional>

@@ -1,7 +1,7 @@
 // lab/problems_ops.cu: the kernel lab's problems for batchnorm2d's eval forward and the fused
 // BN + add + ReLU passes, relu, the adaptive average pool, linear and cross-entropy: host data,
 // the CPU reference (engine/cpu/, and lb::cross_entropy for the loss), and the variants to check
-// and time: 1 (lab_kernels*.cu), ours (kernels/*.cuh), cuDNN / cuBLAS where they have the op.
+// and time: 1 (lab/<op>.cu), ours (kernels/*.cuh), cuDNN / cuBLAS where they have the op.
 //
 // Shapes: batchnorm and relu x (N, C, HW) (the layer after each ResNet18 conv); average pool
 // (planes = N * 512, h, h) -> (planes, 1, 1); linear x (N, 512), w (2, 512); cross-entropy logits
