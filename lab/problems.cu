@@ -56,11 +56,8 @@ void add_v2_variants(std::vector<Variant>& v, V2 v2) {
   v.insert(at + 1, {"v2-tf32", 5e-3, true, false, true, [v2](const DevCase& d, int) { v2(d, MathMode::Tf32); }});
 }
 
-std::vector<Problem> conv_problems(const LabCase& c) {
-  // Variants capture the shape by value: the check and the timing call them with their own
-  // DevCase, and the shape is re-read from `cur` which the harness sets before each phase.
-  auto cur = std::make_shared<Conv2dShape>(c.conv);
-  std::vector<Problem> ps;
+// conv2d's forward: y from x and w (no bias), for the shape `cur` points at.
+Problem conv_forward_problem(const std::shared_ptr<Conv2dShape>& cur) {
   Problem fwd;
   fwd.direction = "forward";
   fwd.make = [cur](const LabCase& lc, uint64_t seed) {
@@ -84,8 +81,11 @@ std::vector<Problem> conv_problems(const LabCase& c) {
   add_v2_variants(fwd.variants, [cur](const DevCase& d, MathMode m) {
     lb::kernels::conv2d_v2_forward(*cur, d.I(0), d.I(1), nullptr, d.O(0), m);
   });
-  ps.push_back(fwd);
+  return fwd;
+}
 
+// conv2d's backward-input: dx from dy and w.
+Problem conv_backward_input_problem(const std::shared_ptr<Conv2dShape>& cur) {
   Problem bi;
   bi.direction = "backward-input";
   bi.make = [cur](const LabCase& lc, uint64_t seed) {
@@ -109,8 +109,11 @@ std::vector<Problem> conv_problems(const LabCase& c) {
   add_v2_variants(bi.variants, [cur](const DevCase& d, MathMode m) {
     lb::kernels::conv2d_v2_backward_input(*cur, d.I(0), d.I(1), d.O(0), m);
   });
-  ps.push_back(bi);
+  return bi;
+}
 
+// conv2d's backward-weight: dw from x and dy.
+Problem conv_backward_weight_problem(const std::shared_ptr<Conv2dShape>& cur) {
   Problem bw;
   bw.direction = "backward-weight";
   bw.make = [cur](const LabCase& lc, uint64_t seed) {
@@ -134,7 +137,15 @@ std::vector<Problem> conv_problems(const LabCase& c) {
   add_v2_variants(bw.variants, [cur](const DevCase& d, MathMode m) {
     lb::kernels::conv2d_v2_backward_weight(*cur, d.I(0), d.I(1), d.O(0), m);
   });
-  ps.push_back(bw);
+  return bw;
+}
+
+std::vector<Problem> conv_problems(const LabCase& c) {
+  // Variants capture the shape by value: the check and the timing call them with their own
+  // DevCase, and the shape is re-read from `cur` which the harness sets before each phase.
+  auto cur = std::make_shared<Conv2dShape>(c.conv);
+  std::vector<Problem> ps = {conv_forward_problem(cur), conv_backward_input_problem(cur),
+                             conv_backward_weight_problem(cur)};
   for (auto& p : ps) {
     p.flops = conv_flops;
     p.bytes = [](const LabCase&) { return 0.0; };
