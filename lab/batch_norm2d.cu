@@ -16,9 +16,6 @@
 
 namespace lb::kernels::lab {
 
-using detail::blocks_for;
-using detail::check_block;
-using detail::cuda_stream;
 using detail::launch;
 using detail::thread_index;
 
@@ -116,12 +113,9 @@ __global__ void add_relu_inplace_kernel1(float* y, const float* residual, int64_
 void batch_norm2d_forward_train1(const BatchNormShape& s, const float* x, const float* weight, const float* bias,
                                  float* y, float* mean, float* invstd, float* running_mean, float* running_var,
                                  float eps, float momentum, int block) {
-  check_block(block);
   LB_CHECK(s.N * s.HW > 1, "lab batch_norm2d_forward_train1: needs more than one value per channel");
-  if (s.C == 0) return;
-  batch_norm2d_forward_train_kernel1<<<blocks_for(s.C, block), block, 0, cuda_stream()>>>(
-      s, x, weight, bias, y, mean, invstd, running_mean, running_var, eps, momentum);
-  LB_CUDA_CHECK_LAUNCH("batch_norm2d_forward_train_kernel1");
+  launch("batch_norm2d_forward_train_kernel1", batch_norm2d_forward_train_kernel1, s.C, block, s, x, weight, bias, y,
+         mean, invstd, running_mean, running_var, eps, momentum);
 }
 
 void batch_norm2d_backward1(const BatchNormShape& s, const float* x, const float* dy, const float* mean,

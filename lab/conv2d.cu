@@ -12,9 +12,7 @@
 
 namespace lb::kernels::lab {
 
-using detail::blocks_for;
-using detail::check_block;
-using detail::cuda_stream;
+using detail::launch;
 using detail::thread_index;
 
 namespace {
@@ -82,27 +80,15 @@ __global__ void conv2d_backward_weight_kernel1(Conv2dShape s, const float* x, co
 }  // namespace
 
 void conv2d_forward1(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y, int block) {
-  check_block(block);
-  const int64_t n = s.N * s.K * s.P * s.Q;
-  if (n == 0) return;
-  conv2d_forward_kernel1<<<blocks_for(n, block), block, 0, cuda_stream()>>>(s, x, w, bias, y);
-  LB_CUDA_CHECK_LAUNCH("conv2d_forward_kernel1");
+  launch("conv2d_forward_kernel1", conv2d_forward_kernel1, s.N * s.K * s.P * s.Q, block, s, x, w, bias, y);
 }
 
 void conv2d_backward_input1(const Conv2dShape& s, const float* dy, const float* w, float* dx, int block) {
-  check_block(block);
-  const int64_t n = s.N * s.C * s.H * s.W;
-  if (n == 0) return;
-  conv2d_backward_input_kernel1<<<blocks_for(n, block), block, 0, cuda_stream()>>>(s, dy, w, dx);
-  LB_CUDA_CHECK_LAUNCH("conv2d_backward_input_kernel1");
+  launch("conv2d_backward_input_kernel1", conv2d_backward_input_kernel1, s.N * s.C * s.H * s.W, block, s, dy, w, dx);
 }
 
 void conv2d_backward_weight1(const Conv2dShape& s, const float* x, const float* dy, float* dw, int block) {
-  check_block(block);
-  const int64_t n = s.K * s.C * s.R * s.S;
-  if (n == 0) return;
-  conv2d_backward_weight_kernel1<<<blocks_for(n, block), block, 0, cuda_stream()>>>(s, x, dy, dw);
-  LB_CUDA_CHECK_LAUNCH("conv2d_backward_weight_kernel1");
+  launch("conv2d_backward_weight_kernel1", conv2d_backward_weight_kernel1, s.K * s.C * s.R * s.S, block, s, x, dy, dw);
 }
 
 }  // namespace lb::kernels::lab

@@ -17,9 +17,6 @@
 
 namespace lb::kernels::lab {
 
-using detail::blocks_for;
-using detail::check_block;
-using detail::cuda_stream;
 using detail::launch;
 using detail::thread_index;
 
@@ -113,11 +110,7 @@ __global__ void adaptive_avg_pool2d_backward_kernel1(AvgPoolShape s, const float
 }  // namespace
 
 void max_pool2d_forward1(const MaxPoolShape& s, const float* x, float* y, int64_t* indices, int block) {
-  check_block(block);
-  const int64_t n = s.planes * s.P * s.Q;
-  if (n == 0) return;
-  max_pool2d_forward_kernel1<<<blocks_for(n, block), block, 0, cuda_stream()>>>(s, x, y, indices);
-  LB_CUDA_CHECK_LAUNCH("max_pool2d_forward_kernel1");
+  launch("max_pool2d_forward_kernel1", max_pool2d_forward_kernel1, s.planes * s.P * s.Q, block, s, x, y, indices);
 }
 
 void max_pool2d_backward1(const MaxPoolShape& s, const float* dy, const int64_t* indices, float* dx, int block) {
