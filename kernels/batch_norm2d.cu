@@ -15,8 +15,8 @@
 // CPU build does not contract either, which makes y bit-identical to the CPU for the same stats.
 //
 // The fused BN + residual add + ReLU (batch_norm2d_relu) reuses every pass: its training forward
-// is the two statistics kernels then bn_relu_kernel1 (normalise, add, ReLU in one pass) instead of
-// bn_normalise_kernel1; its backward is the backward's kernels instantiated with kMask, which read
+// is the two statistics kernels then bn_relu_kernel (normalise, add, ReLU in one pass) instead of
+// bn_normalise_kernel; its backward is the backward's kernels instantiated with kMask, which read
 // g = dy * (y > 0) in place of dy (so no masked copy of dy is ever written) and let the dx pass
 // also write d_residual = g.
 #include <cuda_runtime.h>
@@ -24,6 +24,7 @@
 #include <cmath>
 
 #include "kernels/batch_norm2d.cuh"
+#include "kernels/common.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/reduce_impl.cuh"
 
@@ -32,10 +33,10 @@ namespace lb::kernels {
 namespace {
 
 using detail::block_sum;
+using detail::cuda_stream;
+using detail::DeviceBuffer;
 using detail::grid_for;
-using detail::lb_stream;
 using detail::warp_sum;
-using detail::Workspace;
 
 constexpr int kThreads = 256;            // threads of the walking kernels
 constexpr int kMaxSplits = 1024;         // blocks per channel at most
@@ -78,7 +79,7 @@ __device__ __forceinline__ int64_t walk_stride() { return (int64_t)gridDim.x * b
 
 // part (C, S, 2): block (b, c) writes sum(x - K) and sum((x - K)^2) of its share of channel c,
 // with K = x[n = 0, c, i = 0].
-__global__ void bn_stats_partial_kernel1(const float* x, int64_t N, int64_t C, int64_t HW, double* part) {
+__global__ void bn_stats_partial_kernel(const float* x, int64_t N, int64_t C, int64_t HW, double* part) {
   __shared__ double scratch[2][32];
   const int S = gridDim.x;
   for (int64_t c = blockIdx.y; c < C; c += gridDim.y) {
@@ -101,10 +102,9 @@ __global__ void bn_stats_partial_kernel1(const float* x, int64_t N, int64_t C, i
 
 // One warp per channel: adds the S partials, writes mean, invstd, the affine map (k, b) the
 // normalise kernel applies, and updates the running statistics (unbiased variance).
-__global__ void bn_stats_finalize_kernel1(const float* x, const double* part, int S, int64_t N, int64_t C, int64_t HW,
-                                          const float* weight, const float* bias, float eps, float momentum,
-                                          float* mean, float* invstd, float* k, float* b, float* running_mean,
-                                          float* running_var) {
+__global__ void bn_stats_finalize_kernel(const float* x, const double* part, int S, int64_t N, int64_t C, int64_t HW,
+                                         const float* weight, const float* bias, float eps, float momentum, float* mean,
+                                         float* invstd, float* k, float* b, float* running_mean, float* running_var) {
   for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
     double s = 0.0, q = 0.0;
     for (int j = threadIdx.x; j < S; j += 32) {
@@ -134,8 +134,8 @@ __global__ void bn_stats_finalize_kernel1(const float* x, const double* part, in
 }
 
 // y = (x - m[c]) * k[c] + b[c] over the (S, C) walking grid.
-__global__ void bn_normalise_kernel1(const float* x, int64_t N, int64_t C, int64_t HW, const float* m, const float* k,
-                                     const float* b, float* y) {
+__global__ void bn_normalise_kernel(const float* x, int64_t N, int64_t C, int64_t HW, const float* m, const float* k,
+                                    const float* b, float* y) {
   for (int64_t c = blockIdx.y; c < C; c += gridDim.y) {
     const float mc = m[c], kc = k[c], bc = b[c];
     walk_channel(N, C, HW, c, walk_start(), walk_stride(),
@@ -145,8 +145,8 @@ __global__ void bn_normalise_kernel1(const float* x, int64_t N, int64_t C, int64
 
 // Eval statistics, one thread per channel: invstd = 1 / sqrt(running_var + eps) (written when
 // invstd is not null), k = invstd * weight and b = bias, in double like the CPU.
-__global__ void bn_eval_params_kernel1(int64_t C, const float* weight, const float* bias, const float* running_var,
-                                       float eps, float* invstd, float* k, float* b) {
+__global__ void bn_eval_params_kernel(int64_t C, const float* weight, const float* bias, const float* running_var,
+                                      float eps, float* invstd, float* k, float* b) {
   for (int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; c < C; c += (int64_t)gridDim.x * blockDim.x) {
     const double is = 1.0 / sqrt(static_cast<double>(running_var[c]) + static_cast<double>(eps));
     if (invstd) invstd[c] = static_cast<float>(is);
@@ -166,8 +166,8 @@ __device__ __forceinline__ float bn_relu1(float x, float r, float m, float k, fl
 // kVec4, floats otherwise. residual may be null. (m, k, b) are the running statistics' map in
 // eval and the batch statistics' map in training.
 template <bool kVec4>
-__global__ void bn_relu_kernel1(const float* x, const float* residual, int64_t N, int64_t C, int64_t HWu,
-                                const float* m, const float* k, const float* b, float* y) {
+__global__ void bn_relu_kernel(const float* x, const float* residual, int64_t N, int64_t C, int64_t HWu, const float* m,
+                               const float* k, const float* b, float* y) {
   const bool has_res = residual != nullptr;
   for (int64_t c = blockIdx.y; c < C; c += gridDim.y) {
     const float mc = m[c], kc = k[c], bc = b[c];
@@ -200,8 +200,8 @@ __device__ __forceinline__ float bn_grad(const float* dy, const float* y, int64_
 // part (C, S, 2): sum(g) and, when need_dot, sum(g * (x - mean)) of block (b, c)'s share, with
 // g = bn_grad<kMask>: dy, or dy * (y > 0) for the fused op (y null unless kMask).
 template <bool kMask>
-__global__ void bn_backward_partial_kernel1(const float* x, const float* dy, const float* y, const float* mean,
-                                            bool need_dot, int64_t N, int64_t C, int64_t HW, double* part) {
+__global__ void bn_backward_partial_kernel(const float* x, const float* dy, const float* y, const float* mean,
+                                           bool need_dot, int64_t N, int64_t C, int64_t HW, double* part) {
   __shared__ double scratch[2][32];
   const int S = gridDim.x;
   for (int64_t c = blockIdx.y; c < C; c += gridDim.y) {
@@ -224,9 +224,9 @@ __global__ void bn_backward_partial_kernel1(const float* x, const float* dy, con
 
 // One warp per channel: dweight, dbias, and the dx coefficients k = weight * invstd,
 // mean_dy = sum(dy) / M, coef = sum(dy * xhat) / M * invstd (S may be 0: no sums were taken).
-__global__ void bn_backward_finalize_kernel1(const double* part, int S, int64_t M, int64_t C, const float* invstd,
-                                             const float* weight, float* dweight, float* dbias, float* k,
-                                             float* mean_dy, float* coef) {
+__global__ void bn_backward_finalize_kernel(const double* part, int S, int64_t M, int64_t C, const float* invstd,
+                                            const float* weight, float* dweight, float* dbias, float* k, float* mean_dy,
+                                            float* coef) {
   for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
     double s = 0.0, q = 0.0;
     for (int j = threadIdx.x; j < S; j += 32) {
@@ -252,9 +252,9 @@ __global__ void bn_backward_finalize_kernel1(const double* part, int S, int64_t 
 // g = bn_grad<kMask>. Without kMask g is dy and dx is always written; with kMask dx and dres may
 // each be null, and dres = g.
 template <bool kTraining, bool kMask>
-__global__ void bn_backward_dx_kernel1(const float* x, const float* dy, const float* y, const float* mean,
-                                       const float* k, const float* mean_dy, const float* coef, int64_t N, int64_t C,
-                                       int64_t HW, float* dx, float* dres) {
+__global__ void bn_backward_dx_kernel(const float* x, const float* dy, const float* y, const float* mean,
+                                      const float* k, const float* mean_dy, const float* coef, int64_t N, int64_t C,
+                                      int64_t HW, float* dx, float* dres) {
   for (int64_t c = blockIdx.y; c < C; c += gridDim.y) {
     const float kc = k[c];
     if constexpr (kTraining) {
@@ -282,13 +282,13 @@ void launch_bn_relu(const BatchNormShape& s, const float* x, const float* residu
   const bool vec4 = s.HW % 4 == 0 && aligned(x) && aligned(y) && (!residual || aligned(residual));
   if (vec4) {
     const int64_t HW4 = s.HW / 4;
-    bn_relu_kernel1<true>
+    bn_relu_kernel<true>
         <<<walk_grid(splits_for(s.N * HW4, s.C), s.C), kThreads, 0, st>>>(x, residual, s.N, s.C, HW4, m, k, b, y);
-    LB_CUDA_CHECK_LAUNCH("bn_relu_kernel1<float4>");
+    LB_CUDA_CHECK_LAUNCH("bn_relu_kernel<float4>");
   } else {
-    bn_relu_kernel1<false>
+    bn_relu_kernel<false>
         <<<walk_grid(splits_for(s.N * s.HW, s.C), s.C), kThreads, 0, st>>>(x, residual, s.N, s.C, s.HW, m, k, b, y);
-    LB_CUDA_CHECK_LAUNCH("bn_relu_kernel1<float>");
+    LB_CUDA_CHECK_LAUNCH("bn_relu_kernel<float>");
   }
 }
 
@@ -297,11 +297,11 @@ void launch_bn_relu(const BatchNormShape& s, const float* x, const float* residu
 void bn_train_stats(const BatchNormShape& s, const float* x, const float* weight, const float* bias, float* mean,
                     float* invstd, float* running_mean, float* running_var, float eps, float momentum, double* part,
                     int S, float* k, float* b, cudaStream_t st) {
-  bn_stats_partial_kernel1<<<walk_grid(S, s.C), kThreads, 0, st>>>(x, s.N, s.C, s.HW, part);
-  LB_CUDA_CHECK_LAUNCH("bn_stats_partial_kernel1");
-  bn_stats_finalize_kernel1<<<grid_for(s.C, 1), 32, 0, st>>>(x, part, S, s.N, s.C, s.HW, weight, bias, eps, momentum,
-                                                             mean, invstd, k, b, running_mean, running_var);
-  LB_CUDA_CHECK_LAUNCH("bn_stats_finalize_kernel1");
+  bn_stats_partial_kernel<<<walk_grid(S, s.C), kThreads, 0, st>>>(x, s.N, s.C, s.HW, part);
+  LB_CUDA_CHECK_LAUNCH("bn_stats_partial_kernel");
+  bn_stats_finalize_kernel<<<grid_for(s.C, 1), 32, 0, st>>>(x, part, S, s.N, s.C, s.HW, weight, bias, eps, momentum,
+                                                            mean, invstd, k, b, running_mean, running_var);
+  LB_CUDA_CHECK_LAUNCH("bn_stats_finalize_kernel");
 }
 
 // Both backwards. kMask: the fused op's (y given, g = dy * (y > 0), dres = g when not null);
@@ -317,31 +317,31 @@ void bn_backward_impl(const BatchNormShape& s, const float* x, const float* y, c
   const bool reduce = (need_dot || need_sum) && M > 0;
   const int S = reduce ? splits_for(M, s.C) : 0;
   const size_t part_bytes = static_cast<size_t>(s.C) * S * 2 * sizeof(double);
-  Workspace ws(part_bytes + 3 * static_cast<size_t>(s.C) * sizeof(float));
+  DeviceBuffer ws(part_bytes + 3 * static_cast<size_t>(s.C) * sizeof(float));
   double* part = ws.as<double>();
   float* k = ws.as<float>(part_bytes);
   float* mean_dy = k + s.C;
   float* coef = mean_dy + s.C;
-  const cudaStream_t st = lb_stream();
+  const cudaStream_t st = cuda_stream();
   if (reduce) {
-    bn_backward_partial_kernel1<kMask>
+    bn_backward_partial_kernel<kMask>
         <<<walk_grid(S, s.C), kThreads, 0, st>>>(x, dy, y, mean, need_dot, s.N, s.C, s.HW, part);
-    LB_CUDA_CHECK_LAUNCH("bn_backward_partial_kernel1");
+    LB_CUDA_CHECK_LAUNCH("bn_backward_partial_kernel");
   }
   // With M == 0 the sums are empty: dweight = dbias = 0, as the CPU writes.
-  bn_backward_finalize_kernel1<<<grid_for(s.C, 1), 32, 0, st>>>(part, S, M, s.C, invstd, weight, dweight, dbias, k,
-                                                                mean_dy, coef);
-  LB_CUDA_CHECK_LAUNCH("bn_backward_finalize_kernel1");
+  bn_backward_finalize_kernel<<<grid_for(s.C, 1), 32, 0, st>>>(part, S, M, s.C, invstd, weight, dweight, dbias, k,
+                                                               mean_dy, coef);
+  LB_CUDA_CHECK_LAUNCH("bn_backward_finalize_kernel");
   if ((!dx && !dres) || M == 0) return;
   const dim3 grid = walk_grid(splits_for(M, s.C), s.C);
   if (training) {
-    bn_backward_dx_kernel1<true, kMask>
+    bn_backward_dx_kernel<true, kMask>
         <<<grid, kThreads, 0, st>>>(x, dy, y, mean, k, mean_dy, coef, s.N, s.C, s.HW, dx, dres);
-    LB_CUDA_CHECK_LAUNCH("bn_backward_dx_kernel1<training>");
+    LB_CUDA_CHECK_LAUNCH("bn_backward_dx_kernel<training>");
   } else {
-    bn_backward_dx_kernel1<false, kMask>
+    bn_backward_dx_kernel<false, kMask>
         <<<grid, kThreads, 0, st>>>(x, dy, y, mean, k, mean_dy, coef, s.N, s.C, s.HW, dx, dres);
-    LB_CUDA_CHECK_LAUNCH("bn_backward_dx_kernel1<frozen>");
+    LB_CUDA_CHECK_LAUNCH("bn_backward_dx_kernel<frozen>");
   }
 }
 
@@ -358,11 +358,11 @@ void bn_forward_train_then(const BatchNormShape& s, const float* x, const float*
   const int S = splits_for(M, s.C);
   // part (C, S, 2) doubles, then k and b (C) floats.
   const size_t part_bytes = static_cast<size_t>(s.C) * S * 2 * sizeof(double);
-  Workspace ws(part_bytes + 2 * static_cast<size_t>(s.C) * sizeof(float));
+  DeviceBuffer ws(part_bytes + 2 * static_cast<size_t>(s.C) * sizeof(float));
   double* part = ws.as<double>();
   float* k = ws.as<float>(part_bytes);
   float* b = k + s.C;
-  const cudaStream_t st = lb_stream();
+  const cudaStream_t st = cuda_stream();
   bn_train_stats(s, x, weight, bias, mean, invstd, running_mean, running_var, eps, momentum, part, S, k, b, st);
   normalise(k, b, mean, st);
 }
@@ -372,12 +372,12 @@ template <class Normalise>
 void bn_forward_eval_then(const BatchNormShape& s, const float* weight, const float* bias, const float* running_mean,
                           const float* running_var, float* invstd, float eps, Normalise normalise) {
   if (s.C == 0) return;
-  Workspace ws(2 * static_cast<size_t>(s.C) * sizeof(float));
+  DeviceBuffer ws(2 * static_cast<size_t>(s.C) * sizeof(float));
   float* k = ws.as<float>();
   float* b = k + s.C;
-  const cudaStream_t st = lb_stream();
-  bn_eval_params_kernel1<<<grid_for(s.C, 128), 128, 0, st>>>(s.C, weight, bias, running_var, eps, invstd, k, b);
-  LB_CUDA_CHECK_LAUNCH("bn_eval_params_kernel1");
+  const cudaStream_t st = cuda_stream();
+  bn_eval_params_kernel<<<grid_for(s.C, 128), 128, 0, st>>>(s.C, weight, bias, running_var, eps, invstd, k, b);
+  LB_CUDA_CHECK_LAUNCH("bn_eval_params_kernel");
   if (s.N * s.HW == 0) return;
   normalise(k, b, running_mean, st);
 }
@@ -385,9 +385,9 @@ void bn_forward_eval_then(const BatchNormShape& s, const float* weight, const fl
 // y = k x + b, per channel.
 void launch_bn_normalise(const BatchNormShape& s, const float* x, const float* mean, const float* k, const float* b,
                          float* y, cudaStream_t st) {
-  bn_normalise_kernel1<<<walk_grid(splits_for(s.N * s.HW, s.C), s.C), kThreads, 0, st>>>(x, s.N, s.C, s.HW, mean, k, b,
-                                                                                         y);
-  LB_CUDA_CHECK_LAUNCH("bn_normalise_kernel1");
+  bn_normalise_kernel<<<walk_grid(splits_for(s.N * s.HW, s.C), s.C), kThreads, 0, st>>>(x, s.N, s.C, s.HW, mean, k, b,
+                                                                                        y);
+  LB_CUDA_CHECK_LAUNCH("bn_normalise_kernel");
 }
 
 }  // namespace

@@ -8,15 +8,15 @@
 #include <cstdint>
 
 #include "kernels/cast.cuh"
+#include "kernels/common.cuh"
 #include "kernels/cuda_check.cuh"
-#include "kernels/reduce_impl.cuh"
 
 namespace lb::kernels {
 
 namespace {
 
+using detail::cuda_stream;
 using detail::grid_for;
-using detail::lb_stream;
 
 constexpr int kThreads = 256;
 constexpr int64_t kGridCap = 1 << 20;  // grid-stride loops: at most this many blocks
@@ -64,7 +64,7 @@ __device__ __forceinline__ void store_from_double(void* p, DType t, int64_t i, d
   }
 }
 
-__global__ void cast_kernel1(const void* src, DType from, void* dst, DType to, int64_t n) {
+__global__ void cast_kernel(const void* src, DType from, void* dst, DType to, int64_t n) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
     store_from_double(dst, to, i, load_as_double(src, from, i));
 }
@@ -73,8 +73,8 @@ __global__ void cast_kernel1(const void* src, DType from, void* dst, DType to, i
 
 void cast(const void* src, DType from, void* dst, DType to, int64_t n) {
   if (n == 0) return;
-  cast_kernel1<<<grid_for(n, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(src, from, dst, to, n);
-  LB_CUDA_CHECK_LAUNCH("cast_kernel1");
+  cast_kernel<<<grid_for(n, kThreads, kGridCap), kThreads, 0, cuda_stream()>>>(src, from, dst, to, n);
+  LB_CUDA_CHECK_LAUNCH("cast_kernel");
 }
 
 }  // namespace lb::kernels

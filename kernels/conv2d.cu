@@ -40,10 +40,10 @@
 
 #include <algorithm>
 
+#include "kernels/common.cuh"
 #include "kernels/conv2d_impl.cuh"
 #include "kernels/conv2d_plan.cuh"
 #include "kernels/cuda_check.cuh"
-#include "kernels/device_query.cuh"
 #include "kernels/runtime.cuh"
 
 namespace lb::kernels {
@@ -84,10 +84,11 @@ Phases make_phases(const Plan& plan) {
   return ph;
 }
 
-using detail::compute_stream;
-using detail::current_device;
+using detail::cuda_stream;
 using detail::device_attribute;
 using detail::device_mode;
+using detail::DeviceBuffer;
+using detail::grid_for;
 
 // One launch of the skeleton over the (M, Ncols) tile grid, `splits` slices of `chunk` reductions.
 // (For BwdInputPhaseProblem `splits` is the number of stride classes and `chunk` is unused.)
@@ -97,31 +98,13 @@ void launch_igemm(const Prob& prob, int splits, int chunk, MathMode mode, const 
   LB_CHECK(gn <= 65535 && splits <= 65535, name << ": grid " << gm << "x" << gn << "x" << splits << " too large");
   const dim3 grid(static_cast<unsigned>(gm), static_cast<unsigned>(gn), static_cast<unsigned>(splits));
   if (mode == MathMode::Bf16)
-    conv2d_igemm_kernel1<Prob, MathMode::Bf16><<<grid, kThreads, 0, compute_stream()>>>(prob, chunk);
+    conv2d_igemm_kernel<Prob, MathMode::Bf16><<<grid, kThreads, 0, cuda_stream()>>>(prob, chunk);
   else if (mode == MathMode::Tf32)
-    conv2d_igemm_kernel1<Prob, MathMode::Tf32><<<grid, kThreads, 0, compute_stream()>>>(prob, chunk);
+    conv2d_igemm_kernel<Prob, MathMode::Tf32><<<grid, kThreads, 0, cuda_stream()>>>(prob, chunk);
   else
-    conv2d_igemm_kernel1<Prob, MathMode::Fp32><<<grid, kThreads, 0, compute_stream()>>>(prob, chunk);
+    conv2d_igemm_kernel<Prob, MathMode::Fp32><<<grid, kThreads, 0, cuda_stream()>>>(prob, chunk);
   LB_CUDA_CHECK_LAUNCH(name);
 }
-
-// A device buffer from the caching allocator, returned when the scope ends. Freeing right after
-// queueing the kernels that use it is safe: the allocator hands blocks out in stream order.
-struct Workspace {
-  float* ptr = nullptr;
-  int device = 0;
-  Workspace(size_t count, int dev) : device(dev) {
-    ptr = static_cast<float*>(device_alloc(count * sizeof(float), dev));
-  }
-  ~Workspace() {
-    try {
-      device_free(ptr, device);
-    } catch (...) {  // a destructor must not throw; a failing free is reported by the next CUDA call
-    }
-  }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-};
 
 // Split-K for the weight gradient: enough slices that the grid covers every SM about four
 // times (four 256-thread blocks fit one SM), but at least 8 tiles (128 reductions) per slice.
@@ -140,7 +123,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   FwdProblem prob{x, w, bias, y, plan.d, plan.taps, 0, 0, 0};
   prob.M = plan.d.N * plan.d.PQ, prob.Ncols = plan.d.K, prob.red = plan.d.C * plan.d.T;
   // red == 0 (no live tap, or C == 0): the kernel skips the loop and writes the bias.
-  launch_igemm(prob, 1, prob.red, device_mode(mode), "conv2d_forward (conv2d_igemm_kernel1)");
+  launch_igemm(prob, 1, prob.red, device_mode(mode), "conv2d_forward (conv2d_igemm_kernel)");
 }
 
 void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w, float* dx, MathMode mode) {
@@ -159,12 +142,12 @@ void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w
     // Bf16 rounds the operands here too (where the GEMMs would: sm_80+), so that the stem's dx
     // follows the same numerics as the GEMM directions.
     if (device_mode(mode) == MathMode::Bf16)
-      conv2d_backward_input_direct_kernel1<true>
-          <<<grid, kThreads, smem, compute_stream()>>>(dy, w, dx, d, Hc, static_cast<int>(rowblocks));
+      conv2d_backward_input_direct_kernel<true>
+          <<<grid, kThreads, smem, cuda_stream()>>>(dy, w, dx, d, Hc, static_cast<int>(rowblocks));
     else
-      conv2d_backward_input_direct_kernel1<false>
-          <<<grid, kThreads, smem, compute_stream()>>>(dy, w, dx, d, Hc, static_cast<int>(rowblocks));
-    LB_CUDA_CHECK_LAUNCH("conv2d_backward_input_direct_kernel1");
+      conv2d_backward_input_direct_kernel<false>
+          <<<grid, kThreads, smem, cuda_stream()>>>(dy, w, dx, d, Hc, static_cast<int>(rowblocks));
+    LB_CUDA_CHECK_LAUNCH("conv2d_backward_input_direct_kernel");
     return;
   }
   if (st <= kMaxPhase) {  // one GEMM per stride class, blockIdx.z = class
@@ -172,13 +155,13 @@ void conv2d_backward_input(const Conv2dShape& s, const float* dy, const float* w
     prob.dHWc = make_fastdiv(prob.HWc), prob.dWc = make_fastdiv(Wc);
     prob.M = d.N * prob.HWc;
     // A class with no taps (K*Tc == 0) writes zeros.
-    launch_igemm(prob, st * st, 0, device_mode(mode), "conv2d_backward_input (conv2d_igemm_kernel1, phases)");
+    launch_igemm(prob, st * st, 0, device_mode(mode), "conv2d_backward_input (conv2d_igemm_kernel, phases)");
     return;
   }
   BwdInputProblem prob{dy, w, dx, d, plan.taps, 0, 0, 0};
   prob.M = d.N * d.HW, prob.Ncols = d.C, prob.red = d.K * d.T;
   // red == 0: the kernel writes zeros.
-  launch_igemm(prob, 1, prob.red, device_mode(mode), "conv2d_backward_input (conv2d_igemm_kernel1)");
+  launch_igemm(prob, 1, prob.red, device_mode(mode), "conv2d_backward_input (conv2d_igemm_kernel)");
 }
 
 void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw, MathMode mode) {
@@ -200,17 +183,17 @@ void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* d
   const MathMode dm = device_mode(mode);
   if (splits == 1 && plan.all_live) {  // the compact layout is dw's own: write it directly
     prob.out = dw;
-    launch_igemm(prob, 1, static_cast<int>(chunk), dm, "conv2d_backward_weight (conv2d_igemm_kernel1)");
+    launch_igemm(prob, 1, static_cast<int>(chunk), dm, "conv2d_backward_weight (conv2d_igemm_kernel)");
     return;
   }
   const int64_t kct = static_cast<int64_t>(prob.M) * prob.Ncols;
-  Workspace ws(static_cast<size_t>(splits) * kct, current_device());  // (splits, K, C*T)
-  prob.out = ws.ptr;
-  launch_igemm(prob, splits, static_cast<int>(chunk), dm, "conv2d_backward_weight (conv2d_igemm_kernel1)");
+  DeviceBuffer ws(static_cast<size_t>(splits) * kct * sizeof(float));  // (splits, K, C*T)
+  prob.out = ws.as<float>();
+  launch_igemm(prob, splits, static_cast<int>(chunk), dm, "conv2d_backward_weight (conv2d_igemm_kernel)");
   if (!plan.all_live) memset_zero(dw, dw_count * sizeof(float));  // dead taps: exactly 0
-  const int blocks = static_cast<int>(std::min<int64_t>((kct + kThreads - 1) / kThreads, 4096));
-  conv2d_backward_weight_reduce_kernel1<<<blocks, kThreads, 0, compute_stream()>>>(ws.ptr, splits, d, plan.taps, dw);
-  LB_CUDA_CHECK_LAUNCH("conv2d_backward_weight_reduce_kernel1");
+  conv2d_backward_weight_reduce_kernel<<<grid_for(kct, kThreads, 4096), kThreads, 0, cuda_stream()>>>(
+      ws.as<float>(), splits, d, plan.taps, dw);
+  LB_CUDA_CHECK_LAUNCH("conv2d_backward_weight_reduce_kernel");
 }
 
 void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* db) {
@@ -218,10 +201,10 @@ void conv2d_backward_bias(const Conv2dShape& s, const float* dy, float* db) {
   const int64_t pq = s.P * s.Q, total = s.N * pq;
   LB_CHECK(total < kIndexLimit && s.K <= 0x7fffffff,
            "conv2d_backward_bias: N*P*Q = " << total << " too large for 32-bit indices");
-  conv2d_backward_bias_kernel1<<<static_cast<unsigned>(s.K), kThreads, 0, compute_stream()>>>(
+  conv2d_backward_bias_kernel<<<static_cast<unsigned>(s.K), kThreads, 0, cuda_stream()>>>(
       dy, static_cast<int>(s.K), static_cast<int>(pq), static_cast<int>(total), make_fastdiv(static_cast<uint32_t>(pq)),
       db);
-  LB_CUDA_CHECK_LAUNCH("conv2d_backward_bias_kernel1");
+  LB_CUDA_CHECK_LAUNCH("conv2d_backward_bias_kernel");
 }
 
 }  // namespace lb::kernels

@@ -164,7 +164,7 @@ __device__ __forceinline__ void mma_bf16(const float* smem, int buf, int tid, Fr
 
 // kMode is the MathMode after the host's fallback (Tf32 and Bf16 only on sm_80+).
 template <class Prob, MathMode kMode>
-__global__ void __launch_bounds__(kThreads) conv2d_igemm_kernel1(Prob prob, int chunk) {
+__global__ void __launch_bounds__(kThreads) conv2d_igemm_kernel(Prob prob, int chunk) {
   constexpr bool kTf32 = kMode == MathMode::Tf32, kBf16 = kMode == MathMode::Bf16;
   __shared__ __align__(128) float smem[kSmemFloats];
   __shared__ typename Prob::Table tab;
@@ -270,8 +270,7 @@ __device__ __forceinline__ float bf16_round(float v) { return __bfloat162float(_
 
 template <bool kBf16>
 __global__ void __launch_bounds__(kThreads)
-    conv2d_backward_input_direct_kernel1(const float* dy, const float* w, float* dx, ConvDims d, int Hc,
-                                         int rowblocks) {
+    conv2d_backward_input_direct_kernel(const float* dy, const float* w, float* dx, ConvDims d, int Hc, int rowblocks) {
 #ifdef LB_CONV2D_EMULATE
   static float sw[kDirectMaxWeights];
 #else
@@ -344,7 +343,7 @@ __global__ void __launch_bounds__(kThreads)
 // dw (K, C, R, S) at the live taps = sum over splits, in split order, of ws (splits, K, C*T).
 // The dead taps of dw were zeroed by the caller.
 __global__ void __launch_bounds__(kThreads)
-    conv2d_backward_weight_reduce_kernel1(const float* ws, int splits, ConvDims d, Taps taps, float* dw) {
+    conv2d_backward_weight_reduce_kernel(const float* ws, int splits, ConvDims d, Taps taps, float* dw) {
   __shared__ int sr[kMaxTapDim], ss[kMaxTapDim];
   if (threadIdx.x == 0) {
 #pragma unroll
@@ -366,7 +365,7 @@ __global__ void __launch_bounds__(kThreads)
 // db[k] = sum over n, p, q of dy[n, k, p, q]: one block per k, a fixed per-thread order, then a
 // fixed shuffle tree, so the result is the same bits on every run.
 __global__ void __launch_bounds__(kThreads)
-    conv2d_backward_bias_kernel1(const float* dy, int K, int PQ, int total, FastDiv dPQ, float* db) {
+    conv2d_backward_bias_kernel(const float* dy, int K, int PQ, int total, FastDiv dPQ, float* db) {
   __shared__ float warp_sums[kThreads / 32];
   const int k = blockIdx.x, tid = threadIdx.x;
   float acc = 0.f;

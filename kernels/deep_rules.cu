@@ -12,23 +12,23 @@
 // nvcc cannot contract a multiply and an add into an FMA: the results are the CPU's bits.
 #include <cuda_runtime.h>
 
+#include "kernels/common.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/deep_rules.cuh"
-#include "kernels/reduce_impl.cuh"
 
 namespace lb::kernels {
 
 namespace {
 
+using detail::cuda_stream;
 using detail::grid_for;
-using detail::lb_stream;
 
 constexpr int kThreads = 256;
 constexpr int64_t kGridCap = 1 << 20;  // grid-stride loops: at most this many blocks
 
 // dx (rows, per_row); rows [0, n) are images and get 0.
-__global__ void deep_relu_rescale_kernel1(DeepPairing pr, int64_t per_row, const float* u, const float* y,
-                                          const float* g, float eps, float* dx) {
+__global__ void deep_relu_rescale_kernel(DeepPairing pr, int64_t per_row, const float* u, const float* y,
+                                         const float* g, float eps, float* dx) {
   const int64_t total = (pr.n + pr.n * pr.bc) * per_row;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
     const int64_t r = e / per_row;
@@ -43,9 +43,9 @@ __global__ void deep_relu_rescale_kernel1(DeepPairing pr, int64_t per_row, const
 }
 
 // dx (rows, C, H, W); one thread per input position of a plane.
-__global__ void deep_maxpool_rescale_kernel1(DeepPairing pr, DeepPoolShape s, const float* u, const float* y,
-                                             const int64_t* indices, const float* g, float eps, bool overwrite,
-                                             float* dx) {
+__global__ void deep_maxpool_rescale_kernel(DeepPairing pr, DeepPoolShape s, const float* u, const float* y,
+                                            const int64_t* indices, const float* g, float eps, bool overwrite,
+                                            float* dx) {
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q, plane_n = pr.n * s.C;
   const int64_t total = (pr.n + pr.n * pr.bc) * s.C * HW;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
@@ -89,18 +89,18 @@ void deep_relu_rescale(const DeepPairing& pr, int64_t per_row, const float* u, c
                        float eps, float* dx) {
   const int64_t total = (pr.n + pr.n * pr.bc) * per_row;
   if (total == 0) return;
-  deep_relu_rescale_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(pr, per_row, u, y, g,
-                                                                                               eps, dx);
-  LB_CUDA_CHECK_LAUNCH("deep_relu_rescale_kernel1");
+  deep_relu_rescale_kernel<<<grid_for(total, kThreads, kGridCap), kThreads, 0, cuda_stream()>>>(pr, per_row, u, y, g,
+                                                                                                eps, dx);
+  LB_CUDA_CHECK_LAUNCH("deep_relu_rescale_kernel");
 }
 
 void deep_maxpool_rescale(const DeepPairing& pr, const DeepPoolShape& s, const float* u, const float* y,
                           const int64_t* indices, const float* g, float eps, bool overwrite, float* dx) {
   const int64_t total = (pr.n + pr.n * pr.bc) * s.C * s.H * s.W;
   if (total == 0) return;
-  deep_maxpool_rescale_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(
+  deep_maxpool_rescale_kernel<<<grid_for(total, kThreads, kGridCap), kThreads, 0, cuda_stream()>>>(
       pr, s, u, y, indices, g, eps, overwrite, dx);
-  LB_CUDA_CHECK_LAUNCH("deep_maxpool_rescale_kernel1");
+  LB_CUDA_CHECK_LAUNCH("deep_maxpool_rescale_kernel");
 }
 
 }  // namespace lb::kernels

@@ -5,41 +5,43 @@
 // convention, as engine/cpu/gemm.h). linear: x (N, IN), w (OUT, IN), bias and db (OUT),
 // y and dy (N, OUT); engine/cpu/linear.cc is the reference.
 //
-// gemm_kernel1 (fp32): a 64 x 64 tile of C per 256-thread block, K walked in steps of 8 through
+// gemm_fp32_kernel: a 64 x 64 tile of C per 256-thread block, K walked in steps of 8 through
 // shared memory, each thread holding a 4 x 4 register micro-tile (16 FMAs per 8 shared loads).
-// gemm_kernel2 (TF32): a 64 x 64 tile per 4 warps, each warp 2 x 2 wmma m16n16k8 fragments with
-// fp32 accumulation, K in steps of 32. gemm_kernel3 (Bf16, kernels/shapes.h) is kernel2 with the
-// tiles rounded to bf16 (__float2bfloat16_rn) as they are written to shared memory, held there as
-// bf16, and multiplied by wmma m16n16k16 bf16 fragments (fp32 accumulation). All three load tiles with bounds checks (zeros outside), so any
-// M, N, K and any leading dimension work; the global-load mapping follows the transposition so
-// that neighbouring threads read neighbouring addresses. beta == 0 never reads C (it may be
-// uninitialised memory holding NaN).
+// gemm_tf32_kernel: a 64 x 64 tile per 4 warps, each warp 2 x 2 wmma m16n16k8 fragments with fp32
+// accumulation, K in steps of 32. gemm_bf16_kernel (Bf16, kernels/shapes.h) is the tf32 kernel with
+// the tiles rounded to bf16 (__float2bfloat16_rn) as they are written to shared memory, held there
+// as bf16, and multiplied by wmma m16n16k16 bf16 fragments (fp32 accumulation). All three load
+// tiles with bounds checks (zeros outside), so any M, N, K and any leading dimension work; the
+// global-load mapping follows the transposition so that neighbouring threads read neighbouring
+// addresses. beta == 0 never reads C (it may be uninitialised memory holding NaN).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <mma.h>
 
+#include "kernels/common.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/linear.cuh"
-#include "kernels/reduce_impl.cuh"
 #include "kernels/softmax.cuh"
 
 namespace lb::kernels {
 
 namespace {
 
+using detail::cuda_stream;
 using detail::grid_for;
-using detail::lb_stream;
 
-constexpr int kTile = 64;         // C tile edge of both kernels
-constexpr int kK1 = 8;            // kernel1: K step
-constexpr int kPad1 = kTile + 4;  // kernel1: shared row stride (4-way bank spread, float4 aligned)
+// The tiles' constants; suffix 1 is gemm_fp32_kernel's, 2 gemm_tf32_kernel's, 3 gemm_bf16_kernel's
+// (which takes its K step and C stride from 2).
+constexpr int kTile = 64;         // C tile edge of all three
+constexpr int kK1 = 8;            // K step
+constexpr int kPad1 = kTile + 4;  // shared row stride (4-way bank spread, float4 aligned)
 constexpr int kThreads1 = 256;
-constexpr int kK2 = 32;         // kernel2: K step
-constexpr int kLdA2 = kK2 + 4;  // kernel2: shared strides, multiples of 4 floats (wmma ldm rule)
+constexpr int kK2 = 32;         // K step
+constexpr int kLdA2 = kK2 + 4;  // shared strides, multiples of 4 floats (wmma ldm rule)
 constexpr int kLdB2 = kTile + 4;
 constexpr int kLdC2 = kTile + 4;
 constexpr int kThreads2 = 128;
-constexpr int kLdA3 = kK2 + 8;  // kernel3: bf16 shared strides, multiples of 8 elements (16 bytes)
+constexpr int kLdA3 = kK2 + 8;  // bf16 shared strides, multiples of 8 elements (16 bytes)
 constexpr int kLdB3 = kTile + 8;
 
 // op(A)(m, k) and op(B)(k, n) of the stored row-major matrices.
@@ -63,8 +65,8 @@ __device__ __forceinline__ void store_c(float* C, int64_t ldc, int64_t m, int64_
 }
 
 __global__ void __launch_bounds__(kThreads1)
-    gemm_kernel1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    gemm_fp32_kernel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                     const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   __shared__ __align__(16) float As[kK1][kPad1];  // As[k][m]
   __shared__ __align__(16) float Bs[kK1][kPad1];  // Bs[k][n]
   const int tid = threadIdx.x, ty = tid / 16, tx = tid % 16;
@@ -105,8 +107,8 @@ __global__ void __launch_bounds__(kThreads1)
 }
 
 __global__ void __launch_bounds__(kThreads2)
-    gemm_kernel2(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    gemm_tf32_kernel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                     const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   namespace wmma = nvcuda::wmma;
   // As (64, kLdA2) [m][k] and Bs (kK2, kLdB2) [k][n] during the K loop; Cs (64, kLdC2) after it.
   constexpr int kAsSize = kTile * kLdA2, kBsSize = kK2 * kLdB2, kCsSize = kTile * kLdC2;
@@ -166,12 +168,12 @@ __global__ void __launch_bounds__(kThreads2)
   }
 }
 
-// kernel2's tiling with bf16 operands: As (64, kLdA3) [m][k] and Bs (kK2, kLdB3) [k][n] bf16 during
+// gemm_tf32_kernel's tiling with bf16 operands: As (64, kLdA3) [m][k] and Bs (kK2, kLdB3) [k][n] bf16 during
 // the K loop (every fragment pointer a multiple of 16 elements, 32 bytes, from a 32-byte aligned
 // array start), Cs (64, kLdC2) fp32 after it. sm_80+: the host dispatches only there.
 __global__ void __launch_bounds__(kThreads2)
-    gemm_kernel3(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    gemm_bf16_kernel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                     const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
 #if __CUDA_ARCH__ >= 800
   namespace wmma = nvcuda::wmma;
   constexpr int kAsBytes = kTile * kLdA3 * 2, kBsBytes = kK2 * kLdB3 * 2, kCsBytes = kTile * kLdC2 * 4;
@@ -240,7 +242,7 @@ bool bf16_supported() {
 }
 
 // y (N, OUT): every row starts as the bias (the GEMM then adds x W^T with beta = 1).
-__global__ void bias_rows_kernel1(const float* bias, float* y, int64_t N, int64_t OUT) {
+__global__ void bias_rows_kernel(const float* bias, float* y, int64_t N, int64_t OUT) {
   const int64_t total = N * OUT;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x)
     y[e] = bias[e % OUT];
@@ -254,16 +256,16 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   const int64_t gy = (M + kTile - 1) / kTile, gx = (N + kTile - 1) / kTile;
   LB_CHECK(gy <= 65535 && gx <= 2147483647LL, "gemm: M = " << M << " needs more than 65535 row tiles");
   const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy));
-  const cudaStream_t st = lb_stream();
+  const cudaStream_t st = cuda_stream();
   if (mode == MathMode::Bf16 && bf16_supported()) {
-    gemm_kernel3<<<grid, kThreads2, 0, st>>>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    LB_CUDA_CHECK_LAUNCH("gemm_kernel3");
+    gemm_bf16_kernel<<<grid, kThreads2, 0, st>>>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    LB_CUDA_CHECK_LAUNCH("gemm_bf16_kernel");
   } else if (mode == MathMode::Tf32) {
-    gemm_kernel2<<<grid, kThreads2, 0, st>>>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    LB_CUDA_CHECK_LAUNCH("gemm_kernel2");
+    gemm_tf32_kernel<<<grid, kThreads2, 0, st>>>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    LB_CUDA_CHECK_LAUNCH("gemm_tf32_kernel");
   } else {
-    gemm_kernel1<<<grid, kThreads1, 0, st>>>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    LB_CUDA_CHECK_LAUNCH("gemm_kernel1");
+    gemm_fp32_kernel<<<grid, kThreads1, 0, st>>>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    LB_CUDA_CHECK_LAUNCH("gemm_fp32_kernel");
   }
 }
 
@@ -271,8 +273,8 @@ void linear_forward(int64_t N, int64_t IN, int64_t OUT, const float* x, const fl
                     MathMode mode) {
   if (N == 0 || OUT == 0) return;
   if (bias) {
-    bias_rows_kernel1<<<grid_for(N * OUT, 256, 1 << 20), 256, 0, lb_stream()>>>(bias, y, N, OUT);
-    LB_CUDA_CHECK_LAUNCH("bias_rows_kernel1");
+    bias_rows_kernel<<<grid_for(N * OUT, 256, 1 << 20), 256, 0, cuda_stream()>>>(bias, y, N, OUT);
+    LB_CUDA_CHECK_LAUNCH("bias_rows_kernel");
   }
   // (N, IN) x (OUT, IN)^T: W is stored OUT-major, so it enters transposed.
   gemm(false, true, N, OUT, IN, 1.f, x, IN, w, IN, bias ? 1.f : 0.f, y, OUT, mode);

@@ -7,24 +7,24 @@
 // FMA, and the CPU build does not contract, so this keeps both backends on the same bits.
 #include <cuda_runtime.h>
 
+#include "kernels/common.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/optim.cuh"
-#include "kernels/reduce_impl.cuh"
 
 namespace lb::kernels {
 
 namespace {
 
+using detail::cuda_stream;
 using detail::grid_for;
-using detail::lb_stream;
 
 constexpr int kThreads = 256;
 constexpr int64_t kGridCap = 1 << 16;
 
 // `dyn`, when set, replaces the by-value scalars: a kernel recorded in a CUDA Graph reads this
 // step's scalars from device memory (optim.cuh).
-__global__ void sgd_update_kernel1(float* p, const float* g, float* buf, int64_t n, SgdParams by_value,
-                                   const SgdParams* dyn) {
+__global__ void sgd_update_kernel(float* p, const float* g, float* buf, int64_t n, SgdParams by_value,
+                                  const SgdParams* dyn) {
   const SgdParams o = dyn ? *dyn : by_value;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const float pi = p[i];
@@ -45,8 +45,8 @@ __device__ __forceinline__ float lerp1(float self, float end, float w) {
                          : __fsub_rn(end, __fmul_rn(__fsub_rn(end, self), __fsub_rn(1.f, w)));
 }
 
-__global__ void adamw_update_kernel1(float* p, const float* g, float* m, float* v, int64_t n, AdamWParams by_value,
-                                     const AdamWParams* dyn) {
+__global__ void adamw_update_kernel(float* p, const float* g, float* m, float* v, int64_t n, AdamWParams by_value,
+                                    const AdamWParams* dyn) {
   const AdamWParams o = dyn ? *dyn : by_value;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const float gi = g[i];
@@ -66,16 +66,16 @@ __global__ void adamw_update_kernel1(float* p, const float* g, float* m, float* 
 
 void sgd_update(float* p, const float* g, float* buf, int64_t n, const SgdParams& o, const SgdParams* dyn) {
   if (n == 0) return;
-  sgd_update_kernel1<<<grid_for(n, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(p, g, buf, n, o, dyn);
-  LB_CUDA_CHECK_LAUNCH("sgd_update_kernel1");
+  sgd_update_kernel<<<grid_for(n, kThreads, kGridCap), kThreads, 0, cuda_stream()>>>(p, g, buf, n, o, dyn);
+  LB_CUDA_CHECK_LAUNCH("sgd_update_kernel");
 }
 
 void adamw_update(float* p, const float* g, float* exp_avg, float* exp_avg_sq, int64_t n, const AdamWParams& o,
                   const AdamWParams* dyn) {
   if (n == 0) return;
-  adamw_update_kernel1<<<grid_for(n, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(p, g, exp_avg, exp_avg_sq, n, o,
-                                                                                      dyn);
-  LB_CUDA_CHECK_LAUNCH("adamw_update_kernel1");
+  adamw_update_kernel<<<grid_for(n, kThreads, kGridCap), kThreads, 0, cuda_stream()>>>(p, g, exp_avg, exp_avg_sq, n, o,
+                                                                                       dyn);
+  LB_CUDA_CHECK_LAUNCH("adamw_update_kernel");
 }
 
 }  // namespace lb::kernels

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/common.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/pool2d.cuh"
 #include "kernels/reduce_impl.cuh"
@@ -22,8 +23,8 @@ namespace lb::kernels {
 
 namespace {
 
+using detail::cuda_stream;
 using detail::grid_for;
-using detail::lb_stream;
 using detail::warp_sum;
 
 constexpr int kThreads = 256;
@@ -37,7 +38,7 @@ __host__ __device__ __forceinline__ int64_t bin_end(int64_t i, int64_t in, int64
 // y, indices (planes, P, Q). Windows are clipped to the input (padding is -inf and never wins).
 // Strictly greater keeps the first maximum in row-major window order; a NaN always takes over
 // (so the last NaN of the window is reported), exactly the CPU's test.
-__global__ void max_pool2d_forward_kernel1(const float* x, float* y, int64_t* indices, MaxPoolShape s) {
+__global__ void max_pool2d_forward_kernel(const float* x, float* y, int64_t* indices, MaxPoolShape s) {
   const int64_t total = s.planes * s.P * s.Q;
   for (int64_t o = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; o < total; o += (int64_t)gridDim.x * blockDim.x) {
     const int64_t q = o % s.Q, t = o / s.Q;
@@ -63,8 +64,8 @@ __global__ void max_pool2d_forward_kernel1(const float* x, float* y, int64_t* in
 }
 
 // dx (planes, H, W) already zeroed; dx[plane][indices[o]] += dy[o].
-__global__ void max_pool2d_backward_kernel1(const float* dy, const int64_t* indices, float* dx, int64_t PQ, int64_t HW,
-                                            int64_t total) {
+__global__ void max_pool2d_backward_kernel(const float* dy, const int64_t* indices, float* dx, int64_t PQ, int64_t HW,
+                                           int64_t total) {
   for (int64_t o = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; o < total; o += (int64_t)gridDim.x * blockDim.x) {
     const int64_t pl = o / PQ;
     atomicAdd(dx + pl * HW + indices[o], dy[o]);
@@ -72,7 +73,7 @@ __global__ void max_pool2d_backward_kernel1(const float* dy, const int64_t* indi
 }
 
 // One thread per output: the bin sum in double, divided by the area in double (the CPU's order).
-__global__ void adaptive_avg_pool2d_forward_kernel1(const float* x, float* y, AvgPoolShape s) {
+__global__ void adaptive_avg_pool2d_forward_kernel(const float* x, float* y, AvgPoolShape s) {
   const int64_t total = s.planes * s.OH * s.OW;
   for (int64_t o = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; o < total; o += (int64_t)gridDim.x * blockDim.x) {
     const int64_t j = o % s.OW, t = o / s.OW;
@@ -89,7 +90,7 @@ __global__ void adaptive_avg_pool2d_forward_kernel1(const float* x, float* y, Av
 
 // One warp per output, for large bins (the global average pool): lanes stride over the bin's
 // cells (row by row, lanes along w), then a shuffle tree in double.
-__global__ void adaptive_avg_pool2d_forward_kernel2(const float* x, float* y, AvgPoolShape s) {
+__global__ void adaptive_avg_pool2d_forward_warp_kernel(const float* x, float* y, AvgPoolShape s) {
   const int64_t total = s.planes * s.OH * s.OW;
   const int lane = threadIdx.x & 31;
   const int64_t warps = (int64_t)gridDim.x * (blockDim.x >> 5);
@@ -122,7 +123,7 @@ __device__ __forceinline__ void bins_containing(int64_t h, int64_t in, int64_t o
 
 // One thread per input: dx(h, w) = sum over bins (i, j) containing it of dy(i, j) / area(i, j)
 // in float, bins in row-major order: the CPU's scatter adds in the same order.
-__global__ void adaptive_avg_pool2d_backward_kernel1(const float* dy, float* dx, AvgPoolShape s) {
+__global__ void adaptive_avg_pool2d_backward_kernel(const float* dy, float* dx, AvgPoolShape s) {
   const int64_t total = s.planes * s.H * s.W;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
     const int64_t w = e % s.W, t = e / s.W;
@@ -151,19 +152,19 @@ __global__ void adaptive_avg_pool2d_backward_kernel1(const float* dy, float* dx,
 void max_pool2d_forward(const MaxPoolShape& s, const float* x, float* y, int64_t* indices) {
   const int64_t total = s.planes * s.P * s.Q;
   if (total == 0) return;
-  max_pool2d_forward_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(x, y, indices, s);
-  LB_CUDA_CHECK_LAUNCH("max_pool2d_forward_kernel1");
+  max_pool2d_forward_kernel<<<grid_for(total, kThreads, kGridCap), kThreads, 0, cuda_stream()>>>(x, y, indices, s);
+  LB_CUDA_CHECK_LAUNCH("max_pool2d_forward_kernel");
 }
 
 void max_pool2d_backward(const MaxPoolShape& s, const float* dy, const int64_t* indices, float* dx) {
   const int64_t HW = s.H * s.W, PQ = s.P * s.Q;
   if (s.planes * HW == 0) return;
-  const cudaStream_t st = lb_stream();
+  const cudaStream_t st = cuda_stream();
   LB_CUDA_CHECK(cudaMemsetAsync(dx, 0, static_cast<size_t>(s.planes * HW) * sizeof(float), st));
   const int64_t total = s.planes * PQ;
   if (total == 0) return;
-  max_pool2d_backward_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, st>>>(dy, indices, dx, PQ, HW, total);
-  LB_CUDA_CHECK_LAUNCH("max_pool2d_backward_kernel1");
+  max_pool2d_backward_kernel<<<grid_for(total, kThreads, kGridCap), kThreads, 0, st>>>(dy, indices, dx, PQ, HW, total);
+  LB_CUDA_CHECK_LAUNCH("max_pool2d_backward_kernel");
 }
 
 void adaptive_avg_pool2d_forward(const AvgPoolShape& s, const float* x, float* y) {
@@ -174,23 +175,23 @@ void adaptive_avg_pool2d_forward(const AvgPoolShape& s, const float* x, float* y
   int64_t bh = 0, bw = 0;
   for (int64_t i = 0; i < s.OH; ++i) bh = std::max(bh, bin_end(i, s.H, s.OH) - bin_start(i, s.H, s.OH));
   for (int64_t j = 0; j < s.OW; ++j) bw = std::max(bw, bin_end(j, s.W, s.OW) - bin_start(j, s.W, s.OW));
-  const cudaStream_t st = lb_stream();
+  const cudaStream_t st = cuda_stream();
   if (bh * bw >= 64) {
     const int64_t warps_per_block = kThreads / 32;
     const int64_t blocks = std::min<int64_t>((total + warps_per_block - 1) / warps_per_block, kGridCap);
-    adaptive_avg_pool2d_forward_kernel2<<<static_cast<unsigned>(blocks), kThreads, 0, st>>>(x, y, s);
-    LB_CUDA_CHECK_LAUNCH("adaptive_avg_pool2d_forward_kernel2");
+    adaptive_avg_pool2d_forward_warp_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, st>>>(x, y, s);
+    LB_CUDA_CHECK_LAUNCH("adaptive_avg_pool2d_forward_warp_kernel");
   } else {
-    adaptive_avg_pool2d_forward_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, st>>>(x, y, s);
-    LB_CUDA_CHECK_LAUNCH("adaptive_avg_pool2d_forward_kernel1");
+    adaptive_avg_pool2d_forward_kernel<<<grid_for(total, kThreads, kGridCap), kThreads, 0, st>>>(x, y, s);
+    LB_CUDA_CHECK_LAUNCH("adaptive_avg_pool2d_forward_kernel");
   }
 }
 
 void adaptive_avg_pool2d_backward(const AvgPoolShape& s, const float* dy, float* dx) {
   const int64_t total = s.planes * s.H * s.W;
   if (total == 0) return;
-  adaptive_avg_pool2d_backward_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(dy, dx, s);
-  LB_CUDA_CHECK_LAUNCH("adaptive_avg_pool2d_backward_kernel1");
+  adaptive_avg_pool2d_backward_kernel<<<grid_for(total, kThreads, kGridCap), kThreads, 0, cuda_stream()>>>(dy, dx, s);
+  LB_CUDA_CHECK_LAUNCH("adaptive_avg_pool2d_backward_kernel");
 }
 
 }  // namespace lb::kernels

@@ -16,10 +16,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/common.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/runtime.cuh"
 
 namespace lb::kernels {
+
+using detail::cuda_stream;
 
 namespace {
 
@@ -177,7 +180,7 @@ void empty_cache() {
 }
 
 void synchronize(const char* what) {
-  const cudaError_t err = cudaStreamSynchronize(static_cast<cudaStream_t>(stream()));
+  const cudaError_t err = cudaStreamSynchronize(cuda_stream());
   LB_CHECK(err == cudaSuccess, what << ": a CUDA kernel failed: " << cudaGetErrorString(err)
                                     << " (run under compute-sanitizer to find which)");
 }
@@ -185,22 +188,20 @@ void synchronize(const char* what) {
 void copy_to_device(void* dst, const void* src, size_t nbytes) {
   // Pageable host memory: cudaMemcpyAsync stages through a pinned buffer and returns once the
   // source has been read, so the caller may free or reuse src at once.
-  LB_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, static_cast<cudaStream_t>(stream())));
+  LB_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, cuda_stream()));
 }
 
 void copy_to_host(void* dst, const void* src, size_t nbytes) {
-  cudaStream_t s = static_cast<cudaStream_t>(stream());
+  cudaStream_t s = cuda_stream();
   LB_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, s));
   synchronize("copy to host");
 }
 
 void copy_device_to_device(void* dst, const void* src, size_t nbytes) {
-  LB_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, static_cast<cudaStream_t>(stream())));
+  LB_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, cuda_stream()));
 }
 
-void memset_zero(void* dst, size_t nbytes) {
-  LB_CUDA_CHECK(cudaMemsetAsync(dst, 0, nbytes, static_cast<cudaStream_t>(stream())));
-}
+void memset_zero(void* dst, size_t nbytes) { LB_CUDA_CHECK(cudaMemsetAsync(dst, 0, nbytes, cuda_stream())); }
 
 namespace {
 constexpr size_t kUploadChunk = 1024;  // kernel arguments may hold 4 KB; 1 KB chunks keep launches small
@@ -219,7 +220,7 @@ void upload_small(void* dst, const void* src, size_t nbytes) {
     UploadChunk c;
     const size_t n = std::min(kUploadChunk, nbytes - off);
     std::memcpy(c.bytes, s + off, n);
-    upload_small_kernel<<<1, 256, 0, static_cast<cudaStream_t>(stream())>>>(d + off, c, static_cast<unsigned>(n));
+    upload_small_kernel<<<1, 256, 0, cuda_stream()>>>(d + off, c, static_cast<unsigned>(n));
     LB_CUDA_CHECK(cudaGetLastError());
   }
 }
@@ -235,7 +236,7 @@ struct Graph {
 
 bool is_capturing() {
   cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
-  LB_CUDA_CHECK(cudaStreamIsCapturing(static_cast<cudaStream_t>(stream()), &st));
+  LB_CUDA_CHECK(cudaStreamIsCapturing(cuda_stream(), &st));
   return st != cudaStreamCaptureStatusNone;
 }
 
@@ -247,7 +248,7 @@ void capture_begin() {
     a.active_pool = a.next_pool++;
   }
   // Relaxed: the allocator may still call cudaMalloc while capturing (a pool's first blocks).
-  LB_CUDA_CHECK(cudaStreamBeginCapture(static_cast<cudaStream_t>(stream()), cudaStreamCaptureModeRelaxed));
+  LB_CUDA_CHECK(cudaStreamBeginCapture(cuda_stream(), cudaStreamCaptureModeRelaxed));
 }
 
 void* capture_end() {
@@ -259,7 +260,7 @@ void* capture_end() {
     a.active_pool = 0;
   }
   cudaGraph_t graph = nullptr;
-  const cudaError_t err = cudaStreamEndCapture(static_cast<cudaStream_t>(stream()), &graph);
+  const cudaError_t err = cudaStreamEndCapture(cuda_stream(), &graph);
   LB_CHECK(err == cudaSuccess, "cuda graph: capture failed ("
                                    << cudaGetErrorString(err)
                                    << "); the captured step must not synchronise with the host");
@@ -277,13 +278,13 @@ void* capture_end() {
 void graph_replay(void* graph) {
   auto* g = static_cast<Graph*>(graph);
   LB_CHECK(g && g->exec, "cuda graph: replay of a destroyed graph");
-  LB_CUDA_CHECK(cudaGraphLaunch(g->exec, static_cast<cudaStream_t>(stream())));
+  LB_CUDA_CHECK(cudaGraphLaunch(g->exec, cuda_stream()));
 }
 
 void graph_destroy(void* graph) {
   auto* g = static_cast<Graph*>(graph);
   if (!g) return;
-  cudaStreamSynchronize(static_cast<cudaStream_t>(stream()));  // a replay may still be running
+  cudaStreamSynchronize(cuda_stream());  // a replay may still be running
   if (g->exec) cudaGraphExecDestroy(g->exec);
   Allocator& a = allocator();
   std::lock_guard<std::mutex> lock(a.mu);

@@ -1,7 +1,10 @@
 // shapes.h: the argument structs every CUDA backend (kernels/ and kernels/cudnn/) takes.
 //
-// Plain integers (no CUDA types) so that engine/ops can fill them in a build without CUDA. They
-// mirror the CPU backend's structs (engine/cpu/*.h) field for field.
+// Plain integers (no CUDA types) so that engine/ops can fill them in a build without CUDA. The CPU
+// backend (engine/cpu/*.h) takes the same structs: the pooling shapes as they are
+// (cpu::MaxPool2dArgs, cpu::AdaptiveAvgPool2dArgs), conv2d and batchnorm2d with the CPU's own fields
+// added in a derived struct (cpu::Conv2dArgs, cpu::BatchNorm2dArgs), so an op builds one shape and
+// hands it to either device.
 #pragma once
 
 #include <cstdint>
@@ -34,18 +37,19 @@ enum class MathMode : int { Fp32 = 0, Tf32 = 1, Bf16 = 2 };
 
 // batchnorm2d over (N, C, HW): statistics per channel c over N * HW values.
 struct BatchNormShape {
-  int64_t N, C, HW;
+  int64_t N = 0, C = 0, HW = 0;
 };
 
 // max_pool2d over `planes` = N * C independent H x W planes.
+// P = (H + 2 * padding - kernel) / stride + 1, the same for Q along W.
 struct MaxPoolShape {
-  int64_t planes, H, W, P, Q;
-  int64_t kernel, stride, padding;
+  int64_t planes = 0, H = 0, W = 0, P = 0, Q = 0;
+  int64_t kernel = 1, stride = 1, padding = 0;
 };
 
 // adaptive_avg_pool2d: planes of H x W into OH x OW bins (PyTorch's floor/ceil bin edges).
 struct AvgPoolShape {
-  int64_t planes, H, W, OH, OW;
+  int64_t planes = 0, H = 0, W = 0, OH = 0, OW = 0;
 };
 
 // A reduction or softmax along one axis: [outer, n, inner], reduce over n.

@@ -18,6 +18,7 @@
 
 #include <cmath>
 
+#include "kernels/common.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/reduce_impl.cuh"
 #include "kernels/softmax.cuh"
@@ -27,10 +28,10 @@ namespace lb::kernels {
 namespace {
 
 using detail::block_sum;
+using detail::cuda_stream;
+using detail::DeviceBuffer;
 using detail::grid_for;
 using detail::kFullMask;
-using detail::lb_stream;
-using detail::Workspace;
 
 constexpr int kThreads = 256;
 constexpr int kWarpsPerBlock = kThreads / 32;
@@ -100,7 +101,7 @@ __device__ __forceinline__ void softmax_backward_row(const float* yr, const floa
 }
 
 // One warp per row (x, y (rows, n)).
-__global__ void softmax_forward_kernel1(const float* x, float* y, int64_t rows, int64_t n, bool log) {
+__global__ void softmax_forward_warp_kernel(const float* x, float* y, int64_t rows, int64_t n, bool log) {
   const int lane = threadIdx.x & 31;
   for (int64_t r = blockIdx.x * (int64_t)kWarpsPerBlock + (threadIdx.x >> 5); r < rows;
        r += (int64_t)gridDim.x * kWarpsPerBlock)
@@ -108,22 +109,22 @@ __global__ void softmax_forward_kernel1(const float* x, float* y, int64_t rows, 
 }
 
 // One block per row.
-__global__ void softmax_forward_kernel2(const float* x, float* y, int64_t rows, int64_t n, bool log) {
+__global__ void softmax_forward_block_kernel(const float* x, float* y, int64_t rows, int64_t n, bool log) {
   __shared__ float scratch[32];
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x)
     softmax_row<true>(x + r * n, y + r * n, n, log, threadIdx.x, blockDim.x, scratch);
 }
 
-__global__ void softmax_backward_kernel1(const float* y, const float* dy, float* dx, int64_t rows, int64_t n,
-                                         bool log) {
+__global__ void softmax_backward_warp_kernel(const float* y, const float* dy, float* dx, int64_t rows, int64_t n,
+                                             bool log) {
   const int lane = threadIdx.x & 31;
   for (int64_t r = blockIdx.x * (int64_t)kWarpsPerBlock + (threadIdx.x >> 5); r < rows;
        r += (int64_t)gridDim.x * kWarpsPerBlock)
     softmax_backward_row<false>(y + r * n, dy + r * n, dx + r * n, n, log, lane, 32, nullptr);
 }
 
-__global__ void softmax_backward_kernel2(const float* y, const float* dy, float* dx, int64_t rows, int64_t n,
-                                         bool log) {
+__global__ void softmax_backward_block_kernel(const float* y, const float* dy, float* dx, int64_t rows, int64_t n,
+                                              bool log) {
   __shared__ float scratch[32];
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x)
     softmax_backward_row<true>(y + r * n, dy + r * n, dx + r * n, n, log, threadIdx.x, blockDim.x, scratch);
@@ -131,7 +132,7 @@ __global__ void softmax_backward_kernel2(const float* y, const float* dy, float*
 
 // ---- softmax along a strided axis (inner > 1): one thread per (o, j) column --------------------
 
-__global__ void softmax_forward_kernel3(const float* x, float* y, AxisShape s, bool log) {
+__global__ void softmax_forward_strided_kernel(const float* x, float* y, AxisShape s, bool log) {
   const int64_t cols = s.outer * s.inner;
   for (int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; c < cols; c += (int64_t)gridDim.x * blockDim.x) {
     const int64_t o = c / s.inner, j = c - o * s.inner;
@@ -149,7 +150,7 @@ __global__ void softmax_forward_kernel3(const float* x, float* y, AxisShape s, b
   }
 }
 
-__global__ void softmax_backward_kernel3(const float* y, const float* dy, float* dx, AxisShape s, bool log) {
+__global__ void softmax_backward_strided_kernel(const float* y, const float* dy, float* dx, AxisShape s, bool log) {
   const int64_t cols = s.outer * s.inner;
   for (int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; c < cols; c += (int64_t)gridDim.x * blockDim.x) {
     const int64_t o = c / s.inner, j = c - o * s.inner;
@@ -170,8 +171,8 @@ __global__ void softmax_backward_kernel3(const float* y, const float* dy, float*
 
 // inner == 1: warp u of outer * S sums chunk (u % S) of row (u / S) (chunk values each) in
 // double. S == 1: writes scale * sum to out[row]; else the double to part[u].
-__global__ void sum_rows_kernel1(const float* x, int64_t outer, int64_t n, int64_t S, int64_t chunk, float scale,
-                                 float* out, double* part) {
+__global__ void sum_rows_kernel(const float* x, int64_t outer, int64_t n, int64_t S, int64_t chunk, float scale,
+                                float* out, double* part) {
   const int lane = threadIdx.x & 31;
   const int64_t units = outer * S;
   for (int64_t u = blockIdx.x * (int64_t)kWarpsPerBlock + (threadIdx.x >> 5); u < units;
@@ -193,8 +194,8 @@ __global__ void sum_rows_kernel1(const float* x, int64_t outer, int64_t n, int64
 
 // inner > 1: thread t of outer * S * inner sums rows [s * chunk, (s + 1) * chunk) of column
 // (o, j), t = (o * S + s) * inner + j. S == 1: writes out[o * inner + j]; else part[t].
-__global__ void sum_cols_kernel1(const float* x, AxisShape sh, int64_t S, int64_t chunk, float scale, float* out,
-                                 double* part) {
+__global__ void sum_cols_kernel(const float* x, AxisShape sh, int64_t S, int64_t chunk, float scale, float* out,
+                                double* part) {
   const int64_t total = sh.outer * S * sh.inner;
   for (int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; t < total; t += (int64_t)gridDim.x * blockDim.x) {
     const int64_t j = t % sh.inner, os = t / sh.inner;
@@ -211,9 +212,9 @@ __global__ void sum_cols_kernel1(const float* x, AxisShape sh, int64_t S, int64_
 }
 
 // out[o * inner + j] = scale * sum_s part[(o * S + s) * inner + j], s in order. (For inner == 1
-// this is part[o * S + s], the layout sum_rows_kernel1 writes.)
-__global__ void sum_finalize_kernel1(const double* part, int64_t outer, int64_t S, int64_t inner, float scale,
-                                     float* out) {
+// this is part[o * S + s], the layout sum_rows_kernel writes.)
+__global__ void sum_finalize_kernel(const double* part, int64_t outer, int64_t S, int64_t inner, float scale,
+                                    float* out) {
   const int64_t cols = outer * inner;
   for (int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; c < cols; c += (int64_t)gridDim.x * blockDim.x) {
     const int64_t o = c / inner, j = c - o * inner;
@@ -223,7 +224,7 @@ __global__ void sum_finalize_kernel1(const double* part, int64_t outer, int64_t 
   }
 }
 
-__global__ void broadcast_axis_kernel1(const float* dy, float* dx, AxisShape s, float scale) {
+__global__ void broadcast_axis_kernel(const float* dy, float* dx, AxisShape s, float scale) {
   const int64_t total = s.outer * s.n * s.inner;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
     const int64_t j = e % s.inner, o = e / (s.n * s.inner);
@@ -235,8 +236,8 @@ __global__ void broadcast_axis_kernel1(const float* dy, float* dx, AxisShape s, 
 
 // One block: W = sum_i w[y_i], L = sum_i w[y_i] * log_probs[i, y_i] (double), then
 // row_weight[i] = w[y_i] / W and loss = -L / W.
-__global__ void cross_entropy_loss_kernel1(const float* log_probs, const int64_t* target, const float* class_weight,
-                                           int64_t N, int64_t C, float* row_weight, float* loss) {
+__global__ void cross_entropy_loss_kernel(const float* log_probs, const int64_t* target, const float* class_weight,
+                                          int64_t N, int64_t C, float* row_weight, float* loss) {
   __shared__ double scratch[2][32];
   __shared__ double total_w;
   double ws = 0.0, ls = 0.0;
@@ -263,8 +264,8 @@ __global__ void cross_entropy_loss_kernel1(const float* log_probs, const int64_t
 }
 
 // dlogits[i, c] = g * row_weight[i] * (exp(log_probs[i, c]) - [c == y_i]).
-__global__ void cross_entropy_backward_kernel1(const float* log_probs, const int64_t* target, const float* row_weight,
-                                               const float* g, int64_t N, int64_t C, float* dlogits) {
+__global__ void cross_entropy_backward_kernel(const float* log_probs, const int64_t* target, const float* row_weight,
+                                              const float* g, int64_t N, int64_t C, float* dlogits) {
   const float gs = *g;
   const int64_t total = N * C;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
@@ -283,42 +284,43 @@ unsigned warp_grid(int64_t units) {
 
 void softmax_forward(const AxisShape& s, const float* x, float* y, bool log) {
   if (s.outer * s.n * s.inner == 0) return;
-  const cudaStream_t st = lb_stream();
+  const cudaStream_t st = cuda_stream();
   if (s.inner == 1) {
     if (s.n <= kWarpRowMax) {
-      softmax_forward_kernel1<<<warp_grid(s.outer), kThreads, 0, st>>>(x, y, s.outer, s.n, log);
-      LB_CUDA_CHECK_LAUNCH("softmax_forward_kernel1");
+      softmax_forward_warp_kernel<<<warp_grid(s.outer), kThreads, 0, st>>>(x, y, s.outer, s.n, log);
+      LB_CUDA_CHECK_LAUNCH("softmax_forward_warp_kernel");
     } else {
-      softmax_forward_kernel2<<<grid_for(s.outer, 1, kGridCap), kThreads, 0, st>>>(x, y, s.outer, s.n, log);
-      LB_CUDA_CHECK_LAUNCH("softmax_forward_kernel2");
+      softmax_forward_block_kernel<<<grid_for(s.outer, 1, kGridCap), kThreads, 0, st>>>(x, y, s.outer, s.n, log);
+      LB_CUDA_CHECK_LAUNCH("softmax_forward_block_kernel");
     }
   } else {
-    softmax_forward_kernel3<<<grid_for(s.outer * s.inner, kThreads, kGridCap), kThreads, 0, st>>>(x, y, s, log);
-    LB_CUDA_CHECK_LAUNCH("softmax_forward_kernel3");
+    softmax_forward_strided_kernel<<<grid_for(s.outer * s.inner, kThreads, kGridCap), kThreads, 0, st>>>(x, y, s, log);
+    LB_CUDA_CHECK_LAUNCH("softmax_forward_strided_kernel");
   }
 }
 
 void softmax_backward(const AxisShape& s, const float* y, const float* dy, float* dx, bool log) {
   if (s.outer * s.n * s.inner == 0) return;
-  const cudaStream_t st = lb_stream();
+  const cudaStream_t st = cuda_stream();
   if (s.inner == 1) {
     if (s.n <= kWarpRowMax) {
-      softmax_backward_kernel1<<<warp_grid(s.outer), kThreads, 0, st>>>(y, dy, dx, s.outer, s.n, log);
-      LB_CUDA_CHECK_LAUNCH("softmax_backward_kernel1");
+      softmax_backward_warp_kernel<<<warp_grid(s.outer), kThreads, 0, st>>>(y, dy, dx, s.outer, s.n, log);
+      LB_CUDA_CHECK_LAUNCH("softmax_backward_warp_kernel");
     } else {
-      softmax_backward_kernel2<<<grid_for(s.outer, 1, kGridCap), kThreads, 0, st>>>(y, dy, dx, s.outer, s.n, log);
-      LB_CUDA_CHECK_LAUNCH("softmax_backward_kernel2");
+      softmax_backward_block_kernel<<<grid_for(s.outer, 1, kGridCap), kThreads, 0, st>>>(y, dy, dx, s.outer, s.n, log);
+      LB_CUDA_CHECK_LAUNCH("softmax_backward_block_kernel");
     }
   } else {
-    softmax_backward_kernel3<<<grid_for(s.outer * s.inner, kThreads, kGridCap), kThreads, 0, st>>>(y, dy, dx, s, log);
-    LB_CUDA_CHECK_LAUNCH("softmax_backward_kernel3");
+    softmax_backward_strided_kernel<<<grid_for(s.outer * s.inner, kThreads, kGridCap), kThreads, 0, st>>>(y, dy, dx, s,
+                                                                                                          log);
+    LB_CUDA_CHECK_LAUNCH("softmax_backward_strided_kernel");
   }
 }
 
 void sum_axis(const AxisShape& s, const float* x, float* out, float scale) {
   const int64_t cols = s.outer * s.inner;
   if (cols == 0) return;
-  const cudaStream_t st = lb_stream();
+  const cudaStream_t st = cuda_stream();
   if (s.n == 0) {  // empty sums are zero
     LB_CUDA_CHECK(cudaMemsetAsync(out, 0, static_cast<size_t>(cols) * sizeof(float), st));
     return;
@@ -336,44 +338,43 @@ void sum_axis(const AxisShape& s, const float* x, float* out, float scale) {
     chunk = (s.n + S - 1) / S;
     S = (s.n + chunk - 1) / chunk;  // no empty chunks
   }
-  Workspace ws(S > 1 ? static_cast<size_t>(cols * S) * sizeof(double) : 0);
+  DeviceBuffer ws(S > 1 ? static_cast<size_t>(cols * S) * sizeof(double) : 0);
   double* part = ws.as<double>();
   if (s.inner == 1) {
-    sum_rows_kernel1<<<warp_grid(s.outer * S), kThreads, 0, st>>>(x, s.outer, s.n, S, chunk, scale, out, part);
-    LB_CUDA_CHECK_LAUNCH("sum_rows_kernel1");
+    sum_rows_kernel<<<warp_grid(s.outer * S), kThreads, 0, st>>>(x, s.outer, s.n, S, chunk, scale, out, part);
+    LB_CUDA_CHECK_LAUNCH("sum_rows_kernel");
   } else {
-    sum_cols_kernel1<<<grid_for(cols * S, kThreads, kGridCap), kThreads, 0, st>>>(x, s, S, chunk, scale, out, part);
-    LB_CUDA_CHECK_LAUNCH("sum_cols_kernel1");
+    sum_cols_kernel<<<grid_for(cols * S, kThreads, kGridCap), kThreads, 0, st>>>(x, s, S, chunk, scale, out, part);
+    LB_CUDA_CHECK_LAUNCH("sum_cols_kernel");
   }
   if (S > 1) {
-    sum_finalize_kernel1<<<grid_for(cols, kThreads, kGridCap), kThreads, 0, st>>>(part, s.outer, S, s.inner, scale,
-                                                                                  out);
-    LB_CUDA_CHECK_LAUNCH("sum_finalize_kernel1");
+    sum_finalize_kernel<<<grid_for(cols, kThreads, kGridCap), kThreads, 0, st>>>(part, s.outer, S, s.inner, scale, out);
+    LB_CUDA_CHECK_LAUNCH("sum_finalize_kernel");
   }
 }
 
 void broadcast_axis(const AxisShape& s, const float* dy, float* dx, float scale) {
   const int64_t total = s.outer * s.n * s.inner;
   if (total == 0) return;
-  broadcast_axis_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(dy, dx, s, scale);
-  LB_CUDA_CHECK_LAUNCH("broadcast_axis_kernel1");
+  broadcast_axis_kernel<<<grid_for(total, kThreads, kGridCap), kThreads, 0, cuda_stream()>>>(dy, dx, s, scale);
+  LB_CUDA_CHECK_LAUNCH("broadcast_axis_kernel");
 }
 
 void cross_entropy_forward(const float* logits, const int64_t* target, const float* class_weight, int64_t N, int64_t C,
                            float* log_probs, float* row_weight, float* loss) {
   if (N == 0 || C == 0) return;
   softmax_forward(AxisShape{N, C, 1}, logits, log_probs, true);
-  cross_entropy_loss_kernel1<<<1, 1024, 0, lb_stream()>>>(log_probs, target, class_weight, N, C, row_weight, loss);
-  LB_CUDA_CHECK_LAUNCH("cross_entropy_loss_kernel1");
+  cross_entropy_loss_kernel<<<1, 1024, 0, cuda_stream()>>>(log_probs, target, class_weight, N, C, row_weight, loss);
+  LB_CUDA_CHECK_LAUNCH("cross_entropy_loss_kernel");
 }
 
 void cross_entropy_backward(const float* log_probs, const int64_t* target, const float* row_weight, const float* g,
                             int64_t N, int64_t C, float* dlogits) {
   const int64_t total = N * C;
   if (total == 0) return;
-  cross_entropy_backward_kernel1<<<grid_for(total, kThreads, kGridCap), kThreads, 0, lb_stream()>>>(
+  cross_entropy_backward_kernel<<<grid_for(total, kThreads, kGridCap), kThreads, 0, cuda_stream()>>>(
       log_probs, target, row_weight, g, N, C, dlogits);
-  LB_CUDA_CHECK_LAUNCH("cross_entropy_backward_kernel1");
+  LB_CUDA_CHECK_LAUNCH("cross_entropy_backward_kernel");
 }
 
 }  // namespace lb::kernels

@@ -14,11 +14,9 @@
 // There is no 16-byte cp.async path, so no alignment condition to check on the host.
 #include "lab/conv2d_v2.cuh"
 
-#include <algorithm>
-
+#include "kernels/common.cuh"
 #include "kernels/conv2d.cuh"
 #include "kernels/cuda_check.cuh"
-#include "kernels/device_query.cuh"
 #include "kernels/runtime.cuh"
 #include "lab/conv2d_v2_impl.cuh"
 
@@ -28,9 +26,10 @@ namespace {
 
 using namespace conv_v2;
 
-using detail::compute_stream;
-using detail::current_device;
+using detail::cuda_stream;
 using detail::device_attribute;
+using detail::DeviceBuffer;
+using detail::grid_for;
 
 // Tensor cores (tf32) from sm_80 on; below that Tf32 means fp32.
 bool use_tf32(MathMode mode) { return detail::device_mode(mode) == MathMode::Tf32; }
@@ -40,7 +39,7 @@ void launch_one(const Prob& prob, dim3 grid, int chunk) {
   const size_t bytes = static_cast<size_t>(smem_floats<BN>) * sizeof(float);
   auto kern = conv2d_v2_kernel<Prob, BN, kTf32>;
   LB_CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
-  kern<<<grid, kThreads, bytes, compute_stream()>>>(prob, chunk);
+  kern<<<grid, kThreads, bytes, cuda_stream()>>>(prob, chunk);
 }
 
 // One launch over the (M, Ncols) tile grid with `zdim` slices (split-K) or stride classes.
@@ -65,32 +64,15 @@ void launch_v2(const Prob& prob, int zdim, int chunk, bool tf32, const char* nam
   LB_CUDA_CHECK_LAUNCH(name);
 }
 
-struct Workspace {
-  float* ptr = nullptr;
-  int device = 0;
-  Workspace(size_t count, int dev) : device(dev) {
-    ptr = static_cast<float*>(device_alloc(count * sizeof(float), dev));
-  }
-  ~Workspace() {
-    try {
-      device_free(ptr, device);
-    } catch (...) {
-    }
-  }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-};
-
 // The weights in the layout the gather problems read (conv2d_v2_problems.cuh, WeightLayout): one
 // pass over K*C*R*S floats (2.4M at most in ResNet18), so that B tiles load coalesced.
-struct WeightOperand : Workspace {
+struct WeightOperand : DeviceBuffer {
   WeightOperand(const Conv2dShape& s, const float* w, WeightLayout layout)
-      : Workspace(static_cast<size_t>(s.K * s.C * s.R * s.S), current_device()) {
+      : DeviceBuffer(static_cast<size_t>(s.K * s.C * s.R * s.S) * sizeof(float)) {
     const int64_t n = s.K * s.C * s.R * s.S;
     if (n == 0) return;
-    const int blocks = static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads, 4096));
-    conv2d_v2_transpose_weights_kernel<<<blocks, kThreads, 0, compute_stream()>>>(
-        w, static_cast<int>(s.K), static_cast<int>(s.C), static_cast<int>(s.R * s.S), layout, ptr);
+    conv2d_v2_transpose_weights_kernel<<<grid_for(n, kThreads, 4096), kThreads, 0, cuda_stream()>>>(
+        w, static_cast<int>(s.K), static_cast<int>(s.C), static_cast<int>(s.R * s.S), layout, as<float>());
     LB_CUDA_CHECK_LAUNCH("conv2d_v2_transpose_weights_kernel");
   }
 };
@@ -106,9 +88,9 @@ void conv2d_v2_forward(const Conv2dShape& s, const float* x, const float* w, con
   const WeightOperand wt(s, w, WeightLayout::kForward);
   // red == 0 (no live tap, or C == 0): the kernel skips the loop and writes the bias.
   if (plan.d.C % kBK == 0)
-    launch_v2(forward_problem<true>(plan, x, wt.ptr, bias, y), 1, 0, tf32, "conv2d_v2_forward (fast)");
+    launch_v2(forward_problem<true>(plan, x, wt.as<float>(), bias, y), 1, 0, tf32, "conv2d_v2_forward (fast)");
   else
-    launch_v2(forward_problem<false>(plan, x, wt.ptr, bias, y), 1, 0, tf32, "conv2d_v2_forward");
+    launch_v2(forward_problem<false>(plan, x, wt.as<float>(), bias, y), 1, 0, tf32, "conv2d_v2_forward");
 }
 
 void conv2d_v2_backward_input(const Conv2dShape& s, const float* dy, const float* w, float* dx, MathMode mode) {
@@ -119,9 +101,11 @@ void conv2d_v2_backward_input(const Conv2dShape& s, const float* dy, const float
   const int classes = plan.d.stride * plan.d.stride;  // a class without taps writes zeros
   const WeightOperand wt(s, w, WeightLayout::kBackwardInput);
   if (plan.d.K % kBK == 0)
-    launch_v2(backward_input_problem<true>(plan, dy, wt.ptr, dx), classes, 0, tf32, "conv2d_v2_backward_input (fast)");
+    launch_v2(backward_input_problem<true>(plan, dy, wt.as<float>(), dx), classes, 0, tf32,
+              "conv2d_v2_backward_input (fast)");
   else
-    launch_v2(backward_input_problem<false>(plan, dy, wt.ptr, dx), classes, 0, tf32, "conv2d_v2_backward_input");
+    launch_v2(backward_input_problem<false>(plan, dy, wt.as<float>(), dx), classes, 0, tf32,
+              "conv2d_v2_backward_input");
 }
 
 void conv2d_v2_backward_weight(const Conv2dShape& s, const float* x, const float* dy, float* dw, MathMode mode) {
@@ -146,12 +130,12 @@ void conv2d_v2_backward_weight(const Conv2dShape& s, const float* x, const float
     return;
   }
   const int64_t kct = static_cast<int64_t>(prob.M) * prob.Ncols;
-  Workspace ws(static_cast<size_t>(splits) * kct, current_device());  // (splits, K, C*T)
-  prob.out = ws.ptr;
+  DeviceBuffer ws(static_cast<size_t>(splits) * kct * sizeof(float));  // (splits, K, C*T)
+  prob.out = ws.as<float>();
   launch_v2(prob, splits, chunk, tf32, "conv2d_v2_backward_weight");
   if (!plan.all_live) memset_zero(dw, dw_count * sizeof(float));  // dead taps: exactly 0
-  const int blocks = static_cast<int>(std::min<int64_t>((kct + kThreads - 1) / kThreads, 4096));
-  conv2d_v2_weight_reduce_kernel<<<blocks, kThreads, 0, compute_stream()>>>(ws.ptr, splits, d, plan.taps, dw);
+  conv2d_v2_weight_reduce_kernel<<<grid_for(kct, kThreads, 4096), kThreads, 0, cuda_stream()>>>(ws.as<float>(), splits,
+                                                                                                d, plan.taps, dw);
   LB_CUDA_CHECK_LAUNCH("conv2d_v2_weight_reduce_kernel");
 }
 

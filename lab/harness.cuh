@@ -9,16 +9,16 @@
 #include <string>
 #include <vector>
 
+#include "kernels/common.cuh"
 #include "kernels/cuda_check.cuh"
-#include "kernels/runtime.cuh"
 #include "lab/lab.cuh"
 
 namespace lb::kernels::lab::detail {
 
-inline cudaStream_t compute_stream() { return static_cast<cudaStream_t>(lb::kernels::stream()); }
+using kernels::detail::cuda_stream;
 
 inline void sync(const char* what) {
-  cudaError_t e = cudaStreamSynchronize(compute_stream());
+  cudaError_t e = cudaStreamSynchronize(cuda_stream());
   LB_CHECK(e == cudaSuccess, what << ": " << cudaGetErrorString(e));
 }
 
@@ -80,7 +80,7 @@ struct DevCase {
   }
   static std::unique_ptr<DevBuf> upload(const void* src, size_t bytes) {
     auto b = std::make_unique<DevBuf>(bytes);
-    if (bytes) LB_CUDA_CHECK(cudaMemcpyAsync(b->p, src, bytes, cudaMemcpyHostToDevice, compute_stream()));
+    if (bytes) LB_CUDA_CHECK(cudaMemcpyAsync(b->p, src, bytes, cudaMemcpyHostToDevice, cuda_stream()));
     return b;
   }
   const float* I(int k) const { return in[k]->f(); }

@@ -33,11 +33,11 @@ void prepare_outputs(const HostCase& h, const DevCase& d) {
     const int init = h.out_init[k];
     if (init >= 0)
       LB_CUDA_CHECK(
-          cudaMemcpyAsync(d.out[k]->p, h.in[init].data(), d.out[k]->bytes, cudaMemcpyHostToDevice, compute_stream()));
+          cudaMemcpyAsync(d.out[k]->p, h.in[init].data(), d.out[k]->bytes, cudaMemcpyHostToDevice, cuda_stream()));
     else
-      LB_CUDA_CHECK(cudaMemsetAsync(d.out[k]->p, 0xFF, d.out[k]->bytes, compute_stream()));
+      LB_CUDA_CHECK(cudaMemsetAsync(d.out[k]->p, 0xFF, d.out[k]->bytes, cuda_stream()));
   }
-  for (const auto& b : d.out_i) LB_CUDA_CHECK(cudaMemsetAsync(b->p, 0xFF, b->bytes, compute_stream()));
+  for (const auto& b : d.out_i) LB_CUDA_CHECK(cudaMemsetAsync(b->p, 0xFF, b->bytes, cuda_stream()));
 }
 
 // |out - ref| / |ref| (L2); NaN in out gives NaN.
@@ -57,7 +57,7 @@ double compare(const HostCase& h, const DevCase& d, bool with_indices) {
   double worst = 0;
   for (size_t k = 0; k < d.out.size(); ++k) {
     std::vector<float> got(h.out[k].size());
-    LB_CUDA_CHECK(cudaMemcpyAsync(got.data(), d.out[k]->p, d.out[k]->bytes, cudaMemcpyDeviceToHost, compute_stream()));
+    LB_CUDA_CHECK(cudaMemcpyAsync(got.data(), d.out[k]->p, d.out[k]->bytes, cudaMemcpyDeviceToHost, cuda_stream()));
     sync("lab: copying an output back");
     const double e = rel_l2(got, h.out[k]);
     if (std::isnan(e)) return NAN;
@@ -66,8 +66,7 @@ double compare(const HostCase& h, const DevCase& d, bool with_indices) {
   if (!with_indices) return worst;
   for (size_t k = 0; k < d.out_i.size(); ++k) {
     std::vector<int64_t> got(h.out_i[k].size());
-    LB_CUDA_CHECK(
-        cudaMemcpyAsync(got.data(), d.out_i[k]->p, d.out_i[k]->bytes, cudaMemcpyDeviceToHost, compute_stream()));
+    LB_CUDA_CHECK(cudaMemcpyAsync(got.data(), d.out_i[k]->p, d.out_i[k]->bytes, cudaMemcpyDeviceToHost, cuda_stream()));
     sync("lab: copying indices back");
     if (got != h.out_i[k]) worst = std::max(worst, 1.0);
   }
@@ -111,10 +110,10 @@ double time_ms(const std::function<void()>& run, const LabOptions& o, DevBuf& fl
   std::vector<float> ms;
   int reps = o.reps;
   for (int i = 0; i < reps; ++i) {
-    LB_CUDA_CHECK(cudaMemsetAsync(flush.p, i & 0xFF, flush.bytes, compute_stream()));
-    LB_CUDA_CHECK(cudaEventRecord(ev.start, compute_stream()));
+    LB_CUDA_CHECK(cudaMemsetAsync(flush.p, i & 0xFF, flush.bytes, cuda_stream()));
+    LB_CUDA_CHECK(cudaEventRecord(ev.start, cuda_stream()));
     run();
-    LB_CUDA_CHECK(cudaEventRecord(ev.stop, compute_stream()));
+    LB_CUDA_CHECK(cudaEventRecord(ev.stop, cuda_stream()));
     LB_CUDA_CHECK(cudaEventSynchronize(ev.stop));
     float t = 0;
     LB_CUDA_CHECK(cudaEventElapsedTime(&t, ev.start, ev.stop));

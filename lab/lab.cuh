@@ -3,11 +3,11 @@
 //
 // Variants, per op and direction:
 //   1            a naive port of the CPU loop, one thread per output (per channel where the CPU
-//                loop reduces a channel: batchnorm), kernels in lab_kernels*.cu
+//                loop reduces a channel: batchnorm), kernels in lab/<op>.cu
 //   custom-fp32  lightbox's production kernel, MathMode::Fp32 (kernels/conv2d.cuh, ...)
 //   custom-tf32  the same with TF32 tensor cores (conv and linear)
-//   cudnn-fp32, cudnn-tf32   cuDNN through kernels/cudnn/cudnn_ops.cuh, the yardstick
-//   cublas-fp32, cublas-tf32 cuBLAS SGEMM for linear (the same file)
+//   cudnn-fp32, cudnn-tf32   cuDNN through kernels/cudnn/<op>.cuh, the yardstick
+//   cublas-fp32, cublas-tf32 cuBLAS SGEMM for linear (kernels/cudnn/linear.cuh)
 //   cpu          the CPU backend itself (engine/cpu/), timed, never checked (it is the reference)
 //
 // The harness (lab.cu), for one LabCase (lab/cases.h): fills the inputs with random
@@ -36,21 +36,21 @@ inline const std::vector<int>& kBlockSizes() {
 }
 constexpr int kDefaultBlock = 256;  // the block size the naive variants are timed at
 
-// ---- naive variants (lab_kernels*.cu): float32 device pointers, launched on kernels::stream() ---
-// conv2d: x (N, C, H, W), w (K, C, R, S), bias (K) or null, y (N, K, P, Q).
+// ---- naive variants: float32 device pointers, launched on kernels::stream() ---------------------
+// One file per op, named like the production kernels it is measured beside (kernels/<op>.cu).
+
+// lab/conv2d.cu. x (N, C, H, W), w (K, C, R, S), bias (K) or null, y (N, K, P, Q).
 LB_CUDA_API(void conv2d_forward1(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
                                  int block))
 LB_CUDA_API(void conv2d_backward_input1(const Conv2dShape& s, const float* dy, const float* w, float* dx, int block))
 LB_CUDA_API(void conv2d_backward_weight1(const Conv2dShape& s, const float* x, const float* dy, float* dw, int block))
+
+// lab/batch_norm2d.cu.
 // batchnorm2d training forward, one thread per channel: x, y (N, C, HW); the rest (C).
 LB_CUDA_API(void batch_norm2d_forward_train1(const BatchNormShape& s, const float* x, const float* weight,
                                              const float* bias, float* y, float* mean, float* invstd,
                                              float* running_mean, float* running_var, float eps, float momentum,
                                              int block))
-// max-pool forward, one thread per output: x (planes, H, W), y and indices (planes, P, Q).
-LB_CUDA_API(void max_pool2d_forward1(const MaxPoolShape& s, const float* x, float* y, int64_t* indices, int block))
-
-// ---- lab_kernels_norm_pool.cu ----
 // batchnorm2d backward (training, or eval with frozen statistics), one thread per channel:
 // x, dy, dx (N, C, HW); mean, invstd, weight, dweight, dbias (C).
 LB_CUDA_API(void batch_norm2d_backward1(const BatchNormShape& s, const float* x, const float* dy, const float* mean,
@@ -63,6 +63,10 @@ LB_CUDA_API(void batch_norm2d_forward_eval1(const BatchNormShape& s, const float
 // y = max(y + residual, 0) in place (the fused BN + add + ReLU epilogue), one thread per element:
 // y, residual (n) or residual null.
 LB_CUDA_API(void add_relu_inplace1(float* y, const float* residual, int64_t n, int block))
+
+// lab/pool2d.cu.
+// max-pool forward, one thread per output: x (planes, H, W), y and indices (planes, P, Q).
+LB_CUDA_API(void max_pool2d_forward1(const MaxPoolShape& s, const float* x, float* y, int64_t* indices, int block))
 // max-pool backward, one thread per input element gathering the outputs whose saved index is it:
 // dy, indices (planes, P, Q), dx (planes, H, W).
 LB_CUDA_API(void max_pool2d_backward1(const MaxPoolShape& s, const float* dy, const int64_t* indices, float* dx,
@@ -72,11 +76,12 @@ LB_CUDA_API(void max_pool2d_backward1(const MaxPoolShape& s, const float* dy, co
 LB_CUDA_API(void adaptive_avg_pool2d_forward1(const AvgPoolShape& s, const float* x, float* y, int block))
 LB_CUDA_API(void adaptive_avg_pool2d_backward1(const AvgPoolShape& s, const float* dy, float* dx, int block))
 
-// ---- lab_kernels_ops.cu ----
-// relu, one thread per element: x, y, dy, dx (n).
+// lab/elementwise.cu. relu, one thread per element: x, y, dy, dx (n).
 LB_CUDA_API(void relu_forward1(const float* x, float* y, int64_t n, int block))
 LB_CUDA_API(void relu_backward1(const float* y, const float* dy, float* dx, int64_t n, int block))
-// linear, one thread per output: x, dx (N, IN), w, dw (OUT, IN), bias, db (OUT) or null, y, dy (N, OUT).
+
+// lab/linear.cu. One thread per output: x, dx (N, IN), w, dw (OUT, IN), bias, db (OUT) or null,
+// y, dy (N, OUT).
 LB_CUDA_API(void linear_forward1(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* w, const float* bias,
                                  float* y, int block))
 LB_CUDA_API(void linear_backward_input1(int64_t N, int64_t IN, int64_t OUT, const float* dy, const float* w, float* dx,
@@ -84,6 +89,8 @@ LB_CUDA_API(void linear_backward_input1(int64_t N, int64_t IN, int64_t OUT, cons
 LB_CUDA_API(void linear_backward_weight1(int64_t N, int64_t IN, int64_t OUT, const float* x, const float* dy, float* dw,
                                          int block))
 LB_CUDA_API(void linear_backward_bias1(int64_t N, int64_t OUT, const float* dy, float* db, int block))
+
+// lab/softmax.cu.
 // cross-entropy, one thread per row (kernels/softmax.cuh's contract): logits, log_probs, dlogits
 // (N, C); target int64 (N); class_weight (C) or null; row_weight (N); loss and g (1).
 LB_CUDA_API(void cross_entropy_forward1(const float* logits, const int64_t* target, const float* class_weight,
@@ -91,6 +98,8 @@ LB_CUDA_API(void cross_entropy_forward1(const float* logits, const int64_t* targ
                                         int block))
 LB_CUDA_API(void cross_entropy_backward1(const float* log_probs, const int64_t* target, const float* row_weight,
                                          const float* g, int64_t N, int64_t C, float* dlogits, int block))
+
+// lab/optim.cu.
 // optimizer updates in place, one thread per element: p, g, buf, exp_avg, exp_avg_sq (n); buf null
 // when momentum is 0. The CPU loops' rounding (engine/optim/sgd.cc, adamw.cc), op for op.
 LB_CUDA_API(void sgd_update1(float* p, const float* g, float* buf, int64_t n, const SgdParams& o, int block))

@@ -1,7 +1,7 @@
 // lab/problems.cu: the kernel lab's problems: for conv2d (forward, backward-input,
 // backward-weight), batchnorm2d (forward-train, backward) and max-pool (forward, backward), how
 // to make the host data and run the CPU reference, and which variants to check and time
-// (1 = the naive port of the CPU loop in lab_kernels*.cu, then ours, then cuDNN). The other ops'
+// (1 = the naive port of the CPU loop in lab/<op>.cu, then ours, then cuDNN). The other ops'
 // problems are in problems_ops.cu and problems_optim.cu; problems_of() lists them all.
 #include <cmath>
 #include <functional>
@@ -14,7 +14,9 @@
 #include "engine/cpu/pool2d.h"
 #include "kernels/batch_norm2d.cuh"
 #include "kernels/conv2d.cuh"
-#include "kernels/cudnn/cudnn_ops.cuh"
+#include "kernels/cudnn/batch_norm2d.cuh"
+#include "kernels/cudnn/conv2d.cuh"
+#include "kernels/cudnn/pool2d.cuh"
 #include "kernels/pool2d.cuh"
 #include "lab/conv2d_v2.cuh"
 #include "lab/harness.cuh"
@@ -24,10 +26,6 @@ namespace lb::kernels::lab::detail {
 namespace {
 
 // ---- conv2d ----------------------------------------------------------------------------------------
-
-cpu::Conv2dArgs cpu_args(const Conv2dShape& s) {
-  return {s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.stride, s.pad, s.P, s.Q};
-}
 
 double conv_flops(const LabCase& c) {
   const Conv2dShape& s = c.conv;
@@ -58,11 +56,8 @@ void add_v2_variants(std::vector<Variant>& v, V2 v2) {
   v.insert(at + 1, {"v2-tf32", 5e-3, true, false, true, [v2](const DevCase& d, int) { v2(d, MathMode::Tf32); }});
 }
 
-std::vector<Problem> conv_problems(const LabCase& c) {
-  // Variants capture the shape by value: the check and the timing call them with their own
-  // DevCase, and the shape is re-read from `cur` which the harness sets before each phase.
-  auto cur = std::make_shared<Conv2dShape>(c.conv);
-  std::vector<Problem> ps;
+// conv2d's forward: y from x and w (no bias), for the shape `cur` points at.
+Problem conv_forward_problem(const std::shared_ptr<Conv2dShape>& cur) {
   Problem fwd;
   fwd.direction = "forward";
   fwd.make = [cur](const LabCase& lc, uint64_t seed) {
@@ -74,7 +69,7 @@ std::vector<Problem> conv_problems(const LabCase& c) {
     h.out = {std::vector<float>(size_t(s.N * s.K * s.P * s.Q))};
     h.out_init = {-1};
     h.cpu = [s](HostCase& h) {
-      cpu::conv2d_forward<float>(cpu_args(s), h.in[0].data(), h.in[1].data(), nullptr, h.out[0].data());
+      cpu::conv2d_forward<float>(cpu::Conv2dArgs{s}, h.in[0].data(), h.in[1].data(), nullptr, h.out[0].data());
     };
     return h;
   };
@@ -86,8 +81,11 @@ std::vector<Problem> conv_problems(const LabCase& c) {
   add_v2_variants(fwd.variants, [cur](const DevCase& d, MathMode m) {
     lb::kernels::conv2d_v2_forward(*cur, d.I(0), d.I(1), nullptr, d.O(0), m);
   });
-  ps.push_back(fwd);
+  return fwd;
+}
 
+// conv2d's backward-input: dx from dy and w.
+Problem conv_backward_input_problem(const std::shared_ptr<Conv2dShape>& cur) {
   Problem bi;
   bi.direction = "backward-input";
   bi.make = [cur](const LabCase& lc, uint64_t seed) {
@@ -99,7 +97,7 @@ std::vector<Problem> conv_problems(const LabCase& c) {
     h.out = {std::vector<float>(size_t(s.N * s.C * s.H * s.W))};
     h.out_init = {-1};
     h.cpu = [s](HostCase& h) {
-      cpu::conv2d_backward_input<float>(cpu_args(s), h.in[0].data(), h.in[1].data(), h.out[0].data());
+      cpu::conv2d_backward_input<float>(cpu::Conv2dArgs{s}, h.in[0].data(), h.in[1].data(), h.out[0].data());
     };
     return h;
   };
@@ -111,8 +109,11 @@ std::vector<Problem> conv_problems(const LabCase& c) {
   add_v2_variants(bi.variants, [cur](const DevCase& d, MathMode m) {
     lb::kernels::conv2d_v2_backward_input(*cur, d.I(0), d.I(1), d.O(0), m);
   });
-  ps.push_back(bi);
+  return bi;
+}
 
+// conv2d's backward-weight: dw from x and dy.
+Problem conv_backward_weight_problem(const std::shared_ptr<Conv2dShape>& cur) {
   Problem bw;
   bw.direction = "backward-weight";
   bw.make = [cur](const LabCase& lc, uint64_t seed) {
@@ -124,7 +125,7 @@ std::vector<Problem> conv_problems(const LabCase& c) {
     h.out = {std::vector<float>(size_t(s.K * s.C * s.R * s.S))};
     h.out_init = {-1};
     h.cpu = [s](HostCase& h) {
-      cpu::conv2d_backward_weight<float>(cpu_args(s), h.in[0].data(), h.in[1].data(), h.out[0].data());
+      cpu::conv2d_backward_weight<float>(cpu::Conv2dArgs{s}, h.in[0].data(), h.in[1].data(), h.out[0].data());
     };
     return h;
   };
@@ -136,7 +137,15 @@ std::vector<Problem> conv_problems(const LabCase& c) {
   add_v2_variants(bw.variants, [cur](const DevCase& d, MathMode m) {
     lb::kernels::conv2d_v2_backward_weight(*cur, d.I(0), d.I(1), d.O(0), m);
   });
-  ps.push_back(bw);
+  return bw;
+}
+
+std::vector<Problem> conv_problems(const LabCase& c) {
+  // Variants capture the shape by value: the check and the timing call them with their own
+  // DevCase, and the shape is re-read from `cur` which the harness sets before each phase.
+  auto cur = std::make_shared<Conv2dShape>(c.conv);
+  std::vector<Problem> ps = {conv_forward_problem(cur), conv_backward_input_problem(cur),
+                             conv_backward_weight_problem(cur)};
   for (auto& p : ps) {
     p.flops = conv_flops;
     p.bytes = [](const LabCase&) { return 0.0; };
@@ -148,15 +157,7 @@ std::vector<Problem> conv_problems(const LabCase& c) {
 
 constexpr float kEps = 1e-5f, kMomentum = 0.1f;
 
-cpu::BatchNorm2dArgs bn_args(const BatchNormShape& s) {
-  cpu::BatchNorm2dArgs a;
-  a.N = s.N;
-  a.C = s.C;
-  a.HW = s.HW;
-  a.eps = kEps;
-  a.momentum = kMomentum;
-  return a;
-}
+cpu::BatchNorm2dArgs bn_args(const BatchNormShape& s) { return {s, kEps, kMomentum}; }
 
 std::vector<Problem> bn_problems(const LabCase& c) {
   auto cur = std::make_shared<BatchNormShape>(c.bn);
@@ -213,11 +214,7 @@ std::vector<Problem> bn_problems(const LabCase& c) {
     h.out = {std::vector<float>(h.in[0].size()), std::vector<float>(s.C), std::vector<float>(s.C)};
     h.out_init = {-1, -1, -1};
     h.cpu = [s](HostCase& h) {
-      cpu::BatchNorm2dBackwardArgs a;
-      a.N = s.N;
-      a.C = s.C;
-      a.HW = s.HW;
-      a.training = true;
+      const cpu::BatchNorm2dBackwardArgs a{s, true};
       cpu::batch_norm2d_backward<float>(h.in[0].data(), h.in[1].data(), h.in[2].data(), h.in[3].data(), h.in[4].data(),
                                         h.out[0].data(), h.out[1].data(), h.out[2].data(), a);
     };
@@ -256,9 +253,7 @@ std::vector<Problem> pool_problems(const LabCase& c) {
     h.out = {std::vector<float>(size_t(s.planes * s.P * s.Q))};
     h.out_i = {std::vector<int64_t>(size_t(s.planes * s.P * s.Q))};
     h.out_init = {-1};
-    h.cpu = [s](HostCase& h) {
-      cpu::max_pool2d_forward<float>(h.in[0].data(), h.out[0].data(), h.out_i[0].data(), cpu::max_pool_args(s));
-    };
+    h.cpu = [s](HostCase& h) { cpu::max_pool2d_forward<float>(h.in[0].data(), h.out[0].data(), h.out_i[0].data(), s); };
     return h;
   };
   fwd.variants = {{"1", 1e-4, false, true, true,
@@ -281,14 +276,12 @@ std::vector<Problem> pool_problems(const LabCase& c) {
     HostCase h;
     std::vector<float> x = random_vec(s.planes * s.H * s.W, rng, -1, 1), y(size_t(s.planes * s.P * s.Q));
     std::vector<int64_t> idx(y.size());
-    cpu::max_pool2d_forward<float>(x.data(), y.data(), idx.data(), cpu::max_pool_args(s));
+    cpu::max_pool2d_forward<float>(x.data(), y.data(), idx.data(), s);
     h.in = {random_vec(s.planes * s.P * s.Q, rng, -1, 1), std::move(x), std::move(y)};  // dy, x, y
     h.in_i = {std::move(idx)};
     h.out = {std::vector<float>(h.in[1].size())};
     h.out_init = {-1};
-    h.cpu = [s](HostCase& h) {
-      cpu::max_pool2d_backward<float>(h.in[0].data(), h.in_i[0].data(), h.out[0].data(), cpu::max_pool_args(s));
-    };
+    h.cpu = [s](HostCase& h) { cpu::max_pool2d_backward<float>(h.in[0].data(), h.in_i[0].data(), h.out[0].data(), s); };
     return h;
   };
   bwd.variants = {

@@ -1,7 +1,7 @@
 // lab/problems_ops.cu: the kernel lab's problems for batchnorm2d's eval forward and the fused
 // BN + add + ReLU passes, relu, the adaptive average pool, linear and cross-entropy: host data,
 // the CPU reference (engine/cpu/, and lb::cross_entropy for the loss), and the variants to check
-// and time: 1 (lab_kernels*.cu), ours (kernels/*.cuh), cuDNN / cuBLAS where they have the op.
+// and time: 1 (lab/<op>.cu), ours (kernels/*.cuh), cuDNN / cuBLAS where they have the op.
 //
 // Shapes: batchnorm and relu x (N, C, HW) (the layer after each ResNet18 conv); average pool
 // (planes = N * 512, h, h) -> (planes, 1, 1); linear x (N, 512), w (2, 512); cross-entropy logits
@@ -19,7 +19,9 @@
 #include "engine/cpu/softmax.h"
 #include "engine/ops/softmax.h"
 #include "kernels/batch_norm2d.cuh"
-#include "kernels/cudnn/cudnn_ops.cuh"
+#include "kernels/cudnn/batch_norm2d.cuh"
+#include "kernels/cudnn/linear.cuh"
+#include "kernels/cudnn/pool2d.cuh"
 #include "kernels/elementwise.cuh"
 #include "kernels/linear.cuh"
 #include "kernels/pool2d.cuh"
@@ -51,7 +53,7 @@ namespace {
 constexpr float kEps = 1e-5f, kMomentum = 0.1f;
 
 int64_t bn_numel(const LabCase& c) { return c.bn.N * c.bn.C * c.bn.HW; }
-cpu::BatchNorm2dArgs bn_cpu(const BatchNormShape& s) { return {s.N, s.C, s.HW, kEps, kMomentum}; }
+cpu::BatchNorm2dArgs bn_cpu(const BatchNormShape& s) { return {s, kEps, kMomentum}; }
 
 // in: x (N, C, HW), weight, bias, running_mean, running_var (C), residual (N, C, HW).
 HostCase bn_inputs(const LabCase& lc, Rng& rng) {
@@ -147,7 +149,7 @@ Problem bn_relu_backward_problem(const CurrentCase& cur) {
       cpu::relu_mask<float>(h.in[1].data(), h.in[2].data(), h.out[3].data(), int64_t(h.out[3].size()));
       cpu::batch_norm2d_backward<float>(h.in[0].data(), h.out[3].data(), h.in[3].data(), h.in[4].data(), h.in[5].data(),
                                         h.out[0].data(), h.out[1].data(), h.out[2].data(),
-                                        cpu::BatchNorm2dBackwardArgs{s.N, s.C, s.HW, true});
+                                        cpu::BatchNorm2dBackwardArgs{s, true});
     };
     return h;
   };
@@ -205,7 +207,6 @@ std::vector<Problem> relu_list(const CurrentCase& cur) {
 
 int64_t avg_in(const LabCase& c) { return c.avg.planes * c.avg.H * c.avg.W; }
 int64_t avg_out(const LabCase& c) { return c.avg.planes * c.avg.OH * c.avg.OW; }
-cpu::AdaptiveAvgPool2dArgs avg_cpu(const AvgPoolShape& s) { return {s.planes, s.H, s.W, s.OH, s.OW}; }
 
 std::vector<Problem> avg_pool_list(const CurrentCase& cur) {
   auto fwd_make = [](const LabCase& lc, Rng& rng) {
@@ -213,9 +214,7 @@ std::vector<Problem> avg_pool_list(const CurrentCase& cur) {
     h.in = {random_vec(avg_in(lc), rng, -1, 1)};
     h.out = {std::vector<float>(size_t(avg_out(lc)))};
     h.out_init = {-1};
-    h.cpu = [s = lc.avg](HostCase& h) {
-      cpu::adaptive_avg_pool2d_forward<float>(h.in[0].data(), h.out[0].data(), avg_cpu(s));
-    };
+    h.cpu = [s = lc.avg](HostCase& h) { cpu::adaptive_avg_pool2d_forward<float>(h.in[0].data(), h.out[0].data(), s); };
     return h;
   };
   auto bwd_make = [](const LabCase& lc, Rng& rng) {
@@ -223,9 +222,7 @@ std::vector<Problem> avg_pool_list(const CurrentCase& cur) {
     h.in = {random_vec(avg_out(lc), rng, -1, 1)};
     h.out = {std::vector<float>(size_t(avg_in(lc)))};
     h.out_init = {-1};
-    h.cpu = [s = lc.avg](HostCase& h) {
-      cpu::adaptive_avg_pool2d_backward<float>(h.in[0].data(), h.out[0].data(), avg_cpu(s));
-    };
+    h.cpu = [s = lc.avg](HostCase& h) { cpu::adaptive_avg_pool2d_backward<float>(h.in[0].data(), h.out[0].data(), s); };
     return h;
   };
   std::vector<Variant> fwd{

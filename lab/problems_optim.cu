@@ -1,7 +1,7 @@
 // lab/problems_optim.cu: the kernel lab's problems for the optimizer updates, SGD and AdamW, on
 // one parameter tensor of n elements: host data, the CPU reference (the optimizer classes of
 // engine/optim/ stepping CPU tensors, so the element loop checked is the one training runs) and
-// the variants: 1 (lab_kernels_ops.cu) and ours (kernels/optim.cuh). cuDNN has no optimizers.
+// the variants: 1 (lab/optim.cu) and ours (kernels/optim.cuh). cuDNN has no optimizers.
 //
 // Shapes: p, g, buf, exp_avg, exp_avg_sq (n). The updates are in place: the variants update the
 // output buffers, which the harness starts from the inputs (HostCase::out_init).

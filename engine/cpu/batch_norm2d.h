@@ -16,10 +16,12 @@
 
 #include <cstdint>
 
+#include "kernels/shapes.h"
+
 namespace lb::cpu {
 
-struct BatchNorm2dArgs {
-  int64_t N = 0, C = 0, HW = 0;
+// The sizes are kernels::BatchNormShape's (N, C, HW), shared with the CUDA side.
+struct BatchNorm2dArgs : kernels::BatchNormShape {
   double eps = 1e-5;
   double momentum = 0.1;  // training only: running = (1 - momentum) * running + momentum * batch
 };
@@ -38,8 +40,7 @@ template <class T>
 void batch_norm2d_forward_eval(const T* x, const T* weight, const T* bias, const T* running_mean, const T* running_var,
                                T* y, T* invstd, const BatchNorm2dArgs& a);
 
-struct BatchNorm2dBackwardArgs {
-  int64_t N = 0, C = 0, HW = 0;
+struct BatchNorm2dBackwardArgs : kernels::BatchNormShape {
   bool training = true;  // training: mean/invstd are batch statistics that depend on x
 };
 

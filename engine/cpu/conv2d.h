@@ -27,14 +27,15 @@
 #include <memory>
 #include <string>
 
+#include "kernels/shapes.h"
+
 namespace lb::cpu {
 
-// The sizes of one convolution; P and Q are the output height and width (computed by the op).
-struct Conv2dArgs {
-  int64_t N, C, H, W;  // input
-  int64_t K, R, S;     // output channels and filter height, width
-  int64_t stride, pad;
-  int64_t P, Q;  // output height, width
+// One convolution. Its sizes are the CUDA side's kernels::Conv2dShape: x (N, C, H, W),
+// w (K, C, R, S), stride, pad and the output's P, Q (computed by the op); the CPU adds what only
+// it needs. Built as Conv2dArgs{{N, C, H, W, K, R, S, stride, pad, P, Q}} or Conv2dArgs{shape},
+// and passed as is wherever a Conv2dShape is taken.
+struct Conv2dArgs : kernels::Conv2dShape {
   // MathMode::Bf16 (kernels/shapes.h): round both GEMM operands (the column / gathered dy buffers
   // and the weight) to bfloat16 before the fp32 GEMM, as the CUDA kernels do. float only: the
   // float64 functions ignore it (they are the exact oracles of the finite-difference tests).

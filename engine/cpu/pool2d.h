@@ -15,19 +15,8 @@
 
 namespace lb::cpu {
 
-struct MaxPool2dArgs {
-  int64_t planes = 0, H = 0, W = 0;  // input
-  int64_t P = 0, Q = 0;              // output: (H + 2 * padding - kernel) / stride + 1, same for W
-  int64_t kernel = 1, stride = 1, padding = 0;
-};
-
-// The same sizes as the CUDA side describes them (the kernel lab and `bench kernels` time both).
-inline MaxPool2dArgs max_pool_args(const kernels::MaxPoolShape& s) {
-  MaxPool2dArgs a;
-  a.planes = s.planes, a.H = s.H, a.W = s.W, a.P = s.P, a.Q = s.Q;
-  a.kernel = s.kernel, a.stride = s.stride, a.padding = s.padding;
-  return a;
-}
+// The CUDA side's shape, as it is: planes, H, W (input), P, Q (output), kernel, stride, padding.
+using MaxPool2dArgs = kernels::MaxPoolShape;
 
 // y = the maximum of each kernel x kernel window (padding acts as -inf); indices = its flat
 // position h * W + w in the input plane. The first maximum in row-major window order wins a
@@ -40,10 +29,8 @@ void max_pool2d_forward(const T* x, T* y, int64_t* indices, const MaxPool2dArgs&
 template <class T>
 void max_pool2d_backward(const T* dy, const int64_t* indices, T* dx, const MaxPool2dArgs& a);
 
-struct AdaptiveAvgPool2dArgs {
-  int64_t planes = 0, H = 0, W = 0;  // input
-  int64_t OH = 0, OW = 0;            // output
-};
+// The CUDA side's shape, as it is: planes, H, W (input), OH, OW (output).
+using AdaptiveAvgPool2dArgs = kernels::AvgPoolShape;
 
 // Output cell (i, j) averages rows [floor(i * H / OH), ceil((i + 1) * H / OH)) and the matching
 // columns. Bins overlap when OH does not divide H; the window sum is accumulated in double.

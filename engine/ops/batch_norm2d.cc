@@ -31,7 +31,7 @@
 #include "engine/cpu/batch_norm2d.h"
 #include "engine/cpu/onednn/batch_norm2d.h"
 #include "kernels/batch_norm2d.cuh"
-#include "kernels/cudnn/cudnn_ops.cuh"
+#include "kernels/cudnn/batch_norm2d.cuh"
 #include "kernels/elementwise.cuh"
 
 namespace lb {
@@ -95,14 +95,11 @@ void check_residual(const Tensor& r, const Tensor& x) {
 
 // ---- raw forward dispatch (no autograd) -------------------------------------------------------
 
+// x (N, C, H, W) seen as (N, C, HW): the shape both devices take.
+kernels::BatchNormShape bn_shape(const Shape& xs) { return {xs[0], xs[1], xs[2] * xs[3]}; }
+
 cpu::BatchNorm2dArgs bn_args(const Tensor& x, double momentum, double eps) {
-  cpu::BatchNorm2dArgs a;
-  a.N = x.size(0);
-  a.C = x.size(1);
-  a.HW = x.size(2) * x.size(3);
-  a.momentum = momentum;
-  a.eps = eps;
-  return a;
+  return {bn_shape(x.shape()), eps, momentum};
 }
 
 // Data of an optional (C) tensor, or null when it is undefined (affine=false, no tracking).
@@ -116,8 +113,6 @@ T* opt_mut(Tensor& t) {
 }
 const float* dev(const Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
 float* dev_mut(Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
-
-kernels::BatchNormShape cuda_shape(const Shape& xs) { return {xs[0], xs[1], xs[2] * xs[3]}; }
 
 // The CUDA kernels (both backends) take an affine weight and bias: affine=false is weight 1, bias 0.
 Tensor affine_or(const Tensor& t, double value, const Tensor& x) {
@@ -133,7 +128,7 @@ void bn_forward_raw(const Tensor& x, const Tensor& weight, const Tensor& bias, T
                     Tensor& invstd) {
   if (x.device().is_cuda()) {
     const Tensor w = affine_or(weight, 1.0, x), b = affine_or(bias, 0.0, x);
-    const auto s = cuda_shape(x.shape());
+    const auto s = bn_shape(x.shape());
     const bool dnn = cuda_backend() == CudaBackend::Cudnn;
     const float fe = static_cast<float>(eps), fm = static_cast<float>(momentum);
     if (training && dnn)
@@ -192,7 +187,7 @@ std::vector<Tensor> bn_backward_raw(const Node& node, const Tensor& xv, const Te
            node.kind() << ": backward got a gradient on " << d.str() << " for a forward on " << mean.device().str());
   if (d.is_cuda()) {
     const Tensor w1 = wv.defined() ? wv : Tensor::ones({xs[1]}, dt, d);
-    const auto args = cuda_shape(xs);
+    const auto args = bn_shape(xs);
     if (cuda_backend() == CudaBackend::Cudnn)
       kernels::cudnn::batch_norm2d_backward(args, dev(xv), g.data_ptr<float>(), dev(mean), dev(invstd), dev(w1),
                                             dev_mut(dx), dev_mut(dw), dev_mut(db), training);
@@ -201,11 +196,7 @@ std::vector<Tensor> bn_backward_raw(const Node& node, const Tensor& xv, const Te
                                      dev_mut(dw), dev_mut(db), training);
     return {dx, dw, db};
   }
-  cpu::BatchNorm2dBackwardArgs a;
-  a.N = xs[0];
-  a.C = xs[1];
-  a.HW = xs[2] * xs[3];
-  a.training = training;
+  const cpu::BatchNorm2dBackwardArgs a{bn_shape(xs), training};
   // oneDNN's backward reads x always; an eval node keeps x only when dweight is wanted, and
   // without it dx = weight * invstd * dy (and db = sum dy) stay on our loop.
   if (use_onednn(g.dtype()) && xv.defined()) {
@@ -346,7 +337,7 @@ struct BatchNorm2dReluNode : BatchNorm2dNode {
     if (needs_input_grad(2)) db = Tensor::empty({xs[1]}, dt, d);
     if (needs_input_grad(3)) dr = Tensor::empty(xs, dt, d);
     const Tensor w1 = wv.defined() ? wv : Tensor::ones({xs[1]}, dt, d);
-    kernels::batch_norm2d_relu_backward(cuda_shape(xs), dev(xv), dev(yv), dy.data_ptr<float>(), dev(mean), dev(invstd),
+    kernels::batch_norm2d_relu_backward(bn_shape(xs), dev(xv), dev(yv), dy.data_ptr<float>(), dev(mean), dev(invstd),
                                         dev(w1), dev_mut(dx), dev_mut(dw), dev_mut(db), dev_mut(dr), training);
     return {dx, dw, db, dr};
   }
@@ -361,7 +352,7 @@ void fused_forward_cuda(const Tensor& x, const Tensor& weight, const Tensor& bia
                         Tensor& running_mean, Tensor& running_var, bool training, double momentum, double eps,
                         Tensor& y, Tensor& mean, Tensor& invstd) {
   const Tensor w = affine_or(weight, 1.0, x), b = affine_or(bias, 0.0, x);
-  const auto s = cuda_shape(x.shape());
+  const auto s = bn_shape(x.shape());
   const float fe = static_cast<float>(eps), fm = static_cast<float>(momentum);
   if (training)
     kernels::batch_norm2d_relu_forward_train(s, dev(x), dev(w), dev(b), dev(residual), dev_mut(y), dev_mut(mean),

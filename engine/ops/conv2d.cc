@@ -24,7 +24,7 @@
 #include "engine/cpu/onednn/conv2d.h"
 #include "engine/ops/weighted_checks.h"
 #include "kernels/conv2d.cuh"
-#include "kernels/cudnn/cudnn_ops.cuh"
+#include "kernels/cudnn/conv2d.cuh"
 
 namespace lb {
 
@@ -49,7 +49,7 @@ cpu::Conv2dArgs check_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, 
            kOp << ": bias must be 1-D with one entry per output channel (" << w.size(0) << "); " << shapes);
   LB_CHECK(stride >= 1 && pad >= 0,
            kOp << ": stride must be >= 1 and padding >= 0, got stride=" << stride << " pad=" << pad);
-  cpu::Conv2dArgs a{x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2), w.size(3), stride, pad, 0, 0};
+  cpu::Conv2dArgs a{{x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2), w.size(3), stride, pad, 0, 0}};
   a.P = conv_out_size(a.H, a.R, stride, pad);
   a.Q = conv_out_size(a.W, a.S, stride, pad);
   LB_CHECK(a.P > 0 && a.Q > 0 && a.K > 0 && a.C > 0,
@@ -77,13 +77,9 @@ cpu::Conv2dArgs with_weight_identity(cpu::Conv2dArgs a, const Tensor& w) {
   return a;
 }
 
-kernels::Conv2dShape cuda_shape(const cpu::Conv2dArgs& a) {
-  return {a.N, a.C, a.H, a.W, a.K, a.R, a.S, a.stride, a.pad, a.P, a.Q};
-}
-
 // The CUDA paths: lightbox's kernels or cuDNN (engine/backend.h), float32 only.
 void cuda_forward(const cpu::Conv2dArgs& a, const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
-  const kernels::Conv2dShape s = cuda_shape(a);
+  const kernels::Conv2dShape& s = a;  // the CPU's args are the shape plus CPU-only fields
   const float* bp = b.defined() ? b.data_ptr<float>() : nullptr;
   if (cuda_backend() == CudaBackend::Cudnn)
     kernels::cudnn::conv2d_forward(s, x.data_ptr<float>(), w.data_ptr<float>(), bp, y.data_ptr<float>(),
@@ -94,7 +90,7 @@ void cuda_forward(const cpu::Conv2dArgs& a, const Tensor& x, const Tensor& w, co
 
 void cuda_backward(const cpu::Conv2dArgs& a, const Tensor& dy, const Tensor& xv, const Tensor& wv, Tensor& dx,
                    Tensor& dw, Tensor& db) {
-  const kernels::Conv2dShape s = cuda_shape(a);
+  const kernels::Conv2dShape& s = a;  // the CPU's args are the shape plus CPU-only fields
   const bool dnn = cuda_backend() == CudaBackend::Cudnn;
   const kernels::MathMode m = cuda_math_mode();
   if (dx.defined()) {

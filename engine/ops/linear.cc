@@ -22,7 +22,7 @@
 #include "engine/ops/weighted_checks.h"
 
 #include "engine/backend.h"
-#include "kernels/cudnn/cudnn_ops.cuh"
+#include "kernels/cudnn/linear.cuh"
 #include "kernels/linear.cuh"
 
 namespace lb {

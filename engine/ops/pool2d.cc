@@ -34,11 +34,6 @@ void check_pool_input(const char* op, const Tensor& x) {
   LB_CHECK(is_floating(x.dtype()), op << ": expected a float32 or float64 input, got " << x.str());
 }
 
-kernels::MaxPoolShape cuda_shape(const cpu::MaxPool2dArgs& a) {
-  return {a.planes, a.H, a.W, a.P, a.Q, a.kernel, a.stride, a.padding};
-}
-kernels::AvgPoolShape cuda_shape(const cpu::AdaptiveAvgPool2dArgs& a) { return {a.planes, a.H, a.W, a.OH, a.OW}; }
-
 void check_grad_output(const char* op, const Tensor& dy, const Shape& out_shape, DType dtype) {
   LB_CHECK(dy.dtype() == dtype && dy.shape() == out_shape, op << ": backward got a gradient " << dy.str()
                                                               << " for an output of " << dtype_name(dtype)
@@ -88,8 +83,7 @@ struct MaxPool2dNode : Node {
     LB_CHECK(iv.device() == dy.device(), kind() << ": backward got a gradient on " << dy.device().str()
                                                 << " for a forward on " << iv.device().str());
     if (dy.device().is_cuda()) {
-      kernels::max_pool2d_backward(cuda_shape(args), dy.data_ptr<float>(), iv.data_ptr<int64_t>(),
-                                   dx.data_ptr<float>());
+      kernels::max_pool2d_backward(args, dy.data_ptr<float>(), iv.data_ptr<int64_t>(), dx.data_ptr<float>());
       return {dx};
     }
     LB_DISPATCH_FLOAT(dy.dtype(), "max_pool2d backward", [&](auto* tag) {
@@ -111,7 +105,7 @@ struct AdaptiveAvgPool2dNode : Node {
     Tensor dx = Tensor::empty(input_shapes[0], input_dtypes[0], dy.device());
     if (dy.device().is_cuda()) {
       LB_CHECK(dy.dtype() == DType::Float32, kind() << ": CUDA kernels take float32; got " << dy.str());
-      kernels::adaptive_avg_pool2d_backward(cuda_shape(args), dy.data_ptr<float>(), dx.data_ptr<float>());
+      kernels::adaptive_avg_pool2d_backward(args, dy.data_ptr<float>(), dx.data_ptr<float>());
       return {dx};
     }
     LB_DISPATCH_FLOAT(dy.dtype(), "adaptive_avg_pool2d backward", [&](auto* tag) {
@@ -129,8 +123,7 @@ MaxPoolResult max_pool2d_with_indices(const Tensor& x, int64_t kernel, int64_t s
   const Shape out_shape{x.size(0), x.size(1), a.P, a.Q};
   MaxPoolResult r{Tensor::empty(out_shape, x.dtype(), x.device()), Tensor::empty(out_shape, DType::Int64, x.device())};
   if (x.device().is_cuda())
-    kernels::max_pool2d_forward(cuda_shape(a), x.data_ptr<float>(), r.output.data_ptr<float>(),
-                                r.indices.data_ptr<int64_t>());
+    kernels::max_pool2d_forward(a, x.data_ptr<float>(), r.output.data_ptr<float>(), r.indices.data_ptr<int64_t>());
   else
     LB_DISPATCH_FLOAT(x.dtype(), "max_pool2d", [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
@@ -170,7 +163,7 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
   a.OW = out_w;
   Tensor y = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.dtype(), x.device());
   if (x.device().is_cuda())
-    kernels::adaptive_avg_pool2d_forward(cuda_shape(a), x.data_ptr<float>(), y.data_ptr<float>());
+    kernels::adaptive_avg_pool2d_forward(a, x.data_ptr<float>(), y.data_ptr<float>());
   else
     LB_DISPATCH_FLOAT(x.dtype(), op, [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;

@@ -130,7 +130,7 @@ Measured measure(const Bench& b, const std::string& impl, const std::function<vo
 
 void conv_rows(Bench& b, const LabCase& c) {
   const kernels::Conv2dShape& s = c.conv;
-  const cpu::Conv2dArgs a{s.N, s.C, s.H, s.W, s.K, s.R, s.S, s.stride, s.pad, s.P, s.Q};
+  const cpu::Conv2dArgs a{s};
   const Buf x = random_buf(s.N * s.C * s.H * s.W, 1), w = random_buf(s.K * s.C * s.R * s.S, 2),
             dy = random_buf(s.N * s.K * s.P * s.Q, 3);  // x (N,C,H,W), w (K,C,R,S), dy (N,K,P,Q)
   using Dir = cpu::onednn::ConvDirection;
@@ -185,10 +185,7 @@ void conv_rows(Bench& b, const LabCase& c) {
 void bn_rows(Bench& b, const LabCase& c) {
   const kernels::BatchNormShape& s = c.bn;
   const int64_t n = s.N * s.C * s.HW;
-  cpu::BatchNorm2dArgs a;
-  a.N = s.N;
-  a.C = s.C;
-  a.HW = s.HW;
+  const cpu::BatchNorm2dArgs a{s};  // PyTorch's eps and momentum
   const Buf x = random_buf(n, 4), dy = random_buf(n, 5), w = random_buf(s.C, 6), bias = random_buf(s.C, 7);
   Buf mean(s.C), invstd(s.C), rm(s.C, 0.0f), rv(s.C, 1.0f), want(n), out(n);  // (C) stats; (N,C,HW) y
   Buf dw(s.C), db(s.C);                                                       // (C) parameter gradients
@@ -227,10 +224,7 @@ void bn_rows(Bench& b, const LabCase& c) {
       },
       out, &want));
   b.rows.push_back(eval);
-  cpu::BatchNorm2dBackwardArgs ba;
-  ba.N = s.N;
-  ba.C = s.C;
-  ba.HW = s.HW;
+  const cpu::BatchNorm2dBackwardArgs ba{s};  // training
   Row back{c.layer, "batch_norm2d", "backward", shape, 0, {}};
   back.impls.push_back(measure(
       b, "own",
@@ -253,7 +247,7 @@ void bn_rows(Bench& b, const LabCase& c) {
 
 void pool_rows(Bench& b, const LabCase& c) {
   const kernels::MaxPoolShape& s = c.pool;
-  const cpu::MaxPool2dArgs a = cpu::max_pool_args(s);
+  const cpu::MaxPool2dArgs& a = s;
   const int64_t nx = s.planes * s.H * s.W, ny = s.planes * s.P * s.Q;
   const Buf x = random_buf(nx, 8), dy = random_buf(ny, 9);  // x (N,C,H,W), dy (N,C,P,Q); no ties
   std::vector<int64_t> idx(static_cast<size_t>(ny));        // (N,C,P,Q)
