@@ -1,6 +1,6 @@
 // conv2d_plan.cuh: the host-side plan of a convolution, shared by both implicit-GEMM skeletons
 // (kernels/conv2d.cu, v1, and lab/conv2d_v2.cu, v2) and by the host test of v2's index math
-// (tests/engine/test_conv2d_v2_index.cc): the argument checks, the live filter taps and the
+// (tests/lab/test_conv2d_v2_index.cc): the argument checks, the live filter taps and the
 // ConvDims the kernels index with. Host code only; it compiles as plain C++.
 #pragma once
 

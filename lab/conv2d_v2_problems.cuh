@@ -6,7 +6,7 @@
 // Unlike v1 (conv2d_problems.cuh) a problem does not load into registers: it hands every copy to a
 // "sink" (sink.a(slot, src, valid) for the A tile, sink.b(...) for B). On the GPU the sink issues
 // a 4-byte cp.async with zero-fill for !valid (src is then the tensor's base and is never read);
-// tests/engine/test_conv2d_v2_index.cc compiles this header as host C++ (LB_CONV2D_EMULATE, the
+// tests/lab/test_conv2d_v2_index.cc compiles this header as host C++ (LB_CONV2D_EMULATE, the
 // test supplies __device__, __umulhi) with a recording sink and checks every tile of every
 // ResNet18 layer shape and odd shapes against the CPU convolution.
 //

@@ -9,7 +9,7 @@
 // Tolerance: the CPU loop and both kernels round the same operations in the same order (explicit
 // __fmul_rn / __fadd_rn / __fdiv_rn / __fsqrt_rn on the device; on the host ISO C++ without
 // -march, so no FMA contraction; sqrt and division are correctly rounded on both), so the results
-// are expected bit for bit, and tests/gpu/test_kernel_lab.cc asserts a zero error. The harness's
+// are expected bit for bit, and tests/lab/test_kernel_lab_cuda.cc asserts a zero error. The harness's
 // 1e-6 is looser on purpose: an FMA contracted somewhere moves elements by about an ulp (~6e-8
 // relative), a wrong formula by far more; the bench reports the first as a pass with its error.
 #include <cmath>
