@@ -86,7 +86,9 @@ Attribution run_explainer(const std::string& name, const Explained& f, const Ten
   LB_CHECK(e->layers || s.layer == "input", name << " explains the input only; layers need "
                                                  << join_names(explainer_names(&Explainer::layers), ", ", " or "));
   const std::vector<ExplainerOption> known = explainer_options();
-  for (const auto& [key, value] : s.options) {
+  for (const auto& entry : s.options) {
+    const std::string& key = entry.first;  // a plain reference: C++17 lambdas cannot capture a binding
+    const auto& value = entry.second;
     const auto o = std::find_if(known.begin(), known.end(), [&](const ExplainerOption& k) { return k.name == key; });
     LB_CHECK(o != known.end(), "no explainer has an option '" << key << "'");
     LB_CHECK(o->default_value.index() == value.index(), "explainer option '" << key << "' must be "
