@@ -11,6 +11,12 @@
 //
 // a Python binding could install one that feeds tqdm, and with none installed (a test, any other
 // program linking the library) progress goes nowhere: library code never prints (base/common.h).
+//
+// Cancellation rides on the same calls: a long loop reports progress between its batches, so
+// ProgressBar::update is where it can stop cleanly. request_cancel() (a signal handler may call
+// it: it only stores an atomic flag) makes the next update() of any loop throw lb::Cancelled; the
+// Python binding sets it on Ctrl-C while the engine computes (docs/11-python.md). Training has its
+// own stop request that saves a resumable state first (models/train.h, stop_requested).
 #pragma once
 
 #include <cstdint>
@@ -18,7 +24,20 @@
 #include <memory>
 #include <string>
 
+#include "base/common.h"
+
 namespace lb {
+
+// Thrown by ProgressBar::update once request_cancel() was called: the loop stops between batches.
+class Cancelled : public Error {
+ public:
+  Cancelled() : Error("interrupted: the computation was cancelled") {}
+};
+
+// The cancellation flag (one for the process). clear_cancel() before a call that may be cancelled.
+void request_cancel();  // async-signal-safe
+void clear_cancel();
+bool cancel_requested();
 
 // One loop's progress as a renderer shows it.
 class ProgressView {
@@ -49,6 +68,7 @@ class ProgressBar {
   ProgressBar(const ProgressBar&) = delete;
   ProgressBar& operator=(const ProgressBar&) = delete;
   // Advances by `steps` steps worth `units` units in all; `status` is appended ("loss 0.31").
+  // Throws lb::Cancelled when request_cancel() was called (enabled or not).
   void update(int64_t steps, double units, const std::string& status = "");
   void finish(const std::string& status = "");
 

@@ -53,7 +53,19 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
 #endif
 }
 
+std::shared_ptr<Storage> Storage::wrap(void* ptr, size_t nbytes, Device device, std::shared_ptr<void> owner) {
+  LB_CHECK(device.is_cpu(), "storage: only CPU memory can be wrapped, not " << device.str());
+  LB_CHECK(owner != nullptr, "storage: wrapped memory needs an owner that keeps it alive");
+  std::shared_ptr<Storage> s(new Storage());
+  s->ptr_ = ptr;
+  s->nbytes_ = nbytes;
+  s->device_ = device;
+  s->owner_ = std::move(owner);
+  return s;
+}
+
 Storage::~Storage() {
+  if (owner_) return;  // the owner's memory: released with owner_
   if (device_.is_cpu()) {
     std::free(ptr_);
     return;

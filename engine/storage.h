@@ -6,10 +6,15 @@
 //
 // CPU memory is 64-byte aligned (one cache line, and enough for AVX-512 loads). CUDA memory comes
 // from cudaMalloc when the build has CUDA; a caching allocator replaces it with the CUDA backend.
+//
+// A storage can also wrap memory it does not own (Storage::wrap): another library's buffer, such
+// as a numpy array the Python binding shares without a copy (python/, docs/11-python.md). The
+// storage then holds `owner`, whatever keeps that memory alive, and releases it instead of freeing.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "base/dtype.h"
 
@@ -21,6 +26,10 @@ class Storage {
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
+
+  // Views `nbytes` at `ptr` (CPU memory, any alignment) without copying; `owner` keeps them alive
+  // and is released with the storage. Writes through either side are seen by the other.
+  static std::shared_ptr<Storage> wrap(void* ptr, size_t nbytes, Device device, std::shared_ptr<void> owner);
 
   void* data() { return ptr_; }
   const void* data() const { return ptr_; }
@@ -36,6 +45,9 @@ class Storage {
   size_t nbytes_ = 0;
   Device device_;
   uint64_t version_ = 0;
+  std::shared_ptr<void> owner_;  // set for wrapped memory: freed by its owner, not here
+
+  Storage() = default;
 };
 
 // True when this binary was built with CUDA and a device is present.

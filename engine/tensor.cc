@@ -89,6 +89,19 @@ Tensor make_view(const Tensor& base, const Shape& shape, int64_t offset) {
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device dev) { return Tensor(make_impl(shape, dtype, dev)); }
 
+Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype) {
+  LB_CHECK(storage != nullptr, "from_storage: no storage");
+  for (int64_t d : shape) LB_CHECK(d >= 0, "from_storage: negative size in shape " << shape_str(shape));
+  const size_t need = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  LB_CHECK(storage->nbytes() >= need, "from_storage: shape " << shape_str(shape) << " needs " << need
+                                                             << " bytes, the storage has " << storage->nbytes());
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::move(storage);
+  impl->shape = shape;
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device dev) { return full(shape, 0.0, dtype, dev); }
 
 Tensor Tensor::ones(const Shape& shape, DType dtype, Device dev) { return full(shape, 1.0, dtype, dev); }

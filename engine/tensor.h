@@ -74,6 +74,9 @@ class Tensor {
   // Copies values (converted to dtype) into a new CPU tensor; values.size() must match shape.
   static Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype = DType::Float32);
   static Tensor arange(int64_t n, DType dtype = DType::Int64);
+  // A tensor over an existing storage from its first byte, without copying (Storage::wrap: memory
+  // shared with another library); the storage must hold at least numel * dtype_size bytes.
+  static Tensor from_storage(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype = DType::Float32);
   static Tensor rand(const Shape& shape, Generator& gen, double lo = 0.0, double hi = 1.0,
                      DType dtype = DType::Float32);
   static Tensor randn(const Shape& shape, Generator& gen, double mean = 0.0, double std = 1.0,
