@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # check_function_size.sh SOURCE_DIR BUILD_DIR: no production function (base/, engine/, models/,
-# explain/, tools/cli/; the C++ files) is longer than 80 lines, counted by clang-tidy-14's
+# explain/, tools/cli/, python/src/; the C++ files) is longer than 80 lines, counted by clang-tidy-14's
 # readability-function-size on the build's compile_commands.json (their headers too), so the count is the compiler's
 # view of the function and not a guess from braces. A function over the limit is split where its
 # steps are (the style guide: one function, one job). The CUDA files (kernels/, lab/) are built by
@@ -12,8 +12,12 @@ command -v clang-tidy-14 >/dev/null || { echo "clang-tidy-14 not found; install 
 [ -f "$build/compile_commands.json" ] || { echo "no $build/compile_commands.json; configure with CMAKE_EXPORT_COMPILE_COMMANDS=ON" >&2; exit 1; }
 cd "$src"
 mapfile -t files < <(find engine models explain tools/cli -name '*.cc' | sort)
+# python/src when the build has the Python module (LB_PYTHON=ON: tools/test.sh's build does).
+if grep -q '/python/src/' "$build/compile_commands.json"; then
+  mapfile -t -O "${#files[@]}" files < <(find python/src -name '*.cc' | sort)
+fi
 # Headers of the same folders are checked where a .cc includes them (each warning printed once).
-config='{Checks: "-*,readability-function-size", HeaderFilterRegex: "/(base|engine|models|explain|tools/cli)/.*\\.h$", CheckOptions: [{key: readability-function-size.LineThreshold, value: 80}]}'
+config='{Checks: "-*,readability-function-size", HeaderFilterRegex: "/(base|engine|models|explain|tools/cli|python/src)/.*\\.h$", CheckOptions: [{key: readability-function-size.LineThreshold, value: 80}]}'
 out=$(printf '%s\n' "${files[@]}" | xargs -P "$(nproc)" -n 4 clang-tidy-14 -p "$build" --quiet --config="$config" 2>/dev/null || true)
 long=$(grep -E 'warning: function .* exceeds|note: [0-9]+ lines' <<<"$out" | awk '!seen[$0]++' || true)
 if [ -n "$long" ]; then

@@ -1,0 +1,74 @@
+# test_evaluate.py: predictions, sample selection, metrics and the model comparison from Python;
+# the comparison equals `lightbox compare` on the same two checkpoints and data.
+import json
+import os
+
+import numpy as np
+import pytest
+
+import lightbox
+from conftest import run_cli
+
+
+@pytest.fixture(scope="session")
+def data_path():
+    path = os.path.join(os.environ.get("LB_SOURCE_DIR", "."), "data", "pneumoniamnist.npz")
+    if not os.path.exists(path):
+        pytest.skip(f"{path} not found (the shipped PneumoniaMNIST file)")
+    return path
+
+
+def test_select_follows_the_confusion_cells():
+    labels = [1, 0, 1, 0, 1, 0]
+    scores = [0.9, 0.8, 0.2, 0.1, 0.7, 0.3]
+    sel = lightbox.select(labels, scores, "tp,fp,fn,tn", per_cell=1)
+    assert [(s["cell"], s["index"]) for s in sel] == [("tp", 0), ("fp", 1), ("fn", 2), ("tn", 3)]
+    confident = lightbox.select(labels, scores, "tp", per_cell=1, order="confident")
+    assert confident[0]["index"] == 0
+    with pytest.raises(lightbox.Error, match="labels but"):
+        lightbox.select([1, 0], [0.5])
+    with pytest.raises(lightbox.Error):
+        lightbox.select(labels, scores, "tp,xx")
+
+
+def test_metrics_agree_with_their_definitions():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 2, 200)
+    scores = np.clip(labels * 0.3 + rng.random(200) * 0.7, 0, 1)
+    m = lightbox.evaluate(scores, labels, threshold=0.5, resamples=50)
+    pred = scores >= 0.5
+    tp = int(np.sum(pred & (labels == 1)))
+    assert m["confusion"]["tp"] == tp
+    acc = np.mean(pred == (labels == 1))
+    assert m["metrics"]["accuracy"] == pytest.approx(acc)
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    auc = np.mean((pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :]))
+    assert m["auc"] == pytest.approx(auc)
+
+
+def test_predict_and_compare_equal_the_cli(cli, data_path, tmp_path):
+    paths = []
+    for seed in (1, 2):
+        p = str(tmp_path / f"m{seed}.safetensors")
+        lightbox.resnet18(width=8, seed=seed).save(p)
+        paths.append(p)
+    run_cli(cli, "compare", paths[0], paths[1], "--data", data_path, "--out", str(tmp_path / "cmp"))
+    cli_json = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    pa = lightbox.predict(lightbox.load(paths[0]), data_path)
+    pb = lightbox.predict(lightbox.load(paths[1]), data_path)
+    assert pa["probs"].shape == (624, 2) and pa["labels"].shape == (624,)
+    c = lightbox.compare(pa["probs"][:, 1], pb["probs"][:, 1], pa["labels"])
+    for test in ("mcnemar", "delong"):
+        for k, v in cli_json[test].items():
+            if isinstance(v, float):
+                assert c[test][k] == pytest.approx(v, rel=1e-9, abs=1e-12), (test, k)
+            else:
+                assert c[test][k] == v, (test, k)
+
+
+def test_load_split(data_path):
+    s = lightbox.load_split(data_path, "val")
+    assert s["images"].dtype == np.uint8 and s["images"].shape[1:] == (28, 28, 1)
+    assert s["labels"].shape == (s["images"].shape[0],)
+    with pytest.raises(lightbox.Error):
+        lightbox.load_split(data_path, "holdout")
