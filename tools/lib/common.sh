@@ -2,6 +2,8 @@
 #   lb_ensure_packages PKG...   installs the Debian packages that are missing (apt-get, as root)
 #   lb_build [cmake args...]    configures and builds into ./build (Release), all cores; everything,
 #                               or only $LB_BUILD_TARGET when set (tools/demo.sh: the CLI alone)
+#   lb_python_venv DIR          makes DIR a Python venv with what the Python package needs to build
+#                               and test (nanobind, numpy, pytest), from PyPI the first time only
 #   lb_build_asan               configures and builds ./build-asan: clang, ASan + UBSan, the
 #                               libFuzzer targets, no CUDA (tools/test.sh, tools/fuzz.sh)
 
@@ -10,7 +12,9 @@ LB_PACKAGES_BUILD=(build-essential cmake pkg-config libopenblas-dev libomp-dev l
 # tools/test.sh only: the sanitizer build and the fuzzers (docs/reliability.md); chromium for the
 # report.html browser test (tests/cli/test_cli_report.cc); clang-format-14 and clang-tidy-14 for the
 # lint tests (tests/lint: the layout of every file, the length of every function).
-LB_PACKAGES_TEST=(clang-14 libclang-rt-14-dev chromium clang-format-14 clang-tidy-14)
+# python3-dev and python3-venv: the Python package (python/, docs/11-python.md), built and tested in a venv.
+LB_PACKAGES_TEST=(clang-14 libclang-rt-14-dev chromium clang-format-14 clang-tidy-14 python3-dev python3-venv)
+LB_PYTHON_REQUIREMENTS=(nanobind numpy pytest)
 
 lb_ensure_packages() {
   local missing=()
@@ -31,6 +35,20 @@ lb_ensure_packages() {
 lb_build() {
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
   cmake --build build -j"$(nproc)" ${LB_BUILD_TARGET:+--target "$LB_BUILD_TARGET"}
+}
+
+lb_python_venv() {
+  local venv=${1:?usage: lb_python_venv DIR} py=python3
+  [ -x /usr/bin/python3 ] && py=/usr/bin/python3  # Debian's, whose headers python3-dev installs
+  [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
+  "$venv/bin/python" -c "import nanobind, numpy, pytest" 2>/dev/null && return 0
+  echo "lightbox: installing ${LB_PYTHON_REQUIREMENTS[*]} into $venv (PyPI)"
+  if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check --timeout 30 --retries 2 \
+    "${LB_PYTHON_REQUIREMENTS[@]}"; then
+    echo "lightbox: error: could not install ${LB_PYTHON_REQUIREMENTS[*]} from PyPI (offline?); install them" \
+      "into $venv by hand, or skip the Python package: LB_PYTHON=0 tools/test.sh" >&2
+    return 1
+  fi
 }
 
 lb_build_asan() {
