@@ -171,15 +171,28 @@ void bind_model(nb::module_& m) {
             const lb::Tensor t = images_from_array(x, "x", ck.meta.in_channels);
             return to_dict(compute([&] { return probe(ck, t, capture, backward_output, train_mode); }).tensors);
           },
-          "x"_a, "capture"_a = std::vector<std::string>(), "backward_output"_a = nb::none(), "train_mode"_a = false)
-      .def("state_dict", &state_dict)
-      .def("load_state_dict", &load_state_dict, "state"_a, "strict"_a = true)
+          "x"_a, "capture"_a = std::vector<std::string>(), "backward_output"_a = nb::none(), "train_mode"_a = false,
+          "One forward (and a backward) as `lightbox probe` does. x: (N, C, H, W) float32 in model space.\n"
+          "Returns {name: array}: logits, probs (N, K); for each captured module NAME (conv1, layer1,\n"
+          "layer4.1.conv2, fc, ...) NAME.input and NAME.output; with backward_output=k the gradients of\n"
+          "sum_n logit_k: input_grad (N, C, H, W), NAME.input_grad, NAME.output_grad. Eval mode unless\n"
+          "train_mode (batch statistics; running statistics are not updated by a probe's caller).")
+      .def("state_dict", &state_dict,
+           "{name: array} with torchvision's names; each array is a view of the model's tensor (writing\n"
+           "it changes the model). Load into torchvision with {k: torch.from_numpy(v)}.")
+      .def("load_state_dict", &load_state_dict, "state"_a, "strict"_a = true,
+           "Copy {name: array} (numpy, torch CPU) into the model. strict: every key must match; a shape\n"
+           "mismatch names the key and both shapes; nothing is written unless everything fits.")
       .def(
           "save",
           [](const Checkpoint& ck, const std::string& path) { lb::models::save_checkpoint(path, *ck.model, ck.meta); },
-          "path"_a)
-      .def("load_imagenet", &load_imagenet, "path"_a, "conv1"_a = "sum", "seed"_a = 0)
-      .def_prop_ro("meta", &meta_dict)
+          "path"_a, "Write a lightbox checkpoint (safetensors, torchvision names, metadata).")
+      .def("load_imagenet", &load_imagenet, "path"_a, "conv1"_a = "sum", "seed"_a = 0,
+           "Load converted ImageNet weights (tools/convert_weights.py, or timm's): conv1 summed to grey\n"
+           "(conv1=sum|mean|red|random), fc re-initialised when the class count differs. Returns\n"
+           "{'adapted': [...], 'reinitialised': [...]}.")
+      .def_prop_ro("meta", &meta_dict,
+                   "arch, in_channels, num_classes, width, normalization (mean, std), class_names, image_size, config")
       .def("__repr__", [](const Checkpoint& ck) { return ck.model->repr(); });
   m.def(
       "load", [](const std::string& path) { return compute([&] { return lb::models::load_checkpoint(path); }); },
