@@ -163,7 +163,8 @@ void bind_model(nb::module_& m) {
             const lb::Tensor t = images_from_array(x, "x", ck.meta.in_channels);
             return to_numpy(compute([&] { return logits_of(ck, t); }));
           },
-          "x"_a, "Logits (N, K) float32 of images x (N, C, H, W) float32 in model space, eval mode.")
+          "x"_a, nb::sig("def __call__(self, x: numpy.typing.ArrayLike) -> numpy.typing.NDArray[numpy.float32]"),
+          "Logits (N, K) float32 of images x (N, C, H, W) float32 in model space, eval mode.")
       .def(
           "probe",
           [](Checkpoint& ck, nb::ndarray<> x, const std::vector<std::string>& capture,
@@ -172,12 +173,15 @@ void bind_model(nb::module_& m) {
             return to_dict(compute([&] { return probe(ck, t, capture, backward_output, train_mode); }).tensors);
           },
           "x"_a, "capture"_a = std::vector<std::string>(), "backward_output"_a = nb::none(), "train_mode"_a = false,
+          nb::sig("def probe(self, x: numpy.typing.ArrayLike, capture: collections.abc.Sequence[str] = [], "
+                  "backward_output: int | None = None, train_mode: bool = False) -> dict[str, numpy.typing.NDArray]"),
           "One forward (and a backward) as `lightbox probe` does. x: (N, C, H, W) float32 in model space.\n"
           "Returns {name: array}: logits, probs (N, K); for each captured module NAME (conv1, layer1,\n"
           "layer4.1.conv2, fc, ...) NAME.input and NAME.output; with backward_output=k the gradients of\n"
           "sum_n logit_k: input_grad (N, C, H, W), NAME.input_grad, NAME.output_grad. Eval mode unless\n"
-          "train_mode (batch statistics; running statistics are not updated by a probe's caller).")
-      .def("state_dict", &state_dict,
+          "train_mode (as `lightbox probe --train-mode`: batch statistics, which also update batch norm's\n"
+          "running statistics).")
+      .def("state_dict", &state_dict, nb::sig("def state_dict(self) -> dict[str, numpy.typing.NDArray[numpy.float32]]"),
            "{name: array} with torchvision's names; each array is a view of the model's tensor (writing\n"
            "it changes the model). Load into torchvision with {k: torch.from_numpy(v)}.")
       .def("load_state_dict", &load_state_dict, "state"_a, "strict"_a = true,

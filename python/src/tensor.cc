@@ -33,7 +33,8 @@ void bind_tensor(nb::module_& m) {
       .def_prop_ro(
           "version", [](const Tensor& t) { return t.version(); },
           "The storage's version counter (bumped by the engine's in-place writes).")
-      .def("numpy", &to_numpy, "A numpy array over the same memory (no copy); it keeps the tensor alive.")
+      .def("numpy", &to_numpy, nb::sig("def numpy(self) -> numpy.typing.NDArray"),
+           "A numpy array over the same memory (no copy); it keeps the tensor alive.")
       .def(
           "__array__", [](const Tensor& t, nb::handle, nb::handle) { return to_numpy(t); }, "dtype"_a = nb::none(),
           "copy"_a = nb::none())
