@@ -23,6 +23,7 @@ def test_notebook_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("LB_DATA", data)
     monkeypatch.setenv("LB_RUN", str(tmp_path / "run"))
     monkeypatch.setenv("LB_EPOCHS", "1")
+    monkeypatch.setenv("LB_FIXTURES", os.path.join(os.environ.get("LB_SOURCE_DIR", "."), "tests", "fixtures", "explain"))
     monkeypatch.chdir(tmp_path)
     ns = {"__name__": "__main__"}
     for i, cell in enumerate(json.load(open(NOTEBOOK))["cells"]):
@@ -33,4 +34,4 @@ def test_notebook_runs(tmp_path, monkeypatch):
     assert ns["e"].values.shape == (4, 2, 1, 28, 28)
     assert abs(ns["e"].gaps).max() < 1e-3  # DeepSHAP's completeness
     if ns["agreement"] is not None:
-        assert ns["agreement"] > 0.9
+        assert ns["agreement"] > 0.999  # shap with the same max-pool rule: the same numbers
