@@ -2,6 +2,7 @@
 #include "models/checkpoint.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "base/notes.h"
 #include "engine/io/safetensors.h"
@@ -57,6 +58,14 @@ ModelMeta parse_meta(const std::map<std::string, std::string>& md, const nn::Sta
         m.norm.std = std;
       },
       "inputs are normalised with mean 0.5, std 0.5");
+  m.task = m.num_classes > 2 ? data::Task::MultiClass : data::Task::Binary;
+  read_entry(
+      md, "task", path,
+      [&](const std::string& v) {
+        m.task = data::parse_task(v);
+        m.task_stored = true;
+      },
+      "the task follows from the output count");
   read_entry(
       md, "class_names", path,
       [&](const std::string& v) { m.class_names = nlohmann::json::parse(v).get<std::vector<std::string>>(); },
@@ -85,10 +94,44 @@ ModelMeta parse_meta(const std::map<std::string, std::string>& md, const nn::Sta
 
 }  // namespace
 
+namespace {
+
+// MedMNIST v2's label names (medmnist/info.py), in label order.
+struct KnownSet {
+  const char* name;
+  std::vector<std::string> labels;
+};
+const std::vector<KnownSet>& medmnist_label_names() {
+  static const std::vector<KnownSet> sets = {
+      {"pneumoniamnist", {"normal", "pneumonia"}},
+      {"breastmnist", {"malignant", "normal, benign"}},
+      {"chestmnist",
+       {"atelectasis", "cardiomegaly", "effusion", "infiltration", "mass", "nodule", "pneumonia", "pneumothorax",
+        "consolidation", "edema", "emphysema", "fibrosis", "pleural", "hernia"}},
+      {"octmnist", {"choroidal neovascularization", "diabetic macular edema", "drusen", "normal"}},
+      {"bloodmnist",
+       {"basophil", "eosinophil", "erythroblast", "immature granulocytes", "lymphocyte", "monocyte", "neutrophil",
+        "platelet"}},
+      {"organamnist",
+       {"bladder", "femur-left", "femur-right", "heart", "kidney-left", "kidney-right", "liver", "lung-left",
+        "lung-right", "pancreas", "spleen"}},
+  };
+  return sets;
+}
+
+}  // namespace
+
 std::vector<std::string> default_class_names(const std::string& dataset_path, int64_t num_classes) {
-  std::string lower = dataset_path;
+  std::string lower = std::filesystem::path(dataset_path).filename().string();
   std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
-  if (lower.find("pneumoniamnist") != std::string::npos && num_classes == 2) return {"normal", "pneumonia"};
+  for (const KnownSet& set : medmnist_label_names()) {
+    const std::string stem = set.name;
+    // organcmnist and organsmnist label the same 11 organs as organamnist.
+    const bool organ = stem == "organamnist" && (lower.find("organcmnist") != std::string::npos ||
+                                                 lower.find("organsmnist") != std::string::npos);
+    if ((lower.find(stem) != std::string::npos || organ) && static_cast<int64_t>(set.labels.size()) == num_classes)
+      return set.labels;
+  }
   std::vector<std::string> names;
   for (int64_t i = 0; i < num_classes; ++i) names.push_back("class " + std::to_string(i));
   return names;
@@ -100,6 +143,7 @@ void save_checkpoint(const std::string& path, const ResNet18& model, const Model
   md["arch"] = meta.arch;
   md["in_channels"] = std::to_string(meta.in_channels);
   md["num_classes"] = std::to_string(meta.num_classes);
+  md["task"] = data::task_name(meta.task);
   md["normalization"] = nlohmann::json{{"mean", meta.norm.mean}, {"std", meta.norm.std}}.dump();
   md["class_names"] = nlohmann::json(meta.class_names).dump();
   md["image_size"] = std::to_string(meta.image_size);

@@ -35,6 +35,12 @@ struct ModelMeta {
   std::string foreign_arch;       // the file's `arch` entry when it is not "resnet18" (noted on load)
   int64_t in_channels = 1;
   int64_t num_classes = 2;
+  // What the outputs mean (engine/data/medmnist.h): softmax classes or sigmoid labels. Stored as
+  // the `task` entry; a file without one is binary or multi-class by its output count, and
+  // task_stored is false so that a dataset's own task can decide (a multi-label model cannot be
+  // told from its tensors).
+  data::Task task = data::Task::Binary;
+  bool task_stored = false;
   int64_t width = 64;  // conv1's output channels (read off the tensor shapes, not stored)
   data::Normalization norm;
   std::vector<std::string> class_names;
@@ -52,7 +58,9 @@ void save_checkpoint(const std::string& path, const ResNet18& model, const Model
 // A file that is not a ResNet18 is one clear error naming what is missing or unexpected.
 Checkpoint load_checkpoint(const std::string& path);
 
-// Class names for a dataset file name ("pneumoniamnist" -> normal, pneumonia), else "0", "1", ...
+// Class names for a dataset file name: MedMNIST's own label names when the file name starts with
+// one of its 12 2D sets ("pneumoniamnist_64.npz" -> normal, pneumonia) and the count matches,
+// else "class 0", "class 1", ...
 std::vector<std::string> default_class_names(const std::string& dataset_path, int64_t num_classes);
 
 }  // namespace lb::models

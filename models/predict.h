@@ -8,15 +8,32 @@
 
 namespace lb::models {
 
+// Single-label splits (binary, multi-class): probs = softmax of the logits, loss = cross-entropy.
+// Multi-label splits (labels (N, L)): probs = sigmoid of each logit, loss = the mean binary
+// cross-entropy over every label (engine/ops/softmax.h), as MedMNIST trains ChestMNIST.
 struct Predictions {
   Tensor logits;      // float32 (N, K)
-  Tensor probs;       // float32 (N, K), softmax of the logits
-  Tensor labels;      // int64 (N)
-  double loss = 0.0;  // mean cross-entropy
+  Tensor probs;       // float32 (N, K)
+  Tensor labels;      // int64 (N), or (N, K) 0/1 flags when multilabel
+  double loss = 0.0;  // mean cross-entropy (per label when multilabel)
+  bool multilabel = false;
+  int64_t size() const { return logits.defined() ? logits.size(0) : 0; }
   // Probability of class 1 per sample and the labels as ints: what the binary metrics take.
   std::vector<double> positive_scores() const;
-  std::vector<int> int_labels() const;
+  std::vector<int> int_labels() const;  // single-label only
+  // Per sample: every output's probability; the 0/1 flags of a multi-label split.
+  std::vector<std::vector<double>> prob_rows() const;
+  std::vector<std::vector<int>> label_rows() const;  // multilabel only
+  // Per sample: the probability of output k, and whether the sample belongs to class k (label == k,
+  // or flag k set): the one-vs-rest view of any task.
+  std::vector<double> scores_of(int64_t k) const;
+  std::vector<int> one_vs_rest_labels(int64_t k) const;
+  // The predicted class of sample i: argmax of probs (for multi-label, the most probable label).
+  int64_t predicted(int64_t i) const;
 };
+
+// Probabilities from logits (N, K), on the CPU: softmax per row, or sigmoid per entry.
+Tensor probabilities(const Tensor& logits, bool multilabel);
 
 // Runs `model` in eval mode over every sample of `split`. The model's train/eval state is
 // restored afterwards.

@@ -54,6 +54,9 @@ std::shared_ptr<ResNet18> init_model(const TrainConfig& c, const data::Dataset& 
   if (c.init == "random") return std::make_shared<ResNet18>(ds.train.channels(), classes, gen);
   if (c.init.rfind("checkpoint:", 0) == 0) {
     Checkpoint ck = load_checkpoint(c.init.substr(11));
+    LB_CHECK(!ck.meta.task_stored || ck.meta.task == ds.task,
+             "--init " << c.init << ": the checkpoint was trained for a " << data::task_name(ck.meta.task) << " task, "
+                       << c.data << " is " << data::task_name(ds.task));
     LB_CHECK(ck.meta.in_channels == ds.train.channels() && ck.meta.num_classes == classes,
              "--init " << c.init << ": the checkpoint takes " << ck.meta.in_channels << " channel(s) and has "
                        << ck.meta.num_classes << " classes, the data has " << ds.train.channels() << " and "
@@ -70,27 +73,41 @@ std::shared_ptr<ResNet18> init_model(const TrainConfig& c, const data::Dataset& 
   LB_THROW("--init must be random, checkpoint:PATH or imagenet:PATH, got '" << c.init << "'");
 }
 
+// MedMNIST's ACC: argmax == label for single-label tasks; for multi-label, the fraction of
+// (sample, label) entries right at sigmoid > 0.5, i.e. logit > 0 (the mean of per-label accuracies).
 double accuracy_of(const Tensor& logits, const Tensor& y) {
   const int64_t n = logits.size(0), k = logits.size(1);
   const float* l = logits.data<float>();
+  const int64_t* t = y.data<int64_t>();
   int64_t right = 0;
+  if (y.dim() == 2) {
+    for (int64_t i = 0; i < n * k; ++i) right += (l[i] > 0.0f) == (t[i] == 1);
+    return static_cast<double>(right) / static_cast<double>(n * k);
+  }
   for (int64_t i = 0; i < n; ++i) {
     int64_t arg = 0;
     for (int64_t j = 1; j < k; ++j)
       if (l[i * k + j] > l[i * k + arg]) arg = j;
-    right += arg == y.data<int64_t>()[i];
+    right += arg == t[i];
   }
   return static_cast<double>(right) / n;
 }
 
-// NaN when AUC is undefined: more than two classes (macro one-vs-rest AUC arrives with
-// multi-class evaluation) or a val split with one class; the trainer then ranks epochs by val ACC.
+// MedMNIST's AUC: class 1's AUC for a binary model, else the mean one-vs-rest (per-label) AUC
+// over the classes val has both sides of. NaN when no class has both (e.g. a one-class val
+// split); the trainer then ranks epochs by val ACC.
 double val_auc(const Predictions& p) {
-  const std::vector<int> labels = p.int_labels();
-  const bool both = std::find(labels.begin(), labels.end(), 0) != labels.end() &&
-                    std::find(labels.begin(), labels.end(), 1) != labels.end();
-  if (p.probs.size(1) != 2 || !both) return NAN;
-  return eval::roc_auc(p.positive_scores(), labels);
+  const int64_t k = p.probs.size(1);
+  double sum = 0.0;
+  int64_t defined = 0;
+  for (int64_t c = (k == 2 && !p.multilabel) ? 1 : 0; c < k; ++c) {
+    const std::vector<int> labels = p.one_vs_rest_labels(c);
+    const int64_t pos = std::count(labels.begin(), labels.end(), 1);
+    if (pos == 0 || pos == static_cast<int64_t>(labels.size())) continue;
+    sum += eval::roc_auc(p.scores_of(c), labels);
+    ++defined;
+  }
+  return defined > 0 ? sum / static_cast<double>(defined) : NAN;
 }
 
 void write_history(const std::string& out, const std::vector<EpochRecord>& history) {
@@ -131,12 +148,17 @@ void Trainer::build_model() {
   model_ = init_model(cfg_, ds_, gen, obs_);
   dev_ = parse_device(cfg_.device);
   if (cfg_.graph) check_graph_supported(dev_);
+  LB_CHECK(!cfg_.graph || ds_.task != data::Task::MultiLabel,
+           "--graph captures the single-label cross-entropy step; train the multi-label " << cfg_.data
+                                                                                          << " without --graph");
   model_->to(dev_);  // before the optimizer's state exists: that state is made on the parameters' device
   data::parse_augment(cfg_.augment);
   make_schedule(cfg_, 1);
   set_trainable(*model_, trainable_at(cfg_, cfg_.epochs - 1));  // every prefix the run will open
   meta_.in_channels = model_->in_channels();
   meta_.num_classes = model_->num_classes();
+  meta_.task = ds_.task;
+  meta_.task_stored = true;
   meta_.norm = {cfg_.norm_mean, cfg_.norm_std};
   meta_.class_names = default_class_names(cfg_.data, meta_.num_classes);
   meta_.image_size = ds_.train.height();
@@ -277,7 +299,8 @@ double Trainer::step(const data::Batch& b, int64_t e, int64_t i) {
     loss = r.loss;
   } else {
     logits = (*model_)(b.x.to(dev_));
-    loss = cross_entropy(logits, b.y);
+    loss =
+        ds_.task == data::Task::MultiLabel ? binary_cross_entropy_with_logits(logits, b.y) : cross_entropy(logits, b.y);
     if (dev_.is_cpu()) check_finite(loss.item(), e, i);  // before the step: the state stays good
     opt_->zero_grad();
     loss.backward();

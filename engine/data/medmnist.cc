@@ -1,6 +1,7 @@
 // medmnist.cc: see medmnist.h.
 #include "engine/data/medmnist.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/io/npz.h"
@@ -11,20 +12,33 @@ namespace {
 
 constexpr int64_t kMaxClasses = 1024;
 
+// (N, 1) or (N) class indices -> int64 (N); (N, L > 1) multi-label flags -> int64 (N, L).
 Tensor labels_to_int64(const Tensor& raw, const std::string& what) {
-  LB_CHECK(raw.dim() == 1 || (raw.dim() == 2 && raw.size(1) == 1),
-           what << ": labels must be (N, 1) or (N), got " << shape_str(raw.shape())
-                << "; multi-label MedMNIST sets (ChestMNIST) are outside lightbox's binary/multiclass study");
+  LB_CHECK(raw.dim() == 1 || raw.dim() == 2,
+           what << ": labels must be (N, 1) class indices or (N, L) multi-label flags, got " << shape_str(raw.shape()));
   LB_CHECK(raw.dtype() == DType::UInt8 || raw.dtype() == DType::Int64,
            what << ": labels must be integers, got " << dtype_name(raw.dtype()));
-  Tensor out = Tensor::empty({raw.size(0)}, DType::Int64);
+  const bool multilabel = raw.dim() == 2 && raw.size(1) > 1;
+  LB_CHECK(!multilabel || raw.size(1) <= kMaxClasses,
+           what << ": " << raw.size(1) << " labels per sample is more than " << kMaxClasses
+                << " (ChestMNIST has 14); the file is corrupt, re-download it");
+  Tensor out =
+      multilabel ? Tensor::empty({raw.size(0), raw.size(1)}, DType::Int64) : Tensor::empty({raw.size(0)}, DType::Int64);
   int64_t* o = out.data<int64_t>();
-  for (int64_t i = 0; i < raw.size(0); ++i) {
+  const int64_t per_row = multilabel ? raw.size(1) : 1;
+  for (int64_t i = 0; i < out.numel(); ++i) {
     const double v = raw.at(i);
-    LB_CHECK(v >= 0, what << ": label " << v << " at row " << i << " is negative");
-    // Labels size per-class tables (class_counts): a corrupt one must not become a huge allocation.
-    LB_CHECK(v < kMaxClasses, what << ": label " << v << " at row " << i << " is not below " << kMaxClasses
-                                   << " (MedMNIST sets have at most 11 classes); the file is corrupt, re-download it");
+    const int64_t row = i / per_row;
+    if (multilabel) {
+      LB_CHECK(v == 0 || v == 1, what << ": label " << i % per_row << " of row " << row << " is " << v
+                                      << "; multi-label flags must be 0 or 1");
+    } else {
+      LB_CHECK(v >= 0, what << ": label " << v << " at row " << row << " is negative");
+      // Labels size per-class tables (class_counts): a corrupt one must not become a huge allocation.
+      LB_CHECK(v < kMaxClasses,
+               what << ": label " << v << " at row " << row << " is not below " << kMaxClasses
+                    << " (MedMNIST sets have at most 11 classes); the file is corrupt, re-download it");
+    }
     o[i] = static_cast<int64_t>(v);
   }
   return out;
@@ -55,9 +69,34 @@ Split load_split(const io::NpzReader& npz, const std::string& path, const std::s
 std::vector<int64_t> Split::class_counts(int64_t num_classes) const {
   std::vector<int64_t> counts(num_classes, 0);
   const int64_t* l = labels.data<int64_t>();
+  if (multilabel()) {
+    const int64_t width = labels.size(1);
+    for (int64_t i = 0; i < labels.numel(); ++i)
+      if (i % width < num_classes) counts[i % width] += l[i];
+    return counts;
+  }
   for (int64_t i = 0; i < labels.numel(); ++i)
     if (l[i] >= 0 && l[i] < num_classes) counts[l[i]]++;
   return counts;
+}
+
+const char* task_name(Task t) {
+  switch (t) {
+    case Task::Binary:
+      return "binary-class";
+    case Task::MultiClass:
+      return "multi-class";
+    case Task::MultiLabel:
+      return "multi-label, binary-class";
+  }
+  return "?";
+}
+
+Task parse_task(const std::string& s) {
+  if (s == "binary" || s == "binary-class") return Task::Binary;
+  if (s == "multi-class" || s == "multiclass") return Task::MultiClass;
+  if (s == "multi-label" || s == "multi-label, binary-class" || s == "multilabel") return Task::MultiLabel;
+  LB_THROW("unknown task '" << s << "'; use binary-class, multi-class or multi-label, binary-class");
 }
 
 const Split& Dataset::split(const std::string& name) const {
@@ -79,11 +118,21 @@ Dataset load_medmnist(const std::string& path) {
                  s->images.shape()[3] == d.train.channels(),
              path << ": " << s->name << " images " << shape_str(s->images.shape()) << " do not match train images "
                   << shape_str(d.train.images.shape()));
+  for (const Split* s : {&d.val, &d.test})
+    LB_CHECK(s->labels.dim() == d.train.labels.dim() && s->labels.shape().back() == d.train.labels.shape().back(),
+             path << ": " << s->name << " labels " << shape_str(s->labels.shape()) << " do not match train labels "
+                  << shape_str(d.train.labels.shape()) << "; every split must have the same label layout");
+  LB_CHECK(d.train.size() > 0, path << ": the train split is empty");
+  if (d.train.multilabel()) {
+    d.task = Task::MultiLabel;
+    d.num_classes = d.train.labels.size(1);
+    return d;
+  }
   for (const Split* s : {&d.train, &d.val, &d.test}) {
     const int64_t* l = s->labels.data<int64_t>();
     for (int64_t i = 0; i < s->size(); ++i) d.num_classes = std::max(d.num_classes, l[i] + 1);
   }
-  LB_CHECK(d.train.size() > 0, path << ": the train split is empty");
+  d.task = d.num_classes > 2 ? Task::MultiClass : Task::Binary;
   return d;
 }
 
@@ -119,9 +168,15 @@ Tensor to_model_space(const Split& s, const std::vector<int64_t>& idx, Normaliza
 }
 
 Tensor gather_labels(const Split& s, const std::vector<int64_t>& idx) {
-  Tensor out = Tensor::empty({static_cast<int64_t>(idx.size())}, DType::Int64);
+  const int64_t batch = static_cast<int64_t>(idx.size()), width = s.multilabel() ? s.labels.size(1) : 1;
+  Tensor out = s.multilabel() ? Tensor::empty({batch, width}, DType::Int64) : Tensor::empty({batch}, DType::Int64);
   const int64_t* l = s.labels.data<int64_t>();
-  for (size_t b = 0; b < idx.size(); ++b) out.data<int64_t>()[b] = l[idx[b]];
+  int64_t* o = out.data<int64_t>();
+  for (int64_t b = 0; b < batch; ++b) {
+    LB_CHECK(idx[b] >= 0 && idx[b] < s.size(),
+             "gather_labels: index " << idx[b] << " outside the " << s.name << " split of " << s.size());
+    std::copy(l + idx[b] * width, l + (idx[b] + 1) * width, o + b * width);
+  }
   return out;
 }
 

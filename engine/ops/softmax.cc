@@ -5,6 +5,8 @@
 
 #include "engine/autograd.h"
 #include "engine/cpu/softmax.h"
+#include "engine/ops/linear.h"
+#include "engine/ops/shape.h"
 #include "kernels/runtime.cuh"
 #include "kernels/softmax.cuh"
 
@@ -219,6 +221,48 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& w
     set_history(out, node, {logits});
   }
   return out;
+}
+
+namespace {
+
+// (M, 1) -> (M, 2) rows (0, z): the logit pair whose softmax is (1 - sigmoid(z), sigmoid(z)).
+Tensor logit_pairs(const Tensor& z) {
+  Tensor pair_weight = Tensor::zeros({2, 1});
+  pair_weight.data<float>()[1] = 1.0f;
+  if (z.device().is_cuda()) pair_weight = pair_weight.to(z.device());
+  return linear(z, pair_weight, Tensor());
+}
+
+}  // namespace
+
+Tensor sigmoid(const Tensor& z) {
+  check_input("sigmoid", z);
+  const int64_t m = z.numel();
+  LB_CHECK(m > 0, "sigmoid: empty input");
+  Tensor pick = Tensor::zeros({1, 2});  // (p0, p1) -> p1
+  pick.data<float>()[1] = 1.0f;
+  if (z.device().is_cuda()) pick = pick.to(z.device());
+  const Tensor p = softmax(logit_pairs(reshape(z, {m, 1})), 1);
+  return reshape(linear(p, pick, Tensor()), z.shape());
+}
+
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target) {
+  const char* op = "binary_cross_entropy_with_logits";
+  check_input(op, logits);
+  LB_CHECK(logits.dim() == 2, op << ": logits must be (N, L), got " << shape_str(logits.shape()));
+  LB_CHECK(target.defined() && target.dtype() == DType::Int64 && target.shape() == logits.shape(),
+           op << ": target must be int64 0/1 flags of the logits' shape " << shape_str(logits.shape()) << ", got "
+              << (target.defined() ? target.str() : std::string("nothing")));
+  const int64_t m = logits.numel();
+  LB_CHECK(m > 0, op << ": empty batch");
+  if (target.device().is_cpu()) {
+    const int64_t* t = target.data<int64_t>();
+    for (int64_t i = 0; i < m; ++i)
+      LB_CHECK(t[i] == 0 || t[i] == 1, op << ": target " << t[i] << " at row " << i / logits.size(1) << ", label "
+                                          << i % logits.size(1) << " is not a 0/1 flag");
+  }
+  // (0, z) per entry, so that softmax((0, z))[1] = sigmoid(z) (see the header).
+  return cross_entropy(logit_pairs(reshape(logits, {m, 1})), target.view({m}));
 }
 
 }  // namespace lb

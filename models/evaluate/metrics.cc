@@ -191,51 +191,63 @@ OperatingPoint operating_point_at(const RocCurve& roc, double threshold) {
 
 // ---- bootstrap ------------------------------------------------------------------------------------------------
 
+std::map<std::string, Interval> bootstrap_resamples(size_t n, const std::vector<std::string>& names,
+                                                    const ResampleFn& values, const BootstrapOptions& options) {
+  LB_CHECK(n > 0, "bootstrap: no samples");
+  LB_CHECK(options.resamples >= 0, "bootstrap_intervals: resamples = " << options.resamples << ", expected >= 0");
+  LB_CHECK(options.level > 0 && options.level < 1,
+           "bootstrap_intervals: level = " << options.level << ", expected in (0, 1), e.g. 0.95");
+  std::vector<size_t> idx(n);
+  std::iota(idx.begin(), idx.end(), 0);
+  std::vector<double> v(names.size(), kNaN);
+  values(idx, v);
+  std::map<std::string, Interval> out;
+  for (size_t m = 0; m < names.size(); ++m) out[names[m]].estimate = v[m];
+
+  std::vector<std::vector<double>> drawn(names.size());
+  std::mt19937_64 rng(options.seed);
+  for (int b = 0; b < options.resamples; ++b) {
+    for (size_t i = 0; i < n; ++i) idx[i] = draw_index(rng, n);
+    std::fill(v.begin(), v.end(), kNaN);
+    values(idx, v);
+    for (size_t m = 0; m < names.size(); ++m) {
+      if (std::isnan(v[m]))
+        out[names[m]].skipped++;
+      else
+        drawn[m].push_back(v[m]);
+    }
+  }
+  const double tail = 0.5 * (1.0 - options.level);
+  for (size_t m = 0; m < names.size(); ++m) {
+    Interval& ci = out[names[m]];
+    std::sort(drawn[m].begin(), drawn[m].end());
+    ci.used = static_cast<int>(drawn[m].size());
+    ci.lo = quantile_sorted(drawn[m], tail);
+    ci.hi = quantile_sorted(drawn[m], 1.0 - tail);
+  }
+  return out;
+}
+
 std::map<std::string, Interval> bootstrap_intervals(const std::vector<double>& score, const std::vector<int>& label,
                                                     const std::vector<NamedMetric>& metrics,
                                                     const BootstrapOptions& options) {
   check_inputs("bootstrap_intervals", score, label);
-  LB_CHECK(options.resamples >= 0, "bootstrap_intervals: resamples = " << options.resamples << ", expected >= 0");
-  LB_CHECK(options.level > 0 && options.level < 1,
-           "bootstrap_intervals: level = " << options.level << ", expected in (0, 1), e.g. 0.95");
-  const size_t n = score.size();
-  const bool both = std::count(label.begin(), label.end(), 1) > 0 && std::count(label.begin(), label.end(), 0) > 0;
-  std::vector<std::vector<double>> values(metrics.size());
-  std::map<std::string, Interval> out;
-  for (const NamedMetric& m : metrics) {
-    Interval& ci = out[m.name];
-    ci.estimate = (m.needs_both_classes && !both) ? kNaN : m.fn(score, label);
-  }
-
-  std::mt19937_64 rng(options.seed);
-  std::vector<double> s(n);
-  std::vector<int> l(n);
-  for (int b = 0; b < options.resamples; ++b) {
+  std::vector<std::string> names;
+  for (const NamedMetric& m : metrics) names.push_back(m.name);
+  std::vector<double> s(score.size());
+  std::vector<int> l(score.size());
+  auto values = [&](const std::vector<size_t>& idx, std::vector<double>& out) {
     int64_t pos = 0;
-    for (size_t i = 0; i < n; ++i) {
-      const size_t j = draw_index(rng, n);
-      s[i] = score[j];
-      l[i] = label[j];
+    for (size_t i = 0; i < idx.size(); ++i) {
+      s[i] = score[idx[i]];
+      l[i] = label[idx[i]];
       pos += l[i];
     }
-    const bool resample_both = pos > 0 && pos < static_cast<int64_t>(n);
-    for (size_t m = 0; m < metrics.size(); ++m) {
-      const double v = (metrics[m].needs_both_classes && !resample_both) ? kNaN : metrics[m].fn(s, l);
-      if (std::isnan(v))
-        out[metrics[m].name].skipped++;
-      else
-        values[m].push_back(v);
-    }
-  }
-  const double tail = 0.5 * (1.0 - options.level);
-  for (size_t m = 0; m < metrics.size(); ++m) {
-    Interval& ci = out[metrics[m].name];
-    std::sort(values[m].begin(), values[m].end());
-    ci.used = static_cast<int>(values[m].size());
-    ci.lo = quantile_sorted(values[m], tail);
-    ci.hi = quantile_sorted(values[m], 1.0 - tail);
-  }
-  return out;
+    const bool both = pos > 0 && pos < static_cast<int64_t>(idx.size());
+    for (size_t m = 0; m < metrics.size(); ++m)
+      out[m] = (metrics[m].needs_both_classes && !both) ? kNaN : metrics[m].fn(s, l);
+  };
+  return bootstrap_resamples(score.size(), names, values, options);
 }
 
 Interval bootstrap_interval(const std::vector<double>& score, const std::vector<int>& label, const NamedMetric& metric,

@@ -122,6 +122,16 @@ std::map<std::string, Interval> bootstrap_intervals(const std::vector<double>& s
                                                     const std::vector<NamedMetric>& metrics,
                                                     const BootstrapOptions& options = {});
 
+// The resampling under bootstrap_intervals, for sets that are not one (score, label) pair per
+// sample (multiclass.h: a row of K probabilities, or of L labels, per sample). `values(idx, out)`
+// gets one resample as n indices into the full set, drawn with replacement, and writes metric m's
+// value on it to out[m] (out has names.size() entries, NaN-filled): NaN means "undefined on this
+// resample", which is skipped and counted as above. The estimates come from idx = 0, 1, ..., n-1.
+// Same seed, same draws as bootstrap_intervals, which is this function with (score, label) rows.
+using ResampleFn = std::function<void(const std::vector<size_t>& idx, std::vector<double>& out)>;
+std::map<std::string, Interval> bootstrap_resamples(size_t n, const std::vector<std::string>& names,
+                                                    const ResampleFn& values, const BootstrapOptions& options = {});
+
 // One metric, convenience form.
 Interval bootstrap_interval(const std::vector<double>& score, const std::vector<int>& label, const NamedMetric& metric,
                             const BootstrapOptions& options = {});

@@ -135,11 +135,13 @@ double luminance(const std::array<double, 3>& c) {
   return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2];
 }
 
-// A legend box: rows of (colour sample, text); `dashed` rows get a dashed sample.
+// A legend box: rows of (line sample, text); `dash` is the sample's stroke-dasharray ("": solid).
 struct LegendRow {
   std::string colour, text;
-  bool dashed = false;
+  std::string dash;
 };
+
+std::string dash_attr(const std::string& dash) { return dash.empty() ? "" : " stroke-dasharray=\"" + dash + "\""; }
 
 void draw_legend(Svg& svg, double x, double y, const std::vector<LegendRow>& rows) {
   double w = 0;
@@ -149,7 +151,7 @@ void draw_legend(Svg& svg, double x, double y, const std::vector<LegendRow>& row
   svg.rect(x, y, w, h, "#ffffff", " fill-opacity=\"0.9\" stroke=\"#cccccc\" stroke-width=\"1\"");
   for (size_t i = 0; i < rows.size(); ++i) {
     const double cy = y + 14 + 20.0 * static_cast<double>(i);
-    svg.line(x + 8, cy, x + 30, cy, rows[i].colour, 2.5, rows[i].dashed ? " stroke-dasharray=\"6 4\"" : "");
+    svg.line(x + 8, cy, x + 30, cy, rows[i].colour, 2.5, dash_attr(rows[i].dash));
     svg.text(x + 36, cy + 4, rows[i].text, 12);
   }
 }
@@ -166,6 +168,11 @@ std::string okabe_ito(size_t i) {
   static const char* colours[] = {"#0072B2", "#D55E00", "#009E73", "#E69F00",
                                   "#CC79A7", "#56B4E9", "#000000", "#F0E442"};
   return colours[i % 8];
+}
+
+std::string series_dash(size_t i) {
+  static const char* dashes[] = {"", "9 3 2 3", "2 3", "12 4"};
+  return dashes[(i / 8) % 4];
 }
 
 Ticks nice_ticks(double lo, double hi, int target) {
@@ -202,14 +209,22 @@ Ticks nice_ticks(double lo, double hi, int target) {
 
 std::string roc_svg(const std::vector<RocSeries>& series, const std::string& title) {
   const double left = 76, top = 48, size = 400;
-  Svg svg(left + size + 28, top + size + 58, title);
+  std::vector<LegendRow> legend;
+  for (size_t s = 0; s < series.size(); ++s)
+    legend.push_back({okabe_ito(s), series[s].name + " (AUC " + fixed(series[s].auc, 3) + ")", series_dash(s)});
+  legend.push_back({kMuted, "chance (AUC 0.500)", "6 4"});
+  // Up to 4 curves the legend sits in the plot's empty lower right; more (per-class curves)
+  // would cover the curves there, so it moves to the right of the plot and the figure widens.
+  const bool outside = series.size() > 4;
+  const double legend_h = 20.0 * static_cast<double>(legend.size()) + 8;
+  const double width = outside ? left + size + 24 + legend_width(legend) + 16 : left + size + 28;
+  Svg svg(width, std::max(top + size + 58, top + legend_h + 16), title);
   svg.text(left + 0.5 * size, 28, title, 16, "middle", kInk, " font-weight=\"bold\"");
   const Scale sx{0, 1, left, left + size}, sy{0, 1, top + size, top};
   const Ticks t = nice_ticks(0, 1, 6);
   draw_axes(svg, sx, sy, t, t, "false positive rate (1 - specificity)", "true positive rate (sensitivity)");
   svg.line(sx(0), sy(0), sx(1), sy(1), kMuted, 1.5, " stroke-dasharray=\"6 4\"");
 
-  std::vector<LegendRow> legend;
   for (size_t s = 0; s < series.size(); ++s) {
     const RocSeries& r = series[s];
     LB_CHECK(r.roc.fpr.size() == r.roc.tpr.size() && !r.roc.fpr.empty(),
@@ -217,10 +232,8 @@ std::string roc_svg(const std::vector<RocSeries>& series, const std::string& tit
                                  << " tpr values; pass a RocCurve from roc_curve()");
     std::vector<std::pair<double, double>> pts;
     for (size_t k = 0; k < r.roc.fpr.size(); ++k) pts.emplace_back(sx(r.roc.fpr[k]), sy(r.roc.tpr[k]));
-    svg.polyline(pts, okabe_ito(s), 2.2, " class=\"curve\"");
-    legend.push_back({okabe_ito(s), r.name + " (AUC " + fixed(r.auc, 3) + ")"});
+    svg.polyline(pts, okabe_ito(s), 2.2, dash_attr(series_dash(s)) + " class=\"curve\"");
   }
-  legend.push_back({kMuted, "chance (AUC 0.500)", true});
 
   // Operating points after all curves, so no curve is drawn over a dot or its label.
   for (size_t s = 0; s < series.size(); ++s) {
@@ -236,7 +249,10 @@ std::string roc_svg(const std::vector<RocSeries>& series, const std::string& tit
     svg.text(flip ? px - 10 : px + 10, ly, label, 12, flip ? "end" : "start", okabe_ito(s),
              std::string(" font-weight=\"bold\" class=\"operating-label\"") + kHalo);
   }
-  draw_legend(svg, left + size - legend_width(legend) - 10, top + size - 20.0 * legend.size() - 18, legend);
+  if (outside)
+    draw_legend(svg, left + size + 24, top, legend);
+  else
+    draw_legend(svg, left + size - legend_width(legend) - 10, top + size - 20.0 * legend.size() - 18, legend);
   return svg.finish();
 }
 
@@ -285,6 +301,99 @@ std::string confusion_svg(const Confusion& cm, const std::string& title, const s
   return svg.finish();
 }
 
+namespace {
+
+void check_matrix(const std::vector<std::vector<int64_t>>& cm, const std::vector<std::string>& names) {
+  const size_t k = cm.size();
+  LB_CHECK(k >= 1, "confusion_matrix_svg: empty matrix");
+  LB_CHECK(names.size() == k,
+           "confusion_matrix_svg: " << names.size() << " class names for a " << k << " x " << k << " matrix");
+  for (size_t r = 0; r < k; ++r) {
+    LB_CHECK(cm[r].size() == k, "confusion_matrix_svg: row " << r << " has " << cm[r].size() << " counts, expected "
+                                                             << k << " (a square matrix)");
+    for (size_t c = 0; c < k; ++c)
+      LB_CHECK(cm[r][c] >= 0, "confusion_matrix_svg: cell [" << r << "][" << c << "] = " << cm[r][c] << " < 0");
+  }
+}
+
+// The vertical colour bar of the row share, 0% at the bottom (matplotlib's habit).
+void draw_share_bar(Svg& svg, double x, double top, double height) {
+  svg.raw("<defs><linearGradient id=\"lb-blues\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">");
+  for (int i = 0; i <= 8; ++i)
+    svg.raw("<stop offset=\"" + num(i / 8.0) + "\" stop-color=\"" + hex(blues(i / 8.0)) + "\"/>");
+  svg.raw("</linearGradient></defs>\n");
+  svg.rect(x, top, 16, height, "url(#lb-blues)", " stroke=\"#cccccc\" stroke-width=\"1\"");
+  for (int i = 0; i <= 4; ++i) {
+    const double y = top + height * (1.0 - i / 4.0);
+    svg.line(x + 16, y, x + 20, y, kInk, 1);
+    svg.text(x + 24, y + 4, std::to_string(25 * i) + "%", 11);
+  }
+}
+
+}  // namespace
+
+std::string confusion_matrix_svg(const std::vector<std::vector<int64_t>>& cm, const std::vector<std::string>& names,
+                                 const std::string& title) {
+  check_matrix(cm, names);
+  const size_t k = cm.size();
+  const double kd = static_cast<double>(k);
+  // The matrix is about 520 px wide whatever K is, with cells of 40 to 150 px; fonts follow the
+  // cell so 14 classes still fit counts of 5 digits and "100.0%" inside their cells.
+  const double cell = std::clamp(520.0 / kd, 40.0, 150.0);
+  const double count_font = std::clamp(0.24 * cell, 11.0, 28.0), pct_font = std::clamp(0.17 * cell, 8.5, 13.0);
+  const double name_font = k > 8 ? 11 : 13;
+  double name_w = 0;
+  for (const std::string& s : names) name_w = std::max(name_w, text_width(s, name_font));
+  // Column names run horizontally when they fit their cell, else at -45 degrees below it.
+  const bool slanted = name_w > cell - 6;
+  const double left = 44 + name_w + 12, top = 76, side = kd * cell;
+  const double names_h = slanted ? 0.71 * name_w + 20 : 24, bar_x = left + side + 24;
+  Svg svg(bar_x + 64, top + side + names_h + 40, title);
+  svg.text(left + 0.5 * side, 30, title, 16, "middle", kInk, " font-weight=\"bold\"");
+  svg.text(left + 0.5 * side, 52, "each cell: count and % of its true class (row)", 12, "middle", kMuted);
+
+  for (size_t r = 0; r < k; ++r) {
+    int64_t row_total = 0;
+    for (int64_t v : cm[r]) row_total += v;
+    for (size_t c = 0; c < k; ++c) {
+      const double share = row_total > 0 ? static_cast<double>(cm[r][c]) / static_cast<double>(row_total) : 0.0;
+      const auto colour = blues(share);
+      const std::string ink = luminance(colour) < 0.35 ? "#ffffff" : kInk;
+      const double x = left + static_cast<double>(c) * cell, y = top + static_cast<double>(r) * cell;
+      svg.rect(x, y, cell, cell, hex(colour), " stroke=\"#ffffff\" stroke-width=\"1.5\" class=\"cell\"");
+      svg.text(x + 0.5 * cell, y + 0.5 * cell, std::to_string(cm[r][c]), count_font, "middle", ink,
+               " font-weight=\"bold\" class=\"count\"");
+      const std::string pct = row_total > 0 ? fixed(100.0 * share, 1) + "%" : "n/a";
+      svg.text(x + 0.5 * cell, y + 0.5 * cell + pct_font + 4, pct, pct_font, "middle", ink, " class=\"percent\"");
+    }
+    svg.text(left - 8, top + (static_cast<double>(r) + 0.5) * cell + 4, names[r], name_font, "end", kInk,
+             " class=\"row-name\"");
+  }
+  for (size_t c = 0; c < k; ++c) {
+    const double x = left + (static_cast<double>(c) + 0.5) * cell, y = top + side + 16;
+    if (slanted)
+      svg.text(x + 4, y - 4, names[c], name_font, "end", kInk, " class=\"column-name\"", -45);
+    else
+      svg.text(x, y, names[c], name_font, "middle", kInk, " class=\"column-name\"");
+  }
+  svg.text(left + 0.5 * side, top + side + names_h + 22, "predicted", 14, "middle", kInk, " font-weight=\"bold\"");
+  svg.text(20, top + 0.5 * side, "true", 14, "middle", kInk, " font-weight=\"bold\"", -90);
+  draw_share_bar(svg, bar_x, top, side);
+  return svg.finish();
+}
+
+std::vector<RocSeries> class_roc_series(const MultiEvaluation& ev, const std::vector<std::string>& names) {
+  LB_CHECK(names.empty() || names.size() == ev.per_class.size(),
+           "class_roc_series: " << names.size() << " class names for " << ev.per_class.size() << " classes");
+  std::vector<RocSeries> out;
+  for (size_t c = 0; c < ev.per_class.size(); ++c) {
+    const PerClassResult& r = ev.per_class[c];
+    if (std::isnan(r.auc)) continue;
+    out.push_back({names.empty() ? "class " + std::to_string(c) : names[c], r.roc, r.auc, std::nullopt});
+  }
+  return out;
+}
+
 // ---- training curves ---------------------------------------------------------------------------------------
 
 namespace {
@@ -314,7 +423,7 @@ void data_bounds(const std::vector<CurveSeries>& series, double b[4], bool& inte
 std::string curves_svg(const std::vector<CurveSeries>& series, const CurvesOptions& options) {
   const double left = 78, top = 48, width = 440, height = 280;
   std::vector<LegendRow> legend;
-  for (size_t s = 0; s < series.size(); ++s) legend.push_back({okabe_ito(s), series[s].name});
+  for (size_t s = 0; s < series.size(); ++s) legend.push_back({okabe_ito(s), series[s].name, series_dash(s)});
   const double legend_w = legend.empty() ? 0 : legend_width(legend);
   Svg svg(left + width + 24 + legend_w + 16, top + height + 60,
           options.title.empty() ? "training curves" : options.title);
@@ -341,7 +450,7 @@ std::string curves_svg(const std::vector<CurveSeries>& series, const CurvesOptio
     const CurveSeries& c = series[s];
     std::vector<std::pair<double, double>> run;  // a NaN ends the current run of the line
     auto flush = [&] {
-      if (run.size() >= 2) svg.polyline(run, okabe_ito(s), 2.2, " class=\"curve\"");
+      if (run.size() >= 2) svg.polyline(run, okabe_ito(s), 2.2, dash_attr(series_dash(s)) + " class=\"curve\"");
       run.clear();
     };
     for (size_t i = 0; i < c.y.size(); ++i) {

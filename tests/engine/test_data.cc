@@ -149,10 +149,61 @@ TEST(MedMnist, ValImageSizeMustMatchTrain) {
   expect_load_error(a, {"val images [16, 20, 20, 1]", "train images [48, 16, 16, 1]"});
 }
 
-TEST(MedMnist, MultiLabelSetsAreRefused) {
+TEST(MedMnist, TaskFollowsTheLabels) {
+  const std::string dir = test::fresh_dir();
+  test::TinySpec three, chest;
+  three.num_classes = 3;
+  chest.num_classes = 14;
+  chest.multilabel = true;
+  const Dataset binary = load_medmnist(test::write_tiny_dataset(dir + "/b.npz"));
+  const Dataset multi = load_medmnist(test::write_tiny_dataset(dir + "/m.npz", three));
+  const Dataset labels = load_medmnist(test::write_tiny_dataset(dir + "/l.npz", chest));
+  EXPECT_EQ(binary.task, Task::Binary);
+  EXPECT_EQ(multi.task, Task::MultiClass);
+  EXPECT_EQ(multi.num_classes, 3);
+  EXPECT_EQ(labels.task, Task::MultiLabel);
+  EXPECT_EQ(labels.num_classes, 14);
+  EXPECT_TRUE(labels.test.multilabel());
+  EXPECT_EQ(labels.test.labels.shape(), (Shape{16, 14}));
+  EXPECT_STREQ(task_name(labels.task), "multi-label, binary-class");
+  for (Task t : {Task::Binary, Task::MultiClass, Task::MultiLabel}) EXPECT_EQ(parse_task(task_name(t)), t);
+  EXPECT_THROW(parse_task("regression"), Error);
+}
+
+TEST(MedMnist, MultiLabelFlagsGatherAndCountPerLabel) {
+  test::TinySpec chest;
+  chest.num_classes = 14;
+  chest.multilabel = true;
+  const Dataset d = load_medmnist(test::write_tiny_dataset(test::fresh_dir() + "/chest.npz", chest));
+  const Tensor y = gather_labels(d.val, {3, 0});
+  ASSERT_EQ(y.shape(), (Shape{2, 14}));
+  for (int64_t k = 0; k < 14; ++k) {
+    EXPECT_EQ(y.data<int64_t>()[k], d.val.labels.data<int64_t>()[3 * 14 + k]);
+    EXPECT_EQ(y.data<int64_t>()[14 + k], d.val.labels.data<int64_t>()[k]);
+  }
+  const std::vector<int64_t> counts = d.val.class_counts(14);
+  for (int64_t k = 0; k < 14; ++k) {
+    int64_t want = 0;
+    for (int64_t i = 0; i < d.val.size(); ++i) want += d.val.labels.data<int64_t>()[i * 14 + k];
+    EXPECT_EQ(counts[k], want) << "label " << k;
+    EXPECT_GT(counts[k], 0);
+    EXPECT_LT(counts[k], d.val.size());
+  }
+  EXPECT_THROW(gather_labels(d.val, {16}), Error);
+}
+
+TEST(MedMnist, MultiLabelFlagsMustBeZeroOrOne) {
   Arrays a = test::tiny_arrays();
-  array(a, "train_labels") = Tensor::zeros({48, 14}, DType::UInt8);  // ChestMNIST's shape
-  expect_load_error(a, {"train_labels", "(N, 1)", "[48, 14]"});
+  Tensor l = Tensor::zeros({48, 14}, DType::UInt8);
+  l.data<uint8_t>()[2 * 14 + 5] = 2;
+  array(a, "train_labels") = l;
+  expect_load_error(a, {"train_labels", "label 5 of row 2 is 2", "0 or 1"});
+}
+
+TEST(MedMnist, SplitsMustShareTheLabelLayout) {
+  Arrays a = test::tiny_arrays();
+  array(a, "train_labels") = Tensor::zeros({48, 14}, DType::UInt8);  // ChestMNIST's shape, val is (16, 1)
+  expect_load_error(a, {"val labels [16]", "train labels [48, 14]", "same label layout"});
 }
 
 // ---- Augment ---------------------------------------------------------------------------------------

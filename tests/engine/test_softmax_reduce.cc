@@ -190,5 +190,91 @@ TEST(ShapeErrors, BadShapesAndAliasedInPlace) {
   EXPECT_THROW(relu_(v), Error);
 }
 
+// ---- sigmoid and the multi-label loss (composed from linear, softmax and cross_entropy) ----------
+
+// The naive double-precision sigmoid BCE: -mean(y log s + (1 - y) log(1 - s)), s = 1 / (1 + e^-z).
+double bce_reference(const std::vector<double>& z, const std::vector<int64_t>& y) {
+  double sum = 0;
+  for (size_t i = 0; i < z.size(); ++i) {
+    const double s = 1.0 / (1.0 + std::exp(-z[i]));
+    sum -= y[i] ? std::log(s) : std::log1p(-s);
+  }
+  return sum / static_cast<double>(z.size());
+}
+
+TEST(SigmoidForward, MatchesReferenceAnyShapeAndSaturatesWithoutNan) {
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    Tensor x = random_tensor({2, 3, 4}, 40, dt, -6, 6);
+    Tensor y = sigmoid(x);
+    ASSERT_EQ(y.shape(), x.shape());
+    const auto v = x.to_vector();
+    for (size_t i = 0; i < v.size(); ++i) EXPECT_NEAR(y.at(i), 1.0 / (1.0 + std::exp(-v[i])), 1e-7) << i;
+  }
+  Tensor big = from({-1000.0, 1000.0}, {2}, DType::Float32);
+  EXPECT_EQ(sigmoid(big).at(0), 0.0);
+  EXPECT_EQ(sigmoid(big).at(1), 1.0);
+}
+
+TEST(SigmoidBackward, IsSTimesOneMinusS) {
+  Tensor x = random_tensor({3, 4}, 41).requires_grad_();
+  Tensor dy = random_tensor({3, 4}, 42);
+  const Tensor g = autograd::grad({sigmoid(x)}, {x}, {dy})[0];
+  const auto v = x.to_vector(), d = dy.to_vector();
+  for (size_t i = 0; i < v.size(); ++i) {
+    const double s = 1.0 / (1.0 + std::exp(-v[i]));
+    EXPECT_NEAR(g.at(i), d[i] * s * (1 - s), 1e-12) << i;
+  }
+}
+
+TEST(SigmoidFiniteDiff, Float64) {
+  Tensor x = random_tensor({2, 5}, 43, DType::Float64, -3, 3).requires_grad_();
+  EXPECT_TRUE(gradcheck([](const std::vector<Tensor>& in) { return sigmoid(in[0]); }, {x}));
+}
+
+TEST(BceWithLogitsForward, MatchesReferenceAndHandComputed) {
+  const std::vector<int64_t> yv = {1, 0, 0, 1, 1, 0};
+  Tensor y = from({1, 0, 0, 1, 1, 0}, {2, 3}, DType::Int64);
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    Tensor z = random_tensor({2, 3}, 44, dt, -8, 8);
+    EXPECT_NEAR(binary_cross_entropy_with_logits(z, y).item(), bce_reference(z.to_vector(), yv), 1e-6);
+  }
+  // z = 0: log 2 for every entry; large correct logits: about 0 without overflow.
+  EXPECT_NEAR(binary_cross_entropy_with_logits(Tensor::zeros({2, 3}), y).item(), std::log(2.0), 1e-7);
+  Tensor sure = from({60, -60, -60, 60, 60, -60}, {2, 3}, DType::Float32);
+  EXPECT_NEAR(binary_cross_entropy_with_logits(sure, y).item(), 0.0, 1e-12);
+}
+
+TEST(BceWithLogitsBackward, IsSigmoidMinusTargetOverCount) {
+  Tensor z = random_tensor({3, 4}, 45, DType::Float64, -4, 4).requires_grad_();
+  Tensor y = from({1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 0, 0}, {3, 4}, DType::Int64);
+  const Tensor g = autograd::grad({binary_cross_entropy_with_logits(z, y)}, {z})[0];
+  const auto v = z.to_vector(), t = y.to_vector();
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_NEAR(g.at(i), (1.0 / (1.0 + std::exp(-v[i])) - t[i]) / 12.0, 1e-12) << i;
+}
+
+TEST(BceWithLogitsFiniteDiff, Float64) {
+  Tensor z = random_tensor({3, 2}, 46, DType::Float64, -3, 3).requires_grad_();
+  Tensor y = from({0, 1, 1, 0, 1, 1}, {3, 2}, DType::Int64);
+  EXPECT_TRUE(
+      gradcheck([&](const std::vector<Tensor>& in) { return binary_cross_entropy_with_logits(in[0], y); }, {z}));
+}
+
+TEST(BceWithLogitsErrors, BadTargets) {
+  Tensor z = Tensor::zeros({2, 3});
+  test::expect_error(
+      [&] {
+        binary_cross_entropy_with_logits(z, from({0, 1, 2, 0, 1, 0}, {2, 3}, DType::Int64));
+      },
+      {"target 2", "row 0", "label 2", "0/1"});
+  test::expect_error(
+      [&] {
+        binary_cross_entropy_with_logits(z, from({0, 1}, {2}, DType::Int64));
+      },
+      {"int64 0/1 flags", "[2, 3]"});
+  test::expect_error([&] { binary_cross_entropy_with_logits(z, Tensor::zeros({2, 3})); }, {"int64"});
+  test::expect_error([&] { binary_cross_entropy_with_logits(Tensor::zeros({6}), from({0}, {1}, DType::Int64)); },
+                     {"(N, L)"});
+}
+
 }  // namespace
 }  // namespace lb

@@ -203,6 +203,19 @@ void check_cross_entropy(const char* name, bool weighted) {
 TEST(TorchParity_CrossEntropy, Mean) { check_cross_entropy("cross_entropy", false); }
 TEST(TorchParity_CrossEntropy, ClassWeighted) { check_cross_entropy("cross_entropy_weighted", true); }
 
+// The multi-label pieces, composed from linear, softmax and cross_entropy (engine/ops/softmax.h):
+// sigmoid on (4,5) and BCEWithLogitsLoss on (5,4) logits of scale 3 with 0/1 int64 targets.
+TEST(TorchParity_Sigmoid, Forward) {
+  check_case(Golden("sigmoid"), {"x"}, [](const std::vector<Tensor>& in) { return sigmoid(in[0]); });
+}
+
+TEST(TorchParity_BceWithLogits, Mean) {
+  const Golden g("bce_with_logits");
+  const Tensor target = g("target");
+  check_case(g, {"logits"},
+             [&](const std::vector<Tensor>& in) { return binary_cross_entropy_with_logits(in[0], target); });
+}
+
 // ---- reductions and shape ------------------------------------------------------------------------
 
 // (4,5) summed in full (a 0-d result, like torch) or along dim 1; at most 20 terms.

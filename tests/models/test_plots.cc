@@ -4,7 +4,9 @@
 // each is checked for what must hold whatever the layout: the text is well-formed XML (a small
 // tag-balance and escaping checker below, itself tested on broken input), every coordinate is
 // finite and inside the viewBox, the expected number of curves, points, cells and labels is
-// there, and the legend carries each AUC with 3 decimals.
+// there, and the legend carries each AUC with 3 decimals. The multi-class figures (a K x K matrix
+// up to 14 classes, 14 per-class ROC curves) are checked the same way, plus what keeps them
+// readable: text that fits its cell, a (colour, dash) style per curve, a legend beside the plot.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -14,11 +16,13 @@
 #include <limits>
 #include <map>
 #include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "base/common.h"
 #include "engine/io/file.h"
+#include "models/evaluate/multiclass.h"
 #include "models/evaluate/plots.h"
 
 namespace lb::eval {
@@ -287,6 +291,133 @@ TEST(Plots, ConfusionWithAnEmptyRowSaysNA) {
   ASSERT_EQ(pct.size(), 4u);
   EXPECT_EQ(pct[2]->text, "n/a of row");
   EXPECT_TRUE(has_text(els, "sick"));
+}
+
+// ---- multi-class figures ---------------------------------------------------------------------------
+
+// A K x K matrix of varied counts with one empty row; names long enough to slant at K = 14.
+std::vector<std::vector<int64_t>> matrix(size_t k) {
+  std::vector<std::vector<int64_t>> cm(k, std::vector<int64_t>(k));
+  for (size_t r = 0; r < k; ++r)
+    for (size_t c = 0; c < k; ++c) cm[r][c] = r == 1 ? 0 : static_cast<int64_t>(r == c ? 40 + 7 * r : (3 * r + c) % 5);
+  return cm;
+}
+
+std::vector<std::string> chest_names() {
+  return {"atelectasis",
+          "cardiomegaly",
+          "effusion",
+          "infiltration",
+          "mass",
+          "nodule",
+          "pneumonia",
+          "pneumothorax",
+          "consolidation",
+          "edema",
+          "emphysema",
+          "fibrosis",
+          "pleural & thickening",
+          "hernia"};
+}
+
+TEST(Plots, ConfusionMatrixCellsCountsAndRowPercentages) {
+  for (size_t k : {3u, 9u, 14u}) {
+    SCOPED_TRACE("K = " + std::to_string(k));
+    const auto cm = matrix(k);
+    std::vector<std::string> names = chest_names();
+    names.resize(k);
+    const std::string svg = confusion_matrix_svg(cm, names, "test split");
+    std::vector<Element> els;
+    ASSERT_TRUE(parse_svg(svg, &els));
+    expect_inside_viewbox(els);
+    EXPECT_EQ(with_class(els, "cell").size(), k * k);
+    const auto counts = with_class(els, "count");
+    const auto pct = with_class(els, "percent");
+    ASSERT_EQ(counts.size(), k * k);
+    ASSERT_EQ(pct.size(), k * k);
+    for (size_t r = 0; r < k; ++r) {
+      int64_t row = 0;
+      for (int64_t v : cm[r]) row += v;
+      for (size_t c = 0; c < k; ++c) {
+        const size_t i = r * k + c;  // row-major from the top-left
+        EXPECT_EQ(counts[i]->text, std::to_string(cm[r][c]));
+        EXPECT_EQ(pct[i]->text,
+                  row > 0 ? fmt("%.1f%%", 100.0 * (static_cast<double>(cm[r][c]) / static_cast<double>(row))) : "n/a")
+            << r << "," << c;
+        // Text stays inside its cell: a count of up to 5 digits at this font size fits.
+        const double cell = parse_number(with_class(els, "cell")[i]->attrs.at("width"));
+        EXPECT_LE(0.6 * parse_number(counts[i]->attrs.at("font-size")) * 5, cell);
+      }
+    }
+    // Each name once on a row and once on a column, escaped where it needs it.
+    const auto rows = with_class(els, "row-name"), cols = with_class(els, "column-name");
+    ASSERT_EQ(rows.size(), k);
+    ASSERT_EQ(cols.size(), k);
+    for (size_t i = 0; i < k; ++i) {
+      EXPECT_EQ(rows[i]->text, xml_escape(names[i]));
+      EXPECT_EQ(cols[i]->text, xml_escape(names[i]));
+    }
+    // Long names slant in the narrow cells of 9 and 14 classes; at 3 the cells are wide enough.
+    EXPECT_EQ(cols[0]->attrs.count("transform"), k == 3 ? 0u : 1u);
+    EXPECT_TRUE(has_text(els, "predicted"));
+    EXPECT_TRUE(has_text(els, "true"));
+    // The diagonal of a full row is darker than its off-diagonal cells: a single-hue scale.
+    const auto cells = with_class(els, "cell");
+    EXPECT_NE(cells[0]->attrs.at("fill"), cells[1]->attrs.at("fill"));
+  }
+}
+
+TEST(Plots, ConfusionMatrixRejectsBadShapes) {
+  EXPECT_THROW(confusion_matrix_svg({}, {}), Error);
+  EXPECT_THROW(confusion_matrix_svg({{1, 2}, {3}}, {"a", "b"}), Error);
+  EXPECT_THROW(confusion_matrix_svg({{1, 2}, {3, 4}}, {"a"}), Error);
+  EXPECT_THROW(confusion_matrix_svg({{1, -2}, {3, 4}}, {"a", "b"}), Error);
+}
+
+// Fourteen per-class ROC curves (ChestMNIST-like labels): each drawn, each in the legend with its
+// AUC, every (colour, dash) pair distinct, the legend beside the plot rather than over it.
+TEST(Plots, FourteenRocCurvesStayDistinguishable) {
+  const nlohmann::json g =
+      nlohmann::json::parse(io::read_file(std::string(LB_FIXTURES_DIR) + "/multiclass/fourteen_label.json"));
+  const MultiEvaluation ev = evaluate_multilabel(g["probs"].get<std::vector<std::vector<double>>>(),
+                                                 g["label"].get<std::vector<std::vector<int>>>(), {0, 0, 0.95});
+  const auto series = class_roc_series(ev, chest_names());
+  ASSERT_EQ(series.size(), 14u);
+  std::vector<Element> els;
+  ASSERT_TRUE(parse_svg(roc_svg(series, "ROC per label"), &els));
+  expect_inside_viewbox(els);
+  const auto curves = with_class(els, "curve");
+  ASSERT_EQ(curves.size(), 14u);
+  std::set<std::pair<std::string, std::string>> styles;
+  for (size_t i = 0; i < 14; ++i) {
+    EXPECT_EQ(count_points(*curves[i]), ev.per_class[i].roc.fpr.size());
+    const std::string dash = curves[i]->attrs.count("stroke-dasharray") ? curves[i]->attrs.at("stroke-dasharray") : "";
+    EXPECT_EQ(dash.empty(), i < 8) << "series " << i;
+    EXPECT_NE(dash, "6 4") << "the chance line's pattern";
+    styles.emplace(curves[i]->attrs.at("stroke"), dash);
+    EXPECT_TRUE(has_text(els, xml_escape(chest_names()[i]) + " (AUC " + fmt("%.3f", ev.per_class[i].auc) + ")"));
+  }
+  EXPECT_EQ(styles.size(), 14u);
+  // The legend's line samples repeat the curves' styles, and the legend box starts right of the plot.
+  double plot_right = 0, legend_left = 1e9;
+  for (const Element& e : els) {
+    if (e.name == "rect" && e.attrs.count("stroke") && e.attrs.at("stroke") == "#1a1a1a")
+      plot_right = parse_number(e.attrs.at("x")) + parse_number(e.attrs.at("width"));
+    if (e.name == "rect" && e.attrs.count("fill-opacity")) legend_left = parse_number(e.attrs.at("x"));
+  }
+  EXPECT_GT(legend_left, plot_right);
+}
+
+TEST(Plots, ClassRocSeriesLeavesOutUndefinedClasses) {
+  const nlohmann::json g =
+      nlohmann::json::parse(io::read_file(std::string(LB_FIXTURES_DIR) + "/multiclass/multilabel_absent.json"));
+  const MultiEvaluation ev = evaluate_multilabel(g["probs"].get<std::vector<std::vector<double>>>(),
+                                                 g["label"].get<std::vector<std::vector<int>>>(), {0, 0, 0.95});
+  const auto series = class_roc_series(ev);
+  ASSERT_EQ(series.size(), ev.per_class.size() - static_cast<size_t>(ev.undefined_auc_classes));
+  EXPECT_EQ(series[0].name, "class 0");
+  EXPECT_EQ(series[0].auc, ev.per_class[0].auc);
+  EXPECT_THROW(class_roc_series(ev, {"a", "b"}), Error);
 }
 
 TEST(Plots, CurvesPointsTicksMarkerAndGaps) {

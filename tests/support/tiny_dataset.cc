@@ -20,13 +20,19 @@ namespace {
 std::pair<Tensor, Tensor> make_split(int64_t n, const TinySpec& s, Generator& gen) {
   const int64_t h = s.size, w = s.size, c = s.channels;
   Tensor images = s.channels == 1 ? Tensor::empty({n, h, w}, DType::UInt8) : Tensor::empty({n, h, w, c}, DType::UInt8);
-  Tensor labels = Tensor::empty({n, 1}, DType::UInt8);
+  const int64_t width = s.multilabel ? s.num_classes : 1;
+  Tensor labels = Tensor::empty({n, width}, DType::UInt8);
   uint8_t* px = images.data<uint8_t>();  // (N, H, W, C) row-major either way
   uint8_t* lb = labels.data<uint8_t>();
   const int64_t blob = std::min<int64_t>(4, std::max<int64_t>(1, s.size / 4));
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t label = i % s.num_classes;
-    lb[i] = static_cast<uint8_t>(label);
+    int64_t label = i % s.num_classes;
+    if (s.multilabel) {
+      for (int64_t k = 0; k < width; ++k) lb[i * width + k] = static_cast<uint8_t>(((i / (1 + k % 3)) + k) % 2);
+      label = lb[i * width] == 1 ? 1 : 0;  // the blob marks flag 0
+    } else {
+      lb[i] = static_cast<uint8_t>(label);
+    }
     uint8_t* img = px + i * h * w * c;
     for (int64_t k = 0; k < h * w * c; ++k) img[k] = static_cast<uint8_t>(10 + gen.next() % 60);
     if (label == 1) {

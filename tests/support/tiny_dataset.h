@@ -5,7 +5,8 @@
 // cores; the trainer and CLI tests need many short runs, so they train on this instead: uint8
 // images (N, H, W) (or (N, H, W, 3)) of dim noise in which every class-1 image carries a bright
 // square blob at a random place, labels (N, 1) uint8 alternating 0, 1, 0, 1, ... so every split
-// holds both classes (val AUC is defined) in equal numbers. The blob makes the task learnable in
+// holds both classes (val AUC is defined) in equal numbers. TinySpec also makes multi-class,
+// multi-label, colour and larger files (the MedMNIST task and size variants). The blob makes the task learnable in
 // an epoch or two, so a run's metrics move; the sizes default to 48/16/16 images of 16x16, where
 // a ResNet18 epoch takes well under a second. Everything is drawn from `seed`, so a file is the
 // same bytes on every run.
@@ -24,6 +25,10 @@ struct TinySpec {
   int64_t size = 16;        // H = W
   int64_t channels = 1;     // 1: images (N, H, W); 3: (N, H, W, 3)
   int64_t num_classes = 2;  // labels cycle 0, 1, ..., num_classes - 1
+  // Multi-label (ChestMNIST-like): labels (N, num_classes) of 0/1 flags, flag k of image i being
+  // ((i / (1 + k % 3)) + k) % 2, so that every split of 6 or more images holds both sides of every
+  // label; the blob marks flag 0.
+  bool multilabel = false;
   uint64_t seed = 0;
 };
 
