@@ -168,7 +168,9 @@ def load_split(path: str, split: str = "test") -> Dict[str, Any]:
 def predict(model: Model, data: str, split: str = "test", batch_size: int = 256,
             progress: ProgressArg = None) -> Dict[str, Any]:
     """The model on every image of a split (eval mode), as `lightbox eval` runs it:
-    {"logits": (N, K) float32, "probs": (N, K) float32, "labels": (N,) int64, "loss": mean CE}."""
+    {"logits": (N, K) float32, "probs": (N, K) float32, "labels": (N,) int64, "loss": mean CE,
+    "multilabel": False}. A multi-label split (ChestMNIST) gives sigmoid probs, labels (N, K) 0/1
+    flags and the mean binary cross-entropy."""
     with _progress(progress) as on:
         return _core.predict(model, data, split, batch_size, on)
 

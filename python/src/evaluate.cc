@@ -38,6 +38,7 @@ nb::dict predict(lb::models::Checkpoint& ck, const std::string& path, const std:
   d["probs"] = to_numpy(p.probs);
   d["labels"] = to_numpy(p.labels);
   d["loss"] = p.loss;
+  d["multilabel"] = p.multilabel;
   return d;
 }
 

@@ -76,3 +76,13 @@ def test_progress_callback_sees_every_image(model, images):
     assert events[0][:3] == ("start", "ig", 3)
     assert sum(e[1] for e in events if e[0] == "update") == 3
     assert events[-1][0] == "finish"
+
+
+def test_an_exception_in_a_progress_callback_reaches_the_caller(model, images):
+    def fail(event, *args):
+        if event == "update":
+            raise ValueError("from the callback")
+
+    with pytest.raises(ValueError, match="from the callback"):
+        lightbox.explain(model, images, "ig", steps=4, progress=fail)
+    assert lightbox.explain(model, images, "ig", steps=4).values.shape == (3, 2, 1, 28, 28)

@@ -56,3 +56,32 @@ def test_bad_config(tiny_data, tmp_path):
 def test_default_config_is_the_seed_recipe():
     c = lightbox.default_train_config()
     assert (c["lr"], c["momentum"], c["batch_size"], c["epochs"]) == (0.01, 0.9, 128, 5)
+
+
+def test_ctrl_c_saves_a_resumable_state(tiny_data, tmp_path):
+    import os
+    import signal
+
+    full = lightbox.train(config(tiny_data, tmp_path / "full", batch_size=8))
+    seen = []
+
+    def press_ctrl_c(event, info):  # Ctrl-C while batch 3 of epoch 1 reports
+        if event == "batch_end":
+            seen.append(info)
+            if len(seen) == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        lightbox.train(config(tiny_data, tmp_path / "cut", batch_size=8), progress=press_ctrl_c)
+    assert len(seen) < 16  # stopped inside the first epoch, not at the end
+    rest = lightbox.train(config(tiny_data, tmp_path / "cut", batch_size=8, resume=True))
+    assert [h["train_loss"] for h in rest["history"]] == [h["train_loss"] for h in full["history"]]
+
+
+def test_an_exception_in_the_callback_reaches_the_caller(tiny_data, tmp_path):
+    def fail(event, info):
+        if event == "batch_end":
+            raise ValueError("stop from the callback")
+
+    with pytest.raises(ValueError, match="stop from the callback"):
+        lightbox.train(config(tiny_data, tmp_path / "cb"), progress=fail)
