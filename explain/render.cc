@@ -261,14 +261,14 @@ void draw_titles(Tensor& out, const GridGeometry& g, const LabelLayout& l, const
     y += l.line;
   }
   for (size_t c = 0; c < labels.column_titles.size(); ++c) {
-    const std::string t = fit_text(labels.column_titles[c], (g.cell_w + g.pad + l.ts) / advance);
+    const std::string t = fit_text(labels.column_titles[c], (g.cell_w + l.ts) / advance);
     const int64_t centre = l.x0 + g.col_x(static_cast<int64_t>(c)) + g.cell_w / 2;
     draw_text(out, centre - text_width(t, l.ts) / 2, y, t, kInk, l.ts);
   }
 }
 
 // Tick marks under the colourbar at -m, -m/2, 0, +m/2, +m, and their numbers where each clears
-// those already placed by a character: first the ends, then 0, then both halves or neither.
+// those already placed by two characters: first the ends, then 0, then both halves or neither.
 void draw_colourbar_numbers(Tensor& out, const GridGeometry& g, const LabelLayout& l, double vmax) {
   const std::vector<std::string> texts = tick_texts(vmax);
   std::vector<int64_t> x(5), w(5);
@@ -276,7 +276,7 @@ void draw_colourbar_numbers(Tensor& out, const GridGeometry& g, const LabelLayou
   std::vector<int> placed;
   auto clears = [&](int i) {
     for (int j : placed)
-      if (std::abs(x[i] - x[j]) < (w[i] + w[j]) / 2 + kGlyphAdvance * l.ts) return false;
+      if (std::abs(x[i] - x[j]) < (w[i] + w[j]) / 2 + 2 * kGlyphAdvance * l.ts) return false;
     return true;
   };
   for (int i : {0, 4, 2})

@@ -234,7 +234,8 @@ TEST(Render, LabelledGridAddsBandsAndKeepsTheMaps) {
         << n;
   EXPECT_TRUE(shows_text(g.rgb, pad, g.y0 + pad + (cell_h - text_height(ts)) / 2, "TP #12", ts));
   EXPECT_TRUE(shows_text(g.rgb, pad, pad, fit_text("deep at the input", (g.rgb.size(1) - 2 * pad + ts) / 6), ts));
-  const int64_t col_chars = (cell_w + pad + ts) / (kGlyphAdvance * ts);
+  const int64_t col_chars = (cell_w + ts) / (kGlyphAdvance * ts);
+  EXPECT_EQ(fit_text("pneumonia", col_chars), "pneum.");  // a title no wider than its column
   for (int64_t col = 0; col < 3; ++col) {
     const std::string t = fit_text(labels.column_titles[col], col_chars);
     const int64_t centre = g.x0 + pad + col * (cell_w + pad) + cell_w / 2;
