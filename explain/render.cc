@@ -229,14 +229,11 @@ LabelLayout label_layout(const GridGeometry& g, const GridLabels& labels, double
     // numbers below the tick marks (g.s long) after a gap of 2 font pixels
     l.numbers_y = g.bar_y + g.bar + g.s + 2 * l.ts;
     l.bottom = l.numbers_y + text_height(l.ts) + g.pad - g.height;
-    l.right = std::max<int64_t>(0, text_width(tick_texts(vmax).back(), l.ts) / 2 - g.pad);
+    // room for +m centred on the bar's right end, and a margin of g.s after it
+    l.right = std::max<int64_t>(0, text_width(tick_texts(vmax).back(), l.ts) / 2 + g.s - g.pad);
   }
   return l;
 }
-
-}  // namespace
-
-namespace {
 
 // Row labels left of the rows, centred on each row's height (as many lines as fit).
 void draw_row_labels(Tensor& out, const GridGeometry& g, const LabelLayout& l, const GridLabels& labels) {

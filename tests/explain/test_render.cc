@@ -219,7 +219,7 @@ TEST(Render, LabelledGridAddsBandsAndKeepsTheMaps) {
   EXPECT_DOUBLE_EQ(g.vmax, plain.vmax);
   EXPECT_EQ(g.x0, text_width("TP #12", ts) + pad);
   EXPECT_EQ(g.y0, pad + 2 * line - 3 * ts);  // the title line and the column titles
-  const int64_t right = std::max<int64_t>(0, text_width("+3.2e-3", ts) / 2 - pad);
+  const int64_t right = std::max<int64_t>(0, text_width("+3.2e-3", ts) / 2 + s - pad);
   EXPECT_EQ(g.rgb.size(1), g.x0 + pw + right);
   EXPECT_EQ(g.rgb.size(0), g.y0 + ph + s + 2 * ts + text_height(ts));  // ticks, a gap, the numbers
   const int64_t bar_bottom = ph - pad;
