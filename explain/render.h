@@ -40,13 +40,38 @@ struct GridOptions {
 };
 
 struct Grid {
-  Tensor rgb;   // uint8 (height, width, 3)
-  double vmax;  // the m used
+  Tensor rgb;      // uint8 (height, width, 3)
+  double vmax;     // the m used
+  int64_t x0 = 0;  // where the unlabelled grid's top-left corner lies in rgb: the width of the
+  int64_t y0 = 0;  // row-label band on the left and the height of the title band above (0, 0 unlabelled)
 };
 
 // images (N, C, H, W) float32 (shown as the channel mean, min-max scaled per image); maps
 // (N, K, 1, H, W) float64 (input attributions summed over channels, or a layer's upsampled map).
+// This one draws no text: pixels only, as tests and other pictures that embed cells want them.
 Grid attribution_grid(const Tensor& images, const Tensor& maps, const GridOptions& opt = {});
+
+// ---- grid.png with its words and numbers --------------------------------------------------------
+// A PNG gets pasted into slides without the SVG beside it, so the labelled grid carries in its own
+// pixels (explain/pixel_font.h) what figure.svg says in text: a title line at the top, a title
+// above each column ("image", then each output's name, cut to the column's width), a label left of
+// each row ("TP #12"; "\n" starts a new line), and under the colourbar tick marks at -m, -m/2, 0,
+// +m/2, +m with the numbers at -m, 0, +m, and at the halves too where they fit (colourbar_number).
+// m is the grid's one shared scale, chosen exactly as in the unlabelled grid and the SVG figure.
+// The labels sit in bands around the unlabelled grid, which appears in the labelled one unchanged
+// from its top down to the colourbar's lower edge, with its top-left corner at (Grid::x0, y0).
+struct GridLabels {
+  std::string title;                       // "" = no title line
+  std::vector<std::string> row_labels;     // empty, or one per image
+  std::vector<std::string> column_titles;  // empty, or 1 + K: the image column's, then one per output
+  bool colourbar_numbers = true;           // ticks and numbers under the colourbar
+  int text_scale = 0;                      // screen pixels per font pixel; 0 = max(1, scale / 3)
+};
+Grid attribution_grid(const Tensor& images, const Tensor& maps, const GridOptions& opt, const GridLabels& labels);
+
+// A colourbar number, compact and in ASCII: "0", "+0.25", "-1.5", "+3.2e-3" (two significant
+// digits; exponent form outside 0.01 <= |v| < 10), "n/a" when not finite.
+std::string colourbar_number(double v);
 
 // 0 -> the 99.9th percentile of |maps| (what attribution_grid uses when opt.vmax is 0).
 double shared_vmax(const Tensor& maps);

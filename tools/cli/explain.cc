@@ -264,6 +264,26 @@ void write_arrays(const ExplainOptions& o, const explain::Attribution& a, const 
   io::save_npy(o.out + "/inputs.npy", x);
 }
 
+// grid.png's own labels (explain/render.h GridLabels): the title, "image" and the output names over
+// the columns, "TP #12" (the first two lines of figure.svg's row label) left of each row, and the
+// colourbar's numbers.
+explain::GridLabels grid_labels(const std::string& title, int64_t outputs, const Session& s) {
+  explain::GridLabels labels;
+  labels.title = title;
+  const std::vector<std::string>& names = s.ck.meta.class_names;
+  labels.column_titles.push_back("image");
+  for (int64_t k = 0; k < outputs; ++k)
+    labels.column_titles.push_back(static_cast<int64_t>(names.size()) == outputs ? names[k]
+                                                                                 : "output " + std::to_string(k));
+  for (const auto& smp : s.in.samples) {
+    std::string label = row_label(smp, names);
+    const size_t first = label.find('\n');
+    if (first != std::string::npos) label[first] = ' ';
+    labels.row_labels.push_back(label.substr(0, label.find('\n')));
+  }
+  return labels;
+}
+
 // Step 5: the pictures: grid.png (and its colour-vision variants), then the labelled figure.svg
 // with its numbers, the same numbers in summary.json. Returns the grid's shared scale.
 double write_pictures(const ExplainOptions& o, const explain::Attribution& a, Session& s) {
@@ -278,7 +298,9 @@ double write_pictures(const ExplainOptions& o, const explain::Attribution& a, Se
   explain::GridOptions gopt;
   gopt.colormap = explain::parse_colormap(o.colormap);
   gopt.opacity = o.opacity;
-  const explain::Grid grid = explain::attribution_grid(x, maps, gopt);
+  const std::string title =
+      !o.title.empty() ? o.title : o.method + (a.layer == "input" ? " at the input" : " at " + a.layer);
+  const explain::Grid grid = explain::attribution_grid(x, maps, gopt, grid_labels(title, maps.size(1), s));
   io::save_png(o.out + "/grid.png", grid.rgb);
   for (explain::Deficiency d : s.simulate)
     io::save_png(o.out + "/grid-" + explain::to_string(d) + ".png", explain::simulate_image(grid.rgb, d));
@@ -286,7 +308,7 @@ double write_pictures(const ExplainOptions& o, const explain::Attribution& a, Se
   // The labelled figure and its numbers (explain/summary.h): the same numbers in summary.json.
   const auto numbers = explain::summarise(a, maps);
   explain::FigureSpec fig;
-  fig.title = !o.title.empty() ? o.title : o.method + (a.layer == "input" ? " at the input" : " at " + a.layer);
+  fig.title = title;
   fig.subtitle = (a.layer == "input" ? std::string("attributions per input pixel")
                                      : "the input of " + a.layer + ", channels summed, upsampled " +
                                            explain::upsampling_label(a.values.size(3), a.values.size(4), H, W)) +
