@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "models/evaluate/metrics.h"
+#include "models/evaluate/multiclass.h"
 
 namespace lb::eval {
 
@@ -18,11 +19,9 @@ std::vector<int> right_answers(const lb::models::Predictions& p, int64_t k) {
     const std::vector<double> s = p.scores_of(k);
     const std::vector<int> y = p.one_vs_rest_labels(k);
     for (size_t i = 0; i < right.size(); ++i) right[i] = (s[i] > 0.5) == (y[i] == 1);
-  } else {
-    const std::vector<int> y = p.int_labels();
-    for (size_t i = 0; i < right.size(); ++i) right[i] = p.predicted(static_cast<int64_t>(i)) == y[i];
+    return right;
   }
-  return right;
+  return multiclass_correctness(p.prob_rows(), p.int_labels());
 }
 
 double mean_of(const std::vector<int>& v) {

@@ -158,7 +158,7 @@ std::string with_ci(const json& ev, const std::string& name, const json& value) 
 void per_class_table(std::ostringstream& h, const json& m, const std::string& run) {
   if (m.is_null() || !m.contains("multi")) return;
   const json& mu = m["multi"];
-  h << "<h3>" << esc(run) << ": per " << (mu.value("multilabel", false) ? "label" : "class (one-vs-rest)")
+  h << "<h3>" << esc(run) << ": per " << (mu.value("task", "") == "multi-label" ? "label" : "class (one-vs-rest)")
     << "</h3>\n<table><tr><th>class</th><th>positives</th><th>AUC</th><th>sensitivity</th><th>specificity</th>"
        "<th>PPV</th><th>F1</th></tr>\n";
   const json& pc = mu["per_class"];
@@ -193,7 +193,12 @@ void metrics_section(std::ostringstream& h, const std::vector<fs::path>& runs, c
     if (m.contains("multi")) {
       const json& mu = m["multi"];
       h << "<tr><td>" << esc(run_name(run, dir)) << "</td><td>" << esc(m.value("task", "")) << "</td><td>"
-        << with_ci(mu, "auc", mu["auc"]) << "</td><td>" << with_ci(mu, "accuracy", mu["accuracy"])
+        << with_ci(mu, "auc", mu["auc"])
+        << (mu.value("undefined_auc_classes", 0) > 0
+                ? " <span class=\"ci\">(" + std::to_string(mu["undefined_auc_classes"].get<int64_t>()) +
+                      " class(es) without both sides left out)</span>"
+                : std::string())
+        << "</td><td>" << with_ci(mu, "accuracy", mu["accuracy"])
         << "</td><td colspan=\"6\">per class below</td></tr>\n";
       continue;
     }
