@@ -28,7 +28,8 @@ Tensor Explained::operator()(const Tensor& x) const {
   const Device dev = device();
   Tensor y = model(x.device() == dev ? x : x.to(dev));
   LB_CHECK(y.dim() == 2, "explain: the model must return (N, K) outputs, got " << shape_str(y.shape()));
-  return output == ModelOutput::Probs ? softmax(y, 1) : y;
+  if (output == ModelOutput::Logits) return y;
+  return multilabel ? sigmoid(y) : softmax(y, 1);
 }
 
 Tensor Explained::evaluate(const Tensor& x, int64_t batch) const {

@@ -2,7 +2,7 @@
 // returns, and the checks on its inputs.
 //
 //   f(x) = model(x)                  --model-output logits (K outputs, one per class)
-//   f(x) = softmax(model(x))         --model-output probs
+//   f(x) = softmax(model(x))         --model-output probs (sigmoid per output for a multi-label model)
 //
 // An attribution explains every output k of f for every image n at once:
 //   values    (N, K, C, H, W) float64   one number per input element (or per element of a layer's
@@ -45,6 +45,7 @@ Device model_device(nn::Module& model);
 struct Explained {
   nn::Module& model;
   ModelOutput output = ModelOutput::Logits;
+  bool multilabel = false;  // Probs: sigmoid of each output instead of the softmax over them
 
   Device device() const { return model_device(model); }
   // f(x) with autograd (when grad mode is on): (N, C, H, W) float32 -> (N, K) float32 on the

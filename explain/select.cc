@@ -51,27 +51,26 @@ SelectOrder parse_select_order(const std::string& s) {
   LB_THROW("--select-order '" << s << "' is not one of: first, confident");
 }
 
-Selection select_cells(const std::vector<int>& labels, const std::vector<double>& scores, double threshold,
-                       const std::vector<Cell>& cells, int64_t per_cell, SelectOrder order) {
-  LB_CHECK(labels.size() == scores.size(),
-           "select_cells: " << labels.size() << " labels but " << scores.size() << " scores");
+Selection select_cells(const OneVsRest& in, const std::vector<Cell>& cells, int64_t per_cell, SelectOrder order) {
+  LB_CHECK(in.positive.size() == in.score.size() && in.predicted.size() == in.score.size(),
+           "select_cells: " << in.positive.size() << " labels, " << in.predicted.size() << " predictions and "
+                            << in.score.size() << " scores");
   LB_CHECK(per_cell > 0, "--per-cell must be positive, got " << per_cell);
-  LB_CHECK(threshold >= 0 && threshold <= 1, "select_cells: threshold " << threshold << " is not a probability");
   std::vector<std::vector<Selected>> by_cell(4);
-  for (size_t i = 0; i < labels.size(); ++i) {
-    LB_CHECK(labels[i] == 0 || labels[i] == 1,
-             "select_cells: label " << labels[i] << " at sample " << i << "; TP/FP/FN/TN needs a binary (0/1) task");
-    LB_CHECK(std::isfinite(scores[i]), "select_cells: the model's score for sample " << i << " is not finite");
-    const bool pred = scores[i] >= threshold;
-    const Cell c = labels[i] ? (pred ? Cell::TP : Cell::FN) : (pred ? Cell::FP : Cell::TN);
-    by_cell[static_cast<int>(c)].push_back({static_cast<int64_t>(i), c, labels[i], scores[i]});
+  for (size_t i = 0; i < in.score.size(); ++i) {
+    LB_CHECK(in.positive[i] == 0 || in.positive[i] == 1,
+             "select_cells: label " << in.positive[i] << " at sample " << i << "; one-vs-rest labels are 0 or 1");
+    LB_CHECK(std::isfinite(in.score[i]), "select_cells: the model's score for sample " << i << " is not finite");
+    const bool pred = in.predicted[i] != 0;
+    const Cell c = in.positive[i] ? (pred ? Cell::TP : Cell::FN) : (pred ? Cell::FP : Cell::TN);
+    by_cell[static_cast<int>(c)].push_back({static_cast<int64_t>(i), c, in.positive[i], in.score[i]});
   }
   Selection sel;
   for (Cell c : cells) {
     auto& v = by_cell[static_cast<int>(c)];
     if (order == SelectOrder::Confident)
       std::stable_sort(v.begin(), v.end(), [&](const Selected& a, const Selected& b) {
-        return std::fabs(a.score - threshold) > std::fabs(b.score - threshold);
+        return std::fabs(a.score - in.threshold) > std::fabs(b.score - in.threshold);
       });
     const int64_t take = std::min<int64_t>(per_cell, static_cast<int64_t>(v.size()));
     sel.samples.insert(sel.samples.end(), v.begin(), v.begin() + take);
@@ -80,6 +79,18 @@ Selection select_cells(const std::vector<int>& labels, const std::vector<double>
                                 std::to_string(per_cell));
   }
   return sel;
+}
+
+Selection select_cells(const std::vector<int>& labels, const std::vector<double>& scores, double threshold,
+                       const std::vector<Cell>& cells, int64_t per_cell, SelectOrder order) {
+  LB_CHECK(labels.size() == scores.size(),
+           "select_cells: " << labels.size() << " labels but " << scores.size() << " scores");
+  OneVsRest in{labels, std::vector<int>(scores.size()), scores, threshold};
+  for (size_t i = 0; i < scores.size(); ++i) in.predicted[i] = scores[i] >= threshold;
+  for (size_t i = 0; i < labels.size(); ++i)
+    LB_CHECK(labels[i] == 0 || labels[i] == 1,
+             "select_cells: label " << labels[i] << " at sample " << i << "; TP/FP/FN/TN needs a binary (0/1) task");
+  return select_cells(in, cells, per_cell, order);
 }
 
 }  // namespace lb::explain

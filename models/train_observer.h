@@ -34,10 +34,11 @@ struct RunStart {
   struct Split {
     std::string name;             // "train", "val", "test"
     int64_t size = 0;             // images
-    std::vector<int64_t> counts;  // images per class
+    std::vector<int64_t> counts;  // images per class (multi-label: images carrying each label)
   };
   std::string data;  // the .npz path
   int64_t height = 0, width = 0, channels = 0, num_classes = 0;
+  std::string task;                      // data::task_name: "binary-class", "multi-class", ...
   std::vector<std::string> class_names;  // at least num_classes names
   std::vector<Split> splits;             // train, val, test
 };

@@ -172,6 +172,7 @@ void Trainer::report_run_start() const {
   s.width = ds_.train.width();
   s.channels = ds_.train.channels();
   s.num_classes = ds_.num_classes;
+  s.task = data::task_name(ds_.task);
   s.class_names = meta_.class_names;
   for (const data::Split* split : {&ds_.train, &ds_.val, &ds_.test})
     s.splits.push_back({split->name, split->size(), split->class_counts(ds_.num_classes)});

@@ -119,10 +119,10 @@ Dataset load_medmnist(const std::string& path) {
              path << ": " << s->name << " images " << shape_str(s->images.shape()) << " do not match train images "
                   << shape_str(d.train.images.shape()));
   for (const Split* s : {&d.val, &d.test})
-    LB_CHECK(s->labels.dim() == d.train.labels.dim() &&
-                 (s->labels.dim() == 1 || s->labels.size(1) == d.train.labels.size(1)),
-             path << ": " << s->name << " labels " << shape_str(s->labels.shape()) << " do not match train labels "
-                  << shape_str(d.train.labels.shape()) << "; every split must have the same label layout");
+    LB_CHECK(
+        s->multilabel() == d.train.multilabel() && (!s->multilabel() || s->labels.size(1) == d.train.labels.size(1)),
+        path << ": " << s->name << " labels " << shape_str(s->labels.shape()) << " do not match train labels "
+             << shape_str(d.train.labels.shape()) << "; every split must have the same label layout");
   LB_CHECK(d.train.size() > 0, path << ": the train split is empty");
   if (d.train.multilabel()) {
     d.task = Task::MultiLabel;

@@ -227,8 +227,7 @@ namespace {
 
 // (M, 1) -> (M, 2) rows (0, z): the logit pair whose softmax is (1 - sigmoid(z), sigmoid(z)).
 Tensor logit_pairs(const Tensor& z) {
-  Tensor pair_weight = Tensor::zeros({2, 1});
-  pair_weight.data<float>()[1] = 1.0f;
+  Tensor pair_weight = Tensor::from_vector({0.0, 1.0}, {2, 1}, z.dtype());
   if (z.device().is_cuda()) pair_weight = pair_weight.to(z.device());
   return linear(z, pair_weight, Tensor());
 }
@@ -239,8 +238,7 @@ Tensor sigmoid(const Tensor& z) {
   check_input("sigmoid", z);
   const int64_t m = z.numel();
   LB_CHECK(m > 0, "sigmoid: empty input");
-  Tensor pick = Tensor::zeros({1, 2});  // (p0, p1) -> p1
-  pick.data<float>()[1] = 1.0f;
+  Tensor pick = Tensor::from_vector({0.0, 1.0}, {1, 2}, z.dtype());  // (p0, p1) -> p1
   if (z.device().is_cuda()) pick = pick.to(z.device());
   const Tensor p = softmax(logit_pairs(reshape(z, {m, 1})), 1);
   return reshape(linear(p, pick, Tensor()), z.shape());

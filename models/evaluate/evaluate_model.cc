@@ -17,21 +17,42 @@ void check_compatible(const lb::models::Checkpoint& ck, const lb::data::Dataset&
   LB_CHECK(ds.num_classes <= ck.meta.num_classes, ds.path << " has labels up to " << ds.num_classes - 1 << " but "
                                                           << weights << " predicts " << ck.meta.num_classes
                                                           << " classes; use a checkpoint trained on this data");
-  LB_CHECK(ck.meta.num_classes == 2, weights << " has " << ck.meta.num_classes
-                                             << " classes; lightbox's clinical evaluation is binary (2 classes)");
+  const data::Task task = model_task(ck, ds);
+  LB_CHECK(task == ds.task || (task == data::Task::MultiClass && ds.task == data::Task::Binary),
+           weights << " was trained for a " << data::task_name(task) << " task but " << ds.path << " is "
+                   << data::task_name(ds.task) << "; use a checkpoint trained on this data");
+  LB_CHECK(task != data::Task::MultiLabel || ck.meta.num_classes == ds.num_classes,
+           weights << " has " << ck.meta.num_classes << " outputs but " << ds.path << " has " << ds.num_classes
+                   << " labels per sample; use a checkpoint trained on this data");
+}
+
+data::Task model_task(const lb::models::Checkpoint& ck, const lb::data::Dataset& ds) {
+  if (ck.meta.task_stored) return ck.meta.task;
+  // A file without a task entry: its output count says binary or multi-class, unless the data
+  // is multi-label (which no tensor can tell).
+  if (ds.task == data::Task::MultiLabel) return data::Task::MultiLabel;
+  return ck.meta.num_classes > 2 ? data::Task::MultiClass : data::Task::Binary;
 }
 
 ModelEvaluation evaluate_checkpoint(lb::models::Checkpoint& ck, const lb::data::Dataset& ds, const EvaluateOptions& o) {
   check_compatible(ck, ds, "the checkpoint");
   ModelEvaluation ev;
   ev.split = o.split;
+  ev.task = model_task(ck, ds);
+  BootstrapOptions bo;
+  bo.resamples = o.bootstrap;
+  bo.seed = o.seed;
+  if (!ev.binary()) {
+    ev.predictions = lb::models::predict(*ck.model, ds.split(o.split), ck.meta.norm, 256, o.progress);
+    const auto probs = ev.predictions.prob_rows();
+    ev.multi = ev.task == data::Task::MultiLabel ? evaluate_multilabel(probs, ev.predictions.label_rows(), bo)
+                                                 : evaluate_multiclass(probs, ev.predictions.int_labels(), bo);
+    return ev;
+  }
   const auto val = lb::models::predict(*ck.model, ds.val, ck.meta.norm, 256, o.progress);
   ev.val_point = youden_threshold(val.positive_scores(), val.int_labels());
   ev.predictions =
       o.split == "val" ? val : lb::models::predict(*ck.model, ds.split(o.split), ck.meta.norm, 256, o.progress);
-  BootstrapOptions bo;
-  bo.resamples = o.bootstrap;
-  bo.seed = o.seed;
   const auto score = ev.predictions.positive_scores();
   const auto label = ev.predictions.int_labels();
   ev.at_half = evaluate(score, label, 0.5, bo);
@@ -40,17 +61,43 @@ ModelEvaluation evaluate_checkpoint(lb::models::Checkpoint& ck, const lb::data::
 }
 
 json ModelEvaluation::to_json() const {
-  return {{"split", split},
+  if (!binary())
+    return {{"split", split},
+            {"task", data::task_name(task)},
+            {"loss", predictions.loss},
+            {"multi", eval::to_json(multi, /*include_roc=*/true)}};
+  return {{"task", data::task_name(task)},
+          {"split", split},
           {"loss", predictions.loss},
           {"val_youden", eval::to_json(val_point)},
           {"at_0.5", eval::to_json(at_half, /*include_roc=*/true)},
           {"at_val_threshold", eval::to_json(at_val_threshold, false)}};
 }
 
+namespace {
+
+// roc.svg with a curve per class (per label), and for a multi-class model the K x K confusion.svg.
+void write_multi_figures(const ModelEvaluation& ev, const std::vector<std::string>& class_names, const std::string& dir,
+                         const std::string& title) {
+  const MultiEvaluation& m = ev.multi;
+  const std::vector<RocSeries> series = class_roc_series(m, class_names);
+  const std::string kind = m.multilabel ? "per label" : "one-vs-rest per class";
+  save_svg(dir + "/roc.svg", roc_svg(series, "ROC on " + ev.split + ", " + kind + " (" + title + ")"));
+  if (!m.multilabel)
+    save_svg(
+        dir + "/confusion.svg",
+        confusion_matrix_svg(m.confusion, class_names, title + ", " + ev.split + " (rows: true, columns: predicted)"));
+}
+
+}  // namespace
+
 void write_evaluation(const ModelEvaluation& ev, const std::vector<std::string>& class_names, const std::string& dir,
                       const std::string& title) {
   std::filesystem::create_directories(dir);
-  io::write_file_atomic(dir + "/metrics.json", ev.to_json().dump(2) + "\n");
+  json j = ev.to_json();
+  j["class_names"] = class_names;
+  io::write_file_atomic(dir + "/metrics.json", j.dump(2) + "\n");
+  if (!ev.binary()) return write_multi_figures(ev, class_names, dir, title);
   RocSeries s;
   s.name = title;
   s.roc = ev.at_half.roc;

@@ -6,6 +6,12 @@
 //      threshold: confusion matrix, sensitivity, specificity, PPV, NPV, F1, balanced accuracy,
 //      AUC, each with a seeded bootstrap 95% CI;
 //   4. write metrics.json, roc.svg and confusion.svg into the output folder (atomically).
+//
+// Multi-class and multi-label models (engine/data/medmnist.h's tasks) are evaluated as MedMNIST's
+// evaluator does (models/evaluate/multiclass.h): ACC and AUC with bootstrap CIs, every class
+// one-vs-rest, the K x K confusion matrix of a multi-class model; no threshold is chosen (the
+// prediction is the argmax, or sigmoid > 0.5 per label). metrics.json then holds "task" and
+// "multi" instead of the binary entries; roc.svg has one curve per class.
 #pragma once
 
 #include <string>
@@ -13,16 +19,22 @@
 #include "engine/data/medmnist.h"
 #include "models/checkpoint.h"
 #include "models/evaluate/metrics.h"
+#include "models/evaluate/multiclass.h"
 #include "models/predict.h"
 
 namespace lb::eval {
 
 struct ModelEvaluation {
   std::string split;
+  lb::data::Task task = lb::data::Task::Binary;
   lb::models::Predictions predictions;  // on `split`
-  OperatingPoint val_point;             // the Youden threshold chosen on val
-  Evaluation at_half;                   // at 0.5
-  Evaluation at_val_threshold;          // at val_point.threshold
+  // Binary task:
+  OperatingPoint val_point;     // the Youden threshold chosen on val
+  Evaluation at_half;           // at 0.5
+  Evaluation at_val_threshold;  // at val_point.threshold
+  // Multi-class and multi-label tasks:
+  MultiEvaluation multi;
+  bool binary() const { return task == lb::data::Task::Binary; }
   nlohmann::json to_json() const;
 };
 
@@ -40,7 +52,10 @@ ModelEvaluation evaluate_checkpoint(lb::models::Checkpoint& ck, const lb::data::
 void write_evaluation(const ModelEvaluation& ev, const std::vector<std::string>& class_names, const std::string& dir,
                       const std::string& title);
 
-// Checks that a checkpoint fits a dataset (channels, classes, binary task); one clear error if not.
+// Checks that a checkpoint fits a dataset (channels, classes, task); one clear error if not.
 void check_compatible(const lb::models::Checkpoint& ck, const lb::data::Dataset& ds, const std::string& weights);
+
+// The checkpoint's task: its stored `task` entry, else what its output count and the data say.
+lb::data::Task model_task(const lb::models::Checkpoint& ck, const lb::data::Dataset& ds);
 
 }  // namespace lb::eval

@@ -105,7 +105,7 @@ void check_html(const std::string& d) {
   char auc[32];
   std::snprintf(auc, sizeof auc, "%.3f", m["at_val_threshold"]["auc"].get<double>());
   EXPECT_NE(html.find(std::string("<td>") + auc), std::string::npos) << "the AUC in metrics.json, " << auc;
-  EXPECT_NE(html.find("<td>train</td><td>24</td><td>24</td>"), std::string::npos);  // the tiny set's class balance
+  EXPECT_NE(html.find("<td>train</td><td>24 (50%)</td><td>24 (50%)</td>"), std::string::npos);  // the class balance
 }
 
 // The study end to end: compare --explain, the report, then the report in headless Chromium.

@@ -53,5 +53,26 @@ TEST(Select, BadInput) {
   expect_error([] { parse_select_order("best"); }, {"first, confident"});
 }
 
+// One-vs-rest for a multi-class model: "predicted" is argmax = k, which need not be score >= 0.5
+// (sample 1 is predicted k at 0.4; sample 2 is not, at 0.45, because another class scored higher).
+TEST(Select, OneVsRestTakesThePredictionAsGiven) {
+  OneVsRest in;
+  in.positive = {1, 0, 1, 0};
+  in.predicted = {1, 1, 0, 0};
+  in.score = {0.7, 0.4, 0.45, 0.1};
+  const Selection s = select_cells(in, parse_cells("tp,fp,fn,tn"), 1);
+  ASSERT_EQ(s.samples.size(), 4u);
+  for (int64_t i = 0; i < 4; ++i) EXPECT_EQ(s.samples[i].index, i);
+  EXPECT_EQ(s.samples[1].cell, Cell::FP);
+  EXPECT_EQ(s.samples[2].cell, Cell::FN);
+  EXPECT_EQ(s.samples[2].label, 1);
+  expect_error(
+      [] {
+        select_cells(OneVsRest{{1}, {1, 0}, {0.5}}, {Cell::TP}, 1);
+      },
+      {"1 labels, 2 predictions and 1 scores"});
+  expect_error([] { select_cells(OneVsRest{{3}, {1}, {0.5}}, {Cell::TP}, 1); }, {"label 3", "0 or 1"});
+}
+
 }  // namespace
 }  // namespace lb::explain

@@ -70,11 +70,20 @@ struct Study {
   Tensor curve_reference;                  // (N, ...) the reference each image's curves move towards
 };
 
-std::vector<int64_t> first_per_class(const data::Split& s, int64_t per_class, int64_t classes) {
+// The lowest indices of each class, `per_class` of each; `label` gets the class each was taken
+// for (a multi-label sample is taken for the first of its labels that still needs samples).
+std::vector<int64_t> first_per_class(const data::Split& s, int64_t per_class, int64_t classes,
+                                     std::vector<int64_t>& label) {
   std::vector<int64_t> idx, taken(classes, 0);
   const int64_t* l = s.labels.data<int64_t>();
+  const int64_t width = s.multilabel() ? s.labels.size(1) : 1;
   for (int64_t i = 0; i < s.size(); ++i)
-    if (l[i] < classes && taken[l[i]] < per_class) idx.push_back(i), taken[l[i]]++;
+    for (int64_t k = 0; k < classes; ++k) {
+      const bool member = s.multilabel() ? k < width && l[i * width + k] == 1 : l[i] == k;
+      if (!member || taken[k] >= per_class) continue;
+      idx.push_back(i), label.push_back(k), taken[k]++;
+      break;
+    }
   return idx;
 }
 
@@ -129,10 +138,9 @@ Study load_study(const AssessOptions& o, Device dev) {
   eval::check_compatible(st.ck, ds, o.weights);
   LB_CHECK(o.per_class > 0, "assess: --per-class must be positive, got " << o.per_class);
   const data::Split& split = ds.split(o.split);
-  st.index = first_per_class(split, o.per_class, st.ck.meta.num_classes);
+  st.index = first_per_class(split, o.per_class, st.ck.meta.num_classes, st.label);
   LB_CHECK(!st.index.empty(), "assess: the " << o.split << " split of " << path << " is empty");
   st.x = data::to_model_space(split, st.index, st.ck.meta.norm);
-  for (int64_t i : st.index) st.label.push_back(split.labels.data<int64_t>()[i]);
   io::NpzReader npz(path);
   if (npz.has(o.split + "_masks")) {
     const Tensor m = npz.get(o.split + "_masks");

@@ -26,6 +26,7 @@
 #include "explain/explain.h"
 #include "explain/registry.h"
 #include "explain/render.h"
+#include "models/evaluate/compare_multi.h"
 #include "models/evaluate/evaluate_model.h"
 #include "models/evaluate/stats.h"
 #include "tools/cli/commands.h"
@@ -74,7 +75,7 @@ nlohmann::json explain_both(const CompareOptions& o, const std::string& spec, co
            "compare --explain: '" << spec << "' is not METHOD[@LAYER] with METHOD "
                                   << explain::join_names(explain::explainer_names(), ", ", " or "));
   const std::string name = e.method + "-" + e.layer;
-  e.data = data, e.split = o.split, e.per_cell = o.per_cell, e.quiet = o.quiet, e.threads = o.threads;
+  e.data = data, e.split = o.split, e.per_cell = o.per_cell, e.quiet = o.quiet, e.threads = o.threads, e.cls = o.cls;
   e.device = o.device;  // the explainers run where the scoring ran (run_explain loads each model there)
   e.background_spec = std::to_string(o.background);
   e.method_options = {{"nsamples", o.nsamples}, {"max-evals", o.max_evals}, {"steps", o.steps}};
@@ -95,7 +96,14 @@ nlohmann::json explain_both(const CompareOptions& o, const std::string& spec, co
   const auto agree = explain::compare_maps(ma, mb, o.top_fraction);
   const auto meta_a = nlohmann::json::parse(io::read_file(ea.out + "/meta.json"));
   const auto samples = meta_a["samples"];
-  const int64_t K = ma.size(1), k_show = K == 2 ? 1 : 0;  // the positive class of a binary model
+  // The output each sample is summarised by: the class its cells are about (explain's "class":
+  // --class K, class 1 of a binary model, else the sample's predicted class).
+  const int64_t K = ma.size(1), k_default = K == 2 ? 1 : 0;
+  const auto k_of = [&](size_t n) {
+    const int64_t k = n < samples.size() ? samples[n].value("class", k_default) : k_default;
+    return k >= 0 && k < K ? k : k_default;
+  };
+  const int64_t k_show = o.cls >= 0 && o.cls < K ? o.cls : k_default;
   nlohmann::json j = {{"name", name}, {"method", e.method}, {"layer", e.layer}, {"a", o.a},
                       {"b", o.b},     {"names", names},     {"output", k_show}, {"top_fraction", o.top_fraction}};
   j["samples"] = nlohmann::json::array();
@@ -107,12 +115,15 @@ nlohmann::json explain_both(const CompareOptions& o, const std::string& spec, co
   if (static_cast<int64_t>(fig.output_names.size()) != K) fig.output_names.clear();
   fig.subtitle =
       "difference of the two models' attributions on the same images (one symmetric scale); row numbers for " +
-      (fig.output_names.empty() ? "output " + std::to_string(k_show) : "'" + fig.output_names[k_show] + "'");
+      (K > 2 && o.cls < 0         ? std::string("each image's class")
+       : fig.output_names.empty() ? "output " + std::to_string(k_show)
+                                  : "'" + fig.output_names[k_show] + "'");
   for (size_t n = 0; n < agree.size(); ++n) {
     nlohmann::json row = samples[n];
     row["per_output"] = nlohmann::json::array();
     for (const auto& m : agree[n]) row["per_output"].push_back(explain::to_json(m));
-    const explain::MapAgreement& m = agree[n][k_show];
+    row["output"] = k_of(n);
+    const explain::MapAgreement& m = agree[n][k_of(n)];
     row["spearman"] = explain::to_json(m)["spearman"];
     row["top_k_overlap"] = m.top_k;
     if (std::isfinite(m.spearman)) sum_rho += m.spearman, ++n_rho;
@@ -133,6 +144,39 @@ nlohmann::json explain_both(const CompareOptions& o, const std::string& spec, co
   io::write_file_atomic(dir + "/difference.svg",
                         explain::attribution_figure(x, explain::difference_maps(ma, mb), fig).svg);
   return j;
+}
+
+// A binary task: McNemar, DeLong and the seed's chi-squared tests at each model's threshold.
+nlohmann::json compare_binary(models::Checkpoint& ck_a, models::Checkpoint& ck_b, const data::Dataset& ds,
+                              const CompareOptions& o, const std::string& data_path) {
+  const Scored a = score_model(ck_a, o.a, ds, o), b = score_model(ck_b, o.b, ds, o);
+  const eval::Comparison c = eval::compare_models(a.score, b.score, a.label, a.threshold, b.threshold);
+  std::cout << o.split << " split of " << data_path << " (" << a.label.size() << " images), thresholds " << a.threshold
+            << " / " << b.threshold << "\n";
+  print_comparison(c, o.a, o.b, std::cout);
+  nlohmann::json j = eval::to_json(c);
+  j["task"] = data::task_name(data::Task::Binary);
+  j["thresholds"] = {a.threshold, b.threshold};
+  return j;
+}
+
+// A multi-class or multi-label task: McNemar on correctness and DeLong per class
+// (models/evaluate/compare_multi.h). The predictions are argmax or p > 0.5 per label: no threshold.
+nlohmann::json compare_multi_task(models::Checkpoint& ck_a, models::Checkpoint& ck_b, const data::Dataset& ds,
+                                  const CompareOptions& o, const std::string& data_path) {
+  eval::check_compatible(ck_a, ds, o.a);
+  eval::check_compatible(ck_b, ds, o.b);
+  LB_CHECK(o.threshold == "0.5", "compare --threshold "
+                                     << o.threshold << ": a " << data::task_name(ds.task) << " model predicts by "
+                                     << (ds.task == data::Task::MultiLabel ? "p > 0.5 per label" : "argmax")
+                                     << "; drop --threshold");
+  const data::Split& split = ds.split(o.split);
+  const auto pa = models::predict(*ck_a.model, split, ck_a.meta.norm, 256, !o.quiet);
+  const auto pb = models::predict(*ck_b.model, split, ck_b.meta.norm, 256, !o.quiet);
+  const eval::MultiComparison c = eval::compare_multi(pa, pb);
+  std::cout << o.split << " split of " << data_path << " (" << c.n << " images), " << data::task_name(ds.task) << "\n";
+  print_multi_comparison(c, ck_a.meta.class_names, o.a, o.b, std::cout);
+  return eval::to_json(c, ck_a.meta.class_names);
 }
 
 }  // namespace
@@ -156,18 +200,13 @@ int run_compare(const CompareOptions& o) {
   const data::Dataset ds = data::load_medmnist(data);
   ck_a.model->to(dev);
   ck_b.model->to(dev);
-  const Scored a = score_model(ck_a, o.a, ds, o), b = score_model(ck_b, o.b, ds, o);
-  const eval::Comparison c = eval::compare_models(a.score, b.score, a.label, a.threshold, b.threshold);
-  std::cout << o.split << " split of " << data << " (" << a.label.size() << " images), thresholds " << a.threshold
-            << " / " << b.threshold << "\n";
-  print_comparison(c, o.a, o.b, std::cout);
+  nlohmann::json j = eval::model_task(ck_a, ds) == data::Task::Binary ? compare_binary(ck_a, ck_b, ds, o, data)
+                                                                      : compare_multi_task(ck_a, ck_b, ds, o, data);
   if (!o.out.empty()) {
     std::filesystem::create_directories(o.out);
-    nlohmann::json j = eval::to_json(c);
     j["a"] = o.a;
     j["b"] = o.b;
     j["split"] = o.split;
-    j["thresholds"] = {a.threshold, b.threshold};
     io::write_file_atomic(o.out + "/compare.json", j.dump(2) + "\n");
     std::cout << "wrote " << o.out << "/compare.json\n";
   }
@@ -211,6 +250,8 @@ Command compare_command() {
         sub->add_option("--select", o->select, "--explain: confusion cells (as model A sees them)")
             ->capture_default_str();
         sub->add_option("--per-cell", o->per_cell, "--explain: images per cell")->capture_default_str();
+        sub->add_option("--class", o->cls, "--explain: cells one-vs-rest for class K (as explain --class)")
+            ->check(CLI::NonNegativeNumber);
         sub->add_option("--background", o->background, "--explain: background images (" + background_methods() + ")")
             ->capture_default_str();
         sub->add_option("--nsamples", o->nsamples, "--explain: gradient samples per image")->capture_default_str();

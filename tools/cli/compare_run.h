@@ -17,6 +17,7 @@ struct CompareOptions {
   std::string names = "a,b";           // folder names of A's and B's explanations
   std::string explain_dir;             // where they go: DIR/<name>/<method>-<layer>/ (default OUT/explain-runs)
   std::string select = "tp,fp,fn,tn";  // cells, chosen with model A
+  int64_t cls = -1;                    // --class K: cells one-vs-rest for K (explain's --class)
   int64_t per_cell = 1, background = 50, nsamples = 100, max_evals = 500, steps = 32;
   double top_fraction = 0.1;
 };

@@ -49,7 +49,8 @@ int run_eval(EvalOptions o) {
   print_evaluation(ev, ck.meta.class_names, std::cout);
   if (!o.out.empty()) {
     eval::write_evaluation(ev, ck.meta.class_names, o.out, std::filesystem::path(o.weights).stem().string());
-    std::cout << "wrote " << o.out << "/metrics.json, roc.svg, confusion.svg\n";
+    std::cout << "wrote " << o.out << "/metrics.json, roc.svg"
+              << (ev.task == data::Task::MultiLabel ? "" : ", confusion.svg") << "\n";
   }
   return 0;
 }

@@ -88,6 +88,38 @@ Tensor load_model_space_npy(const std::string& path, const models::ModelMeta& me
   return x;
 }
 
+// The class the cells of sample i are about: --class K, class 1 of a binary model, or else the
+// sample's own predicted class.
+int64_t class_of(const models::Predictions& p, int64_t cls, int64_t i) {
+  if (cls >= 0) return cls;
+  return p.probs.size(1) == 2 && !p.multilabel ? 1 : p.predicted(i);
+}
+
+// The one-vs-rest view the TP/FP/FN/TN cells are drawn from (explain/select.h).
+explain::OneVsRest one_vs_rest(const models::Predictions& p, const ExplainOptions& o,
+                               const std::vector<explain::Cell>& cells) {
+  const int64_t K = p.probs.size(1), n = p.size();
+  const bool binary = K == 2 && !p.multilabel;
+  LB_CHECK(o.cls < K, "--class " << o.cls << ": the model has " << K << " outputs (0 to " << K - 1 << ")");
+  if (o.cls < 0 && !binary)
+    for (explain::Cell c : cells)
+      LB_CHECK(c == explain::Cell::TP || c == explain::Cell::FP,
+               "explain --select " << o.select << ": without --class K each sample of a " << K
+                                   << "-output model is judged on its own predicted class, so it is tp (right) or "
+                                      "fp (wrong); give --class K for fn and tn (one-vs-rest for class K)");
+  explain::OneVsRest r;
+  r.threshold = o.threshold;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t k = class_of(p, o.cls, i);
+    const double score = p.probs.data<float>()[i * K + k];
+    const int64_t* y = p.labels.data<int64_t>();
+    r.positive.push_back(p.multilabel ? static_cast<int>(y[i * K + k]) : static_cast<int>(y[i] == k));
+    r.predicted.push_back(binary || p.multilabel ? score >= o.threshold : p.predicted(i) == k);
+    r.score.push_back(score);
+  }
+  return r;
+}
+
 Inputs gather_inputs(const ExplainOptions& o, models::Checkpoint& ck, const data::Dataset* ds) {
   const int given = !o.select.empty() + !o.input.empty() + !o.image.empty();
   LB_CHECK(given == 1, "explain: give exactly one of --select (with --data), --input X.npy or --image x.png");
@@ -101,26 +133,34 @@ Inputs gather_inputs(const ExplainOptions& o, models::Checkpoint& ck, const data
   } else {
     LB_CHECK(ds != nullptr, "explain: --select needs --data");
     const data::Split& split = ds->split(o.split);
-    LB_CHECK(ck.meta.num_classes == 2, "explain --select: TP/FP/FN/TN needs a two-class model, this one has "
-                                           << ck.meta.num_classes << " outputs; use --input instead");
     const models::Predictions pred = models::predict(*ck.model, split, ck.meta.norm, 256, !o.quiet);
+    const std::vector<explain::Cell> cells = explain::parse_cells(o.select);
+    const explain::OneVsRest ovr = one_vs_rest(pred, o, cells);
     const explain::Selection sel =
-        explain::select_cells(pred.int_labels(), pred.positive_scores(), o.threshold, explain::parse_cells(o.select),
-                              o.per_cell, explain::parse_select_order(o.select_order));
+        explain::select_cells(ovr, cells, o.per_cell, explain::parse_select_order(o.select_order));
     for (const auto& s : sel.short_cells)
       std::cerr << "note: the " << o.split << " split has too few samples in " << s << "\n";
     LB_CHECK(!sel.samples.empty(), "explain --select "
                                        << o.select << ": no " << o.split
                                        << " sample falls in those cells; try other cells or --threshold");
+    const auto label_rows = pred.multilabel ? pred.label_rows() : std::vector<std::vector<int>>();
+    const auto true_class = pred.multilabel ? std::vector<int>() : pred.int_labels();
     std::vector<int64_t> idx;
     for (const auto& s : sel.samples) {
       idx.push_back(s.index);
-      in.samples.push_back({{"source", o.data},
+      nlohmann::json smp = {{"source", o.data},
                             {"split", o.split},
                             {"index", s.index},
                             {"cell", explain::cell_name(s.cell)},
-                            {"label", s.label},
-                            {"score", s.score}});
+                            {"class", class_of(pred, o.cls, s.index)},
+                            {"score", s.score}};
+      if (pred.multilabel) {
+        smp["label"] = s.label;  // the flag of "class"
+        smp["labels"] = label_rows[s.index];
+      } else {
+        smp["label"] = true_class[s.index];
+      }
+      in.samples.push_back(std::move(smp));
     }
     in.x = data::to_model_space(split, idx, ck.meta.norm);
   }
@@ -161,9 +201,16 @@ std::string row_label(const nlohmann::json& sample, const std::vector<std::strin
     s << cell << "\n#" << sample["index"].get<int64_t>();
     char p[32];
     std::snprintf(p, sizeof p, "%.2f", sample["score"].get<double>());
-    s << "\np(" << (names.size() == 2 ? names[1] : "class 1") << ") " << p;
-    const int label = sample["label"].get<int>();
-    s << "\ntrue: " << (label >= 0 && label < static_cast<int>(names.size()) ? names[label] : std::to_string(label));
+    const auto name_of = [&](int64_t k) {
+      return k >= 0 && k < static_cast<int64_t>(names.size()) ? names[k] : "class " + std::to_string(k);
+    };
+    // Files from before --class have no "class": their cells were about class 1.
+    const int64_t k = sample.value("class", int64_t{1});
+    s << "\np(" << name_of(k) << ") " << p;
+    if (sample.contains("labels"))
+      s << "\ntrue: " << (sample["labels"].at(k).get<int>() ? "" : "not ") << name_of(k);
+    else
+      s << "\ntrue: " << name_of(sample["label"].get<int64_t>());
   } else {
     s << "#" << sample["index"].get<int64_t>();
   }
@@ -176,6 +223,7 @@ struct Session {
   const explain::Explainer* method = nullptr;
   std::vector<explain::Deficiency> simulate;  // --simulate, checked before any work
   models::Checkpoint ck;
+  data::Task task = data::Task::Binary;  // the model's (softmax or sigmoid outputs)
   std::unique_ptr<data::Dataset> ds;
   Inputs in;
   nlohmann::json meta;
@@ -204,6 +252,7 @@ Session open_session(ExplainOptions& o) {
     s.ds = std::make_unique<data::Dataset>(data::load_medmnist(o.data));
     eval::check_compatible(s.ck, *s.ds, o.weights);
   }
+  s.task = s.ds ? eval::model_task(s.ck, *s.ds) : s.ck.meta.task;
   s.in = gather_inputs(o, s.ck, s.ds.get());
   if (!o.samples_from.empty()) {
     const auto given = nlohmann::json::parse(io::read_file(o.samples_from)).at("samples");
@@ -221,6 +270,7 @@ void start_meta(const ExplainOptions& o, Session& s) {
   meta["method"] = o.method;
   meta["weights"] = o.weights;
   meta["model_output"] = o.model_output;
+  meta["task"] = data::task_name(s.task);
   meta["output_names"] = s.ck.meta.class_names;
   meta["samples"] = s.in.samples;
   meta["seed"] = o.seed;
@@ -249,7 +299,8 @@ explain::Attribution run_method(const ExplainOptions& o, Session& s) {
                  given != settings.options.end() ? given->second : opt.default_value);
     }
   const Tensor background = m.needs_background ? gather_background(o, s.ck, s.ds.get(), s.meta) : Tensor();
-  const explain::Explained f{*s.ck.model, explain::parse_model_output(o.model_output)};
+  const explain::Explained f{*s.ck.model, explain::parse_model_output(o.model_output),
+                             s.task == data::Task::MultiLabel};
   return explain::run_explainer(m.name, f, s.in.x, background, settings);
 }
 
@@ -423,7 +474,12 @@ Command explain_command() {
         sub->add_option("--select", o->select, "confusion-matrix cells to explain, e.g. tp,fp,fn,tn");
         sub->add_option("--per-cell", o->per_cell, "samples per cell")->capture_default_str();
         sub->add_option("--select-order", o->select_order, "first (lowest indices) | confident")->capture_default_str();
-        sub->add_option("--threshold", o->threshold, "class-1 probability threshold for the cells")
+        sub->add_option("--class", o->cls,
+                        "the cells are one-vs-rest for class K (default: class 1 of a binary model, else each "
+                        "sample's predicted class)")
+            ->check(CLI::NonNegativeNumber);
+        sub->add_option("--threshold", o->threshold,
+                        "probability threshold for 'predicted K' (binary and multi-label; multi-class uses argmax)")
             ->capture_default_str();
         sub->add_option("--input", o->input, "float32 (N, C, H, W) .npy in model space");
         sub->add_option("--image", o->image, "a PNG at the model's image size");

@@ -16,6 +16,7 @@ struct ExplainOptions {
                                      layer = "input", model_output = "logits", colormap = "blue-orange", out,
                                      background_spec = "100";
   int64_t per_cell = 1, background = 0, batch_size = 0;
+  int64_t cls = -1;  // --class K: the cells are one-vs-rest for class K (-1: see explain.cc's class_of)
   double threshold = 0.5, opacity = 0.85;
   uint64_t seed = 0;
   bool quiet = false;

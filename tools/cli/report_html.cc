@@ -16,6 +16,7 @@
 #include "engine/io/file.h"
 #include "explain/colorvision.h"
 #include "explain/render.h"
+#include "models/checkpoint.h"
 #include "models/evaluate/plots.h"
 
 namespace lb::cli {
@@ -76,6 +77,40 @@ std::string run_name(const fs::path& run, const fs::path& dir) {
   return run == dir ? dir.filename().string() : run.filename().string();
 }
 
+// Samples per class (positives per label for a multi-label set) in each split.
+void class_table(std::ostringstream& h, const data::Dataset& ds, const std::vector<std::string>& names) {
+  h << "<table><tr><th>split</th>";
+  for (int64_t k = 0; k < ds.num_classes; ++k) h << "<th>" << esc(names[k]) << " (" << k << ")</th>";
+  h << "</tr>\n";
+  for (const char* name : {"train", "val", "test"}) {
+    const data::Split& s = ds.split(name);
+    h << "<tr><td>" << name << "</td>";
+    for (int64_t count : s.class_counts(ds.num_classes))
+      h << "<td>" << count << " (" << pct(static_cast<double>(count) / std::max<int64_t>(1, s.size())) << ")</td>";
+    h << "</tr>\n";
+  }
+  h << "</table>\n";
+}
+
+// Up to four training images of class (or with label) `cls`, as they are stored (grey or colour).
+void example_row(std::ostringstream& h, const data::Split& tr, int64_t cls, const std::string& name) {
+  h << "<div class=\"row\"><span class=\"lab\">" << esc(name) << "</span>";
+  const int64_t H = tr.height(), W = tr.width(), C = tr.channels();
+  const int64_t* y = tr.labels.data<int64_t>();
+  int shown = 0;
+  for (int64_t i = 0; i < tr.size() && shown < 4; ++i) {
+    const bool member = tr.multilabel() ? y[i * tr.labels.size(1) + cls] == 1 : y[i] == cls;
+    if (!member) continue;
+    Tensor rgb = Tensor::empty({H, W, 3}, DType::UInt8);
+    const uint8_t* src = tr.images.data<uint8_t>() + i * H * W * C;  // (H, W, C)
+    for (int64_t p = 0; p < H * W; ++p)
+      for (int c = 0; c < 3; ++c) rgb.data<uint8_t>()[3 * p + c] = src[p * C + (C == 3 ? c : 0)];
+    h << png_img(rgb, name + " training image " + std::to_string(i), 112);
+    ++shown;
+  }
+  h << "</div>\n";
+}
+
 void data_section(std::ostringstream& h, const std::string& data_path) {
   h << "<section id=\"data\"><h2>1. Data</h2>\n";
   if (data_path.empty() || !fs::exists(data_path)) {
@@ -83,35 +118,15 @@ void data_section(std::ostringstream& h, const std::string& data_path) {
     return;
   }
   const data::Dataset ds = data::load_medmnist(data_path);
-  h << "<p>" << esc(data_path) << ": PneumoniaMNIST (MedMNIST v2, CC BY 4.0), " << ds.train.size() << "/"
-    << ds.val.size() << "/" << ds.test.size() << " train/val/test images of " << ds.train.images.size(1) << "x"
-    << ds.train.images.size(2)
-    << ".</p>\n<table><tr><th>split</th><th>normal (0)</th><th>pneumonia (1)</th><th>share positive</th></tr>\n";
-  for (const char* name : {"train", "val", "test"}) {
-    const data::Split& s = ds.split(name);
-    int64_t pos = 0;
-    for (int64_t i = 0; i < s.size(); ++i) pos += s.labels.at(i) == 1;
-    h << "<tr><td>" << name << "</td><td>" << s.size() - pos << "</td><td>" << pos << "</td><td>"
-      << pct(static_cast<double>(pos) / std::max<int64_t>(1, s.size())) << "</td></tr>\n";
-  }
-  h << "</table>\n<p>The first four training images of each class:</p>\n";
-  const data::Split& tr = ds.train;
-  const int64_t H = tr.images.size(1), W = tr.images.size(2);
-  for (int cls : {0, 1}) {
-    h << "<div class=\"row\"><span class=\"lab\">" << (cls ? "pneumonia" : "normal") << "</span>";
-    int shown = 0;
-    for (int64_t i = 0; i < tr.size() && shown < 4; ++i) {
-      if (static_cast<int>(tr.labels.at(i)) != cls) continue;
-      Tensor rgb = Tensor::empty({H, W, 3}, DType::UInt8);
-      const int64_t C = tr.channels();
-      const uint8_t* src = tr.images.data<uint8_t>() + i * H * W * C;  // (H, W, C)
-      for (int64_t p = 0; p < H * W; ++p)
-        for (int c = 0; c < 3; ++c) rgb.data<uint8_t>()[3 * p + c] = src[p * C + (C == 3 ? c : 0)];
-      h << png_img(rgb, std::string(cls ? "pneumonia" : "normal") + " training image " + std::to_string(i), 112);
-      ++shown;
-    }
-    h << "</div>\n";
-  }
+  const std::vector<std::string> names = models::default_class_names(data_path, ds.num_classes);
+  h << "<p>" << esc(data_path) << ": " << esc(fs::path(data_path).stem().string()) << " (MedMNIST v2, CC BY 4.0), "
+    << data::task_name(ds.task) << ", " << ds.train.size() << "/" << ds.val.size() << "/" << ds.test.size()
+    << " train/val/test images of " << ds.train.height() << "x" << ds.train.width() << ", " << ds.train.channels()
+    << " channel(s).</p>\n";
+  class_table(h, ds, names);
+  h << "<p>The first four training images of " << (ds.num_classes > 4 ? "the first four classes" : "each class")
+    << (ds.task == data::Task::MultiLabel ? " (images carrying that label)" : "") << ":</p>\n";
+  for (int64_t cls = 0; cls < std::min<int64_t>(ds.num_classes, 4); ++cls) example_row(h, ds.train, cls, names[cls]);
   h << "</section>\n";
 }
 
@@ -139,17 +154,52 @@ std::string with_ci(const json& ev, const std::string& name, const json& value) 
   return s;
 }
 
+// A multi-class or multi-label model's classes, one-vs-rest (metrics.json's "multi").
+void per_class_table(std::ostringstream& h, const json& m, const std::string& run) {
+  if (m.is_null() || !m.contains("multi")) return;
+  const json& mu = m["multi"];
+  h << "<h3>" << esc(run) << ": per " << (mu.value("task", "") == "multi-label" ? "label" : "class (one-vs-rest)")
+    << "</h3>\n<table><tr><th>class</th><th>positives</th><th>AUC</th><th>sensitivity</th><th>specificity</th>"
+       "<th>PPV</th><th>F1</th></tr>\n";
+  const json& pc = mu["per_class"];
+  for (size_t k = 0; k < pc.size(); ++k) {
+    const json& c = pc[k];
+    const std::string name = m.contains("class_names") && k < m["class_names"].size()
+                                 ? m["class_names"][k].get<std::string>()
+                                 : "class " + std::to_string(k);
+    h << "<tr><td>" << esc(name) << "</td><td>" << c.value("positives", 0) << "</td><td>" << fmt(c["auc"]) << "</td>";
+    for (const char* key : {"sensitivity", "specificity", "ppv", "f1"})
+      h << "<td>" << fmt(c["metrics"][key]) << "</td>";
+    h << "</tr>\n";
+  }
+  h << "</table>\n";
+}
+
 void metrics_section(std::ostringstream& h, const std::vector<fs::path>& runs, const fs::path& dir) {
   h << "<section id=\"metrics\"><h2>3. Test metrics</h2>\n<p>At the threshold chosen on val (Youden's J), never on "
        "test; "
        "95% bootstrap CIs in brackets where "
-       "computed.</p>\n<table><tr><th>model</th><th>threshold</th><th>AUC</th><th>accuracy</th>"
+       "computed. Multi-class and multi-label models predict by argmax or p &gt; 0.5 per label; their threshold "
+       "column names the task and their classes follow "
+       "one-vs-rest.</p>\n<table><tr><th>model</th><th>threshold</th><th>AUC</th><th>accuracy</th>"
        "<th>sensitivity</th><th>specificity</th><th>PPV</th><th>NPV</th><th>F1</th><th>TP/FP/FN/TN</th></tr>\n";
   for (const auto& run : runs) {
     const json m = read_json_if(run / "eval-test/metrics.json");
     if (m.is_null()) {
       h << "<tr><td>" << esc(run_name(run, dir))
         << "</td><td colspan=\"9\" class=\"missing\">no eval-test/metrics.json: run lightbox eval --run</td></tr>\n";
+      continue;
+    }
+    if (m.contains("multi")) {
+      const json& mu = m["multi"];
+      h << "<tr><td>" << esc(run_name(run, dir)) << "</td><td>" << esc(m.value("task", "")) << "</td><td>"
+        << with_ci(mu, "auc", mu["auc"])
+        << (mu.value("undefined_auc_classes", 0) > 0
+                ? " <span class=\"ci\">(" + std::to_string(mu["undefined_auc_classes"].get<int64_t>()) +
+                      " class(es) without both sides left out)</span>"
+                : std::string())
+        << "</td><td>" << with_ci(mu, "accuracy", mu["accuracy"])
+        << "</td><td colspan=\"6\">per class below</td></tr>\n";
       continue;
     }
     const json& ev = m["at_val_threshold"];
@@ -161,11 +211,48 @@ void metrics_section(std::ostringstream& h, const std::vector<fs::path>& runs, c
     h << "<td>" << cm["tp"] << "/" << cm["fp"] << "/" << cm["fn"] << "/" << cm["tn"] << "</td></tr>\n";
   }
   h << "</table>\n";
+  for (const auto& run : runs) per_class_table(h, read_json_if(run / "eval-test/metrics.json"), run_name(run, dir));
   for (const auto& run : runs)
     h << "<h3>" << esc(run_name(run, dir)) << "</h3><div class=\"row\">"
       << svg_img(run / "eval-test/roc.svg", "ROC curve") << svg_img(run / "eval-test/confusion.svg", "confusion matrix")
       << "</div>\n";
   h << "</section>\n";
+}
+
+// compare.json of a binary task: McNemar, DeLong and the seed's chi-squared rows.
+void binary_comparison_rows(std::ostringstream& h, const json& c) {
+  const json& mc = c["mcnemar"];
+  h << "<tr><td>McNemar (exact)</td><td>" << sig(mc["statistic"]) << "</td><td>" << sig(mc["p_value"])
+    << "</td><td>A right, B wrong: " << mc["b_a_right_b_wrong"] << "; A wrong, B right: " << mc["c_a_wrong_b_right"]
+    << "</td></tr>\n";
+  const json& dl = c["delong"];
+  h << "<tr><td>DeLong (AUC)</td><td>z = " << sig(dl["z"]) << "</td><td>" << sig(dl["p_value"]) << "</td><td>AUC "
+    << fmt(dl["auc_a"]) << " vs " << fmt(dl["auc_b"]) << ", difference " << fmt(dl["diff"]);
+  if (dl.contains("ci95") && dl["ci95"].is_array())
+    h << " [" << fmt(dl["ci95"][0]) << ", " << fmt(dl["ci95"][1]) << "]";
+  h << "</td></tr>\n";
+  const json& ch = c["chi2_confusion_2x4"];
+  h << "<tr><td>chi-squared (2x4 confusion tables)</td><td>" << sig(ch["statistic"]) << "</td><td>"
+    << sig(ch["p_value"]) << "</td><td>dof " << ch.value("dof", 0) << "</td></tr>\n</table>\n";
+}
+
+// compare.json of a multi-class or multi-label task: McNemar on correctness and DeLong per class.
+void multi_comparison_rows(std::ostringstream& h, const json& c) {
+  if (c.contains("mcnemar")) {
+    const json& mc = c["mcnemar"];
+    h << "<tr><td>McNemar (exact, argmax = label)</td><td>" << sig(mc["statistic"]) << "</td><td>" << sig(mc["p_value"])
+      << "</td><td>A right, B wrong: " << mc["b_a_right_b_wrong"] << "; A wrong, B right: " << mc["c_a_wrong_b_right"]
+      << "</td></tr>\n";
+  }
+  for (const json& pc : c["per_class"]) {
+    const json& dl = pc["delong"];
+    h << "<tr><td>DeLong, " << esc(pc.value("name", "")) << "</td><td>z = " << sig(dl["z"]) << "</td><td>"
+      << sig(dl["p_value"]) << "</td><td>AUC " << fmt(dl["auc_a"]) << " vs " << fmt(dl["auc_b"]);
+    if (pc.contains("mcnemar")) h << "; McNemar on this label p = " << sig(pc["mcnemar"]["p_value"]);
+    if (dl.contains("error")) h << " (" << esc(dl["error"].get<std::string>()) << ")";
+    h << "</td></tr>\n";
+  }
+  h << "</table>\n";
 }
 
 void comparison_section(std::ostringstream& h, const fs::path& dir) {
@@ -181,19 +268,10 @@ void comparison_section(std::ostringstream& h, const fs::path& dir) {
          "the seed report's chi-squared on the two confusion tables is shown for comparison, though it ignores the "
          "pairing.</p>\n"
          "<table><tr><th>test</th><th>statistic</th><th>p-value</th><th>detail</th></tr>\n";
-    const json& mc = c["mcnemar"];
-    h << "<tr><td>McNemar (exact)</td><td>" << sig(mc["statistic"]) << "</td><td>" << sig(mc["p_value"])
-      << "</td><td>A right, B wrong: " << mc["b_a_right_b_wrong"] << "; A wrong, B right: " << mc["c_a_wrong_b_right"]
-      << "</td></tr>\n";
-    const json& dl = c["delong"];
-    h << "<tr><td>DeLong (AUC)</td><td>z = " << sig(dl["z"]) << "</td><td>" << sig(dl["p_value"]) << "</td><td>AUC "
-      << fmt(dl["auc_a"]) << " vs " << fmt(dl["auc_b"]) << ", difference " << fmt(dl["diff"]);
-    if (dl.contains("ci95") && dl["ci95"].is_array())
-      h << " [" << fmt(dl["ci95"][0]) << ", " << fmt(dl["ci95"][1]) << "]";
-    h << "</td></tr>\n";
-    const json& ch = c["chi2_confusion_2x4"];
-    h << "<tr><td>chi-squared (2x4 confusion tables)</td><td>" << sig(ch["statistic"]) << "</td><td>"
-      << sig(ch["p_value"]) << "</td><td>dof " << ch.value("dof", 0) << "</td></tr>\n</table>\n";
+    if (c.contains("per_class"))
+      multi_comparison_rows(h, c);
+    else
+      binary_comparison_rows(h, c);
   }
   // explanation agreement (compare --explain)
   std::vector<fs::path> agree;

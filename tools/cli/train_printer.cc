@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include "engine/data/medmnist.h"
+
 namespace lb::cli {
 
 void TrainPrinter::config_missing(const std::string& out) {
@@ -21,10 +23,12 @@ void TrainPrinter::imagenet_init(const models::InitReport& report, const std::st
               << (name == "conv1.weight" ? " (--conv1 random)" : " (new classifier head)") << "\n";
 }
 
-// The data line, then one line per split: its size and each class's count and share.
+// The data line, then one line per split: its size and each class's count and share (for a
+// multi-label set, how many images carry each label).
 void TrainPrinter::run_start(const models::RunStart& start) {
+  const bool multilabel = start.task == data::task_name(data::Task::MultiLabel);
   std::cerr << "lightbox: " << start.data << ", " << start.height << "x" << start.width << "x" << start.channels << ", "
-            << start.num_classes << " classes\n";
+            << start.num_classes << (multilabel ? " labels (multi-label)" : " classes") << "\n";
   for (const models::RunStart::Split& s : start.splits) {
     std::cerr << "  " << s.name << ": " << s.size << " images (";
     for (size_t k = 0; k < s.counts.size(); ++k)
