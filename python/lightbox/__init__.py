@@ -175,21 +175,57 @@ def predict(model: Model, data: str, split: str = "test", batch_size: int = 256,
         return _core.predict(model, data, split, batch_size, on)
 
 
-def select(labels: Sequence[int], scores: Sequence[float], cells: str = "tp,fp,fn,tn", per_cell: int = 1,
-           threshold: float = 0.5, order: str = "first") -> List[Dict[str, Any]]:
-    """Samples to explain from the confusion-matrix cells, as `lightbox explain --select`:
-    labels 0/1, scores = class-1 probabilities; order "first" (lowest indices) or "confident".
-    Returns [{"index", "cell", "label", "score"}, ...] cell by cell."""
-    return _core.select(np.asarray(labels, dtype=np.int64).tolist(), np.asarray(scores, dtype=np.float64).tolist(),
-                        cells, per_cell, threshold, order)
+def select(labels: Any, scores: Any, cells: str = "tp,fp,fn,tn", per_cell: int = 1, threshold: float = 0.5,
+           order: str = "first", cls: Optional[int] = None) -> List[Dict[str, Any]]:
+    """Samples to explain from the confusion-matrix cells, as `lightbox explain --select [--class K]`.
+
+    Binary: labels (N,) 0/1, scores (N,) class-1 probabilities, predicted positive at >= threshold.
+    Multi-class: scores (N, K) probabilities, labels (N,); cls=k makes the cells one-vs-rest for k
+        (belongs to k, argmax is k); without cls each sample is judged on its own predicted class,
+        so it is TP (right) or FP (wrong), as the CLI does.
+    Multi-label: scores (N, L), labels (N, L) 0/1 flags; cls=k (default: each sample's most probable
+        label), predicted at >= threshold.
+    order "first" (lowest indices) or "confident" (furthest from the threshold).
+    Returns [{"index", "cell", "label" (1 when it belongs to the class), "score"}, ...] cell by cell."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    multilabel = y.ndim == 2
+    if s.ndim == 2 and s.shape[1] == 2 and not multilabel and cls is None:
+        s = s[:, 1]  # a two-class model: class 1 is the positive class, as in the CLI
+    if s.ndim == 1:
+        positive, predicted, score = y, (s >= threshold).astype(np.int64), s
+    else:
+        if cls is None and set(cells.split(",")) - {"tp", "fp"}:
+            raise Error(f"select {cells}: without cls=K each sample of a {s.shape[1]}-output model is judged on "
+                        "its own predicted class, so it is tp (right) or fp (wrong); give cls=K for fn and tn "
+                        "(one-vs-rest for class K)")
+        if cls is not None and not 0 <= cls < s.shape[1]:
+            raise Error(f"select: cls={cls}: the model has {s.shape[1]} outputs (0 to {s.shape[1] - 1})")
+        rows = np.arange(len(s))
+        k = s.argmax(axis=1) if cls is None else np.full(len(s), cls)
+        score = s[rows, k]
+        positive = y[rows, k] if multilabel else (y == k).astype(np.int64)
+        predicted = (score >= threshold) if multilabel or s.shape[1] == 2 else (s.argmax(axis=1) == k)
+        predicted = predicted.astype(np.int64)
+    return _core.select(np.asarray(positive).tolist(), np.asarray(predicted).tolist(), np.asarray(score).tolist(),
+                        threshold, cells, per_cell, order)
 
 
-def evaluate(scores: Sequence[float], labels: Sequence[int], threshold: float = 0.5, resamples: int = 1000,
-             seed: int = 0, roc: bool = True) -> Dict[str, Any]:
-    """Binary metrics at a threshold with bootstrap CIs (`lightbox eval`'s metrics.json): confusion,
-    accuracy, sensitivity, specificity, ppv, npv, f1, balanced accuracy, AUC, ROC."""
-    return _core.evaluate(np.asarray(scores, dtype=np.float64).tolist(), np.asarray(labels, dtype=np.int64).tolist(),
-                          threshold, resamples, seed, roc)
+def evaluate(scores: Any, labels: Any, threshold: float = 0.5, resamples: int = 1000, seed: int = 0,
+             roc: bool = True) -> Dict[str, Any]:
+    """Metrics as `lightbox eval` reports them, with bootstrap CIs.
+
+    scores (N,) class-1 probabilities, labels (N,) 0/1: binary metrics at `threshold` (confusion,
+        accuracy, sensitivity, specificity, ppv, npv, f1, balanced accuracy, AUC, ROC).
+    scores (N, K) softmax rows, labels (N,) in [0, K): multi-class ACC and macro one-vs-rest AUC,
+        the K x K confusion and per-class results (MedMNIST's metrics).
+    scores (N, L) sigmoid outputs, labels (N, L) 0/1 flags: multi-label (threshold 0.5, MedMNIST's).
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim == 2:
+        y = np.asarray(labels, dtype=np.int64)
+        return _core.evaluate_classes(s.tolist(), y.tolist(), resamples, seed, roc)
+    return _core.evaluate(s.tolist(), np.asarray(labels, dtype=np.int64).tolist(), threshold, resamples, seed, roc)
 
 
 def compare(scores_a: Sequence[float], scores_b: Sequence[float], labels: Sequence[int],

@@ -8,6 +8,7 @@
 #include "engine/data/medmnist.h"
 #include "explain/select.h"
 #include "models/checkpoint.h"
+#include "models/evaluate/multiclass.h"
 #include "models/evaluate/stats.h"
 #include "models/predict.h"
 #include "python/src/core.h"
@@ -42,12 +43,7 @@ nb::dict predict(lb::models::Checkpoint& ck, const std::string& path, const std:
   return d;
 }
 
-nb::list select(const std::vector<int>& labels, const std::vector<double>& scores, const std::string& cells,
-                int64_t per_cell, double threshold, const std::string& order) {
-  LB_CHECK(labels.size() == scores.size(),
-           "select: " << labels.size() << " labels but " << scores.size() << " scores; give one of each per sample");
-  const lb::explain::Selection sel = lb::explain::select_cells(
-      labels, scores, threshold, lb::explain::parse_cells(cells), per_cell, lb::explain::parse_select_order(order));
+nb::list selection_list(const lb::explain::Selection& sel) {
   nb::list l;
   for (const lb::explain::Selected& s : sel.samples) {
     nb::dict d;
@@ -60,6 +56,22 @@ nb::list select(const std::vector<int>& labels, const std::vector<double>& score
   return l;
 }
 
+// The cells one-vs-rest (explain/select.h): per sample, whether it belongs to the class, whether
+// the model predicts it, and the model's probability of it. The Python layer derives these from
+// (N,) binary scores, (N, K) multi-class probabilities or (N, L) multi-label ones.
+nb::list select(const std::vector<int>& positive, const std::vector<int>& predicted, const std::vector<double>& scores,
+                double threshold, const std::string& cells, int64_t per_cell, const std::string& order) {
+  LB_CHECK(positive.size() == scores.size() && predicted.size() == scores.size(),
+           "select: " << positive.size() << " labels but " << scores.size() << " scores; give one of each per sample");
+  lb::explain::OneVsRest ovr;
+  ovr.positive = positive;
+  ovr.predicted = predicted;
+  ovr.score = scores;
+  ovr.threshold = threshold;
+  return selection_list(lb::explain::select_cells(ovr, lb::explain::parse_cells(cells), per_cell,
+                                                  lb::explain::parse_select_order(order)));
+}
+
 nb::object evaluate(const std::vector<double>& scores, const std::vector<int>& labels, double threshold, int resamples,
                     uint64_t seed, bool roc) {
   LB_CHECK(labels.size() == scores.size(),
@@ -68,6 +80,25 @@ nb::object evaluate(const std::vector<double>& scores, const std::vector<int>& l
   o.resamples = resamples;
   o.seed = seed;
   const auto ev = compute([&] { return lb::eval::evaluate(scores, labels, threshold, o); });
+  return json_to_python(lb::eval::to_json(ev, roc));
+}
+
+// Multi-class (labels (N,), probs (N, K) softmax rows) or multi-label (labels (N, L) 0/1 flags,
+// probs (N, L) sigmoid outputs): MedMNIST's ACC and AUC, per-class results (multiclass.h).
+nb::object evaluate_classes(const std::vector<std::vector<double>>& probs, nb::object labels, int resamples,
+                            uint64_t seed, bool roc) {
+  lb::eval::BootstrapOptions o;
+  o.resamples = resamples;
+  o.seed = seed;
+  const bool multilabel = nb::len(labels) > 0 && nb::hasattr(labels[0], "__len__");
+  lb::eval::MultiEvaluation ev;
+  if (multilabel) {
+    const auto rows = nb::cast<std::vector<std::vector<int>>>(labels);
+    ev = compute([&] { return lb::eval::evaluate_multilabel(probs, rows, o); });
+  } else {
+    const auto flat = nb::cast<std::vector<int>>(labels);
+    ev = compute([&] { return lb::eval::evaluate_multiclass(probs, flat, o); });
+  }
   return json_to_python(lb::eval::to_json(ev, roc));
 }
 
@@ -87,9 +118,10 @@ void bind_evaluate(nb::module_& m) {
   using namespace nb::literals;
   m.def("load_split", &load_split, "path"_a, "split"_a = "test");
   m.def("predict", &predict, "model"_a, "data"_a, "split"_a = "test", "batch_size"_a = 256, "progress"_a = false);
-  m.def("select", &select, "labels"_a, "scores"_a, "cells"_a = "tp,fp,fn,tn", "per_cell"_a = 1, "threshold"_a = 0.5,
-        "order"_a = "first");
+  m.def("select", &select, "positive"_a, "predicted"_a, "scores"_a, "threshold"_a, "cells"_a, "per_cell"_a, "order"_a);
   m.def("evaluate", &evaluate, "scores"_a, "labels"_a, "threshold"_a = 0.5, "resamples"_a = 1000, "seed"_a = 0,
+        "roc"_a = true);
+  m.def("evaluate_classes", &evaluate_classes, "probs"_a, "labels"_a, "resamples"_a = 1000, "seed"_a = 0,
         "roc"_a = true);
   m.def("compare", &compare, "scores_a"_a, "scores_b"_a, "labels"_a, "threshold_a"_a = 0.5, "threshold_b"_a = 0.5);
 }

@@ -72,3 +72,31 @@ def test_load_split(data_path):
     assert s["labels"].shape == (s["images"].shape[0],)
     with pytest.raises(lightbox.Error):
         lightbox.load_split(data_path, "holdout")
+
+
+def test_multiclass_and_multilabel_metrics():
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(3), 60)
+    labels = rng.integers(0, 3, 60)
+    m = lightbox.evaluate(probs, labels, resamples=0)
+    assert m["task"] == "multi-class" and m["classes"] == 3
+    assert m["accuracy"] == pytest.approx(np.mean(probs.argmax(1) == labels))
+    flags = rng.integers(0, 2, (60, 4))
+    ml = lightbox.evaluate(rng.random((60, 4)), flags, resamples=0)
+    assert ml["task"] == "multi-label" and len(ml["per_class"]) == 4
+    with pytest.raises(lightbox.Error):
+        lightbox.evaluate(probs, np.full(60, 5), resamples=0)  # a label out of range
+
+
+def test_select_multiclass_one_vs_rest():
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
+    labels = np.array([0, 0, 1, 2])
+    # Class 0: sample 0 is TP, 1 is FN (belongs to 0, argmax 1), 2 is FP (argmax 0, label 1), 3 is TN.
+    sel = lightbox.select(labels, probs, "tp,fp,fn,tn", cls=0)
+    assert [(s["cell"], s["index"]) for s in sel] == [("tp", 0), ("fp", 2), ("fn", 1), ("tn", 3)]
+    own = lightbox.select(labels, probs, "tp,fp", per_cell=2)  # each sample on its predicted class
+    assert [(s["cell"], s["index"]) for s in own] == [("tp", 0), ("tp", 3), ("fp", 1), ("fp", 2)]
+    with pytest.raises(lightbox.Error, match="give cls=K for fn and tn"):
+        lightbox.select(labels, probs, "tp,fn")
+    two = np.stack([1 - np.array([0.9, 0.2]), np.array([0.9, 0.2])], axis=1)
+    assert lightbox.select([1, 0], two, "tp,tn") == lightbox.select([1, 0], [0.9, 0.2], "tp,tn")
