@@ -145,7 +145,8 @@ ComputeScope::~ComputeScope() {
 }
 
 void register_errors(nb::module_& m) {
-  static nb::object error = nb::exception<lb::Error>(m, "Error", PyExc_RuntimeError);
+  // Kept for the life of the process (never decref'd after the interpreter is gone).
+  static PyObject* error = nb::exception<lb::Error>(m, "Error", PyExc_RuntimeError).release().ptr();
   // Tried before the lb::Error translator: a cancelled call is a KeyboardInterrupt, as Ctrl-C
   // is everywhere else in Python.
   nb::register_exception_translator([](const std::exception_ptr& p, void*) {
@@ -154,11 +155,11 @@ void register_errors(nb::module_& m) {
     } catch (const lb::Cancelled& e) {
       PyErr_SetString(PyExc_KeyboardInterrupt, e.what());
     } catch (const nlohmann::json::exception& e) {  // a config or metadata value of the wrong type
-      PyErr_SetString(error.ptr(), e.what());
+      PyErr_SetString(error, e.what());
     } catch (const std::invalid_argument& e) {
-      PyErr_SetString(error.ptr(), e.what());
+      PyErr_SetString(error, e.what());
     } catch (const std::out_of_range& e) {
-      PyErr_SetString(error.ptr(), e.what());
+      PyErr_SetString(error, e.what());
     }
   });
 }
