@@ -30,6 +30,7 @@ Command bench_command();
 Command phantom_command();
 Command assess_command();
 Command report_command();
+Command sweep_command();
 
 std::vector<Command> all_commands();
 
