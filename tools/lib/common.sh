@@ -14,7 +14,8 @@ LB_PACKAGES_BUILD=(build-essential cmake pkg-config libopenblas-dev libomp-dev l
 # lint tests (tests/lint: the layout of every file, the length of every function).
 # python3-dev and python3-venv: the Python package (python/, docs/11-python.md), built and tested in a venv.
 LB_PACKAGES_TEST=(clang-14 libclang-rt-14-dev chromium clang-format-14 clang-tidy-14 python3-dev python3-venv)
-LB_PYTHON_REQUIREMENTS=(nanobind numpy pytest)
+# nanobind pinned: the committed type stubs are its stubgen's output (tests/python/test_stubs.py).
+LB_PYTHON_REQUIREMENTS=(nanobind==3.1.0 numpy pytest)
 
 lb_ensure_packages() {
   local missing=()
