@@ -15,7 +15,7 @@
 // Cancellation rides on the same calls: a long loop reports progress between its batches, so
 // ProgressBar::update is where it can stop cleanly. request_cancel() (a signal handler may call
 // it: it only stores an atomic flag) makes the next update() of any loop throw lb::Cancelled; the
-// Python binding sets it on Ctrl-C while the engine computes (docs/11-python.md). Training has its
+// Python binding sets it on Ctrl-C while the engine computes (docs/12-python.md). Training has its
 // own stop request that saves a resumable state first (models/train.h, stop_requested).
 #pragma once
 

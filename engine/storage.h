@@ -8,7 +8,7 @@
 // from cudaMalloc when the build has CUDA; a caching allocator replaces it with the CUDA backend.
 //
 // A storage can also wrap memory it does not own (Storage::wrap): another library's buffer, such
-// as a numpy array the Python binding shares without a copy (python/, docs/11-python.md). The
+// as a numpy array the Python binding shares without a copy (python/, docs/12-python.md). The
 // storage then holds `owner`, whatever keeps that memory alive, and releases it instead of freeing.
 #pragma once
 

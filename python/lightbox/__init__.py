@@ -8,7 +8,7 @@
     shap.image_plot(e.shap_values(), e.pixel_values()) # shap's layout
 
 Arrays go in and out without copies where the layout allows it (C-contiguous float32 on the
-CPU; docs/11-python.md says where a copy happens). Every failure is one exception type,
+CPU; docs/12-python.md says where a copy happens). Every failure is one exception type,
 lightbox.Error, carrying the engine's one-line message (the CLI's). Ctrl-C stops a long call
 between batches with KeyboardInterrupt; the GIL is released while the engine computes.
 """

@@ -2,7 +2,7 @@
 // copies, the scope a computing call runs in (GIL released, Ctrl-C turned into a cancellation),
 // and JSON to Python values. The module is a thin layer: every number comes from the engine.
 //
-// Tensors (docs/11-python.md):
+// Tensors (docs/12-python.md):
 //   in   any object with DLPack or the buffer protocol (numpy, PyTorch CPU tensors) becomes an
 //        lb::Tensor over the same memory when it is C-contiguous on the CPU with a supported
 //        dtype (float32, float64, int64, uint8); the lb::Storage keeps the Python array alive.

@@ -1,4 +1,4 @@
-# conftest.py: fixtures of the Python package's tests (tests/python, docs/11-python.md): a small
+# conftest.py: fixtures of the Python package's tests (tests/python, docs/12-python.md): a small
 # seeded ResNet18 saved as a checkpoint, images in model space, and the CLI that the results are
 # compared against (LB_CLI, set by ctest; the tests that need it skip without it).
 import os

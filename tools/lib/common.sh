@@ -12,7 +12,7 @@ LB_PACKAGES_BUILD=(build-essential cmake pkg-config libopenblas-dev libomp-dev l
 # tools/test.sh only: the sanitizer build and the fuzzers (docs/reliability.md); chromium for the
 # report.html browser test (tests/cli/test_cli_report.cc); clang-format-14 and clang-tidy-14 for the
 # lint tests (tests/lint: the layout of every file, the length of every function).
-# python3-dev and python3-venv: the Python package (python/, docs/11-python.md), built and tested in a venv.
+# python3-dev and python3-venv: the Python package (python/, docs/12-python.md), built and tested in a venv.
 LB_PACKAGES_TEST=(clang-14 libclang-rt-14-dev chromium clang-format-14 clang-tidy-14 python3-dev python3-venv)
 # nanobind pinned: the committed type stubs are its stubgen's output (tests/python/test_stubs.py).
 LB_PYTHON_REQUIREMENTS=(nanobind==3.1.0 numpy pytest)
