@@ -138,7 +138,8 @@ TEST(CliTasks, ThreeClassSetGoesThroughTheWholeStudy) {
   }
   const test::CliResult k2 = explain_run(dir, "x-k2", "--class 2 --select tp,fp,fn,tn");
   ASSERT_EQ(k2.code, 0) << k2.err;
-  for (const json& s : read_json(dir + "/x-k2/meta.json").at("samples")) {
+  const json k2_meta = read_json(dir + "/x-k2/meta.json");  // kept: the loop reads into it
+  for (const json& s : k2_meta.at("samples")) {
     EXPECT_EQ(s.at("class"), 2);
     const bool positive = s.at("label") == 2, tp_or_fn = s["cell"] == "tp" || s["cell"] == "fn";
     EXPECT_EQ(positive, tp_or_fn) << s.dump();
@@ -170,7 +171,8 @@ TEST(CliTasks, FourteenLabelSetGoesThroughTheWholeStudy) {
   }
   const test::CliResult k = explain_run(dir, "x-k", "--class 0 --select tp,fn --model-output probs");
   ASSERT_EQ(k.code, 0) << k.err;
-  for (const json& s : read_json(dir + "/x-k/meta.json").at("samples")) {
+  const json k_meta = read_json(dir + "/x-k/meta.json");
+  for (const json& s : k_meta.at("samples")) {
     EXPECT_EQ(s.at("labels").size(), 14u);
     EXPECT_EQ(s.at("label"), 1) << s.dump();  // tp and fn both carry label 0
     EXPECT_EQ(s.at("labels")[0], 1);
