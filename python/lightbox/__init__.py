@@ -228,13 +228,21 @@ def evaluate(scores: Any, labels: Any, threshold: float = 0.5, resamples: int = 
     return _core.evaluate(s.tolist(), np.asarray(labels, dtype=np.int64).tolist(), threshold, resamples, seed, roc)
 
 
-def compare(scores_a: Sequence[float], scores_b: Sequence[float], labels: Sequence[int],
+def compare(scores_a: Any, scores_b: Any, labels: Any,
             threshold_a: float = 0.5, threshold_b: float = 0.5) -> Dict[str, Any]:
-    """Two models on the same samples, as `lightbox compare`: McNemar's exact test, DeLong's test of
-    the AUCs, and the seed's chi-squared tests (with why they mislead: models/evaluate/stats.h)."""
-    f = lambda a: np.asarray(a, dtype=np.float64).tolist()
-    return _core.compare(f(scores_a), f(scores_b), np.asarray(labels, dtype=np.int64).tolist(), threshold_a,
-                         threshold_b)
+    """Two models on the same samples, as `lightbox compare`.
+
+    scores (N,) class-1 probabilities, labels (N,) 0/1: McNemar's exact test, DeLong's test of the
+        AUCs, and the seed's chi-squared tests (with why they mislead: models/evaluate/stats.h).
+    scores (N, K) softmax rows with labels (N,), or (N, L) sigmoid outputs with labels (N, L) 0/1
+        flags: McNemar on correctness (argmax = label; per label for multi-label) and DeLong per
+        class, one-vs-rest (models/evaluate/compare_multi.h); the thresholds do not apply.
+    """
+    a, b = np.asarray(scores_a, dtype=np.float64), np.asarray(scores_b, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    if a.ndim == 2:
+        return _core.compare_classes(a.tolist(), b.tolist(), y.tolist())
+    return _core.compare(a.tolist(), b.tolist(), y.tolist(), threshold_a, threshold_b)
 
 
 # ---- training -------------------------------------------------------------------------------------

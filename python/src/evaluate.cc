@@ -8,6 +8,7 @@
 #include "engine/data/medmnist.h"
 #include "explain/select.h"
 #include "models/checkpoint.h"
+#include "models/evaluate/compare_multi.h"
 #include "models/evaluate/multiclass.h"
 #include "models/evaluate/stats.h"
 #include "models/predict.h"
@@ -112,6 +113,38 @@ nb::object compare(const std::vector<double>& scores_a, const std::vector<double
   return json_to_python(lb::eval::to_json(c));
 }
 
+// Two multi-class (labels (N,)) or multi-label (labels (N, L) flags) models' probabilities on the
+// same samples: McNemar on correctness and DeLong per class (models/evaluate/compare_multi.h).
+nb::object compare_classes(const std::vector<std::vector<double>>& probs_a,
+                           const std::vector<std::vector<double>>& probs_b, nb::object labels) {
+  const bool multilabel = nb::len(labels) > 0 && nb::hasattr(labels[0], "__len__");
+  const auto as_predictions = [&](const std::vector<std::vector<double>>& rows) {
+    lb::models::Predictions p;
+    const int64_t n = static_cast<int64_t>(rows.size()), k = n > 0 ? static_cast<int64_t>(rows[0].size()) : 0;
+    std::vector<double> flat;
+    for (const auto& r : rows) {
+      LB_CHECK(static_cast<int64_t>(r.size()) == k, "compare: ragged probability rows; give an (N, K) array");
+      flat.insert(flat.end(), r.begin(), r.end());
+    }
+    LB_CHECK(n > 0 && k > 0, "compare: no samples");
+    p.probs = lb::Tensor::from_vector(flat, {n, k});
+    p.logits = p.probs;
+    p.multilabel = multilabel;
+    std::vector<double> y;
+    if (multilabel)
+      for (const auto& row : nb::cast<std::vector<std::vector<int64_t>>>(labels))
+        y.insert(y.end(), row.begin(), row.end());
+    else
+      for (int64_t v : nb::cast<std::vector<int64_t>>(labels)) y.push_back(static_cast<double>(v));
+    LB_CHECK(static_cast<int64_t>(y.size()) == (multilabel ? n * k : n),
+             "compare: " << y.size() << " label entries for " << n << " samples of " << k << " outputs");
+    p.labels = lb::Tensor::from_vector(y, multilabel ? lb::Shape{n, k} : lb::Shape{n}, lb::DType::Int64);
+    return p;
+  };
+  const auto c = compute([&] { return lb::eval::compare_multi(as_predictions(probs_a), as_predictions(probs_b)); });
+  return json_to_python(lb::eval::to_json(c, {}));
+}
+
 }  // namespace
 
 void bind_evaluate(nb::module_& m) {
@@ -124,6 +157,7 @@ void bind_evaluate(nb::module_& m) {
   m.def("evaluate_classes", &evaluate_classes, "probs"_a, "labels"_a, "resamples"_a = 1000, "seed"_a = 0,
         "roc"_a = true);
   m.def("compare", &compare, "scores_a"_a, "scores_b"_a, "labels"_a, "threshold_a"_a = 0.5, "threshold_b"_a = 0.5);
+  m.def("compare_classes", &compare_classes, "probs_a"_a, "probs_b"_a, "labels"_a);
 }
 
 }  // namespace lbpy

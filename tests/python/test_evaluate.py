@@ -100,3 +100,23 @@ def test_select_multiclass_one_vs_rest():
         lightbox.select(labels, probs, "tp,fn")
     two = np.stack([1 - np.array([0.9, 0.2]), np.array([0.9, 0.2])], axis=1)
     assert lightbox.select([1, 0], two, "tp,tn") == lightbox.select([1, 0], [0.9, 0.2], "tp,tn")
+
+
+def test_compare_multiclass_and_multilabel():
+    # A right everywhere, B wrong on samples 1 and 4: McNemar counts them; DeLong per class.
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    a = np.eye(3)[labels] * 0.8 + 0.1 / 1.5
+    b = a.copy()
+    b[[1, 4]] = b[[0, 0]]
+    c = lightbox.compare(a, b, labels)
+    assert c["task"] == "multi-class"
+    assert c["mcnemar"]["b_a_right_b_wrong"] == 2 and c["mcnemar"]["c_a_wrong_b_right"] == 0
+    assert len(c["per_class"]) == 3 and c["accuracy_a"] == 1.0
+    flags = np.array([[1, 0], [0, 0], [1, 0], [0, 0]])
+    ml = lightbox.compare(np.array([[.9, .2], [.1, .3], [.8, .1], [.2, .4]]),
+                          np.array([[.4, .6], [.2, .1], [.3, .2], [.1, .1]]), flags)
+    assert ml["task"] == "multi-label, binary-class"
+    assert [p["mcnemar"]["b_a_right_b_wrong"] for p in ml["per_class"]] == [2, 1]
+    assert "error" in ml["per_class"][1]["delong"]  # label 1 is never present
+    with pytest.raises(lightbox.Error, match="labels differ|label entries"):
+        lightbox.compare(a, b, labels[:5])
