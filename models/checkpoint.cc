@@ -96,7 +96,10 @@ ModelMeta parse_meta(const std::map<std::string, std::string>& md, const nn::Sta
 
 namespace {
 
-// MedMNIST v2's label names (medmnist/info.py), in label order.
+// MedMNIST's label names (medmnist/info.py, INFO[set]["label"], checked against medmnist 3.0.2),
+// in label order. BloodMNIST's "immature granulocytes(myelocytes, metamyelocytes and
+// promyelocytes)" is shortened to fit a figure's column; RetinaMNIST's grades are numbered
+// ("class 0" ... "class 4") as MedMNIST names them "0" ... "4".
 struct KnownSet {
   const char* name;
   std::vector<std::string> labels;

@@ -73,6 +73,9 @@ TEST(CheckpointTask, MedMnistLabelNamesByFileName) {
   EXPECT_EQ(default_class_names("/x/chestmnist_224.npz", 14).at(0), "atelectasis");
   EXPECT_EQ(default_class_names("OrganSMNIST_64.npz", 11).at(10), "spleen");
   EXPECT_EQ(default_class_names("octmnist.npz", 4).at(3), "normal");
+  EXPECT_EQ(default_class_names("dermamnist_128.npz", 7).at(4), "melanoma");
+  EXPECT_EQ(default_class_names("pathmnist.npz", 9).at(8), "colorectal adenocarcinoma epithelium");
+  EXPECT_EQ(default_class_names("retinamnist_224.npz", 5).at(4), "class 4");
   // A count that does not match the set's is not that set: numbered classes.
   EXPECT_EQ(default_class_names("chestmnist.npz", 3), (std::vector<std::string>{"class 0", "class 1", "class 2"}));
   EXPECT_EQ(default_class_names("mine.npz", 2), (std::vector<std::string>{"class 0", "class 1"}));
