@@ -11,13 +11,7 @@
 
 namespace lb::models {
 
-std::vector<double> Predictions::positive_scores() const {
-  const int64_t n = probs.size(0), k = probs.size(1);
-  std::vector<double> s(n);
-  const float* p = probs.data<float>();
-  for (int64_t i = 0; i < n; ++i) s[i] = p[i * k + (k > 1 ? 1 : 0)];
-  return s;
-}
+std::vector<double> Predictions::positive_scores() const { return scores_of(probs.size(1) > 1 ? 1 : 0); }
 
 std::vector<int> Predictions::int_labels() const {
   LB_CHECK(!multilabel, "int_labels: a multi-label split has a row of flags per sample; use label_rows()");

@@ -340,6 +340,12 @@ nlohmann::json to_json(const Interval& ci) {
           {"skipped", ci.skipped}};
 }
 
+nlohmann::json to_json(const std::map<std::string, Interval>& intervals) {
+  nlohmann::json ci = nlohmann::json::object();
+  for (const auto& [name, interval] : intervals) ci[name] = to_json(interval);
+  return ci;
+}
+
 nlohmann::json to_json(const Evaluation& ev, bool include_roc) {
   nlohmann::json j = {{"n", ev.n},
                       {"positives", ev.positives},
@@ -349,11 +355,7 @@ nlohmann::json to_json(const Evaluation& ev, bool include_roc) {
                       {"metrics", to_json(ev.metrics)},
                       {"auc", number_or_null(ev.auc)}};
   if (include_roc && !ev.roc.thresholds.empty()) j["roc"] = to_json(ev.roc);
-  if (!ev.intervals.empty()) {
-    nlohmann::json ci = nlohmann::json::object();
-    for (const auto& [name, interval] : ev.intervals) ci[name] = to_json(interval);
-    j["intervals"] = ci;
-  }
+  if (!ev.intervals.empty()) j["intervals"] = to_json(ev.intervals);
   return j;
 }
 

@@ -165,6 +165,7 @@ nlohmann::json to_json(const ClassMetrics& m);
 nlohmann::json to_json(const RocCurve& roc);  // thresholds[0] (+inf) is written as null
 nlohmann::json to_json(const OperatingPoint& op);
 nlohmann::json to_json(const Interval& ci);
+nlohmann::json to_json(const std::map<std::string, Interval>& intervals);  // {name: interval}
 nlohmann::json to_json(const Evaluation& ev, bool include_roc = true);
 
 }  // namespace lb::eval

@@ -261,11 +261,7 @@ nlohmann::json to_json(const MultiEvaluation& ev, bool include_roc) {
     per_class.push_back(pc);
   }
   j["per_class"] = per_class;
-  if (!ev.intervals.empty()) {
-    nlohmann::json ci = nlohmann::json::object();
-    for (const auto& [name, interval] : ev.intervals) ci[name] = to_json(interval);
-    j["intervals"] = ci;
-  }
+  if (!ev.intervals.empty()) j["intervals"] = to_json(ev.intervals);
   return j;
 }
 

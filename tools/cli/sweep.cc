@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 
@@ -195,17 +196,18 @@ void add_run(Row& row, const Run& r) {
 // McNemar on argmax correctness (multi-class).
 json compare_best_two(const Row& a, const Row& b, const std::string& out) {
   json seeds = json::array();
+  std::unique_ptr<data::Dataset> ds;  // every run of a recipe trained on the same file: read it once
   for (uint64_t s : a.seeds) {
     if (std::find(b.seeds.begin(), b.seeds.end(), s) == b.seeds.end()) continue;
     const std::string pa = out + "/" + a.recipe + "/seed-" + std::to_string(s),
                       pb = out + "/" + b.recipe + "/seed-" + std::to_string(s);
     models::Checkpoint ca = models::load_checkpoint(pa + "/checkpoints/best.safetensors"),
                        cb = models::load_checkpoint(pb + "/checkpoints/best.safetensors");
-    const data::Dataset ds = data::load_medmnist(ca.meta.config.value("data", std::string()));
-    const auto xa = models::predict(*ca.model, ds.test, ca.meta.norm),
-               xb = models::predict(*cb.model, ds.test, cb.meta.norm);
+    if (!ds) ds = std::make_unique<data::Dataset>(data::load_medmnist(ca.meta.config.value("data", std::string())));
+    const auto xa = models::predict(*ca.model, ds->test, ca.meta.norm),
+               xb = models::predict(*cb.model, ds->test, cb.meta.norm);
     json row = {{"seed", s}};
-    if (eval::model_task(ca, ds) == data::Task::Binary) {
+    if (eval::model_task(ca, *ds) == data::Task::Binary) {
       const eval::Comparison c = eval::compare_models(xa.positive_scores(), xb.positive_scores(), xa.int_labels());
       row["mcnemar_p"] = c.mcnemar.p_value;
       row["delong_p"] = c.delong_error.empty() ? json(c.delong.p_value) : json(nullptr);
