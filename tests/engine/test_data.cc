@@ -5,19 +5,23 @@
 //   (MedMNIST v2, Yang et al. 2023, table of PneumoniaMNIST: 4708 / 524 / 624); the model-space
 //   transform is (pixel / 255 - mean) / std bit for bit; every malformed file is one clear line.
 // Augment: per-sample determinism from (seed, epoch, index), what each transform may do to a
-//   single bright pixel, the [0, 1] clamp, hflip off unless asked, and the --augment parser.
+//   single bright pixel, the [0, 1] clamp, hflip off unless asked, and the --augment parser; the
+//   warp against torch's affine_grid + grid_sample (golden augment_warp_zero / _border), the
+//   border fill, sub-pixel translate, and specs without the new keys drawing what they always drew.
 // Loader: each epoch is a permutation of the split drawn from (seed, epoch) alone, batches have
 //   the right shapes and contents, and stopping an epoch early (restart, destruction) never hangs.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <future>
 #include <iostream>
 #include <set>
 
 #include "engine/data/loader.h"
+#include "engine/io/npy.h"
 #include "engine/io/npz.h"
 #include "tests/support/check.h"
 #include "tests/support/tiny_dataset.h"
@@ -323,10 +327,119 @@ TEST(Augment, ParsesPresetsAndKeyValueLists) {
 
 TEST(Augment, BadSpecsAreErrors) {
   for (const char* bad : {"heavy", "shift", "zoom=2", "shift=abc", "shift=2.5", "rotate=-1", "contrast=1.5",
-                          "hflip=maybe", "brightness=0.1x"}) {
+                          "hflip=maybe", "brightness=0.1x", "translate=-1", "translate=nan", "fill=mirror",
+                          "shift=2,translate=1.5", "scale=1", "gamma=-0.1", "noise=inf", "scale=x"}) {
     const std::string msg = error_of([&] { parse_augment(bad); });
     EXPECT_TRUE(contains(msg, "--augment")) << bad << " gave: '" << msg << "'";
   }
+}
+
+TEST(Augment, TranslateAndFillParseAndDescribeOnlyWhenSet) {
+  const AugmentConfig a = parse_augment("translate=2,rotate=10,fill=border");
+  EXPECT_EQ(a.translate, 2.0);
+  EXPECT_EQ(a.shift, 0);
+  EXPECT_EQ(a.fill, Fill::Border);
+  EXPECT_TRUE(parse_augment("translate=0.5").enabled());
+  EXPECT_EQ(parse_augment("fill=black").fill, Fill::Zero);
+  const AugmentConfig back = parse_augment(describe(a));
+  EXPECT_EQ(back.translate, 2.0);
+  EXPECT_EQ(back.fill, Fill::Border);
+  // Older specs describe as they always did (config.json of earlier runs reads the same).
+  EXPECT_EQ(describe(parse_augment("shift=2,rotate=10")), "shift=2,rotate=10,brightness=0,contrast=0,hflip=0");
+}
+
+// The warp is the map a PyTorch user's affine_grid + grid_sample(align_corners=True) computes, for
+// both fills: parity runs (tools/parity/torch_sweep.py) augment with exactly this geometry.
+TEST(Augment, WarpMatchesTorchGridSample) {
+  for (const auto& [name, fill] : {std::pair{"zero", Fill::Zero}, std::pair{"border", Fill::Border}}) {
+    SCOPED_TRACE(name);
+    const std::string dir = std::string(LB_FIXTURES_DIR) + "/golden/augment_warp_" + name + "/";
+    const Tensor x = io::load_npy(dir + "x.npy"), want = io::load_npy(dir + "y.npy");
+    const Tensor p = io::load_npy(dir + "params.npy");  // angle, sy, sx (float64)
+    const double* q = p.data<double>();
+    Tensor got = Tensor::zeros(x.shape());
+    warp_image(x.data<float>(), got.data<float>(), x.size(0), x.size(1), x.size(2), q[0], q[1], q[2], fill);
+    LB_EXPECT_CLOSE(got, want, 1e-5, 1e-5);
+  }
+}
+
+// Moving right by one pixel: the first column is black with fill=zero and a copy of the source's
+// first column with fill=border; a half-pixel move averages neighbours.
+TEST(Augment, BorderFillRepeatsTheEdgeAndTranslateIsSubPixel) {
+  const int64_t h = 4, w = 5;
+  std::vector<float> src(h * w), dst(h * w);
+  for (int64_t i = 0; i < h * w; ++i) src[i] = 0.05f * static_cast<float>(i + 1);
+  warp_image(src.data(), dst.data(), 1, h, w, 0.0, 0.0, 1.0, Fill::Zero);
+  for (int64_t i = 0; i < h; ++i) {
+    EXPECT_EQ(dst[i * w], 0.0f);
+    EXPECT_FLOAT_EQ(dst[i * w + 1], src[i * w]);
+  }
+  warp_image(src.data(), dst.data(), 1, h, w, 0.0, 0.0, 1.0, Fill::Border);
+  for (int64_t i = 0; i < h; ++i) EXPECT_FLOAT_EQ(dst[i * w], src[i * w]);
+  warp_image(src.data(), dst.data(), 1, h, w, 0.0, 0.5, 0.0, Fill::Border);
+  for (int64_t j = 0; j < w; ++j) EXPECT_FLOAT_EQ(dst[w + j], 0.5f * (src[j] + src[w + j]));
+}
+
+TEST(Augment, ScaleGammaNoiseParseAndDescribe) {
+  const AugmentConfig a = parse_augment("scale=0.1,gamma=0.2,noise=0.02");
+  EXPECT_TRUE(a.enabled());
+  const AugmentConfig back = parse_augment(describe(a));
+  EXPECT_EQ(back.scale, 0.1);
+  EXPECT_EQ(back.gamma, 0.2);
+  EXPECT_EQ(back.noise, 0.02);
+}
+
+// zoom 2 on a horizontal ramp: output column j reads source column cx + (j - cx) / 2, exactly
+// (bilinear is exact on a linear ramp).
+TEST(Augment, ZoomMagnifiesAboutTheCentre) {
+  const int64_t h = 5, w = 9;
+  std::vector<float> src(h * w), dst(h * w);
+  for (int64_t i = 0; i < h; ++i)
+    for (int64_t j = 0; j < w; ++j) src[i * w + j] = 0.1f * static_cast<float>(j);
+  warp_image(src.data(), dst.data(), 1, h, w, 0.0, 0.0, 0.0, Fill::Zero, 2.0);
+  for (int64_t i = 0; i < h; ++i)
+    for (int64_t j = 0; j < w; ++j) EXPECT_NEAR(dst[i * w + j], 0.1 * (4.0 + (j - 4.0) / 2.0), 1e-6) << i << "," << j;
+}
+
+// gamma alone raises every pixel to one power g in [e^-gamma, e^gamma]; noise alone adds zero-mean
+// noise of the asked standard deviation (64x64 mid-grey pixels: no clamping).
+TEST(Augment, GammaIsOnePowerAndNoiseHasTheAskedSpread) {
+  const int64_t h = 64, w = 64;
+  std::vector<float> scratch(h * w);
+  std::vector<float> img(h * w);
+  for (int64_t i = 0; i < h * w; ++i) img[i] = 0.2f + 0.6f * static_cast<float>(i % 97) / 96.0f;
+  const std::vector<float> src = img;
+  Generator gen(5);
+  augment_image(img.data(), 1, h, w, parse_augment("gamma=0.3"), gen, scratch.data());
+  const double g = std::log(img[0]) / std::log(src[0]);
+  EXPECT_GE(g, std::exp(-0.3) - 1e-6);
+  EXPECT_LE(g, std::exp(0.3) + 1e-6);
+  EXPECT_GT(std::fabs(g - 1.0), 1e-4);
+  for (int64_t i = 0; i < h * w; ++i) EXPECT_NEAR(img[i], std::pow(src[i], g), 1e-5) << i;
+  img = src;
+  augment_image(img.data(), 1, h, w, parse_augment("noise=0.05"), gen, scratch.data());
+  double m = 0, v = 0;
+  for (int64_t i = 0; i < h * w; ++i) m += (img[i] - src[i]) / (h * w);
+  for (int64_t i = 0; i < h * w; ++i) v += (img[i] - src[i] - m) * (img[i] - src[i] - m) / (h * w - 1);
+  EXPECT_NEAR(m, 0.0, 0.005);
+  EXPECT_NEAR(std::sqrt(v), 0.05, 0.003);
+}
+
+// translate draws after every older key, so a spec without it augments exactly as before: the
+// same image as the explicit whole-pixel warp of the draws augment_image always made.
+TEST(Augment, SpecsWithoutTranslateDrawWhatTheyAlwaysDrew) {
+  const int64_t h = 8, w = 8;
+  std::vector<float> img(h * w), scratch(h * w), want(h * w);
+  for (int64_t i = 0; i < h * w; ++i) img[i] = static_cast<float>((i * 37) % 11) / 10.0f;
+  const std::vector<float> src = img;
+  const AugmentConfig a = parse_augment("shift=2,rotate=10");
+  Generator gen(sample_seed(3, 1, 4)), replay(sample_seed(3, 1, 4));
+  augment_image(img.data(), 1, h, w, a, gen, scratch.data());
+  const double angle = replay.uniform(-10.0, 10.0);
+  const double sy = static_cast<double>(static_cast<int64_t>(replay.next() % 5) - 2);
+  const double sx = static_cast<double>(static_cast<int64_t>(replay.next() % 5) - 2);
+  warp_image(src.data(), want.data(), 1, h, w, angle, sy, sx, Fill::Zero);
+  for (int64_t i = 0; i < h * w; ++i) EXPECT_FLOAT_EQ(img[i], std::min(1.0f, std::max(0.0f, want[i]))) << i;
 }
 
 // ---- Loader ----------------------------------------------------------------------------------------
