@@ -35,6 +35,10 @@ void validate_config(const TrainConfig& c) {
   LB_CHECK(c.norm_std > 0 && std::isfinite(c.norm_std) && std::isfinite(c.norm_mean),
            "--norm-std must be a positive number and --norm-mean a number");
   check_conv1_mode(c.conv1);
+  LB_CHECK(c.label_smoothing >= 0 && c.label_smoothing < 1,
+           "--label-smoothing must be in [0, 1), got " << c.label_smoothing);
+  LB_CHECK(c.select == "auc" || c.select == "loss",
+           "--select must be auc (the highest val AUC) or loss (the lowest val loss), got " << c.select);
   LB_CHECK(c.unfreeze_every >= 0 && c.patience >= 0 && c.warmup_epochs >= 0 && c.warmup_epochs <= kMaxEpochs,
            "--unfreeze-every, --patience and --warmup-epochs must be non-negative (warm-up at most " << kMaxEpochs
                                                                                                      << " epochs)");
@@ -49,7 +53,23 @@ std::shared_ptr<optim::LRSchedule> make_schedule(const TrainConfig& c, int64_t s
     s = std::make_shared<optim::CosineLR>(c.lr, total);
   else if (c.schedule == "onecycle")
     s = std::make_shared<optim::OneCycleLR>(c.lr, total);
-  else if (c.schedule.rfind("step:", 0) == 0) {
+  else if (c.schedule.rfind("onecycle:", 0) == 0) {
+    // onecycle:PCT warms up over the fraction PCT of the run (torch's pct_start; 0.3 alone).
+    const std::string v = c.schedule.substr(9);
+    double pct = -1;
+    try {
+      size_t used = 0;
+      pct = std::stod(v, &used);
+      if (used != v.size()) pct = -1;
+    } catch (const std::logic_error&) {
+      pct = -1;
+    }
+    LB_CHECK(pct > 0 && pct < 1,
+             "--schedule onecycle:PCT needs the warm-up fraction PCT in (0, 1) (e.g. "
+             "onecycle:0.15; onecycle alone is 0.3), got "
+                 << c.schedule);
+    s = std::make_shared<optim::OneCycleLR>(c.lr, total, pct);
+  } else if (c.schedule.rfind("step:", 0) == 0) {
     const auto parts = split(c.schedule.substr(5), ':', Empty::Skip);
     LB_CHECK(parts.size() == 2, "--schedule step needs step:EPOCHS:GAMMA (e.g. step:3:0.1), got " << c.schedule);
     int64_t every = 0;
@@ -67,10 +87,18 @@ std::shared_ptr<optim::LRSchedule> make_schedule(const TrainConfig& c, int64_t s
                  << kMaxEpochs << "] and GAMMA > 0 (e.g. step:3:0.1), got " << c.schedule);
     s = std::make_shared<optim::StepLR>(c.lr, every * steps_per_epoch, gamma);
   } else {
-    LB_THROW("--schedule must be none, cosine, onecycle or step:EPOCHS:GAMMA, got " << c.schedule);
+    LB_THROW("--schedule must be none, cosine, onecycle, onecycle:PCT or step:EPOCHS:GAMMA, got " << c.schedule);
   }
   if (c.warmup_epochs > 0) s = std::make_shared<optim::WarmupLR>(s, c.warmup_epochs * steps_per_epoch, 0.1);
   return s;
+}
+
+double apply_schedule(const optim::LRSchedule& s, optim::Optimizer& opt, int64_t step) {
+  const double lr = s.lr_at(step);
+  opt.set_lr(lr);
+  if (const auto* oc = dynamic_cast<const optim::OneCycleLR*>(&s))
+    if (auto* sgd = dynamic_cast<optim::SGD*>(&opt)) sgd->set_momentum(oc->momentum_at(step));
+  return lr;
 }
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, ResNet18& model) {

@@ -53,6 +53,8 @@ struct TrainConfig {
   std::string train_only;        // comma-separated module prefixes ("fc,layer4"); empty = all
   int64_t unfreeze_every = 0;    // > 0: gradual unfreezing, one more stage backwards every k epochs
   std::string augment = "none";  // see engine/data/augment.h
+  double label_smoothing = 0.0;  // single-label tasks: targets (1 - e) one-hot + e / classes
+  std::string select = "auc";    // the best epoch: highest val "auc" or lowest val "loss"
   double norm_mean = 0.5, norm_std = 0.5;
   uint64_t seed = 0;
   int64_t patience = 0;    // early stopping after this many epochs without a better val AUC; 0 = off
@@ -107,6 +109,11 @@ void validate_config(const TrainConfig& c);
 // The learning-rate schedule of c.schedule (with c.warmup_epochs of warm-up) over c.epochs epochs
 // of `steps_per_epoch` steps.
 std::shared_ptr<optim::LRSchedule> make_schedule(const TrainConfig& c, int64_t steps_per_epoch);
+// Sets opt's lr to the schedule's value at global step `step` (epoch * steps_per_epoch + batch)
+// and, for one-cycle driving SGD, the momentum torch's OneCycleLR cycles inversely to the lr
+// (0.95 -> 0.85 -> 0.95, whatever --momentum says). Returns the lr. The trainer's step calls it
+// before every batch; tests/models/test_train_parity.cc checks six steps against torch.
+double apply_schedule(const optim::LRSchedule& s, optim::Optimizer& opt, int64_t step);
 // c.optimizer over every parameter of `model` (frozen ones included: they have no gradient to step).
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, ResNet18& model);
 // The module prefixes trainable in 0-based epoch `e`: c.train_only, plus one more stage of

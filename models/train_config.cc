@@ -31,6 +31,8 @@ json TrainConfig::to_json() const {
           {"train_only", train_only},
           {"unfreeze_every", unfreeze_every},
           {"augment", augment},
+          {"label_smoothing", label_smoothing},
+          {"select", select},
           {"norm_mean", norm_mean},
           {"norm_std", norm_std},
           {"seed", seed},
@@ -92,6 +94,8 @@ TrainConfig TrainConfig::from_json(const json& j) {
   read_field(j, "train_only", c.train_only);
   read_field(j, "unfreeze_every", c.unfreeze_every);
   read_field(j, "augment", c.augment);
+  read_field(j, "label_smoothing", c.label_smoothing);
+  read_field(j, "select", c.select);
   read_field(j, "norm_mean", c.norm_mean);
   read_field(j, "norm_std", c.norm_std);
   read_field(j, "seed", c.seed);

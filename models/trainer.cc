@@ -151,6 +151,10 @@ void Trainer::build_model() {
   LB_CHECK(!cfg_.graph || ds_.task != data::Task::MultiLabel,
            "--graph captures the single-label cross-entropy step; train the multi-label " << cfg_.data
                                                                                           << " without --graph");
+  LB_CHECK(!cfg_.graph || cfg_.label_smoothing == 0,
+           "--graph captures the plain cross-entropy step; train with --label-smoothing without --graph");
+  LB_CHECK(cfg_.label_smoothing == 0 || ds_.task != data::Task::MultiLabel,
+           "--label-smoothing applies to single-label tasks; " << cfg_.data << " is multi-label");
   model_->to(dev_);  // before the optimizer's state exists: that state is made on the parameters' device
   data::parse_augment(cfg_.augment);
   make_schedule(cfg_, 1);
@@ -287,12 +291,7 @@ bool Trainer::train_batches(int64_t e, EpochRecord& rec, Clock::time_point t0) {
 }
 
 double Trainer::step(const data::Batch& b, int64_t e, int64_t i) {
-  const double lr = sched_->lr_at(e * steps_ + i);
-  opt_->set_lr(lr);
-  // One-cycle also cycles SGD momentum inversely to the lr (0.95 -> 0.85 -> 0.95), as torch's
-  // OneCycleLR does by default.
-  if (auto* oc = dynamic_cast<optim::OneCycleLR*>(sched_.get()))
-    if (auto* sgd = dynamic_cast<optim::SGD*>(opt_.get())) sgd->set_momentum(oc->momentum_at(e * steps_ + i));
+  const double lr = apply_schedule(*sched_, *opt_, e * steps_ + i);
   Tensor logits, loss;
   if (graph_) {
     const GraphStep::Result r = graph_->step(b.x, b.y);
@@ -300,8 +299,8 @@ double Trainer::step(const data::Batch& b, int64_t e, int64_t i) {
     loss = r.loss;
   } else {
     logits = (*model_)(b.x.to(dev_));
-    loss =
-        ds_.task == data::Task::MultiLabel ? binary_cross_entropy_with_logits(logits, b.y) : cross_entropy(logits, b.y);
+    loss = ds_.task == data::Task::MultiLabel ? binary_cross_entropy_with_logits(logits, b.y)
+                                              : cross_entropy_smoothed(logits, b.y, cfg_.label_smoothing);
     if (dev_.is_cpu()) check_finite(loss.item(), e, i);  // before the step: the state stays good
     opt_->zero_grad();
     loss.backward();
@@ -340,7 +339,11 @@ bool Trainer::end_epoch(int64_t e, EpochRecord& rec, Clock::time_point t0) {
   st_.next_batch = 0;
   st_.loss_sum = st_.acc_sum = st_.seconds = 0;
   st_.seen = 0;
-  const double score = std::isnan(rec.val_auc) ? rec.val_acc : rec.val_auc;
+  // --select loss ranks by 1 / (1 + val loss): lower loss, higher score, always above the -1 a
+  // fresh state starts from (and finite in the state's JSON, which -inf would not be).
+  const double score = cfg_.select == "loss"     ? 1.0 / (1.0 + rec.val_loss)
+                       : std::isnan(rec.val_auc) ? rec.val_acc
+                                                 : rec.val_auc;
   const bool improved = score > st_.best_auc;
   if (improved) {
     st_.best_auc = score;
@@ -381,7 +384,7 @@ TrainResult Trainer::result() const {
   TrainResult r;
   r.history = st_.history;
   r.best_epoch = st_.best_epoch;
-  r.best_val_auc = st_.best_auc;
+  r.best_val_auc = st_.best_epoch > 0 ? st_.history[st_.best_epoch - 1].val_auc : st_.best_auc;
   r.stopped_early = stopped_early_;
   r.interrupted = interrupted_;
   r.best_path = best_path_;

@@ -5,7 +5,9 @@
 
 #include "engine/autograd.h"
 #include "engine/cpu/softmax.h"
+#include "engine/ops/elementwise.h"
 #include "engine/ops/linear.h"
+#include "engine/ops/reduce.h"
 #include "engine/ops/shape.h"
 #include "kernels/runtime.cuh"
 #include "kernels/softmax.cuh"
@@ -242,6 +244,15 @@ Tensor sigmoid(const Tensor& z) {
   if (z.device().is_cuda()) pick = pick.to(z.device());
   const Tensor p = softmax(logit_pairs(reshape(z, {m, 1})), 1);
   return reshape(linear(p, pick, Tensor()), z.shape());
+}
+
+Tensor cross_entropy_smoothed(const Tensor& logits, const Tensor& target, double label_smoothing) {
+  LB_CHECK(label_smoothing >= 0.0 && label_smoothing < 1.0,
+           "cross_entropy: label smoothing must be in [0, 1), got " << label_smoothing);
+  const Tensor ce = cross_entropy(logits, target);
+  if (label_smoothing == 0.0) return ce;
+  // -sum_k (eps / C) log p_ik averaged over the batch is -eps * (the mean over all N * C entries).
+  return add(scale(ce, 1.0 - label_smoothing), mean(log_softmax(logits, 1)), -label_smoothing);
 }
 
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target) {

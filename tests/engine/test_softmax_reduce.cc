@@ -259,6 +259,29 @@ TEST(BceWithLogitsFiniteDiff, Float64) {
       gradcheck([&](const std::vector<Tensor>& in) { return binary_cross_entropy_with_logits(in[0], y); }, {z}));
 }
 
+// Label smoothing against a double reference: -sum_k q_ik log p_ik averaged over the batch with
+// q = (1 - e) one-hot + e / C; its gradient (p - q) / N by finite differences; e outside [0, 1)
+// is an error.
+TEST(CrossEntropySmoothed, MatchesReferenceAndFiniteDifferences) {
+  const double e = 0.2;
+  Tensor z = random_tensor({4, 3}, 47, DType::Float64, -3, 3).requires_grad_();
+  Tensor y = from({2, 0, 1, 2}, {4}, DType::Int64);
+  const auto v = z.to_vector();
+  double want = 0;
+  for (int64_t i = 0; i < 4; ++i) {
+    double m = -1e300, s = 0;
+    for (int64_t k = 0; k < 3; ++k) m = std::max(m, v[i * 3 + k]);
+    for (int64_t k = 0; k < 3; ++k) s += std::exp(v[i * 3 + k] - m);
+    for (int64_t k = 0; k < 3; ++k) {
+      const double q = (k == y.to_vector()[i] ? 1 - e : 0) + e / 3;
+      want -= q * (v[i * 3 + k] - m - std::log(s)) / 4;
+    }
+  }
+  EXPECT_NEAR(cross_entropy_smoothed(z, y, e).item(), want, 1e-12);
+  EXPECT_TRUE(gradcheck([&](const std::vector<Tensor>& in) { return cross_entropy_smoothed(in[0], y, e); }, {z}));
+  test::expect_error([&] { cross_entropy_smoothed(z, y, 1.0); }, {"label smoothing", "[0, 1)"});
+}
+
 TEST(BceWithLogitsErrors, BadTargets) {
   Tensor z = Tensor::zeros({2, 3});
   test::expect_error(

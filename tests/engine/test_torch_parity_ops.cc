@@ -203,6 +203,16 @@ void check_cross_entropy(const char* name, bool weighted) {
 TEST(TorchParity_CrossEntropy, Mean) { check_cross_entropy("cross_entropy", false); }
 TEST(TorchParity_CrossEntropy, ClassWeighted) { check_cross_entropy("cross_entropy_weighted", true); }
 
+// torch's label_smoothing = 0.1 on the same kind of (6, 3) logits, composed from cross_entropy,
+// log_softmax and mean (engine/ops/softmax.h); smoothing 0 must be cross_entropy exactly.
+TEST(TorchParity_CrossEntropy, LabelSmoothing) {
+  const Golden g("cross_entropy_smoothed");
+  const Tensor target = g("target");
+  check_case(g, {"logits"}, [&](const std::vector<Tensor>& in) { return cross_entropy_smoothed(in[0], target, 0.1); });
+  const Tensor logits = g("logits");
+  EXPECT_EQ(cross_entropy_smoothed(logits, target, 0.0).item(), cross_entropy(logits, target).item());
+}
+
 // The multi-label pieces, composed from linear, softmax and cross_entropy (engine/ops/softmax.h):
 // sigmoid on (4,5) and BCEWithLogitsLoss on (5,4) logits of scale 3 with 0/1 int64 targets.
 TEST(TorchParity_Sigmoid, Forward) {

@@ -292,6 +292,8 @@ TEST(Trainer, ConfigJsonHoldsEveryFieldThatDefinesTheRun) {
   c.warmup_epochs = 1;
   c.train_only = "layer4,fc";
   c.augment = "shift=1,hflip=1";
+  c.label_smoothing = 0.05;
+  c.select = "loss";
   c.norm_mean = 0.4;
   c.norm_std = 0.25;
   c.seed = 17;
@@ -305,9 +307,10 @@ TEST(Trainer, ConfigJsonHoldsEveryFieldThatDefinesTheRun) {
   // how this invocation runs, not what the run is.
   EXPECT_EQ(keys,
             (std::vector<std::string>{
-                "augment",  "batch_size", "conv1",      "data",           "epochs",        "init",        "lr",
-                "momentum", "nesterov",   "norm_mean",  "norm_std",       "optimizer",     "out",         "patience",
-                "schedule", "seed",       "train_only", "unfreeze_every", "warmup_epochs", "weight_decay"}));
+                "augment",     "batch_size", "conv1",    "data",      "epochs",     "init",           "label_smoothing",
+                "lr",          "momentum",   "nesterov", "norm_mean", "norm_std",   "optimizer",      "out",
+                "patience",    "schedule",   "seed",     "select",    "train_only", "unfreeze_every", "warmup_epochs",
+                "weight_decay"}));
   const TrainConfig back = TrainConfig::from_json(j);
   EXPECT_EQ(back.to_json(), c.to_json());
   EXPECT_EQ(back.optimizer, "adamw");
@@ -331,9 +334,43 @@ TEST(Trainer, BadConfigurationsAreErrorsBeforeAnyWork) {
   EXPECT_TRUE(contains(error_with([](TrainConfig& c) { c.batch_size = 1; }), "--batch-size"));
   EXPECT_TRUE(contains(error_with([](TrainConfig& c) { c.optimizer = "rmsprop"; }), "--optimizer"));
   EXPECT_TRUE(contains(error_with([](TrainConfig& c) { c.schedule = "step:x"; }), "--schedule"));
+  for (const char* bad : {"onecycle:1.5", "onecycle:0", "onecycle:x", "onecycle:", "onecycle:0.2x"}) {
+    const std::string msg = error_with([&](TrainConfig& c) { c.schedule = bad; });
+    EXPECT_TRUE(contains(msg, "--schedule onecycle:PCT")) << bad << " gave: " << msg;
+  }
   EXPECT_TRUE(contains(error_with([](TrainConfig& c) { c.init = "imagenet"; }), "--init"));
   EXPECT_TRUE(contains(error_with([](TrainConfig& c) { c.augment = "zoom=2"; }), "--augment"));
   EXPECT_FALSE(fs::exists(dir + "/run/history.json"));
+}
+
+// --select loss keeps the epoch of the lowest val loss (its checkpoint is best.safetensors), and
+// --label-smoothing changes the loss trained on (the same seed's first-epoch train loss differs,
+// and is higher: smoothed targets can never be fitted to zero loss).
+TEST(Trainer, SelectByValLossAndLabelSmoothingChangeTheRun) {
+  const std::string dir = test::fresh_dir();
+  TrainConfig c = tiny_config(dir);
+  c.epochs = 4;
+  c.select = "loss";
+  const TrainResult r = train_model(c);
+  size_t lowest = 0;
+  for (size_t i = 1; i < r.history.size(); ++i)
+    if (r.history[i].val_loss < r.history[lowest].val_loss) lowest = i;
+  EXPECT_EQ(r.best_epoch, static_cast<int64_t>(lowest) + 1);
+  EXPECT_EQ(r.best_val_auc, r.history[lowest].val_auc);
+  c.out = dir + "/smoothed";
+  c.epochs = 1;
+  c.select = "auc";
+  c.label_smoothing = 0.2;
+  const TrainResult s = train_model(c);
+  c.out = dir + "/plain";
+  c.label_smoothing = 0;
+  const TrainResult p = train_model(c);
+  EXPECT_GT(s.history[0].train_loss, p.history[0].train_loss);
+  c.select = "acc";
+  EXPECT_TRUE(contains(error_of([&] { train_model(c); }), "--select"));
+  c.select = "auc";
+  c.label_smoothing = 1.0;
+  EXPECT_TRUE(contains(error_of([&] { train_model(c); }), "--label-smoothing"));
 }
 
 // ---- early stopping ---------------------------------------------------------------------------------

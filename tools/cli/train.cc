@@ -79,7 +79,9 @@ void add_train_flags(CLI::App* sub, models::TrainConfig& c) {
   sub->add_option("--momentum", c.momentum, "SGD momentum")->capture_default_str();
   sub->add_option("--weight-decay", c.weight_decay, "weight decay")->capture_default_str();
   sub->add_flag("--nesterov", c.nesterov, "Nesterov momentum");
-  sub->add_option("--schedule", c.schedule, "none | cosine | onecycle | step:EPOCHS:GAMMA")->capture_default_str();
+  sub->add_option("--schedule", c.schedule,
+                  "none | cosine | onecycle | onecycle:PCT (warm-up fraction, 0.3 alone) | step:EPOCHS:GAMMA")
+      ->capture_default_str();
   sub->add_option("--warmup-epochs", c.warmup_epochs, "linear warm-up epochs")->capture_default_str();
   sub->add_option("--train-only", c.train_only,
                   "comma-separated module prefixes to train (e.g. fc,layer4); others frozen");
@@ -87,7 +89,14 @@ void add_train_flags(CLI::App* sub, models::TrainConfig& c) {
          "--unfreeze-every", c.unfreeze_every,
          "gradual unfreezing: start with --train-only (default fc), unfreeze one more stage backwards every K epochs")
       ->capture_default_str();
-  sub->add_option("--augment", c.augment, "none | light | shift=2,rotate=10,brightness=0.1,contrast=0.1,hflip=0")
+  sub->add_option("--augment", c.augment,
+                  "none | light | shift=2,rotate=10,brightness=0.1,contrast=0.1,hflip=0; also translate, scale, gamma, "
+                  "noise, fill=zero|border (docs/05)")
+      ->capture_default_str();
+  sub->add_option("--label-smoothing", c.label_smoothing,
+                  "single-label tasks: train on (1 - e) one-hot + e / classes (torch's label_smoothing)")
+      ->capture_default_str();
+  sub->add_option("--select", c.select, "the best epoch: auc (highest val AUC) or loss (lowest val loss)")
       ->capture_default_str();
   sub->add_option("--norm-mean", c.norm_mean, "input normalisation mean (pixel/255 units)")->capture_default_str();
   sub->add_option("--norm-std", c.norm_std, "input normalisation std")->capture_default_str();
