@@ -1,7 +1,9 @@
 // test_cli_sweep.cc: `lightbox sweep` (tools/cli/sweep.cc): recipes x seeds trained, selected on
 // val and evaluated on test once each; shards of one sweep add up to the whole; a second run
 // trains nothing and gives the same table; the table's means and standard deviations are those
-// of the runs' own metrics.json and history.json; bad recipe files are one clear line.
+// of the runs' own metrics.json and history.json; --val-only trains without evaluating or reading
+// test, and a later sweep without it evaluates without training again; bad recipe files are one
+// clear line.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -91,6 +93,50 @@ TEST(CliSweep, ShardsAddUpResumeTrainsNothingAndTheTableIsTheRunsOwnNumbers) {
       EXPECT_GE(s[k].get<double>(), 0.0);
       EXPECT_LE(s[k].get<double>(), 1.0);
     }
+}
+
+// The search phase never touches test: no eval-test folder is made, and a metrics.json planted
+// where test's would be is not read (its absurd numbers appear nowhere). The val table is the best
+// epoch's record of each history.json. The same sweep without the flag then evaluates test once
+// per run without training again.
+TEST(CliSweep, ValOnlyTrainsAndTabulatesValWithoutReadingTest) {
+  const std::string dir = test::fresh_dir();
+  const std::string data = test::write_tiny_dataset(dir + "/tiny.npz");
+  recipes_file(dir, kTwoRecipes);
+  const test::CliResult search = sweep(dir, data, "--val-only");
+  ASSERT_EQ(search.code, 0) << search.err;
+  EXPECT_FALSE(fs::exists(dir + "/sw/plain/seed-0/eval-test"));
+  EXPECT_FALSE(fs::exists(dir + "/sw/sweep.json"));
+  EXPECT_NE(search.out.find("test was not read"), std::string::npos) << search.out;
+  const json table = read_json(dir + "/sw/sweep-val.json");
+  ASSERT_EQ(table["recipes"].size(), 2u);
+  for (const json& row : table["recipes"]) {
+    const std::string r = row["recipe"];
+    std::vector<double> auc, acc;
+    for (int s : {0, 1}) {
+      json best;
+      for (const json& e : read_json(dir + "/sw/" + r + "/seed-" + std::to_string(s) + "/history.json"))
+        if (best.is_null() || e["val_auc"].get<double>() > best["val_auc"].get<double>()) best = e;
+      auc.push_back(best["val_auc"]);
+      acc.push_back(best["val_acc"]);
+    }
+    EXPECT_DOUBLE_EQ(row["val_auc"]["mean"].get<double>(), mean(auc)) << r;
+    EXPECT_DOUBLE_EQ(row["val_acc"]["mean"].get<double>(), mean(acc)) << r;
+    EXPECT_FALSE(row.contains("test_auc"));
+  }
+  fs::create_directories(dir + "/sw/plain/seed-1/eval-test");
+  io::write_file_atomic(dir + "/sw/plain/seed-1/eval-test/metrics.json", R"({"at_0.5": {"auc": 123.0}})");
+  const test::CliResult again = sweep(dir, data, "--val-only");
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(again.out.find("123"), std::string::npos) << again.out;
+  fs::remove_all(dir + "/sw/plain/seed-1/eval-test");
+
+  const auto stamp = fs::last_write_time(dir + "/sw/cycled/seed-1/checkpoints/best.safetensors");
+  const test::CliResult test_phase = sweep(dir, data, "");
+  ASSERT_EQ(test_phase.code, 0) << test_phase.err;
+  EXPECT_EQ(fs::last_write_time(dir + "/sw/cycled/seed-1/checkpoints/best.safetensors"), stamp);
+  for (const char* run : {"plain/seed-0", "plain/seed-1", "cycled/seed-0", "cycled/seed-1"})
+    EXPECT_TRUE(fs::exists(dir + "/sw/" + run + "/eval-test/metrics.json")) << run;
 }
 
 TEST(CliSweep, AChangedRecipeUnderAnOldNameIsRefused) {

@@ -20,6 +20,11 @@
 // resumes from its last epoch (--resume). --shard I/N takes runs I, I+N, I+2N, ... so N machines
 // or jobs can share one sweep folder. A run folder made by a different recipe under the same name
 // is refused. The table (OUT/sweep.json) covers every finished run, whichever invocation made it.
+//
+// --val-only is the search phase: runs are trained (or resumed) but test is never read, not even
+// where an earlier invocation evaluated it; the table (OUT/sweep-val.json) shows the best epoch's
+// val AUC, val ACC and val loss of every fully trained run. Running the same sweep later without
+// the flag evaluates the chosen recipes on test, once per run, without training them again.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -48,7 +53,7 @@ using nlohmann::ordered_json;
 
 struct SweepOptions {
   std::string recipes, seeds = "0,1,2", out = "runs/sweep", data, shard;
-  bool quiet = false;
+  bool quiet = false, val_only = false;
   int threads = 0;
   DeviceOptions device;
 };
@@ -142,6 +147,7 @@ void run_one(const Run& r, const SweepOptions& o, TrainPrinter& printer) {
   }
   const models::TrainResult t = models::train_model(cfg, &printer);
   LB_CHECK(!t.interrupted, "sweep: interrupted during " << r.dir << "; run the sweep again to continue");
+  if (o.val_only) return;
   models::Checkpoint ck = models::load_checkpoint(t.best_path);
   ck.model->to(parse_device(cfg.device));
   const data::Dataset ds = data::load_medmnist(cfg.data);
@@ -174,7 +180,25 @@ struct Row {
   std::string recipe;
   std::vector<uint64_t> seeds;
   Stat val_auc, test_acc, test_auc;
+  Stat val_acc, val_loss;  // at the best val AUC epoch; --val-only's table
 };
+
+// The search phase's view of a run (--val-only): its best epoch by val AUC, from history.json
+// alone, once every epoch is trained (or early stopping may have ended it). False otherwise.
+bool add_val_run(Row& row, const Run& r, int64_t epochs, bool early_stopping) {
+  if (!fs::exists(r.dir + "/history.json")) return false;
+  const json h = json::parse(io::read_file(r.dir + "/history.json"));
+  if (h.empty() || (static_cast<int64_t>(h.size()) < epochs && !early_stopping)) return false;
+  const json* best = nullptr;
+  for (const json& e : h)
+    if (e.at("val_auc").is_number() && (!best || e["val_auc"].get<double>() > (*best)["val_auc"].get<double>()))
+      best = &e;
+  row.seeds.push_back(r.seed);
+  row.val_auc.v.push_back(best ? (*best)["val_auc"].get<double>() : NAN);
+  row.val_acc.v.push_back(best ? (*best)["val_acc"].get<double>() : NAN);
+  row.val_loss.v.push_back(best ? (*best)["val_loss"].get<double>() : NAN);
+  return true;
+}
 
 // A finished run's best val AUC (history.json) and test ACC and AUC (metrics.json; MedMNIST's
 // numbers for any task).
@@ -226,14 +250,15 @@ std::string pm(const Stat& s) {
   return std::isfinite(s.mean()) ? b : "n/a";
 }
 
-void print_table(const std::vector<Row>& rows, const json& best_two, std::ostream& os) {
+void print_table(const std::vector<Row>& rows, const json& best_two, bool val_only, std::ostream& os) {
   char line[256];
-  std::snprintf(line, sizeof line, "%-16s %5s  %-18s %-18s %-18s\n", "recipe", "runs", "val AUC (select)", "test ACC",
-                "test AUC");
+  std::snprintf(line, sizeof line, "%-16s %5s  %-18s %-18s %-18s\n", "recipe", "runs", "val AUC (select)",
+                val_only ? "val ACC" : "test ACC", val_only ? "val loss" : "test AUC");
   os << line;
   for (const Row& r : rows) {
     std::snprintf(line, sizeof line, "%-16.16s %5zu  %-18s %-18s %-18s\n", r.recipe.c_str(), r.seeds.size(),
-                  pm(r.val_auc).c_str(), pm(r.test_acc).c_str(), pm(r.test_auc).c_str());
+                  pm(r.val_auc).c_str(), pm(val_only ? r.val_acc : r.test_acc).c_str(),
+                  pm(val_only ? r.val_loss : r.test_auc).c_str());
     os << line;
   }
   if (best_two.is_null()) return;
@@ -244,15 +269,38 @@ void print_table(const std::vector<Row>& rows, const json& best_two, std::ostrea
        << ", DeLong p " << (s.contains("delong_p") && s["delong_p"].is_number() ? s["delong_p"].dump() : "n/a") << "\n";
 }
 
+// --val-only's table: no test number is read, and no test comparison is made.
+void write_val_table(const std::vector<Row>& rows, const SweepOptions& o) {
+  json j = {{"recipes", json::array()}, {"split", "val"}};
+  for (const Row& r : rows)
+    j["recipes"].push_back({{"recipe", r.recipe},
+                            {"seeds", r.seeds},
+                            {"val_auc", r.val_auc.to_json()},
+                            {"val_acc", r.val_acc.to_json()},
+                            {"val_loss", r.val_loss.to_json()}});
+  io::write_file_atomic(o.out + "/sweep-val.json", j.dump(2) + "\n");
+  print_table(rows, json(), true, std::cout);
+  std::cout << "wrote " << o.out << "/sweep-val.json (val only: test was not read)\n";
+}
+
 // The table over every finished run, printed and written to OUT/sweep.json.
 void write_table(const std::vector<Recipe>& recipes, const std::vector<Run>& runs, const SweepOptions& o) {
   std::vector<Row> rows;
   for (const Recipe& rec : recipes) {
-    Row row{rec.name, {}, {}, {}, {}};
-    for (const Run& r : runs)
-      if (r.recipe == &rec && finished(r)) add_run(row, r);
+    Row row;
+    row.recipe = rec.name;
+    for (const Run& r : runs) {
+      if (r.recipe != &rec) continue;
+      if (o.val_only) {
+        const models::TrainConfig c = config_of(r, o);
+        add_val_run(row, r, c.epochs, c.patience > 0);
+      } else if (finished(r)) {
+        add_run(row, r);
+      }
+    }
     rows.push_back(row);
   }
+  if (o.val_only) return write_val_table(rows, o);
   std::vector<const Row*> ranked;
   for (const Row& r : rows)
     if (!r.seeds.empty() && std::isfinite(r.val_auc.mean())) ranked.push_back(&r);
@@ -267,7 +315,7 @@ void write_table(const std::vector<Recipe>& recipes, const std::vector<Run>& run
                             {"test_acc", r.test_acc.to_json()},
                             {"test_auc", r.test_auc.to_json()}});
   io::write_file_atomic(o.out + "/sweep.json", j.dump(2) + "\n");
-  print_table(rows, best_two, std::cout);
+  print_table(rows, best_two, false, std::cout);
   std::cout << "wrote " << o.out << "/sweep.json\n";
 }
 
@@ -283,7 +331,7 @@ int run_sweep(const SweepOptions& o) {
   fs::create_directories(o.out);
   TrainPrinter printer(!o.quiet);
   for (size_t i = shard; i < runs.size(); i += shards) {
-    if (finished(runs[i])) continue;
+    if (finished(runs[i])) continue;  // also with --val-only: trained, and nothing of test is read here
     std::cout << "[" << i + 1 << "/" << runs.size() << "] " << runs[i].recipe->name << ", seed " << runs[i].seed
               << " -> " << runs[i].dir << "\n"
               << std::flush;
@@ -308,6 +356,8 @@ Command sweep_command() {
             sub->add_option("--data", o->data,
                             "MedMNIST .npz for every recipe (default: each recipe's, else the shipped one)");
             sub->add_option("--shard", o->shard, "I/N: run only runs I, I+N, ... (share a sweep across jobs)");
+            sub->add_flag("--val-only", o->val_only,
+                          "search phase: train and tabulate val only; test is not evaluated or read");
             sub->add_flag("--quiet", o->quiet, "no progress bars");
             add_threads_option(sub, &o->threads);
             add_device_options(sub, &o->device);
