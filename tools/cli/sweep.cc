@@ -269,15 +269,23 @@ void print_table(const std::vector<Row>& rows, const json& best_two, bool val_on
        << ", DeLong p " << (s.contains("delong_p") && s["delong_p"].is_number() ? s["delong_p"].dump() : "n/a") << "\n";
 }
 
+// One recipe's row of sweep.json (test ACC and AUC) or of sweep-val.json (val ACC and loss).
+json row_json(const Row& r, bool val_only) {
+  json j = {{"recipe", r.recipe}, {"seeds", r.seeds}, {"val_auc", r.val_auc.to_json()}};
+  if (val_only) {
+    j["val_acc"] = r.val_acc.to_json();
+    j["val_loss"] = r.val_loss.to_json();
+  } else {
+    j["test_acc"] = r.test_acc.to_json();
+    j["test_auc"] = r.test_auc.to_json();
+  }
+  return j;
+}
+
 // --val-only's table: no test number is read, and no test comparison is made.
 void write_val_table(const std::vector<Row>& rows, const SweepOptions& o) {
   json j = {{"recipes", json::array()}, {"split", "val"}};
-  for (const Row& r : rows)
-    j["recipes"].push_back({{"recipe", r.recipe},
-                            {"seeds", r.seeds},
-                            {"val_auc", r.val_auc.to_json()},
-                            {"val_acc", r.val_acc.to_json()},
-                            {"val_loss", r.val_loss.to_json()}});
+  for (const Row& r : rows) j["recipes"].push_back(row_json(r, true));
   io::write_file_atomic(o.out + "/sweep-val.json", j.dump(2) + "\n");
   print_table(rows, json(), true, std::cout);
   std::cout << "wrote " << o.out << "/sweep-val.json (val only: test was not read)\n";
@@ -308,12 +316,7 @@ void write_table(const std::vector<Recipe>& recipes, const std::vector<Run>& run
                    [](const Row* x, const Row* y) { return x->val_auc.mean() > y->val_auc.mean(); });
   const json best_two = ranked.size() >= 2 ? compare_best_two(*ranked[0], *ranked[1], o.out) : json();
   json j = {{"recipes", json::array()}, {"best_two", best_two}};
-  for (const Row& r : rows)
-    j["recipes"].push_back({{"recipe", r.recipe},
-                            {"seeds", r.seeds},
-                            {"val_auc", r.val_auc.to_json()},
-                            {"test_acc", r.test_acc.to_json()},
-                            {"test_auc", r.test_auc.to_json()}});
+  for (const Row& r : rows) j["recipes"].push_back(row_json(r, false));
   io::write_file_atomic(o.out + "/sweep.json", j.dump(2) + "\n");
   print_table(rows, best_two, false, std::cout);
   std::cout << "wrote " << o.out << "/sweep.json\n";
