@@ -11,7 +11,7 @@ namespace lb::cli {
 std::vector<Command> all_commands() {
   return {demo_command(),    train_command(),  eval_command(),  compare_command(), explain_command(),
           report_command(),  info_command(),   probe_command(), graph_command(),   bench_command(),
-          phantom_command(), assess_command(), sweep_command()};
+          phantom_command(), assess_command(), sweep_command(), augment_command()};
 }
 
 void add_threads_option(CLI::App* sub, int* threads) {

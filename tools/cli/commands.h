@@ -31,6 +31,7 @@ Command phantom_command();
 Command assess_command();
 Command report_command();
 Command sweep_command();
+Command augment_command();
 
 std::vector<Command> all_commands();
 
