@@ -71,7 +71,8 @@ TEST(TorchParity_Training, SixStepsOfTheTrainersRecipeMatchTorch) {
   ASSERT_EQ(got.size(), want.size());
   for (const auto& [key, w] : want) {
     SCOPED_TRACE(key);
-    const auto it = std::find_if(got.begin(), got.end(), [&](const auto& kv) { return kv.first == key; });
+    const std::string name = key;  // a structured binding cannot be captured in C++17 (clang refuses)
+    const auto it = std::find_if(got.begin(), got.end(), [&](const auto& kv) { return kv.first == name; });
     ASSERT_NE(it, got.end());
     if (w.dtype() == DType::Int64) {
       EXPECT_EQ(it->second.item(), w.item());  // num_batches_tracked: six
