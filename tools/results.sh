@@ -9,6 +9,8 @@
 #                  20 epochs, whole-pixel shifts +-2 and rotations +-10, black fill)
 #   matched:       the same recipe as a PyTorch user writes it (sub-pixel shifts, border fill,
 #                  15% warm-up); tools/parity/ trains it in PyTorch too
+#   intensity:     the push's final recipe, chosen on val (tools/search.json): matched plus
+#                  scale, gamma, contrast, brightness and noise
 # The push's search recipes are tools/search.json (lightbox sweep --val-only, docs/05).
 # Usage: SEEDS=0-4 THREADS=2 tools/results.sh [extra sweep flags, e.g. --shard 1/2]
 set -euo pipefail
