@@ -183,6 +183,12 @@ struct Row {
   Stat val_acc, val_loss;  // at the best val AUC epoch; --val-only's table
 };
 
+// Every epoch of r is in its history.json (what --val-only needs before it tabulates a run).
+bool trained(const Run& r, const SweepOptions& o) {
+  if (!fs::exists(r.dir + "/history.json")) return false;
+  return static_cast<int64_t>(json::parse(io::read_file(r.dir + "/history.json")).size()) >= config_of(r, o).epochs;
+}
+
 // The search phase's view of a run (--val-only): its best epoch by val AUC, from history.json
 // alone, once every epoch is trained (or early stopping may have ended it). False otherwise.
 bool add_val_run(Row& row, const Run& r, int64_t epochs, bool early_stopping) {
@@ -334,7 +340,8 @@ int run_sweep(const SweepOptions& o) {
   fs::create_directories(o.out);
   TrainPrinter printer(!o.quiet);
   for (size_t i = shard; i < runs.size(); i += shards) {
-    if (finished(runs[i])) continue;  // also with --val-only: trained, and nothing of test is read here
+    if (finished(runs[i])) continue;                  // also with --val-only: trained, and nothing of test is read here
+    if (o.val_only && trained(runs[i], o)) continue;  // nothing to resume: no dataset load for nothing
     std::cout << "[" << i + 1 << "/" << runs.size() << "] " << runs[i].recipe->name << ", seed " << runs[i].seed
               << " -> " << runs[i].dir << "\n"
               << std::flush;

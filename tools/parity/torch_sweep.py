@@ -16,7 +16,7 @@ trainer does, step for step:
              the image mean, brightness, clamp to [0, 1]; the warp is affine_grid +
              grid_sample(align_corners=True), the map lightbox's warp_image is tested against
   optimizer  SGD(lr, momentum, weight_decay on every parameter, nesterov)
-  schedule   none | cosine (CosineAnnealingLR over the run) | onecycle | onecycle:PCT
+  schedule   none | cosine (CosineAnnealingLR over the run) | step:EPOCHS:GAMMA | onecycle | onecycle:PCT
              (OneCycleLR, pct_start 0.3 or PCT, momentum cycled 0.95 -> 0.85 -> 0.95)
   selection  val AUC after every epoch; the best epoch's weights (first best on ties) are the
              model, saved as OUT/R/seed-s/best.safetensors with torchvision's names
@@ -169,7 +169,10 @@ def make_schedule(opt, r, steps):
     if s == "onecycle" or s.startswith("onecycle:"):
         pct = float(s.split(":")[1]) if ":" in s else 0.3
         return torch.optim.lr_scheduler.OneCycleLR(opt, r["lr"], total_steps=total, pct_start=pct)
-    raise SystemExit(f"torch_sweep.py: schedule '{s}' is not implemented here")
+    if s.startswith("step:"):  # step:EPOCHS:GAMMA, stepped per batch like lightbox's StepLR
+        every, gamma = s.split(":")[1:]
+        return torch.optim.lr_scheduler.StepLR(opt, int(every) * steps, float(gamma))
+    raise SystemExit(f"torch_sweep.py: unknown schedule '{s}' (none, cosine, onecycle[:PCT], step:EPOCHS:GAMMA)")
 
 
 def save_safetensors(path, state, meta):
