@@ -108,4 +108,67 @@ Predictions predict(ResNet18& model, const data::Split& split, data::Normalizati
   return p;
 }
 
+void check_tta_views(int views) {
+  LB_CHECK(views == 1 || views == 5 || views == 9,
+           "--tta must be 1 (off), 5 (one-pixel shifts) or 9 (with diagonals), got " << views);
+}
+
+data::Split shifted_split(const data::Split& split, int64_t dy, int64_t dx) {
+  data::Split out = split;
+  out.images = split.images.clone();
+  const int64_t n = split.size(), h = split.height(), w = split.width(), c = split.channels();
+  const uint8_t* s = split.images.data<uint8_t>();
+  uint8_t* d = out.images.data<uint8_t>();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t y = 0; y < h; ++y) {
+      const int64_t sy = std::clamp<int64_t>(y - dy, 0, h - 1);
+      for (int64_t x = 0; x < w; ++x) {
+        const int64_t sx = std::clamp<int64_t>(x - dx, 0, w - 1);
+        std::memcpy(d + ((i * h + y) * w + x) * c, s + ((i * h + sy) * w + sx) * c, static_cast<size_t>(c));
+      }
+    }
+  return out;
+}
+
+Predictions predict_tta(ResNet18& model, const data::Split& split, data::Normalization norm, int views,
+                        int64_t batch_size, bool progress) {
+  check_tta_views(views);
+  if (views == 1) return predict(model, split, norm, batch_size, progress);
+  static const int64_t kShifts[9][2] = {{0, 0}, {-1, 0}, {1, 0}, {0, -1}, {0, 1}, {-1, -1}, {-1, 1}, {1, -1}, {1, 1}};
+  Predictions p;
+  std::vector<double> sum;
+  for (int v = 0; v < views; ++v) {
+    const Predictions one =
+        v == 0 ? predict(model, split, norm, batch_size, progress)
+               : predict(model, shifted_split(split, kShifts[v][0], kShifts[v][1]), norm, batch_size, progress);
+    if (v == 0) {
+      p = one;
+      sum.assign(static_cast<size_t>(one.probs.numel()), 0.0);
+    }
+    const float* q = one.probs.data<float>();
+    for (size_t i = 0; i < sum.size(); ++i) sum[i] += q[i];
+  }
+  const int64_t n = p.probs.size(0), k = p.probs.size(1);
+  float* probs = p.probs.data<float>();
+  float* logits = p.logits.data<float>();
+  const int64_t* y = p.labels.data<int64_t>();
+  double loss = 0.0;
+  constexpr double kTiny = 1e-30;  // log(0) would be -inf; a probability this small is one anyway
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < k; ++j) {
+      const double m = sum[static_cast<size_t>(i * k + j)] / views;
+      probs[i * k + j] = static_cast<float>(m);
+      const double lp = std::log(std::max(m, kTiny)), lq = std::log(std::max(1.0 - m, kTiny));
+      if (p.multilabel) {
+        logits[i * k + j] = static_cast<float>(lp - lq);
+        loss -= y[i * k + j] == 1 ? lp : lq;
+      } else {
+        logits[i * k + j] = static_cast<float>(lp);
+        if (y[i] == j) loss -= lp;
+      }
+    }
+  p.loss = loss / static_cast<double>(std::max<int64_t>(n * (p.multilabel ? k : 1), 1));
+  return p;
+}
+
 }  // namespace lb::models

@@ -40,4 +40,21 @@ Tensor probabilities(const Tensor& logits, bool multilabel);
 Predictions predict(ResNet18& model, const data::Split& split, data::Normalization norm, int64_t batch_size = 256,
                     bool progress = false);
 
+// Test-time augmentation (--tta VIEWS): the mean of the probabilities over VIEWS copies of the
+// split, the images themselves and whole-pixel shifts with the edge pixels repeated (the border
+// fill the training augmentation uses):
+//   1  no augmentation: predict() itself
+//   5  the images and their shifts by one pixel up, down, left and right
+//   9  those and the four diagonal shifts
+// Whole-pixel shifts of uint8 images are exact copies, no resampling. The result is a
+// Predictions like predict()'s: probs the mean, logits their log (log-odds per label for a
+// multi-label split; softmax and sigmoid give the mean back), loss the cross-entropy of the mean.
+Predictions predict_tta(ResNet18& model, const data::Split& split, data::Normalization norm, int views,
+                        int64_t batch_size = 256, bool progress = false);
+// Throws unless `views` is 1, 5 or 9.
+void check_tta_views(int views);
+// A copy of `split` whose images are moved down by dy and right by dx pixels (negative: up, left),
+// the vacated rows and columns filled with the nearest edge pixel.
+data::Split shifted_split(const data::Split& split, int64_t dy, int64_t dx);
+
 }  // namespace lb::models

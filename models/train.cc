@@ -2,13 +2,16 @@
 // run's config.json, and building the schedule, optimizer and trainable stages it describes.
 #include "models/train.h"
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <sstream>
 
 #include "base/strings.h"
 #include "engine/data/augment.h"
+#include "engine/data/mix.h"
 #include "engine/optim/optim.h"
+#include "models/predict.h"
 #include "models/weights.h"
 
 namespace lb::models {
@@ -39,6 +42,10 @@ void validate_config(const TrainConfig& c) {
            "--label-smoothing must be in [0, 1), got " << c.label_smoothing);
   LB_CHECK(c.select == "auc" || c.select == "loss",
            "--select must be auc (the highest val AUC) or loss (the lowest val loss), got " << c.select);
+  data::parse_mix(c.mix);
+  LB_CHECK(c.ema == 0 || (c.ema > 0 && c.ema < 1),
+           "--ema must be 0 (off) or a decay in (0, 1) (e.g. 0.998), got " << c.ema);
+  check_tta_views(static_cast<int>(std::clamp<int64_t>(c.tta, -1, 1000)));
   LB_CHECK(c.unfreeze_every >= 0 && c.patience >= 0 && c.warmup_epochs >= 0 && c.warmup_epochs <= kMaxEpochs,
            "--unfreeze-every, --patience and --warmup-epochs must be non-negative (warm-up at most " << kMaxEpochs
                                                                                                      << " epochs)");

@@ -55,6 +55,10 @@ struct TrainConfig {
   std::string augment = "none";  // see engine/data/augment.h
   double label_smoothing = 0.0;  // single-label tasks: targets (1 - e) one-hot + e / classes
   std::string select = "auc";    // the best epoch: highest val "auc" or lowest val "loss"
+  std::string mix = "none";      // none | mixup:ALPHA | cutmix:ALPHA (engine/data/mix.h)
+  double ema = 0.0;              // > 0: validate and checkpoint a moving average of the weights
+                                 // with this decay (models/weight_average.h)
+  int64_t tta = 1;               // views averaged when validating and testing (models/predict.h)
   double norm_mean = 0.5, norm_std = 0.5;
   uint64_t seed = 0;
   int64_t patience = 0;    // early stopping after this many epochs without a better val AUC; 0 = off

@@ -33,6 +33,9 @@ json TrainConfig::to_json() const {
           {"augment", augment},
           {"label_smoothing", label_smoothing},
           {"select", select},
+          {"mix", mix},
+          {"ema", ema},
+          {"tta", tta},
           {"norm_mean", norm_mean},
           {"norm_std", norm_std},
           {"seed", seed},
@@ -96,6 +99,9 @@ TrainConfig TrainConfig::from_json(const json& j) {
   read_field(j, "augment", c.augment);
   read_field(j, "label_smoothing", c.label_smoothing);
   read_field(j, "select", c.select);
+  read_field(j, "mix", c.mix);
+  read_field(j, "ema", c.ema);
+  read_field(j, "tta", c.tta);
   read_field(j, "norm_mean", c.norm_mean);
   read_field(j, "norm_std", c.norm_std);
   read_field(j, "seed", c.seed);

@@ -121,6 +121,9 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 constexpr const char* kOptimPrefix = "optimizer.";
+constexpr const char* kEmaPrefix = "ema.";
+// Mixes into the run's seed for the --mix generator, so its draws are not the augmentation's.
+constexpr uint64_t kMixSalt = 0x6d69787570ULL;  // "mixup"
 
 }  // namespace
 
@@ -155,7 +158,12 @@ void Trainer::build_model() {
            "--graph captures the plain cross-entropy step; train with --label-smoothing without --graph");
   LB_CHECK(cfg_.label_smoothing == 0 || ds_.task != data::Task::MultiLabel,
            "--label-smoothing applies to single-label tasks; " << cfg_.data << " is multi-label");
+  mix_ = data::parse_mix(cfg_.mix);
+  LB_CHECK(!mix_.enabled() || ds_.task != data::Task::MultiLabel,
+           "--mix blends single-label targets; " << cfg_.data << " is multi-label: train it with --mix none");
+  LB_CHECK(!cfg_.graph || !mix_.enabled(), "--graph captures the plain step; train with --mix without --graph");
   model_->to(dev_);  // before the optimizer's state exists: that state is made on the parameters' device
+  if (cfg_.ema > 0) ema_ = std::make_unique<WeightAverage>(*model_, cfg_.ema);
   data::parse_augment(cfg_.augment);
   make_schedule(cfg_, 1);
   set_trainable(*model_, trainable_at(cfg_, cfg_.epochs - 1));  // every prefix the run will open
@@ -293,20 +301,33 @@ bool Trainer::train_batches(int64_t e, EpochRecord& rec, Clock::time_point t0) {
 double Trainer::step(const data::Batch& b, int64_t e, int64_t i) {
   const double lr = apply_schedule(*sched_, *opt_, e * steps_ + i);
   Tensor logits, loss;
+  data::Mixed mixed;
   if (graph_) {
     const GraphStep::Result r = graph_->step(b.x, b.y);
     logits = r.logits;
     loss = r.loss;
   } else {
-    logits = (*model_)(b.x.to(dev_));
-    loss = ds_.task == data::Task::MultiLabel ? binary_cross_entropy_with_logits(logits, b.y)
-                                              : cross_entropy_smoothed(logits, b.y, cfg_.label_smoothing);
+    Tensor x = b.x;
+    if (mix_.enabled()) {
+      // Seeded from (seed, epoch, batch) alone, like the augmentation: a resumed run blends alike.
+      Generator g(data::sample_seed(cfg_.seed ^ kMixSalt, e, i));
+      x = b.x.clone();
+      mixed = data::mix_batch(x, b.y, mix_, g);
+    }
+    logits = (*model_)(x.to(dev_));
+    const auto ce = [&](const Tensor& y) {
+      return ds_.task == data::Task::MultiLabel ? binary_cross_entropy_with_logits(logits, y)
+                                                : cross_entropy_smoothed(logits, y, cfg_.label_smoothing);
+    };
+    loss = ce(b.y);
+    if (mix_.enabled()) loss = add(scale(loss, mixed.lam), ce(mixed.y2), 1.0 - mixed.lam);
     if (dev_.is_cpu()) check_finite(loss.item(), e, i);  // before the step: the state stays good
     opt_->zero_grad();
     loss.backward();
     opt_->step();
   }
-  pending_.push_back({loss.detach(), logits.detach(), b.y, i});
+  if (ema_) ema_->update(*model_);
+  pending_.push_back({loss.detach(), logits.detach(), b.y, mixed.y2, mixed.lam, i});
   if (pending_.size() >= read_every_) drain(e);
   return lr;
 }
@@ -317,7 +338,10 @@ void Trainer::drain(int64_t e) {
     check_finite(lv, e, p.batch);
     const int64_t n = p.y.size(0);
     st_.loss_sum += lv * n;
-    st_.acc_sum += accuracy_of(p.logits.to(Device::cpu()), p.y) * n;
+    const Tensor logits = p.logits.to(Device::cpu());
+    double acc = accuracy_of(logits, p.y);
+    if (p.lam < 1.0) acc = p.lam * acc + (1.0 - p.lam) * accuracy_of(logits, p.y2);
+    st_.acc_sum += acc * n;
     st_.seen += n;
   }
   pending_.clear();
@@ -326,7 +350,7 @@ void Trainer::drain(int64_t e) {
 bool Trainer::end_epoch(int64_t e, EpochRecord& rec, Clock::time_point t0) {
   rec.train_loss = st_.loss_sum / st_.seen;
   rec.train_acc = st_.acc_sum / st_.seen;
-  const Predictions val = predict(*model_, ds_.val, meta_.norm);
+  const Predictions val = predict_tta(judged(), ds_.val, meta_.norm, static_cast<int>(cfg_.tta));
   // A diverged model can pass every training batch with a finite loss and still predict NaN on
   // val (its running statistics overflowed during the epoch): same guard, before any save.
   check_finite(val.loss, e, -1);
@@ -349,7 +373,7 @@ bool Trainer::end_epoch(int64_t e, EpochRecord& rec, Clock::time_point t0) {
     st_.best_auc = score;
     st_.best_epoch = e + 1;
     st_.stale = 0;
-    save_checkpoint(best_path_, *model_, meta_);
+    save_checkpoint(best_path_, judged(), meta_);
     obs_.checkpoint_saved(TrainObserver::CheckpointKind::Best, best_path_);
   } else {
     ++st_.stale;
@@ -400,6 +424,8 @@ TrainResult Trainer::result() const {
 void Trainer::save_state() {
   nn::StateDict all = model_->state_dict();
   for (auto& [k, t] : opt_->state_dict()) all.emplace_back(kOptimPrefix + k, t);
+  if (ema_)
+    for (auto& [k, t] : ema_->model().state_dict()) all.emplace_back(kEmaPrefix + k, t);
   json hist = json::array();
   for (const auto& r : st_.history) hist.push_back(r.to_json());
   const json trainer{{"next_epoch", st_.next_epoch},
@@ -411,6 +437,7 @@ void Trainer::save_state() {
                      {"best_auc", st_.best_auc},
                      {"best_epoch", st_.best_epoch},
                      {"stale", st_.stale},
+                     {"ema_updates", ema_ ? ema_->updates() : 0},
                      {"history", hist}};
   std::map<std::string, std::string> md{
       {"arch", meta_.arch}, {"config", meta_.config.dump()}, {"trainer", trainer.dump()}};
@@ -421,15 +448,19 @@ void Trainer::save_state() {
 void Trainer::load_state() {
   const std::string& path = resume_path_;
   io::SafeTensors f = io::load_safetensors(path);
-  nn::StateDict model_sd, opt_sd;
+  nn::StateDict model_sd, opt_sd, ema_sd;
   for (auto& [k, t] : f.tensors) {
     if (k.rfind(kOptimPrefix, 0) == 0)
       opt_sd.emplace_back(k.substr(std::string(kOptimPrefix).size()), t);
+    else if (k.rfind(kEmaPrefix, 0) == 0)
+      ema_sd.emplace_back(k.substr(std::string(kEmaPrefix).size()), t);
     else
       model_sd.emplace_back(k, t);
   }
   model_->load_state_dict(model_sd, true);
   opt_->load_state_dict(opt_sd);
+  LB_CHECK(!ema_ || !ema_sd.empty(), path << ": the run averages weights (--ema) but the file holds no average; it is "
+                                             "damaged, start a new run without --resume");
   LB_CHECK(f.metadata.count("trainer"), path << ": no trainer state; it is not a lightbox resume file");
   RunState st;
   try {
@@ -445,6 +476,7 @@ void Trainer::load_state() {
     st.seen = j.value("seen", int64_t{0});
     st.seconds = j.value("seconds", 0.0);
     for (const auto& r : j.at("history")) st.history.push_back(EpochRecord::from_json(r));
+    if (ema_) ema_->restore(ema_sd, j.at("ema_updates").get<int64_t>());
   } catch (const json::exception& e) {
     LB_THROW(path << ": the trainer state is damaged (" << e.what() << "); start a new run without --resume");
   }

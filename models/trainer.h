@@ -21,11 +21,13 @@
 
 #include "engine/data/loader.h"
 #include "engine/data/medmnist.h"
+#include "engine/data/mix.h"
 #include "engine/optim/lr_schedule.h"
 #include "engine/optim/optimizer.h"
 #include "models/graph_step.h"
 #include "models/train.h"
 #include "models/train_observer.h"
+#include "models/weight_average.h"
 
 namespace lb::models {
 
@@ -60,9 +62,11 @@ class Trainer {
     int64_t best_epoch = 0;
     int64_t stale = 0;  // epochs since the best
   };
-  // A trained batch whose loss is not read back yet (see drain()).
+  // A trained batch whose loss is not read back yet (see drain()). With --mix, y2 is the second
+  // target and lam the first one's weight (its accuracy is weighted the same way).
   struct Pending {
-    Tensor loss, logits, y;
+    Tensor loss, logits, y, y2;
+    double lam;
     int64_t batch;
   };
   enum class EpochEnd { Continue, EarlyStop, Interrupted };
@@ -82,6 +86,8 @@ class Trainer {
   bool train_batches(int64_t e, EpochRecord& rec, Clock::time_point t0);
   // One optimizer step on batch i of epoch e; returns its lr. The loss joins pending_.
   double step(const data::Batch& b, int64_t e, int64_t i);
+  // The model validation judges and the best checkpoint holds: the weight average with --ema.
+  ResNet18& judged() { return ema_ ? ema_->model() : *model_; }
   // Reads back the pending losses, checks them (the NaN guard) and adds them to the epoch's sums.
   void drain(int64_t e);
   // Validation, the best checkpoint, the resume state and history.json; true if it is the best.
@@ -104,6 +110,8 @@ class Trainer {
   ModelMeta meta_;
   std::string best_path_, resume_path_;
   std::unique_ptr<optim::Optimizer> opt_;
+  std::unique_ptr<WeightAverage> ema_;  // --ema; null when off
+  data::MixConfig mix_;                 // --mix
   RunState st_;
   std::unique_ptr<GraphStep> graph_;  // after opt_: it holds references to the model and optimizer
   std::unique_ptr<data::Loader> loader_;

@@ -39,20 +39,23 @@ ModelEvaluation evaluate_checkpoint(lb::models::Checkpoint& ck, const lb::data::
   ModelEvaluation ev;
   ev.split = o.split;
   ev.task = model_task(ck, ds);
+  ev.tta = o.tta;
+  const auto predict = [&](const data::Split& split) {
+    return lb::models::predict_tta(*ck.model, split, ck.meta.norm, o.tta, 256, o.progress);
+  };
   BootstrapOptions bo;
   bo.resamples = o.bootstrap;
   bo.seed = o.seed;
   if (!ev.binary()) {
-    ev.predictions = lb::models::predict(*ck.model, ds.split(o.split), ck.meta.norm, 256, o.progress);
+    ev.predictions = predict(ds.split(o.split));
     const auto probs = ev.predictions.prob_rows();
     ev.multi = ev.task == data::Task::MultiLabel ? evaluate_multilabel(probs, ev.predictions.label_rows(), bo)
                                                  : evaluate_multiclass(probs, ev.predictions.int_labels(), bo);
     return ev;
   }
-  const auto val = lb::models::predict(*ck.model, ds.val, ck.meta.norm, 256, o.progress);
+  const auto val = predict(ds.val);
   ev.val_point = youden_threshold(val.positive_scores(), val.int_labels());
-  ev.predictions =
-      o.split == "val" ? val : lb::models::predict(*ck.model, ds.split(o.split), ck.meta.norm, 256, o.progress);
+  ev.predictions = o.split == "val" ? val : predict(ds.split(o.split));
   const auto score = ev.predictions.positive_scores();
   const auto label = ev.predictions.int_labels();
   ev.at_half = evaluate(score, label, 0.5, bo);
@@ -65,10 +68,12 @@ json ModelEvaluation::to_json() const {
     return {{"split", split},
             {"task", data::task_name(task)},
             {"loss", predictions.loss},
+            {"tta", tta},
             {"multi", eval::to_json(multi, /*include_roc=*/true)}};
   return {{"task", data::task_name(task)},
           {"split", split},
           {"loss", predictions.loss},
+          {"tta", tta},
           {"val_youden", eval::to_json(val_point)},
           {"at_0.5", eval::to_json(at_half, /*include_roc=*/true)},
           {"at_val_threshold", eval::to_json(at_val_threshold, false)}};

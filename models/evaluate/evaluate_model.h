@@ -1,6 +1,7 @@
 // evaluate_model.h: evaluating a checkpoint like a clinician would, in one call.
 //
-//   1. predict on val and on the evaluated split (eval mode, no tape);
+//   1. predict on val and on the evaluated split (eval mode, no tape; with EvaluateOptions::tta,
+//      the mean over shifted views of each image);
 //   2. choose the operating threshold on val (Youden's J), never on the split being reported;
 //   3. report on the split at 0.5 (MedMNIST's ACC: softmax class-1 > 0.5) and at the val-chosen
 //      threshold: confusion matrix, sensitivity, specificity, PPV, NPV, F1, balanced accuracy,
@@ -27,6 +28,7 @@ namespace lb::eval {
 struct ModelEvaluation {
   std::string split;
   lb::data::Task task = lb::data::Task::Binary;
+  int tta = 1;                          // views averaged per prediction (models/predict.h)
   lb::models::Predictions predictions;  // on `split`
   // Binary task:
   OperatingPoint val_point;     // the Youden threshold chosen on val
@@ -43,6 +45,7 @@ struct EvaluateOptions {
   int bootstrap = 1000;
   uint64_t seed = 0;
   bool progress = true;
+  int tta = 1;  // test-time augmentation views, for val and the split alike: 1, 5 or 9 (models/predict.h)
 };
 
 ModelEvaluation evaluate_checkpoint(lb::models::Checkpoint& ck, const lb::data::Dataset& ds,

@@ -236,6 +236,29 @@ TEST(Cli, TrainThenEvalWritesTheRunFolder) {
   EXPECT_NE(e.out.find("accuracy"), std::string::npos) << e.out;
 }
 
+// A run trained with --tta validates with those views; `eval` tests with them unless told
+// otherwise, and says how many in metrics.json. The new training flags reach the run's config.
+TEST(Cli, EvalTestsWithTheViewsTheRunValidatedWith) {
+  const std::string dir = test::fresh_dir();
+  const std::string data = test::write_tiny_dataset(dir + "/d.npz");
+  const std::string runf = dir + "/run";
+  const Result t = run(dir, "train --quiet --data " + data + " --out " + runf +
+                                " --epochs 1 --batch-size 16 --tta 5 --ema 0.9 --mix cutmix:1");
+  ASSERT_EQ(t.code, 0) << t.err;
+  const json cfg = json::parse(io::read_file(runf + "/config.json"));
+  EXPECT_EQ(cfg.at("tta"), 5);
+  EXPECT_EQ(cfg.at("ema"), 0.9);
+  EXPECT_EQ(cfg.at("mix"), "cutmix:1");
+  ASSERT_EQ(run(dir, "eval --quiet --run " + runf + " --bootstrap 0").code, 0);
+  EXPECT_EQ(json::parse(io::read_file(runf + "/eval-test/metrics.json")).at("tta"), 5);
+  const Result one = run(dir, "eval --quiet --run " + runf + " --bootstrap 0 --tta 1 --out " + dir + "/one");
+  ASSERT_EQ(one.code, 0) << one.err;
+  EXPECT_EQ(json::parse(io::read_file(dir + "/one/metrics.json")).at("tta"), 1);
+  EXPECT_TRUE(one_error_line(run(dir, "eval --quiet --run " + runf + " --tta 4"), {"--tta"}));
+  EXPECT_TRUE(
+      one_error_line(run(dir, "train --quiet --data " + data + " --out " + dir + "/x --mix mixup:x"), {"--mix"}));
+}
+
 TEST(Cli, CompareACheckpointWithItselfHasMcNemarPOne) {
   const std::string dir = test::fresh_dir();
   const std::string data = test::write_tiny_dataset(dir + "/d.npz");

@@ -24,6 +24,7 @@
 #include "engine/io/file.h"
 #include "engine/io/npz.h"
 #include "engine/io/safetensors.h"
+#include "models/predict.h"
 #include "models/trainer.h"
 #include "tests/support/check.h"
 #include "tests/support/tiny_dataset.h"
@@ -294,6 +295,9 @@ TEST(Trainer, ConfigJsonHoldsEveryFieldThatDefinesTheRun) {
   c.augment = "shift=1,hflip=1";
   c.label_smoothing = 0.05;
   c.select = "loss";
+  c.mix = "cutmix:1";
+  c.ema = 0.99;
+  c.tta = 5;
   c.norm_mean = 0.4;
   c.norm_std = 0.25;
   c.seed = 17;
@@ -305,12 +309,13 @@ TEST(Trainer, ConfigJsonHoldsEveryFieldThatDefinesTheRun) {
   std::sort(keys.begin(), keys.end());
   // Every TrainConfig field except resume, stop_after, device, graph and stop_requested, which say
   // how this invocation runs, not what the run is.
-  EXPECT_EQ(keys,
-            (std::vector<std::string>{
-                "augment",     "batch_size", "conv1",    "data",      "epochs",     "init",           "label_smoothing",
-                "lr",          "momentum",   "nesterov", "norm_mean", "norm_std",   "optimizer",      "out",
-                "patience",    "schedule",   "seed",     "select",    "train_only", "unfreeze_every", "warmup_epochs",
-                "weight_decay"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"augment",     "batch_size", "conv1",          "data",
+                                            "ema",         "epochs",     "init",           "label_smoothing",
+                                            "lr",          "mix",        "momentum",       "nesterov",
+                                            "norm_mean",   "norm_std",   "optimizer",      "out",
+                                            "patience",    "schedule",   "seed",           "select",
+                                            "train_only",  "tta",        "unfreeze_every", "warmup_epochs",
+                                            "weight_decay"}));
   const TrainConfig back = TrainConfig::from_json(j);
   EXPECT_EQ(back.to_json(), c.to_json());
   EXPECT_EQ(back.optimizer, "adamw");
@@ -340,6 +345,11 @@ TEST(Trainer, BadConfigurationsAreErrorsBeforeAnyWork) {
   }
   EXPECT_TRUE(contains(error_with([](TrainConfig& c) { c.init = "imagenet"; }), "--init"));
   EXPECT_TRUE(contains(error_with([](TrainConfig& c) { c.augment = "zoom=2"; }), "--augment"));
+  EXPECT_TRUE(contains(error_with([](TrainConfig& c) { c.mix = "mixup"; }), "--mix"));
+  EXPECT_TRUE(contains(error_with([](TrainConfig& c) { c.ema = 1.0; }), "--ema"));
+  EXPECT_TRUE(contains(error_with([](TrainConfig& c) { c.ema = -0.5; }), "--ema"));
+  EXPECT_TRUE(contains(error_with([](TrainConfig& c) { c.tta = 3; }), "--tta"));
+  EXPECT_TRUE(contains(error_with([](TrainConfig& c) { c.tta = int64_t{1} << 40; }), "--tta"));
   EXPECT_FALSE(fs::exists(dir + "/run/history.json"));
 }
 
@@ -371,6 +381,82 @@ TEST(Trainer, SelectByValLossAndLabelSmoothingChangeTheRun) {
   c.select = "auc";
   c.label_smoothing = 1.0;
   EXPECT_TRUE(contains(error_of([&] { train_model(c); }), "--label-smoothing"));
+}
+
+// --ema: validation judges the moving average and best.safetensors holds it (not the trained
+// weights); the resume file keeps both. Checked by loading the average back from the resume file
+// and predicting val with it: the same loss the history recorded.
+TEST(Trainer, EmaValidatesAndCheckpointsTheAverage) {
+  const std::string dir = test::fresh_dir();
+  TrainConfig c = tiny_config(dir);
+  c.epochs = 1;  // the only epoch is the best: best.safetensors is the average after it
+  c.ema = 0.9;
+  const TrainResult r = train_model(c);
+  nn::StateDict trained, average;
+  for (const auto& [k, t] : io::load_safetensors(r.last_path).tensors) {
+    if (k.rfind("ema.", 0) == 0)
+      average.emplace_back(k.substr(4), t);
+    else if (k.rfind("optimizer.", 0) != 0)
+      trained.emplace_back(k, t);
+  }
+  ASSERT_EQ(average.size(), trained.size());
+  const auto best = io::load_safetensors(r.best_path).tensors;
+  int64_t same_as_average = 0, same_as_trained = 0;
+  for (size_t i = 0; i < best.size(); ++i) {
+    same_as_average += bitwise_equal(best[i].second, average[i].second);
+    same_as_trained +=
+        bitwise_equal(best[i].second, trained[i].second) && best[i].first.find("num_batches") == std::string::npos;
+  }
+  EXPECT_EQ(same_as_average, static_cast<int64_t>(best.size()));
+  EXPECT_LT(same_as_trained, static_cast<int64_t>(best.size()) / 2);  // frozen-free run: most tensors moved apart
+  const Checkpoint ck = load_checkpoint(r.best_path);
+  const data::Dataset ds = data::load_medmnist(c.data);
+  EXPECT_NEAR(predict(*ck.model, ds.val, ck.meta.norm).loss, r.history[0].val_loss, 1e-9);
+  Generator gen(0);
+  ResNet18 plain(1, 2, gen);
+  plain.load_state_dict(trained);
+  EXPECT_GT(std::fabs(predict(plain, ds.val, ck.meta.norm).loss - r.history[0].val_loss), 1e-6);
+}
+
+// Every new part of a run replays: mixup's blends, the average and TTA validation survive a stop
+// and --resume bit for bit; and blending changes what is trained (the first epoch's loss).
+TEST(Trainer, StopAndResumeWithMixEmaAndTtaEqualsOneRun) {
+  const std::string dir = test::fresh_dir();
+  TrainConfig c = tiny_config(dir, "whole");
+  c.epochs = 3;
+  c.mix = "mixup:0.4";
+  c.ema = 0.9;
+  c.tta = 5;
+  const TrainResult whole = train_model(c);
+  c.out = dir + "/sliced";
+  c.stop_after = 2;
+  train_model(c);
+  TrainConfig r;
+  r.out = dir + "/sliced";
+  r.resume = true;
+  train_model(r);
+  EXPECT_EQ(history_of(dir + "/whole"), history_of(dir + "/sliced"));
+  EXPECT_TRUE(
+      same_tensors(dir + "/whole/checkpoints/resume.safetensors", dir + "/sliced/checkpoints/resume.safetensors"));
+  EXPECT_TRUE(same_tensors(dir + "/whole/checkpoints/best.safetensors", dir + "/sliced/checkpoints/best.safetensors"));
+  c.out = dir + "/plain";
+  c.stop_after = 0;
+  c.epochs = 1;
+  c.mix = "none";
+  const TrainResult plain = train_model(c);
+  EXPECT_NE(plain.history[0].train_loss, whole.history[0].train_loss);
+  EXPECT_NE(plain.history[0].train_acc, whole.history[0].train_acc);
+}
+
+TEST(Trainer, MixIsRefusedOnMultiLabelData) {
+  const std::string dir = test::fresh_dir();
+  TrainConfig c = tiny_config(dir);
+  test::TinySpec spec;
+  spec.multilabel = true;
+  spec.num_classes = 3;
+  c.data = test::write_tiny_dataset(dir + "/multi.npz", spec);
+  c.mix = "mixup:0.2";
+  EXPECT_TRUE(contains(error_of([&] { train_model(c); }), "--mix blends single-label targets"));
 }
 
 // ---- early stopping ---------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ namespace {
 struct EvalOptions {
   std::string weights, data, run, out, split = "test";
   int bootstrap = 1000;
+  int tta = 0;  // 0: the views the checkpoint's run validated with (its config's tta), else 1
   uint64_t seed = 0;
   bool quiet = false;
   int threads = 0;
@@ -45,6 +46,9 @@ int run_eval(EvalOptions o) {
   eo.bootstrap = o.bootstrap;
   eo.seed = o.seed;
   eo.progress = !o.quiet;
+  const auto& run_tta = ck.meta.config.contains("tta") ? ck.meta.config["tta"] : nlohmann::json();
+  eo.tta = o.tta != 0 ? o.tta : run_tta.is_number_integer() ? run_tta.get<int>() : 1;
+  models::check_tta_views(eo.tta);
   const eval::ModelEvaluation ev = eval::evaluate_checkpoint(ck, ds, eo);
   print_evaluation(ev, ck.meta.class_names, std::cout);
   if (!o.out.empty()) {
@@ -71,6 +75,9 @@ Command eval_command() {
             sub->add_option("--bootstrap", o->bootstrap, "bootstrap resamples for 95% CIs (0 = none)")
                 ->capture_default_str();
             sub->add_option("--seed", o->seed, "bootstrap seed")->capture_default_str();
+            sub->add_option("--tta", o->tta,
+                            "test-time augmentation: 1 (off), 5 (one-pixel shifts) or 9 (with diagonals); default: "
+                            "what the checkpoint's run validated with");
             sub->add_flag("--quiet", o->quiet, "no progress bar");
             add_threads_option(sub, &o->threads);
             add_device_options(sub, &o->device);

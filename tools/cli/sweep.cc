@@ -154,6 +154,7 @@ void run_one(const Run& r, const SweepOptions& o, TrainPrinter& printer) {
   eval::EvaluateOptions eo;
   eo.bootstrap = 0;
   eo.progress = !o.quiet;
+  eo.tta = static_cast<int>(cfg.tta);  // test as the run validated
   eval::write_evaluation(eval::evaluate_checkpoint(ck, ds, eo), ck.meta.class_names, r.dir + "/eval-test",
                          r.recipe->name + " seed " + std::to_string(r.seed));
 }

@@ -96,6 +96,16 @@ void add_train_flags(CLI::App* sub, models::TrainConfig& c) {
   sub->add_option("--label-smoothing", c.label_smoothing,
                   "single-label tasks: train on (1 - e) one-hot + e / classes (torch's label_smoothing)")
       ->capture_default_str();
+  sub->add_option("--mix", c.mix,
+                  "batch blending: none | mixup:ALPHA | cutmix:ALPHA (lam ~ Beta(ALPHA, ALPHA); single-label tasks)")
+      ->capture_default_str();
+  sub->add_option("--ema", c.ema,
+                  "validate and checkpoint an exponential moving average of the weights with this decay (e.g. 0.998; "
+                  "0 = off)")
+      ->capture_default_str();
+  sub->add_option("--tta", c.tta,
+                  "test-time augmentation when validating: 1 (off), 5 (one-pixel shifts) or 9 (with diagonals)")
+      ->capture_default_str();
   sub->add_option("--select", c.select, "the best epoch: auc (highest val AUC) or loss (lowest val loss)")
       ->capture_default_str();
   sub->add_option("--norm-mean", c.norm_mean, "input normalisation mean (pixel/255 units)")->capture_default_str();
