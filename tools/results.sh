@@ -9,8 +9,10 @@
 #                  20 epochs, whole-pixel shifts +-2 and rotations +-10, black fill)
 #   matched:       the same recipe as a PyTorch user writes it (sub-pixel shifts, border fill,
 #                  15% warm-up); tools/parity/ trains it in PyTorch too
-#   intensity:     the push's final recipe, chosen on val (tools/search.json): matched plus
+#   intensity:     the push's first round, chosen on val (tools/search.json): matched plus
 #                  scale, gamma, contrast, brightness and noise
+#   long-tta:      the push's final recipe, chosen on val: intensity over 40 epochs, validated
+#                  and tested on the mean of 9 one-pixel-shifted views (--tta 9)
 # The push's search recipes are tools/search.json (lightbox sweep --val-only, docs/05).
 # Usage: SEEDS=0-4 THREADS=2 tools/results.sh [extra sweep flags, e.g. --shard 1/2]
 set -euo pipefail

@@ -459,6 +459,25 @@ TEST(Trainer, MixIsRefusedOnMultiLabelData) {
   EXPECT_TRUE(contains(error_of([&] { train_model(c); }), "--mix blends single-label targets"));
 }
 
+// The recipe files docs/results.md and docs/05 tell users to run hold valid runs: every key is a
+// config.json key and every value passes validate_config (a typo would otherwise surface minutes
+// into a sweep, or as a silently ignored key).
+TEST(Trainer, ShippedRecipeFilesAreValidConfigurations) {
+  const json known = TrainConfig().to_json();
+  int64_t recipes = 0;
+  for (const char* file : {"tools/results.json", "tools/search.json", "tools/parity/recipes.json"}) {
+    const json j = json::parse(io::read_file(std::string(LB_SOURCE_DIR) + "/" + file));
+    for (const auto& [name, settings] : j.items()) {
+      for (const auto& [key, value] : settings.items())
+        EXPECT_TRUE(known.contains(key)) << file << ": " << name << " sets unknown '" << key << "'";
+      const json recipe = settings;  // C++17: a lambda cannot capture a structured binding
+      EXPECT_EQ(error_of([&] { validate_config(TrainConfig::from_json(recipe)); }), "") << file << ": " << name;
+      ++recipes;
+    }
+  }
+  EXPECT_GE(recipes, 10);
+}
+
 // ---- early stopping ---------------------------------------------------------------------------------
 
 TEST(Trainer, EarlyStoppingAfterPatienceEpochsWithoutBetterValAuc) {
