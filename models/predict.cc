@@ -113,6 +113,14 @@ void check_tta_views(int views) {
            "--tta must be 1 (off), 5 (one-pixel shifts) or 9 (with diagonals), got " << views);
 }
 
+int run_tta_views(const nlohmann::json& run_config) {
+  if (!run_config.is_object() || !run_config.contains("tta")) return 1;
+  const nlohmann::json& v = run_config.at("tta");
+  if (!v.is_number_integer()) return 1;
+  const int64_t n = v.get<int64_t>();
+  return n == 5 || n == 9 ? static_cast<int>(n) : 1;
+}
+
 data::Split shifted_split(const data::Split& split, int64_t dy, int64_t dx) {
   data::Split out = split;
   out.images = split.images.clone();

@@ -3,6 +3,8 @@
 
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/data/medmnist.h"
 #include "models/resnet.h"
 
@@ -53,6 +55,10 @@ Predictions predict_tta(ResNet18& model, const data::Split& split, data::Normali
                         int64_t batch_size = 256, bool progress = false);
 // Throws unless `views` is 1, 5 or 9.
 void check_tta_views(int views);
+// The views a run validated with: its config.json's "tta" when that is 1, 5 or 9, else 1 (runs
+// from before --tta, or a checkpoint without a configuration). `lightbox eval`, `compare` and
+// `sweep` score a checkpoint as its run was selected.
+int run_tta_views(const nlohmann::json& run_config);
 // A copy of `split` whose images are moved down by dy and right by dx pixels (negative: up, left),
 // the vacated rows and columns filled with the nearest edge pixel.
 data::Split shifted_split(const data::Split& split, int64_t dy, int64_t dx);

@@ -255,6 +255,16 @@ TEST(Cli, EvalTestsWithTheViewsTheRunValidatedWith) {
   ASSERT_EQ(one.code, 0) << one.err;
   EXPECT_EQ(json::parse(io::read_file(dir + "/one/metrics.json")).at("tta"), 1);
   EXPECT_TRUE(one_error_line(run(dir, "eval --quiet --run " + runf + " --tta 4"), {"--tta"}));
+  // `compare` scores each checkpoint as its run was selected: with 5 views, the AUC eval reported.
+  const std::string best = runf + "/checkpoints/best.safetensors";
+  const Result c = run(dir, "compare --quiet --data " + data + " " + best + " " + best + " --out " + dir + "/cmp");
+  ASSERT_EQ(c.code, 0) << c.err;
+  const json cmp = json::parse(io::read_file(dir + "/cmp/compare.json"));
+  const json ev5 = json::parse(io::read_file(runf + "/eval-test/metrics.json"));
+  const json ev1 = json::parse(io::read_file(dir + "/one/metrics.json"));
+  EXPECT_DOUBLE_EQ(cmp.at("delong").at("auc_a").get<double>(), ev5.at("at_0.5").at("auc").get<double>());
+  // The views changed the predictions, so the equality above could fail.
+  EXPECT_NE(ev5.at("at_0.5").at("auc").get<double>(), ev1.at("at_0.5").at("auc").get<double>());
   EXPECT_TRUE(
       one_error_line(run(dir, "train --quiet --data " + data + " --out " + dir + "/x --mix mixup:x"), {"--mix"}));
 }

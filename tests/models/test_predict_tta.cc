@@ -96,6 +96,16 @@ TEST(PredictTta, MultiLabelLogitsAreLogOddsOfTheMean) {
   EXPECT_NEAR(t.loss, loss / static_cast<double>(t.probs.numel()), 1e-5);
 }
 
+TEST(PredictTta, RunViewsComeFromTheRunsConfigAndDefaultToOne) {
+  using nlohmann::json;
+  EXPECT_EQ(run_tta_views(json{{"tta", 9}}), 9);
+  EXPECT_EQ(run_tta_views(json{{"tta", 5}, {"lr", 0.1}}), 5);
+  EXPECT_EQ(run_tta_views(json{{"lr", 0.1}}), 1);  // a run from before --tta
+  EXPECT_EQ(run_tta_views(json()), 1);             // a checkpoint without a configuration
+  for (const json& odd : {json{{"tta", "9"}}, json{{"tta", 3}}, json{{"tta", 9.5}}, json{{"tta", -1}}})
+    EXPECT_EQ(run_tta_views(odd), 1) << odd.dump();
+}
+
 TEST(PredictTta, OtherViewCountsAreRefused) {
   Generator g(7);
   ResNet18 model(1, 2, g, 4);

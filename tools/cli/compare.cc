@@ -3,6 +3,8 @@
 //   McNemar's exact test on the paired predictions (the right test: both models see the same
 //   images), DeLong's test for the AUC difference, and the seed report's chi-squared test on the
 //   two confusion tables (reported for comparison, with the reason it is not a paired test).
+//   Each checkpoint is scored as its run was selected: with the test-time views of its run's
+//   --tta (models/predict.h's run_tta_views).
 //
 // With --explain METHOD[@LAYER][,...] it also explains the same images (the TP/FP/FN/TN cells as
 // model A sees them) under both checkpoints, with the same background, and measures how alike
@@ -48,11 +50,12 @@ Scored score_model(models::Checkpoint& ck, const std::string& weights, const dat
                    const CompareOptions& o) {
   eval::check_compatible(ck, ds, weights);
   Scored s;
-  const auto p = models::predict(*ck.model, ds.split(o.split), ck.meta.norm, 256, !o.quiet);
+  const int views = models::run_tta_views(ck.meta.config);  // as the run was selected
+  const auto p = models::predict_tta(*ck.model, ds.split(o.split), ck.meta.norm, views, 256, !o.quiet);
   s.score = p.positive_scores();
   s.label = p.int_labels();
   if (o.threshold == "val") {
-    const auto v = models::predict(*ck.model, ds.val, ck.meta.norm, 256, !o.quiet);
+    const auto v = models::predict_tta(*ck.model, ds.val, ck.meta.norm, views, 256, !o.quiet);
     s.threshold = eval::youden_threshold(v.positive_scores(), v.int_labels()).threshold;
   } else {
     try {
@@ -171,8 +174,10 @@ nlohmann::json compare_multi_task(models::Checkpoint& ck_a, models::Checkpoint& 
                                      << (ds.task == data::Task::MultiLabel ? "p > 0.5 per label" : "argmax")
                                      << "; drop --threshold");
   const data::Split& split = ds.split(o.split);
-  const auto pa = models::predict(*ck_a.model, split, ck_a.meta.norm, 256, !o.quiet);
-  const auto pb = models::predict(*ck_b.model, split, ck_b.meta.norm, 256, !o.quiet);
+  const auto pa =
+      models::predict_tta(*ck_a.model, split, ck_a.meta.norm, models::run_tta_views(ck_a.meta.config), 256, !o.quiet);
+  const auto pb =
+      models::predict_tta(*ck_b.model, split, ck_b.meta.norm, models::run_tta_views(ck_b.meta.config), 256, !o.quiet);
   const eval::MultiComparison c = eval::compare_multi(pa, pb);
   std::cout << o.split << " split of " << data_path << " (" << c.n << " images), " << data::task_name(ds.task) << "\n";
   print_multi_comparison(c, ck_a.meta.class_names, o.a, o.b, std::cout);

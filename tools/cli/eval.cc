@@ -46,8 +46,7 @@ int run_eval(EvalOptions o) {
   eo.bootstrap = o.bootstrap;
   eo.seed = o.seed;
   eo.progress = !o.quiet;
-  const auto& run_tta = ck.meta.config.contains("tta") ? ck.meta.config["tta"] : nlohmann::json();
-  eo.tta = o.tta != 0 ? o.tta : run_tta.is_number_integer() ? run_tta.get<int>() : 1;
+  eo.tta = o.tta != 0 ? o.tta : models::run_tta_views(ck.meta.config);
   models::check_tta_views(eo.tta);
   const eval::ModelEvaluation ev = eval::evaluate_checkpoint(ck, ds, eo);
   print_evaluation(ev, ck.meta.class_names, std::cout);

@@ -235,8 +235,8 @@ json compare_best_two(const Row& a, const Row& b, const std::string& out) {
     models::Checkpoint ca = models::load_checkpoint(pa + "/checkpoints/best.safetensors"),
                        cb = models::load_checkpoint(pb + "/checkpoints/best.safetensors");
     if (!ds) ds = std::make_unique<data::Dataset>(data::load_medmnist(ca.meta.config.value("data", std::string())));
-    const auto xa = models::predict(*ca.model, ds->test, ca.meta.norm),
-               xb = models::predict(*cb.model, ds->test, cb.meta.norm);
+    const auto xa = models::predict_tta(*ca.model, ds->test, ca.meta.norm, models::run_tta_views(ca.meta.config)),
+               xb = models::predict_tta(*cb.model, ds->test, cb.meta.norm, models::run_tta_views(cb.meta.config));
     json row = {{"seed", s}};
     if (eval::model_task(ca, *ds) == data::Task::Binary) {
       const eval::Comparison c = eval::compare_models(xa.positive_scores(), xb.positive_scores(), xa.int_labels());
