@@ -123,7 +123,7 @@ int run_tta_views(const nlohmann::json& run_config) {
 
 data::Split shifted_split(const data::Split& split, int64_t dy, int64_t dx) {
   data::Split out = split;
-  out.images = split.images.clone();
+  out.images = Tensor::empty(split.images.shape(), DType::UInt8);  // every byte is written below
   const int64_t n = split.size(), h = split.height(), w = split.width(), c = split.channels();
   const uint8_t* s = split.images.data<uint8_t>();
   uint8_t* d = out.images.data<uint8_t>();

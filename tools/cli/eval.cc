@@ -46,8 +46,7 @@ int run_eval(EvalOptions o) {
   eo.bootstrap = o.bootstrap;
   eo.seed = o.seed;
   eo.progress = !o.quiet;
-  eo.tta = o.tta != 0 ? o.tta : models::run_tta_views(ck.meta.config);
-  models::check_tta_views(eo.tta);
+  eo.tta = o.tta != 0 ? o.tta : models::run_tta_views(ck.meta.config);  // predict_tta checks it
   const eval::ModelEvaluation ev = eval::evaluate_checkpoint(ck, ds, eo);
   print_evaluation(ev, ck.meta.class_names, std::cout);
   if (!o.out.empty()) {
